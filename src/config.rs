@@ -1,0 +1,243 @@
+//! Typed settings. Raw strings from flags and `ONYX_*` variables are parsed here, once; an
+//! invalid value stops the program with a one-line reason.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use url::Url;
+
+/// The issuer identifier (OIDC Discovery §3, RFC 8414 §2): an https URL with no query or
+/// fragment, or an http URL on a loopback host for development. Kept byte for byte as
+/// configured, since clients compare it as a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer(String);
+
+impl Issuer {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|e| format!("ONYX_ISSUER {raw:?} is not a URL: {e}"))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "ONYX_ISSUER {raw:?} must not have a query or a fragment"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("ONYX_ISSUER {raw:?} must not carry credentials"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback_host(&url) => {}
+            "http" => {
+                return Err(format!(
+                    "ONYX_ISSUER {raw:?} must use https (http is accepted only on a loopback host)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "ONYX_ISSUER {raw:?} has unsupported scheme {other:?}"
+                ));
+            }
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// The absolute URL of one of this server's endpoints (`path` starts with `/`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.0.trim_end_matches('/'), path)
+    }
+}
+
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+pub fn is_loopback_ip(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+/// Which storage backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL can carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({:?}, [redacted])", self.backend)
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("ONYX_DATABASE_URL is not a valid URL: {e}"))?;
+            return Ok(Self {
+                url: raw.to_string(),
+                backend: Backend::Postgres,
+            });
+        }
+        if let Some(rest) = raw.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or("");
+            if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+                return Err(
+                    "ONYX_DATABASE_URL must name a SQLite file (in-memory databases are not shared between connections)"
+                        .into(),
+                );
+            }
+            return Ok(Self {
+                url: raw.to_string(),
+                backend: Backend::Sqlite,
+            });
+        }
+        Err(format!(
+            "ONYX_DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
+            raw.split(':').next().unwrap_or("")
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+
+    /// For SQLite: the file path named by the URL.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.url.strip_prefix("sqlite:")?;
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+    }
+}
+
+/// How long each credential lives, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub authorization_code: i64,
+    pub access_token: i64,
+    pub id_token: i64,
+    pub auth_request: i64,
+    pub session: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            authorization_code: 60,
+            access_token: 3600,
+            id_token: 3600,
+            auth_request: 30 * 60,
+            session: 12 * 3600,
+        }
+    }
+}
+
+/// Everything a running server or an operator command needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub issuer: Issuer,
+    pub database_url: DatabaseUrl,
+    pub keys_dir: PathBuf,
+    pub lifetimes: Lifetimes,
+    /// `aud` of access tokens when the request names no resource.
+    pub default_audience: String,
+    /// Seconds between `keys rotate` and the new key signing (it is in the JWKS at once).
+    pub key_publish_ahead: i64,
+}
+
+impl Settings {
+    pub fn parse(
+        bind: &str,
+        issuer: &str,
+        database_url: &str,
+        keys_dir: &str,
+    ) -> Result<Self, String> {
+        let bind: SocketAddr = bind
+            .parse()
+            .map_err(|_| format!("ONYX_BIND {bind:?} is not an address:port"))?;
+        let issuer = Issuer::parse(issuer)?;
+        let database_url = DatabaseUrl::parse(database_url)?;
+        if keys_dir.trim().is_empty() {
+            return Err("ONYX_KEYS_DIR must not be empty".into());
+        }
+        let default_audience = issuer.as_str().to_string();
+        Ok(Self {
+            bind,
+            issuer,
+            database_url,
+            keys_dir: PathBuf::from(keys_dir),
+            lifetimes: Lifetimes::default(),
+            default_audience,
+            key_publish_ahead: 120,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_issuer_is_accepted_only_on_loopback() {
+        assert!(Issuer::parse("http://127.0.0.1:8080").is_ok());
+        assert!(Issuer::parse("http://localhost:8080").is_ok());
+        assert!(Issuer::parse("http://[::1]:8080").is_ok());
+        assert!(Issuer::parse("https://id.onyx.example").is_ok());
+        assert!(Issuer::parse("http://id.onyx.example").is_err());
+        assert!(Issuer::parse("https://id.onyx.example/?a=b").is_err());
+        assert!(Issuer::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn the_issuer_is_kept_byte_for_byte() {
+        let i = Issuer::parse("https://id.onyx.example/").unwrap();
+        assert_eq!(i.as_str(), "https://id.onyx.example/");
+        assert_eq!(i.endpoint("/token"), "https://id.onyx.example/token");
+    }
+
+    #[test]
+    fn database_urls_select_a_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://onyx-id.db").unwrap().backend(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db")
+                .unwrap()
+                .sqlite_path()
+                .unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@127.0.0.1/test")
+                .unwrap()
+                .backend(),
+            Backend::Postgres
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Small, well-understood building blocks on top of `ring`, `subtle` and `argon2`: random
+//! identifiers, hashes of stored secrets, constant-time comparison and password hashing.
+//! Nothing here invents a primitive.
+
+use std::fmt;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq;
+
+/// `n` bytes from the operating system's CSPRNG, base64url-encoded.
+pub fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    // SystemRandom only fails when the OS has no entropy source at all; there is no safe way to
+    // go on issuing credentials then.
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the operating system's random number generator failed");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A 128-bit random identifier (22 characters), for rows and `jti`s.
+pub fn random_id() -> String {
+    random_token(16)
+}
+
+/// A 256-bit random secret (43 characters), for codes, tokens, sessions and client secrets.
+pub fn random_secret() -> String {
+    random_token(32)
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// The value stored in place of a high-entropy secret (authorization code, token, session id,
+/// machine-generated client secret): SHA-256, base64url. A 256-bit random secret cannot be
+/// brute-forced from its hash, so a slow password hash would only cost time on every request.
+pub fn secret_hash(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sha256(secret.as_bytes()))
+}
+
+/// Constant-time equality of two byte strings (the length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// A secret value: prints redacted, has no derived equality.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Hashes a person's password with argon2id (default parameters: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password failed: {e}"))
+}
+
+/// Verifies a password against a stored argon2 PHC string. A malformed stored hash counts as a
+/// mismatch (and is logged by the caller's context), never as a success.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+/// A valid argon2id hash of a random password, verified against when an account does not exist
+/// so that a wrong email costs as long as a wrong password.
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_only_against_its_own_hash() {
+        let h = hash_password("correct horse battery staple").unwrap();
+        assert!(verify_password("correct horse battery staple", &h));
+        assert!(!verify_password("correct horse battery stapler", &h));
+        assert!(!verify_password("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn ct_eq_compares_contents_and_length() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn secrets_print_redacted() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret([redacted])"
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! Signing keys: generated into `ONYX_KEYS_DIR` on first start, rotated by `onyx-id keys
+//! rotate`, published in the JWKS. The folder holds one PKCS#8 PEM file per key and
+//! `keys.json`, the manifest; a running server re-reads the manifest when it changes, so a
+//! rotation made by the CLI is seen on the next request without a restart.
+
+mod jws;
+mod material;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use jws::encode_jws;
+pub use material::{Algorithm, KeyMaterial};
+
+use crate::clock::Timestamp;
+
+const MANIFEST: &str = "keys.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ManifestEntry {
+    kid: String,
+    alg: Algorithm,
+    file: String,
+    created_at: Timestamp,
+    /// From this time on, the key signs (before it, it is only published).
+    activates_at: Timestamp,
+    /// From this time on, the key is no longer published (tokens it signed have expired).
+    retires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    keys: Vec<ManifestEntry>,
+}
+
+/// One loaded key.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    activates_at: Timestamp,
+    retires_at: Option<Timestamp>,
+    material: KeyMaterial,
+}
+
+impl SigningKey {
+    pub fn sign_jwt(&self, typ: &str, claims: &serde_json::Value) -> anyhow::Result<String> {
+        encode_jws(&self.kid, self.alg, typ, claims, &self.material)
+    }
+}
+
+/// The keys of one manifest version.
+pub struct KeySet {
+    keys: Vec<Arc<SigningKey>>,
+}
+
+impl KeySet {
+    /// The key that signs with `alg` at `now`: the newest one already active.
+    pub fn signer(&self, alg: Algorithm, now: Timestamp) -> Option<Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .filter(|k| {
+                k.alg == alg && k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
+            })
+            .max_by_key(|k| k.activates_at)
+            .cloned()
+    }
+
+    /// The public JWKS at `now` (RFC 7517 §5): every key not yet retired, including keys that
+    /// will start signing soon, so clients have them before they see them.
+    pub fn jwks(&self, now: Timestamp) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .keys
+            .iter()
+            .filter(|k| k.retires_at.is_none_or(|r| r > now))
+            .map(|k| k.material.public_jwk(&k.kid, k.alg))
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        let mut algs: Vec<Algorithm> = self.keys.iter().map(|k| k.alg).collect();
+        algs.sort();
+        algs.dedup();
+        algs
+    }
+}
+
+/// The keys folder as the running server sees it.
+pub struct KeyStore {
+    dir: PathBuf,
+    current: RwLock<Arc<KeySet>>,
+    stamp: Mutex<Option<FileStamp>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+    })
+}
+
+impl KeyStore {
+    /// Opens the folder, generating the first ES256 and RS256 keys when it has none.
+    pub fn open_or_init(dir: &Path, now: Timestamp) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the keys folder {}: {e}", dir.display()))?;
+        let manifest_path = dir.join(MANIFEST);
+        if !manifest_path.exists() {
+            let mut manifest = Manifest::default();
+            for alg in [Algorithm::ES256, Algorithm::RS256] {
+                manifest.keys.push(generate_into(dir, alg, now, now)?);
+            }
+            write_manifest(dir, &manifest)?;
+        }
+        let stamp = stamp(&manifest_path);
+        let set = load(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            current: RwLock::new(Arc::new(set)),
+            stamp: Mutex::new(stamp),
+        })
+    }
+
+    /// The current keys, re-read first if the manifest changed on disk.
+    pub fn current(&self) -> Arc<KeySet> {
+        let path = self.dir.join(MANIFEST);
+        let now_stamp = stamp(&path);
+        let changed = {
+            let guard = self.stamp.lock().unwrap_or_else(|p| p.into_inner());
+            *guard != now_stamp
+        };
+        if changed {
+            match load(&self.dir) {
+                Ok(set) => {
+                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+                    *self.stamp.lock().unwrap_or_else(|p| p.into_inner()) = now_stamp;
+                    tracing::info!(dir = %self.dir.display(), "signing keys reloaded");
+                }
+                Err(e) => {
+                    // Keep signing with the keys we have rather than failing every request.
+                    tracing::error!(error = %e, "the keys manifest changed but cannot be loaded");
+                }
+            }
+        }
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Adds a new key per algorithm that signs from `now + publish_ahead`; the keys it replaces
+/// leave the JWKS `keep_old_for` seconds after that. Keys already retired are deleted.
+pub fn rotate(
+    dir: &Path,
+    now: Timestamp,
+    publish_ahead: i64,
+    keep_old_for: i64,
+) -> anyhow::Result<Vec<(String, Algorithm, Timestamp)>> {
+    let _ = KeyStore::open_or_init(dir, now)?;
+    let mut manifest = read_manifest(dir)?;
+    let activates_at = now + publish_ahead.max(0);
+    let mut added = Vec::new();
+    for alg in [Algorithm::ES256, Algorithm::RS256] {
+        for k in manifest
+            .keys
+            .iter_mut()
+            .filter(|k| k.alg == alg && k.retires_at.is_none())
+        {
+            k.retires_at = Some(activates_at + keep_old_for);
+        }
+        let entry = generate_into(dir, alg, now, activates_at)?;
+        added.push((entry.kid.clone(), alg, activates_at));
+        manifest.keys.push(entry);
+    }
+    let (keep, gone): (Vec<_>, Vec<_>) = manifest
+        .keys
+        .into_iter()
+        .partition(|k| k.retires_at.is_none_or(|r| r > now));
+    manifest.keys = keep;
+    write_manifest(dir, &manifest)?;
+    for k in gone {
+        let _ = std::fs::remove_file(dir.join(&k.file));
+    }
+    Ok(added)
+}
+
+fn generate_into(
+    dir: &Path,
+    alg: Algorithm,
+    now: Timestamp,
+    activates_at: Timestamp,
+) -> anyhow::Result<ManifestEntry> {
+    let material = KeyMaterial::generate(alg)?;
+    let kid = crate::crypto::random_token(12);
+    let file = format!("{kid}.{}.pem", alg.as_str().to_ascii_lowercase());
+    write_private(&dir.join(&file), &material.to_pem())?;
+    Ok(ManifestEntry {
+        kid,
+        alg,
+        file,
+        created_at: now,
+        activates_at,
+        retires_at: None,
+    })
+}
+
+fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not valid: {e}", path.display()))
+}
+
+fn load(dir: &Path) -> anyhow::Result<KeySet> {
+    let manifest = read_manifest(dir)?;
+    let mut keys = Vec::new();
+    for entry in manifest.keys {
+        let pem = std::fs::read_to_string(dir.join(&entry.file))
+            .map_err(|e| anyhow::anyhow!("cannot read key {}: {e}", entry.file))?;
+        let material = KeyMaterial::from_pem(entry.alg, &pem)
+            .map_err(|e| anyhow::anyhow!("key {} is not usable: {e}", entry.file))?;
+        keys.push(Arc::new(SigningKey {
+            kid: entry.kid,
+            alg: entry.alg,
+            activates_at: entry.activates_at,
+            retires_at: entry.retires_at,
+            material,
+        }));
+    }
+    if keys.is_empty() {
+        anyhow::bail!("the keys manifest lists no key");
+    }
+    Ok(KeySet { keys })
+}
+
+/// Writes the manifest atomically (temporary file, then rename), so a server reading it never
+/// sees half of it.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let tmp = dir.join(format!(
+        ".{MANIFEST}.{}.tmp",
+        crate::crypto::random_token(6)
+    ));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(manifest)?)?;
+    std::fs::rename(&tmp, dir.join(MANIFEST))?;
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_folder_gets_one_key_per_algorithm_and_rotation_publishes_before_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open_or_init(dir.path(), 1000).unwrap();
+        let set = store.current();
+        let es = set.signer(Algorithm::ES256, 1000).unwrap();
+        assert!(set.signer(Algorithm::RS256, 1000).is_some());
+        assert_eq!(set.jwks(1000)["keys"].as_array().unwrap().len(), 2);
+
+        rotate(dir.path(), 2000, 120, 3600).unwrap();
+        let set = store.current();
+        // Published at once, signing only after the publish-ahead window.
+        assert_eq!(set.jwks(2000)["keys"].as_array().unwrap().len(), 4);
+        assert_eq!(set.signer(Algorithm::ES256, 2000).unwrap().kid, es.kid);
+        let new = set.signer(Algorithm::ES256, 2120).unwrap();
+        assert_ne!(new.kid, es.kid);
+        // The old key leaves the JWKS once its tokens have expired.
+        assert_eq!(set.jwks(2120 + 3600)["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_jwks_never_carries_private_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open_or_init(dir.path(), 1000).unwrap();
+        let jwks = store.current().jwks(1000).to_string();
+        for private in ["\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\""] {
+            assert!(!jwks.contains(private), "{private} in {jwks}");
+        }
+    }
+}

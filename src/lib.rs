@@ -1,0 +1,16 @@
+//! onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
+//!
+//! `main.rs` is a thin CLI; everything else lives in these modules.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod keys;
+pub mod oauth;
+pub mod scopes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,250 @@
+//! The `onyx-id` command: `serve`, and the operator commands. Thin: parsing and printing only.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use onyx_id::admin::{self, AdminError, AppSpec};
+use onyx_id::clock::{Clock, SystemClock};
+use onyx_id::config::Settings;
+use onyx_id::telemetry::{self, LogFormat};
+
+/// onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
+#[derive(Parser)]
+#[command(name = "onyx-id", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "ONYX_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    bind: String,
+    /// Issuer identifier: the public base URL of this server (https, or http on loopback).
+    #[arg(
+        long,
+        env = "ONYX_ISSUER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    issuer: String,
+    /// Database: sqlite://relative.db, sqlite:///abs/path.db or postgres://user@host/db.
+    #[arg(
+        long,
+        env = "ONYX_DATABASE_URL",
+        default_value = "sqlite://onyx-id.db",
+        global = true
+    )]
+    database_url: String,
+    /// Folder of the signing keys (created, with keys, on first start).
+    #[arg(long, env = "ONYX_KEYS_DIR", default_value = "keys", global = true)]
+    keys_dir: String,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "ONYX_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage user accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage partner apps (OAuth clients).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account. Prints {"user_id", "email", "name"}.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// Register an app, approved for the given scopes (a development shortcut past review).
+    /// Prints {"client_id", "client_secret", ...}; no secret with --public.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, compared exactly (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// An allowed CORS origin, like https://app.example (repeat for several).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// A scope the app is approved for (repeat; default: openid).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A public app (native or browser): no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// Algorithm of the app's ID tokens.
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        id_token_alg: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new ES256 and RS256 key. They are published at once and sign after the publish-ahead
+    /// window (120 s) so clients' cached JWKS catch up; old keys stay published until their
+    /// tokens expire.
+    Rotate {
+        /// Sign with the new keys at once (for a compromised key).
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+fn fail(reason: impl std::fmt::Display) -> ExitCode {
+    eprintln!("onyx-id: error: {reason}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.common.log_format);
+    let c = &cli.common;
+    let settings = match Settings::parse(&c.bind, &c.issuer, &c.database_url, &c.keys_dir) {
+        Ok(s) => s,
+        Err(reason) => return fail(reason),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(run(cli.command, settings))
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    let now = SystemClock.now();
+    let result: Result<serde_json::Value, AdminError> = match command {
+        Command::Serve => return serve(settings).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { now: immediately },
+        } => admin::rotate_keys(&settings, now, immediately),
+        Command::Users { command } => {
+            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+                Ok(db) => db,
+                Err(e) => return fail(format!("cannot open the database: {e}")),
+            };
+            match command {
+                UsersCommand::Create {
+                    email,
+                    name,
+                    password_stdin: _,
+                } => {
+                    let mut password = String::new();
+                    if let Err(e) = std::io::stdin().read_to_string(&mut password) {
+                        return fail(format!("cannot read the password from stdin: {e}"));
+                    }
+                    let password = password.strip_suffix('\n').unwrap_or(&password);
+                    let password = password.strip_suffix('\r').unwrap_or(password);
+                    admin::create_user(&db, now, &email, &name, password).await
+                }
+            }
+        }
+        Command::Apps { command } => {
+            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+                Ok(db) => db,
+                Err(e) => return fail(format!("cannot open the database: {e}")),
+            };
+            match command {
+                AppsCommand::Create {
+                    name,
+                    redirect_uris,
+                    origins,
+                    scopes,
+                    public,
+                    id_token_alg,
+                } => {
+                    let spec = AppSpec {
+                        name,
+                        redirect_uris,
+                        origins,
+                        scopes,
+                        public,
+                        id_token_alg,
+                    };
+                    admin::create_app(&db, now, spec).await
+                }
+            }
+        }
+    };
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(AdminError::Invalid(reason)) => {
+            println!(
+                "{}",
+                serde_json::json!({ "error": "invalid_input", "error_description": reason })
+            );
+            fail(reason)
+        }
+        Err(AdminError::Internal(e)) => {
+            println!(
+                "{}",
+                serde_json::json!({ "error": "internal_error", "error_description": e.to_string() })
+            );
+            fail(e)
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(settings.bind).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", settings.bind)),
+    };
+    let issuer = settings.issuer.as_str().to_string();
+    let state = match onyx_id::startup::build_state(settings, Arc::new(SystemClock)).await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot start: {e:#}")),
+    };
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(%addr, %issuer, "onyx-id is listening"),
+        Err(_) => tracing::info!(%issuer, "onyx-id is listening"),
+    }
+    match onyx_id::startup::run(listener, state).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,528 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2): validates the request, then
+//! decides what the user must do next — sign in, consent, or nothing — and finally sends the
+//! code back to the registered redirect URI.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::pkce::CodeChallenge;
+use super::redirect::{match_registered, with_query};
+use crate::error::AppError;
+use crate::scopes::{Scope, ScopeError, parse_scope_list};
+use crate::startup::AppState;
+use crate::store::apps::App;
+use crate::store::sessions::Session;
+use crate::store::{apps, auth_requests, codes, grants};
+use crate::web::{error_page, see_other};
+
+/// `prompt` (OIDC Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request, as stored while the user signs in and consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    /// The redirect URI as sent; it matched a registered one.
+    pub redirect_uri: String,
+    pub scopes: Vec<Scope>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: CodeChallenge,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    pub fn scope_string(&self) -> String {
+        crate::scopes::join(&self.scopes)
+    }
+}
+
+/// Why a request cannot go on.
+pub enum Invalid {
+    /// The client or redirect URI cannot be trusted: show a page, never redirect.
+    Page {
+        title: &'static str,
+        message: String,
+    },
+    /// Tell the client, at its registered redirect URI (RFC 6749 §4.1.2.1).
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// What the user must do next.
+pub enum Outcome {
+    Login,
+    Consent,
+    Permitted {
+        user_id: String,
+        grant_id: String,
+        auth_time: i64,
+    },
+}
+
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    Query(raw): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(raw.iter())
+        .finish();
+    authorize(state, encoded.as_bytes(), &headers).await
+}
+
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !super::is_form(&headers) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot start signing in",
+            "The request must be sent as application/x-www-form-urlencoded.",
+        );
+    }
+    authorize(state, &body, &headers).await
+}
+
+async fn authorize(state: AppState, raw: &[u8], headers: &HeaderMap) -> Response {
+    let params = match Params::parse(raw) {
+        Ok(p) => p,
+        Err(e) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Cannot start signing in",
+                &e.description,
+            );
+        }
+    };
+    let (req, app) = match validate(&state, &params).await {
+        Ok(v) => v,
+        Err(invalid) => return invalid_response(&state, invalid),
+    };
+    let session = crate::web::session::current(&state, headers).await;
+    match session {
+        Ok(session) => proceed(&state, &app, &req, None, state.now(), session.as_ref()).await,
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+pub fn invalid_response(state: &AppState, invalid: Invalid) -> Response {
+    match invalid {
+        Invalid::Page { title, message } => error_page(StatusCode::BAD_REQUEST, title, &message),
+        Invalid::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        } => error_redirect(
+            state,
+            &redirect_uri,
+            client_state.as_deref(),
+            error.code,
+            &error.description,
+        ),
+    }
+}
+
+/// Redirects an error to the client with `state` and `iss` (RFC 9207).
+pub fn error_redirect(
+    state: &AppState,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    let mut pairs = vec![("error", code.as_str()), ("error_description", description)];
+    if let Some(s) = client_state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", state.settings.issuer.as_str()));
+    see_other(&with_query(redirect_uri, &pairs))
+}
+
+/// Validates the request parameters against the app's registration.
+pub async fn validate(
+    state: &AppState,
+    p: &Params,
+) -> Result<(AuthorizationRequest, App), Invalid> {
+    let page = |title: &'static str, message: &str| Invalid::Page {
+        title,
+        message: message.to_string(),
+    };
+    let client_id = p.get("client_id").ok_or_else(|| {
+        page(
+            "Cannot start signing in",
+            "The app did not say who it is (client_id is missing).",
+        )
+    })?;
+    let app = apps::by_client_id(&state.db.pool, client_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "loading an app failed");
+            page(
+                "Something went wrong",
+                "Something went wrong on our side. Please try again in a moment.",
+            )
+        })?
+        .ok_or_else(|| {
+            page(
+                "Unknown app",
+                "The app that sent you here is not registered with Onyx ID.",
+            )
+        })?;
+    let requested_redirect = p.get("redirect_uri").ok_or_else(|| {
+        page(
+            "Cannot start signing in",
+            "The app did not say where to return you (redirect_uri is missing).",
+        )
+    })?;
+    if match_registered(&app.redirect_uris, requested_redirect).is_none() {
+        return Err(page(
+            "Cannot return you to the app",
+            "The address the app asked to return you to is not registered for it, so Onyx ID will not send you there.",
+        ));
+    }
+    if !app.is_active() {
+        return Err(page(
+            "App unavailable",
+            "This app cannot use Onyx ID at the moment. Contact the app's support if you need help.",
+        ));
+    }
+    let client_state = p.get("state").map(str::to_string);
+    let fail = |code: ErrorCode, d: &str| Invalid::Redirect {
+        redirect_uri: requested_redirect.to_string(),
+        state: client_state.clone(),
+        error: OAuthError::new(code, d),
+    };
+
+    if p.get("request").is_some() {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if p.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match p.get("response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if let Some(mode) = p.get("response_mode")
+        && mode != "query"
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        ));
+    }
+    if !app.allows_grant("authorization_code") {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this app may not use the authorization code grant",
+        ));
+    }
+    let challenge = p.get("code_challenge").ok_or_else(|| {
+        fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is required (PKCE with S256)",
+        )
+    })?;
+    match p.get("code_challenge_method") {
+        Some("S256") => {}
+        None | Some("plain") => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not supported)",
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
+    }
+    let code_challenge =
+        CodeChallenge::parse(challenge).map_err(|d| fail(ErrorCode::InvalidRequest, d))?;
+
+    let scopes = match p.get("scope").map(parse_scope_list) {
+        None | Some(Err(ScopeError::Empty)) => {
+            return Err(fail(ErrorCode::InvalidScope, "scope is required"));
+        }
+        Some(Err(e)) => return Err(fail(ErrorCode::InvalidScope, &e.to_string())),
+        Some(Ok(s)) => s,
+    };
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| !app.scopes.iter().any(|a| a == s.as_str()))
+    {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("scope {:?} is not approved for this app", s.as_str()),
+        ));
+    }
+
+    let mut prompt = Prompt::default();
+    if let Some(raw) = p.get("prompt") {
+        for v in raw.split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(fail(
+                        ErrorCode::InvalidRequest,
+                        &format!("prompt value {other:?} is not supported"),
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+    }
+    let max_age = match p.get("max_age") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    let login_hint = p
+        .get("login_hint")
+        .filter(|h| h.len() <= 254)
+        .map(str::to_string);
+
+    let req = AuthorizationRequest {
+        client_id: app.client_id.clone(),
+        redirect_uri: requested_redirect.to_string(),
+        scopes,
+        state: client_state.clone(),
+        nonce: p.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+    };
+    Ok((req, app))
+}
+
+/// Decides the next step for `req`, first received at `created_at`, given the browser's session.
+pub async fn decide(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    created_at: i64,
+    session: Option<&Session>,
+) -> Result<Outcome, sqlx::Error> {
+    let now = state.now();
+    let Some(session) = session else {
+        return Ok(Outcome::Login);
+    };
+    // prompt=login: a sign-in that happened for this request, not an older one.
+    if req.prompt.login && session.auth_time < created_at {
+        return Ok(Outcome::Login);
+    }
+    if let Some(max_age) = req.max_age
+        && now - session.auth_time > max_age
+    {
+        return Ok(Outcome::Login);
+    }
+    if req.prompt.consent {
+        return Ok(Outcome::Consent);
+    }
+    match grants::active(&state.db.pool, &session.user_id, &req.client_id).await? {
+        Some((grant_id, granted))
+            if req
+                .scopes
+                .iter()
+                .all(|s| granted.iter().any(|g| g == s.as_str())) =>
+        {
+            Ok(Outcome::Permitted {
+                user_id: session.user_id.clone(),
+                grant_id,
+                auth_time: session.auth_time,
+            })
+        }
+        _ => Ok(Outcome::Consent),
+    }
+}
+
+/// Takes the request one step further: to the login page, the consent page, or back to the
+/// client with a code. `request_id` is set once the request has been stored.
+pub async fn proceed(
+    state: &AppState,
+    app: &App,
+    req: &AuthorizationRequest,
+    request_id: Option<&str>,
+    created_at: i64,
+    session: Option<&Session>,
+) -> Response {
+    let outcome = match decide(state, req, created_at, session).await {
+        Ok(o) => o,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let interaction = match outcome {
+        Outcome::Permitted {
+            user_id,
+            grant_id,
+            auth_time,
+        } => {
+            return finish_with_code(state, req, request_id, &user_id, &grant_id, auth_time).await;
+        }
+        Outcome::Login if req.prompt.none => {
+            return error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            );
+        }
+        Outcome::Consent if req.prompt.none => {
+            return error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                ErrorCode::ConsentRequired,
+                "the user has not approved this access",
+            );
+        }
+        Outcome::Login => "/login",
+        Outcome::Consent => "/consent",
+    };
+    let id = match request_id {
+        Some(id) => id.to_string(),
+        None => {
+            let params = match serde_json::to_string(req) {
+                Ok(p) => p,
+                Err(e) => return AppError::Internal(e.into()).into_response(),
+            };
+            match auth_requests::create(
+                &state.db.pool,
+                &app.client_id,
+                &params,
+                created_at,
+                state.settings.lifetimes.auth_request,
+            )
+            .await
+            {
+                Ok(id) => id,
+                Err(e) => return AppError::from(e).into_response(),
+            }
+        }
+    };
+    see_other(&with_query(interaction, &[("request_id", &id)]))
+}
+
+/// Issues the code and redirects back to the client; the stored request, if any, is finished.
+pub async fn finish_with_code(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    request_id: Option<&str>,
+    user_id: &str,
+    grant_id: &str,
+    auth_time: i64,
+) -> Response {
+    let now = state.now();
+    if let Some(id) = request_id {
+        match auth_requests::take(&state.db.pool, id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Already answered",
+                    "This request was already answered. Go back to the app and start again.",
+                );
+            }
+            Err(e) => return AppError::from(e).into_response(),
+        }
+    }
+    let scope = req.scope_string();
+    let code = codes::create(
+        &state.db.pool,
+        codes::NewCode {
+            client_id: &req.client_id,
+            user_id,
+            grant_id,
+            redirect_uri: &req.redirect_uri,
+            scope: &scope,
+            nonce: req.nonce.as_deref(),
+            code_challenge: req.code_challenge.as_str(),
+            auth_time,
+        },
+        now,
+        state.settings.lifetimes.authorization_code,
+    )
+    .await;
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", state.settings.issuer.as_str()));
+    see_other(&with_query(&req.redirect_uri, &pairs))
+}
+
+/// Loads a stored request and its app, or explains why it cannot go on.
+pub async fn load_request(
+    state: &AppState,
+    request_id: &str,
+) -> Result<(AuthorizationRequest, i64, App), AppError> {
+    let expired = || {
+        AppError::bad_request(
+            "This sign-in has expired",
+            "This sign-in request is no longer valid. Go back to the app and start again.",
+        )
+    };
+    let (params, created_at) = auth_requests::find(&state.db.pool, request_id, state.now())
+        .await?
+        .ok_or_else(expired)?;
+    let req: AuthorizationRequest =
+        serde_json::from_str(&params).map_err(|e| AppError::Internal(e.into()))?;
+    let app = apps::by_client_id(&state.db.pool, &req.client_id)
+        .await?
+        .ok_or_else(expired)?;
+    if !app.is_active() {
+        return Err(AppError::bad_request(
+            "App unavailable",
+            "This app cannot use Onyx ID at the moment. Contact the app's support if you need help.",
+        ));
+    }
+    Ok((req, created_at, app))
+}

@@ -1,0 +1,55 @@
+//! The protocol endpoints: authorize, token, userinfo, discovery and JWKS.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod cors;
+pub mod discovery;
+pub mod error;
+pub mod issue;
+pub mod params;
+pub mod pkce;
+pub mod redirect;
+pub mod token;
+pub mod userinfo;
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::openid_configuration),
+        )
+        .route("/jwks.json", get(discovery::jwks))
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/token", post(token::token).options(cors::preflight_post))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get)
+                .post(userinfo::userinfo_post)
+                .options(cors::preflight_get_post),
+        )
+}
+
+/// Whether the request body is declared `application/x-www-form-urlencoded`.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}

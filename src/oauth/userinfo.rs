@@ -1,0 +1,208 @@
+//! The UserInfo endpoint (OIDC Core §5.3): the claims of the scopes the token carries, for a
+//! bearer token (RFC 6750) that is genuine, unexpired and unrevoked.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::params::Params;
+use super::{cors, is_form};
+use crate::crypto::secret_hash;
+use crate::startup::AppState;
+use crate::store::tokens::AccessToken;
+use crate::store::{apps, tokens, users};
+
+/// A bearer-token failure (RFC 6750 §3): status and `WWW-Authenticate`.
+struct BearerError {
+    status: StatusCode,
+    code: Option<&'static str>,
+    description: &'static str,
+}
+
+impl BearerError {
+    fn invalid_token(description: &'static str) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: Some("invalid_token"),
+            description,
+        }
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let challenge = match self.code {
+            Some(code) => format!(
+                "Bearer realm=\"onyx-id\", error=\"{code}\", error_description=\"{}\"",
+                self.description
+            ),
+            None => "Bearer realm=\"onyx-id\"".to_string(),
+        };
+        let body = serde_json::json!({
+            "error": self.code.unwrap_or("invalid_request"),
+            "error_description": self.description,
+        });
+        let mut res = (self.status, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| BearerError::invalid_token("the authorization header is malformed"))?;
+    match v.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            code: None,
+            description: "a Bearer access token is required",
+        }),
+    }
+}
+
+pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = match header_token(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    respond(&state, &headers, token).await
+}
+
+pub async fn userinfo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let from_header = match header_token(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    // RFC 6750 §2.2: a form body may carry the token instead of the header, never both.
+    let from_body = if is_form(&headers) {
+        match Params::parse(&body) {
+            Ok(p) => p.get("access_token").map(str::to_string),
+            Err(_) => {
+                return BearerError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: Some("invalid_request"),
+                    description: "the request body is not a valid form",
+                }
+                .into_response();
+            }
+        }
+    } else {
+        None
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return BearerError {
+                status: StatusCode::BAD_REQUEST,
+                code: Some("invalid_request"),
+                description: "send the access token in one place only",
+            }
+            .into_response();
+        }
+        (h, b) => h.or(b),
+    };
+    respond(&state, &headers, token).await
+}
+
+async fn respond(state: &AppState, headers: &HeaderMap, token: Option<String>) -> Response {
+    let Some(token) = token else {
+        return BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            code: None,
+            description: "a Bearer access token is required",
+        }
+        .into_response();
+    };
+    match claims(state, &token).await {
+        Ok((claims, record)) => {
+            let mut res = Json(claims).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(Some(app)) = apps::by_client_id(&state.db.pool, &record.client_id).await {
+                cors::allow_for_app(&mut res, headers, &app);
+            }
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn claims(
+    state: &AppState,
+    token: &str,
+) -> Result<(serde_json::Value, AccessToken), BearerError> {
+    let server = |e: sqlx::Error| {
+        tracing::error!(error = %e, "userinfo: database error");
+        BearerError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: None,
+            description: "the server could not complete the request",
+        }
+    };
+    let record = tokens::by_hash(&state.db.pool, &secret_hash(token))
+        .await
+        .map_err(server)?
+        .ok_or(BearerError::invalid_token("the access token is not valid"))?;
+    if record.revoked_at.is_some() {
+        return Err(BearerError::invalid_token(
+            "the access token has been revoked",
+        ));
+    }
+    if record.expires_at <= state.now() {
+        return Err(BearerError::invalid_token("the access token has expired"));
+    }
+    if !record.scopes().any(|s| s == "openid") {
+        return Err(BearerError {
+            status: StatusCode::FORBIDDEN,
+            code: Some("insufficient_scope"),
+            description: "the access token does not carry the openid scope",
+        });
+    }
+    let app = apps::by_client_id(&state.db.pool, &record.client_id)
+        .await
+        .map_err(server)?;
+    if !app.is_some_and(|a| a.is_active()) {
+        return Err(BearerError::invalid_token(
+            "the app of this access token cannot use Onyx ID at the moment",
+        ));
+    }
+    let user_id = record
+        .user_id
+        .as_deref()
+        .ok_or(BearerError::invalid_token("the access token has no user"))?;
+    let user = users::by_id(&state.db.pool, user_id)
+        .await
+        .map_err(server)?
+        .ok_or(BearerError::invalid_token(
+            "the account of this access token no longer exists",
+        ))?;
+    let mut claims = serde_json::json!({ "sub": user.id });
+    for scope in record.scopes() {
+        match scope {
+            "profile" => claims["name"] = user.name.clone().into(),
+            "email" => {
+                claims["email"] = user.email.clone().into();
+                claims["email_verified"] = (user.email_verified != 0).into();
+            }
+            _ => {}
+        }
+    }
+    Ok((claims, record))
+}

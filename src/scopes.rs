@@ -1,0 +1,204 @@
+//! The scope catalogue (`scopes.toml`): labels, descriptions, categories and rules of every scope
+//! onyx-id knows. Parsed once; every page and check reads it from here.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// One scope token (RFC 6749 §3.3): `%x21 / %x23-5B / %x5D-7E`, and known to the catalogue.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Scope(String);
+
+impl Scope {
+    /// A scope known to the catalogue.
+    pub fn parse(raw: &str) -> Result<Self, ScopeError> {
+        if raw.is_empty()
+            || !raw
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        {
+            return Err(ScopeError::Malformed(raw.chars().take(64).collect()));
+        }
+        if catalogue().get(raw).is_none() {
+            return Err(ScopeError::Unknown(raw.to_string()));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn info(&self) -> &'static ScopeInfo {
+        catalogue()
+            .get(&self.0)
+            .expect("a parsed Scope is always in the catalogue")
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeError {
+    Malformed(String),
+    Unknown(String),
+    Duplicate(String),
+    Empty,
+}
+
+impl std::fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(s) => write!(f, "scope {s:?} is not a valid scope token"),
+            Self::Unknown(s) => write!(f, "scope {s:?} is not supported"),
+            Self::Duplicate(s) => write!(f, "scope {s:?} is requested more than once"),
+            Self::Empty => f.write_str("scope is required"),
+        }
+    }
+}
+
+/// A space-separated scope list (RFC 6749 §3.3), parsed: every token known, none twice.
+pub fn parse_scope_list(raw: &str) -> Result<Vec<Scope>, ScopeError> {
+    let mut out: Vec<Scope> = Vec::new();
+    for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        let scope = Scope::parse(token)?;
+        if out.contains(&scope) {
+            return Err(ScopeError::Duplicate(token.to_string()));
+        }
+        out.push(scope);
+    }
+    if out.is_empty() {
+        return Err(ScopeError::Empty);
+    }
+    Ok(out)
+}
+
+pub fn join(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(Scope::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScopeInfo {
+    pub name: String,
+    pub category: String,
+    pub label: String,
+    pub description: String,
+    #[serde(default)]
+    pub claims: Vec<String>,
+    #[serde(default)]
+    pub review: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct CatalogueFile {
+    categories: BTreeMap<String, String>,
+    scope: Vec<ScopeInfo>,
+}
+
+#[derive(Debug)]
+pub struct Catalogue {
+    categories: BTreeMap<String, String>,
+    scopes: Vec<ScopeInfo>,
+}
+
+impl Catalogue {
+    fn from_toml(text: &str) -> Result<Self, String> {
+        let file: CatalogueFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        for s in &file.scope {
+            if !file.categories.contains_key(&s.category) {
+                return Err(format!(
+                    "scope {} names unknown category {}",
+                    s.name, s.category
+                ));
+            }
+        }
+        Ok(Self {
+            categories: file.categories,
+            scopes: file.scope,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ScopeInfo> {
+        self.scopes.iter().find(|s| s.name == name)
+    }
+
+    pub fn all(&self) -> &[ScopeInfo] {
+        &self.scopes
+    }
+
+    pub fn category_label<'a>(&'a self, key: &'a str) -> &'a str {
+        self.categories.get(key).map(String::as_str).unwrap_or(key)
+    }
+
+    /// Every claim name some scope releases, for discovery's `claims_supported`.
+    pub fn claims(&self) -> Vec<&str> {
+        let mut claims: Vec<&str> = self
+            .scopes
+            .iter()
+            .flat_map(|s| s.claims.iter().map(String::as_str))
+            .collect();
+        claims.extend(["iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"]);
+        claims.sort_unstable();
+        claims.dedup();
+        claims
+    }
+}
+
+/// The catalogue compiled into the binary.
+pub fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        Catalogue::from_toml(include_str!("scopes.toml"))
+            .expect("src/scopes.toml is checked by the unit tests")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_parses_and_every_scope_has_words_for_people() {
+        let c = catalogue();
+        for s in c.all() {
+            assert!(
+                !s.label.is_empty() && !s.description.is_empty(),
+                "{}",
+                s.name
+            );
+        }
+        for name in ["openid", "profile", "email", "offline_access"] {
+            assert!(c.get(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn scope_lists_refuse_unknown_duplicated_and_malformed_tokens() {
+        assert_eq!(parse_scope_list("openid  email").unwrap().len(), 2);
+        assert_eq!(
+            parse_scope_list("openid openid"),
+            Err(ScopeError::Duplicate("openid".into()))
+        );
+        assert_eq!(
+            parse_scope_list("openid admin"),
+            Err(ScopeError::Unknown("admin".into()))
+        );
+        assert!(matches!(
+            parse_scope_list("open\"id"),
+            Err(ScopeError::Malformed(_))
+        ));
+        assert_eq!(parse_scope_list(" "), Err(ScopeError::Empty));
+    }
+}

@@ -1,0 +1,133 @@
+//! Builds the application: state, routers, middleware; runs the server until SIGTERM.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::keys::KeyStore;
+use crate::store::Db;
+use crate::web::cookies::CookieNames;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub db: Db,
+    pub keys: KeyStore,
+    pub clock: SharedClock,
+    pub cookies: CookieNames,
+    /// The discovery document, serialised once: it changes only with the configuration.
+    pub discovery: axum::body::Bytes,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Connects the database (migrating it), opens the keys folder (generating the first keys),
+/// and assembles the state.
+pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+    let db = Db::connect(&settings.database_url).await?;
+    let keys = KeyStore::open_or_init(&settings.keys_dir, clock.now())?;
+    let discovery = crate::oauth::discovery::document(&settings, &keys.current().algorithms());
+    let cookies = CookieNames {
+        secure: settings.issuer.is_https(),
+    };
+    Ok(AppState(Arc::new(Inner {
+        discovery: serde_json::to_vec(&discovery)?.into(),
+        settings,
+        db,
+        keys,
+        clock,
+        cookies,
+    })))
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::oauth::router())
+        .merge(crate::web::router())
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        // Forms and protocol requests are small; anything bigger is refused with 413.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "reason": "database"})),
+            )
+        }
+    }
+}
+
+async fn not_found() -> axum::response::Response {
+    crate::web::error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+    )
+}
+
+/// Serves `state` on `listener` until SIGTERM or Ctrl-C, then finishes the requests in flight.
+pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

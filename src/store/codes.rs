@@ -1,0 +1,102 @@
+//! Authorization codes (RFC 6749 §4.1.2): stored hashed, single-use, short-lived.
+
+use sqlx::FromRow;
+
+use super::Pool;
+use crate::clock::Timestamp;
+use crate::crypto::secret_hash;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuthCode {
+    pub client_id: String,
+    pub user_id: String,
+    pub grant_id: String,
+    pub family_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub auth_time: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+pub struct NewCode<'a> {
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub grant_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub code_challenge: &'a str,
+    pub auth_time: Timestamp,
+}
+
+/// Stores a new code and returns its text (given to the client once, never stored).
+#[tracing::instrument(skip_all, fields(client_id = new.client_id))]
+pub async fn create(
+    pool: &Pool,
+    new: NewCode<'_>,
+    now: Timestamp,
+    lifetime: i64,
+) -> Result<String, sqlx::Error> {
+    let code = crate::crypto::random_secret();
+    sqlx::query(
+        "INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, family_id, redirect_uri,
+             scope, nonce, code_challenge, auth_time, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(secret_hash(&code))
+    .bind(new.client_id)
+    .bind(new.user_id)
+    .bind(new.grant_id)
+    .bind(crate::crypto::random_id())
+    .bind(new.redirect_uri)
+    .bind(new.scope)
+    .bind(new.nonce)
+    .bind(new.code_challenge)
+    .bind(new.auth_time)
+    .bind(now)
+    .bind(now + lifetime)
+    .execute(pool)
+    .await?;
+    Ok(code)
+}
+
+/// What presenting a code found.
+#[derive(Debug)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Fresh(AuthCode),
+    /// The code was spent before: a replay. Carries the token family to revoke.
+    Replayed {
+        family_id: String,
+    },
+    Unknown,
+}
+
+/// Spends a code atomically: of two concurrent redemptions exactly one is `Fresh`.
+#[tracing::instrument(skip_all)]
+pub async fn redeem(pool: &Pool, code: &str, now: Timestamp) -> Result<Redemption, sqlx::Error> {
+    let hash = secret_hash(code);
+    let fresh = sqlx::query_as::<_, AuthCode>(
+        "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
+         RETURNING client_id, user_id, grant_id, family_id, redirect_uri, scope, nonce,
+                   code_challenge, auth_time, expires_at",
+    )
+    .bind(now)
+    .bind(&hash)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(code) = fresh {
+        return Ok(Redemption::Fresh(code));
+    }
+    let family: Option<String> =
+        sqlx::query_scalar("SELECT family_id FROM auth_codes WHERE code_hash = $1")
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match family {
+        Some(family_id) => Redemption::Replayed { family_id },
+        None => Redemption::Unknown,
+    })
+}

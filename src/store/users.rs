@@ -1,0 +1,83 @@
+//! People with an Onyx account.
+
+use sqlx::FromRow;
+
+use super::Pool;
+use crate::clock::Timestamp;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub email_verified: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Emails are compared case-insensitively: stored lowercased and trimmed.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[tracing::instrument(skip(pool, password_hash))]
+pub async fn create(
+    pool: &Pool,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    now: Timestamp,
+) -> Result<User, CreateUserError> {
+    let user = User {
+        id: crate::crypto::random_id(),
+        email: normalise_email(email),
+        name: name.trim().to_string(),
+        password_hash: password_hash.to_string(),
+        email_verified: 0,
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, email_verified, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&user.id)
+    .bind(&user.email)
+    .bind(&user.name)
+    .bind(&user.password_hash)
+    .bind(user.email_verified)
+    .bind(user.created_at)
+    .execute(pool)
+    .await
+    .map_err(|e| {
+        if super::is_unique_violation(&e) {
+            CreateUserError::EmailTaken
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(user)
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
+        .bind(normalise_email(email))
+        .fetch_optional(pool)
+        .await
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}

@@ -1,0 +1,127 @@
+//! The pages people see: askama views, the template → response wrapper with the headers every
+//! page carries, cookies and CSRF.
+
+pub mod client_ip;
+pub mod consent;
+pub mod cookies;
+pub mod csrf;
+pub mod login;
+pub mod session;
+pub mod views;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::startup::AppState;
+
+/// The login and consent pages and the stylesheet.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::login_get).post(login::login_post))
+        .route(
+            "/consent",
+            get(consent::consent_get).post(consent::consent_post),
+        )
+        .route("/static/onyx.css", get(stylesheet))
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Headers for every HTML page: never framed (clickjacking), never cached (pages carry codes
+/// and CSRF tokens), never leaking their URL in a Referer.
+pub fn page_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+/// Renders a template as an HTML page with `status` and the page headers.
+pub fn render<T: Template>(status: StatusCode, view: &T) -> Response {
+    match view.render() {
+        Ok(body) => {
+            let mut res = (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
+                body,
+            )
+                .into_response();
+            page_headers(&mut res);
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            let mut res = (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
+                .into_response();
+            page_headers(&mut res);
+            res
+        }
+    }
+}
+
+/// A readable error page.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    render(status, &views::ErrorPage { title, message })
+}
+
+/// A 303 See Other to `location`, with the page headers (the redirect may carry a code).
+pub fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        Err(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Cannot continue",
+                "The address to return to is not valid.",
+            );
+        }
+    }
+    page_headers(&mut res);
+    res
+}
+
+pub const STYLESHEET: &str = include_str!("../../static/onyx.css");
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
