@@ -1,0 +1,263 @@
+//! The operator CLI, run as a separate process against the same database and keys folder as a
+//! running server.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::helpers::*;
+
+async fn onyx(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
+    cmd.args(args)
+        .env("ONYX_DATABASE_URL", &app.database_url)
+        .env("ONYX_KEYS_DIR", &app.keys_dir)
+        .env("ONYX_ISSUER", &app.issuer)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running onyx-id");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).await.unwrap();
+        }
+    }
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_json_object(stdout: &str) -> serde_json::Value {
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one line on stdout: {stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("stdout is JSON");
+    assert!(v.is_object());
+    v
+}
+
+#[tokio::test]
+async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server() {
+    for backend in backends() {
+        eprintln!("backend: {backend:?}");
+        let app = spawn_app(backend).await;
+        let (code, out, err) = onyx(
+            &app,
+            &[
+                "users",
+                "create",
+                "--email",
+                "Quinn@Example.com",
+                "--name",
+                "Quinn",
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let user = one_json_object(&out);
+        assert_eq!(user["email"], "quinn@example.com");
+
+        let (code, out, err) = onyx(
+            &app,
+            &[
+                "apps",
+                "create",
+                "--name",
+                "CLI App",
+                "--redirect-uri",
+                REDIRECT,
+                "--redirect-uri",
+                "https://app.example/second",
+                "--origin",
+                "https://app.example",
+                "--scope",
+                "openid",
+                "--scope",
+                "email",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let created = one_json_object(&out);
+        let client = Client {
+            client_id: created["client_id"].as_str().unwrap().to_string(),
+            client_secret: Some(created["client_secret"].as_str().unwrap().to_string()),
+        };
+        // The running server sees both without a restart.
+        let (c, verifier) =
+            authorize_code(&app, &client.client_id, "quinn@example.com", "openid email").await;
+        let res = exchange(&app, &client, &c, &verifier).await;
+        assert_eq!(res.status(), 200);
+
+        let (code, out, _) = onyx(
+            &app,
+            &[
+                "apps",
+                "create",
+                "--name",
+                "P",
+                "--redirect-uri",
+                "com.example.app:/cb",
+                "--public",
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert!(
+            one_json_object(&out).get("client_secret").is_none(),
+            "public apps get no secret"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_refuses_bad_input_with_a_reason_and_a_non_zero_exit() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (
+            vec![
+                "users",
+                "create",
+                "--email",
+                "not-an-email",
+                "--name",
+                "X",
+                "--password-stdin",
+            ],
+            Some("long enough password"),
+        ),
+        (
+            vec![
+                "users",
+                "create",
+                "--email",
+                "a@b.example",
+                "--name",
+                "X",
+                "--password-stdin",
+            ],
+            Some("short"),
+        ),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "http://evil.example/cb",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb#frag",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--scope",
+                "admin",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--origin",
+                "https://a.example/",
+            ],
+            None,
+        ),
+    ];
+    for (args, stdin) in cases {
+        let (code, out, err) = onyx(&app, &args, stdin).await;
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
+        assert!(err.starts_with("onyx-id: error: "), "{err}");
+        assert_eq!(one_json_object(&out)["error"], "invalid_input");
+    }
+    // The same email twice.
+    let args = [
+        "users",
+        "create",
+        "--email",
+        "r@example.com",
+        "--name",
+        "R",
+        "--password-stdin",
+    ];
+    assert_eq!(onyx(&app, &args, Some(PASSWORD)).await.0, 0);
+    assert_ne!(onyx(&app, &args, Some(PASSWORD)).await.0, 0);
+}
+
+#[tokio::test]
+async fn invalid_configuration_exits_non_zero_with_a_one_line_reason() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (var, value) in [
+        ("ONYX_ISSUER", "http://id.example.com"),
+        ("ONYX_ISSUER", "not a url"),
+        ("ONYX_BIND", "nowhere"),
+        ("ONYX_DATABASE_URL", "mysql://x"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
+            .args(["serve"])
+            .env("ONYX_DATABASE_URL", &app.database_url)
+            .env("ONYX_KEYS_DIR", &app.keys_dir)
+            .env(var, value)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(var), "the reason names the setting: {err}");
+    }
+}
+
+#[tokio::test]
+async fn keys_rotate_from_the_cli_is_seen_by_the_running_server() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (code, out, err) = onyx(&app, &["keys", "rotate"], None).await;
+    assert_eq!(code, 0, "{err}");
+    let rotated = one_json_object(&out);
+    let kid = rotated["keys"][0]["kid"].as_str().unwrap();
+    let jwks: serde_json::Value = http()
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(jwks.to_string().contains(kid));
+}

@@ -1,0 +1,387 @@
+//! `spawn_app()`: the real server on 127.0.0.1:0 with a fresh database (a SQLite file per
+//! test, or a fresh PostgreSQL database per test when `ONYX_TEST_POSTGRES_URL` is set, dropped
+//! afterwards), its own keys folder and a clock the test can move.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use onyx_id::admin::{self, AppSpec};
+use onyx_id::clock::{Clock, ManualClock};
+use onyx_id::config::Settings;
+use onyx_id::startup::{AppState, build_state, run};
+use reqwest::header::{HeaderMap, LOCATION};
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when `ONYX_TEST_POSTGRES_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if std::env::var("ONYX_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub database_url: String,
+    pub keys_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    pg_drop: Option<(String, String)>,
+}
+
+/// One set of keys for the whole test binary (an RSA key takes a moment to generate), copied
+/// into each app's own keys folder.
+fn fixture_keys() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        onyx_id::keys::KeyStore::open_or_init(dir.path(), ManualClock::new().now() - 3600)
+            .expect("generating test keys");
+        dir
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+async fn fresh_postgres_database() -> (String, String, String) {
+    let admin_url = std::env::var("ONYX_TEST_POSTGRES_URL").expect("ONYX_TEST_POSTGRES_URL");
+    let name = format!(
+        "onyx_test_{}",
+        onyx_id::crypto::random_token(9)
+            .to_lowercase()
+            .replace('-', "_")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connecting to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let mut url = url::Url::parse(&admin_url).expect("ONYX_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    (url.to_string(), admin_url, name)
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_dir = dir.path().join("keys");
+    copy_dir(fixture_keys(), &keys_dir);
+    let (database_url, pg_drop) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("onyx.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, admin, name) = fresh_postgres_database().await;
+            (url, Some((admin, name)))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings::parse(
+        &listener.local_addr().unwrap().to_string(),
+        &address,
+        &database_url,
+        keys_dir.to_str().unwrap(),
+    )
+    .expect("test settings");
+    let clock = ManualClock::new();
+    let state = build_state(settings, Arc::new(clock.clone()))
+        .await
+        .expect("building the app");
+    tokio::spawn(run(listener, state.clone()));
+    TestApp {
+        issuer: address.clone(),
+        address,
+        clock,
+        state,
+        database_url,
+        keys_dir,
+        _dir: dir,
+        pg_drop,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_drop.take() {
+            // Drop runs outside async code: use a small runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT: &str = "https://app.example/callback";
+
+pub struct Client {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn create_user(&self, email: &str, name: &str) -> String {
+        let v = admin::create_user(&self.state.db, self.clock.now(), email, name, PASSWORD)
+            .await
+            .expect("creating a user");
+        v["user_id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn create_app_with(&self, spec: AppSpec) -> Client {
+        let v = admin::create_app(&self.state.db, self.clock.now(), spec)
+            .await
+            .expect("creating an app");
+        Client {
+            client_id: v["client_id"].as_str().unwrap().to_string(),
+            client_secret: v["client_secret"].as_str().map(str::to_string),
+        }
+    }
+
+    /// A confidential app at `REDIRECT` approved for `scopes`.
+    pub async fn create_app(&self, scopes: &[&str]) -> Client {
+        self.create_app_with(spec(scopes)).await
+    }
+}
+
+pub fn spec(scopes: &[&str]) -> AppSpec {
+    AppSpec {
+        name: "Travel Buddy".into(),
+        redirect_uris: vec![REDIRECT.into()],
+        origins: vec![],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        public: false,
+        id_token_alg: "ES256".into(),
+    }
+}
+
+/// An HTTP client that follows no redirects (the tests look at each one).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser: keeps cookies, follows no redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+pub fn location(headers: &HeaderMap) -> String {
+    headers
+        .get(LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The value of a hidden form field in a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+/// The query parameters of a URL.
+pub fn query(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let verifier = onyx_id::crypto::random_token(48);
+    let challenge = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(onyx_id::crypto::sha256(verifier.as_bytes()))
+    };
+    (verifier, challenge)
+}
+
+/// An authorize URL with PKCE for `client` and `scope`, plus the verifier.
+pub fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    (app.url(&format!("/authorize?{q}")), verifier)
+}
+
+/// Follows one redirect from the server (relative or absolute Location).
+pub fn absolute(app: &TestApp, location: &str) -> String {
+    if location.starts_with('/') {
+        app.url(location)
+    } else {
+        location.to_string()
+    }
+}
+
+/// Signs in on the login page the browser was sent to; returns where the server sends it next.
+pub async fn log_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    login_url: &str,
+    email: &str,
+) -> String {
+    let page = browser.get(absolute(app, login_url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let res = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("request_id", hidden_field(&html, "request_id")),
+            ("csrf_token", hidden_field(&html, "csrf_token")),
+            ("email", email.to_string()),
+            ("password", PASSWORD.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "login should redirect");
+    location(res.headers())
+}
+
+/// Answers the consent page; returns the redirect to the client.
+pub async fn answer_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    consent_url: &str,
+    decision: &str,
+) -> String {
+    let page = browser
+        .get(absolute(app, consent_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let res = browser
+        .post(app.url("/consent"))
+        .form(&[
+            ("request_id", hidden_field(&html, "request_id")),
+            ("csrf_token", hidden_field(&html, "csrf_token")),
+            ("decision", decision.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    location(res.headers())
+}
+
+/// The whole browser part: authorize, log in, approve. Returns the code and the verifier.
+pub async fn authorize_code(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+    scope: &str,
+) -> (String, String) {
+    let browser = browser();
+    let (url, verifier) = authorize_url(app, client_id, scope, &[]);
+    let res = browser.get(url).send().await.unwrap();
+    let login = location(res.headers());
+    let next = log_in(app, &browser, &login, email).await;
+    let back = if next.starts_with("/consent") {
+        answer_consent(app, &browser, &next, "approve").await
+    } else {
+        next
+    };
+    let q = query(&back);
+    (q["code"].clone(), verifier)
+}
+
+/// Exchanges a code with client_secret_post; returns the response.
+pub async fn exchange(
+    app: &TestApp,
+    client: &Client,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", client.client_id.as_str()),
+    ];
+    if let Some(s) = &client.client_secret {
+        form.push(("client_secret", s));
+    }
+    http()
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,9 @@
+//! onyx-id's integration tests: one binary. Each test starts the real server on a random port
+//! with a fresh database, and talks HTTP to it like a partner app and a browser would.
+
+mod helpers;
+
+mod cli;
+mod garbage;
+mod refusals;
+mod sign_in;
