@@ -1,4 +1,5 @@
-//! Operator commands (`onyx-id users create`, `apps create`, `keys rotate`). Each works on the
+//! Operator commands (`onyx-id users create`, `apps create`, `resource-servers create`,
+//! `keys rotate`). Each works on the
 //! same database and keys folder as `serve`, also while a server runs, and returns the one JSON
 //! object the CLI prints.
 
@@ -10,7 +11,8 @@ use crate::keys::{self, Algorithm};
 use crate::oauth::redirect::{validate_for_registration, validate_origin};
 use crate::scopes::Scope;
 use crate::store::Db;
-use crate::store::apps::{self, ClientType, NewApp};
+use crate::store::apps::{self, AuthMethod, ClientType, LifetimeOverrides, NewApp};
+use crate::store::resource_servers;
 use crate::store::users::{self, CreateUserError};
 
 /// A refusal an operator can act on (bad input), as opposed to an internal failure.
@@ -88,6 +90,52 @@ pub struct AppSpec {
     pub scopes: Vec<String>,
     pub public: bool,
     pub id_token_alg: String,
+    /// Grants besides the authorization code grant's default: `refresh_token`,
+    /// `client_credentials` (and `authorization_code` itself).
+    pub grant_types: Vec<String>,
+    /// A public JWKS (JSON): the app authenticates with `private_key_jwt` instead of a secret.
+    pub jwks: Option<String>,
+    pub lifetimes: LifetimeOverrides,
+}
+
+impl AppSpec {
+    /// A confidential app using the authorization code grant, with nothing else set.
+    pub fn new(name: &str, redirect_uris: &[&str], scopes: &[&str]) -> Self {
+        Self {
+            name: name.to_string(),
+            redirect_uris: redirect_uris.iter().map(|s| s.to_string()).collect(),
+            origins: vec![],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            public: false,
+            id_token_alg: "ES256".into(),
+            grant_types: vec![],
+            jwks: None,
+            lifetimes: LifetimeOverrides::default(),
+        }
+    }
+}
+
+const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+/// Checks a registered JWKS: JSON with at least one public, asymmetric signing key.
+fn validate_jwks(jwks: &str) -> Result<(), AdminError> {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(jwks).map_err(|e| invalid(format!("--jwks is not a JWK Set: {e}")))?;
+    if set.keys.is_empty() {
+        return Err(invalid("--jwks has no key"));
+    }
+    let raw: serde_json::Value = serde_json::from_str(jwks).map_err(|e| invalid(e.to_string()))?;
+    for key in raw["keys"].as_array().into_iter().flatten() {
+        if ["d", "p", "q", "k"].iter().any(|p| key.get(p).is_some()) {
+            return Err(invalid(
+                "--jwks must hold public keys only (it carries private parameters)",
+            ));
+        }
+        if key["kty"] == "oct" {
+            return Err(invalid("--jwks must hold asymmetric keys"));
+        }
+    }
+    Ok(())
 }
 
 pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, AdminError> {
@@ -95,8 +143,34 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
     if name.is_empty() || name.chars().count() > 100 {
         return Err(invalid("the app name must be 1 to 100 characters"));
     }
-    if spec.redirect_uris.is_empty() {
-        return Err(invalid("at least one --redirect-uri is required"));
+    let mut grant_types = vec!["authorization_code".to_string()];
+    if !spec.grant_types.is_empty() {
+        grant_types = spec.grant_types.clone();
+        grant_types.sort_by_key(|g| GRANT_TYPES.iter().position(|k| k == g));
+        grant_types.dedup();
+    }
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(invalid(format!(
+            "grant type {g:?} is not supported (use {})",
+            GRANT_TYPES.join(", ")
+        )));
+    }
+    let code_flow = grant_types.iter().any(|g| g == "authorization_code");
+    if code_flow && spec.redirect_uris.is_empty() {
+        return Err(invalid(
+            "at least one --redirect-uri is required for the authorization code grant",
+        ));
+    }
+    if spec.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(invalid("a public app cannot use client_credentials"));
+    }
+    if grant_types.iter().any(|g| g == "refresh_token") && !code_flow {
+        return Err(invalid(
+            "the refresh_token grant needs the authorization_code grant",
+        ));
     }
     for uri in &spec.redirect_uris {
         validate_for_registration(uri).map_err(invalid)?;
@@ -121,39 +195,103 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
     origins.dedup();
     let alg = Algorithm::parse(&spec.id_token_alg)
         .ok_or_else(|| invalid("--id-token-alg must be ES256 or RS256"))?;
-    let (client_type, secret) = if spec.public {
-        (ClientType::Public, None)
-    } else {
-        (ClientType::Confidential, Some(random_secret()))
+    for (flag, v) in [
+        ("--access-token-ttl", spec.lifetimes.access_token),
+        ("--id-token-ttl", spec.lifetimes.id_token),
+        (
+            "--refresh-token-idle-ttl",
+            spec.lifetimes.refresh_token_idle,
+        ),
+        (
+            "--refresh-token-absolute-ttl",
+            spec.lifetimes.refresh_token_absolute,
+        ),
+    ] {
+        if v.is_some_and(|v| v <= 0) {
+            return Err(invalid(format!(
+                "{flag} must be a positive number of seconds"
+            )));
+        }
+    }
+    let (client_type, auth_method, secret) = match (&spec.jwks, spec.public) {
+        (Some(_), true) => return Err(invalid("a public app cannot register --jwks")),
+        (Some(jwks), false) => {
+            validate_jwks(jwks)?;
+            (ClientType::Confidential, AuthMethod::PrivateKeyJwt, None)
+        }
+        (None, true) => (ClientType::Public, AuthMethod::None, None),
+        (None, false) => (
+            ClientType::Confidential,
+            AuthMethod::ClientSecret,
+            Some(random_secret()),
+        ),
     };
     let client_id = apps::create(
         &db.pool,
         NewApp {
             name,
             client_type,
+            auth_method,
             secret_hash: secret.as_deref().map(secret_hash),
+            jwks: spec.jwks.clone(),
             id_token_alg: alg.as_str(),
             redirect_uris: &redirect_uris,
             origins: &origins,
             scopes: &scopes,
-            grant_types: &["authorization_code"],
+            grant_types: &grant_types,
+            lifetimes: spec.lifetimes,
         },
         now,
     )
     .await?;
+    let method = match auth_method {
+        AuthMethod::ClientSecret => "client_secret_basic",
+        AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        AuthMethod::None => "none",
+    };
     let mut out = json!({
         "client_id": client_id,
         "client_type": client_type.as_str(),
+        "token_endpoint_auth_method": method,
         "name": name,
         "redirect_uris": redirect_uris,
         "allowed_origins": origins,
         "scopes": scopes,
+        "grant_types": grant_types,
         "id_token_signed_response_alg": alg.as_str(),
     });
     if let Some(secret) = secret {
         out["client_secret"] = secret.into();
     }
     Ok(out)
+}
+
+pub async fn create_resource_server(
+    db: &Db,
+    now: i64,
+    name: &str,
+    audience: &str,
+) -> Result<Value, AdminError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(invalid(
+            "the resource server name must be 1 to 100 characters",
+        ));
+    }
+    crate::config::validate_audience(audience).map_err(|e| invalid(format!("--audience {e}")))?;
+    let secret = random_secret();
+    match resource_servers::create(&db.pool, name, audience, &secret_hash(&secret), now).await {
+        Ok(client_id) => Ok(json!({
+            "client_id": client_id,
+            "client_secret": secret,
+            "name": name,
+            "audience": audience,
+        })),
+        Err(resource_servers::CreateError::AudienceTaken) => Err(invalid(format!(
+            "a resource server for audience {audience:?} already exists"
+        ))),
+        Err(resource_servers::CreateError::Db(e)) => Err(e.into()),
+    }
 }
 
 pub fn rotate_keys(settings: &Settings, now: i64, immediately: bool) -> Result<Value, AdminError> {

@@ -132,12 +132,17 @@ impl DatabaseUrl {
     }
 }
 
-/// How long each credential lives, in seconds.
+/// How long each credential lives, in seconds (server-wide defaults; apps may override the
+/// token lifetimes).
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
     pub authorization_code: i64,
     pub access_token: i64,
     pub id_token: i64,
+    /// A refresh token unused this long expires.
+    pub refresh_token_idle: i64,
+    /// No refresh token of a family lives past this, counted from the family's first token.
+    pub refresh_token_absolute: i64,
     pub auth_request: i64,
     pub session: i64,
 }
@@ -148,9 +153,42 @@ impl Default for Lifetimes {
             authorization_code: 60,
             access_token: 3600,
             id_token: 3600,
+            refresh_token_idle: 14 * 24 * 3600,
+            refresh_token_absolute: 60 * 24 * 3600,
             auth_request: 30 * 60,
             session: 12 * 3600,
         }
+    }
+}
+
+impl Lifetimes {
+    /// Checks that the lifetimes make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("ONYX_CODE_TTL", self.authorization_code),
+            ("ONYX_ACCESS_TOKEN_TTL", self.access_token),
+            ("ONYX_ID_TOKEN_TTL", self.id_token),
+            ("ONYX_REFRESH_TOKEN_IDLE_TTL", self.refresh_token_idle),
+            (
+                "ONYX_REFRESH_TOKEN_ABSOLUTE_TTL",
+                self.refresh_token_absolute,
+            ),
+        ];
+        for (name, v) in positive {
+            if v <= 0 {
+                return Err(format!("{name} must be a positive number of seconds"));
+            }
+        }
+        if self.authorization_code > 600 {
+            return Err("ONYX_CODE_TTL must be at most 600 seconds (RFC 6749 §4.1.2)".into());
+        }
+        if self.refresh_token_idle > self.refresh_token_absolute {
+            return Err(
+                "ONYX_REFRESH_TOKEN_IDLE_TTL must not exceed ONYX_REFRESH_TOKEN_ABSOLUTE_TTL"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -166,6 +204,8 @@ pub struct Settings {
     pub default_audience: String,
     /// Seconds between `keys rotate` and the new key signing (it is in the JWKS at once).
     pub key_publish_ahead: i64,
+    /// How often expired rows are purged.
+    pub purge_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -192,8 +232,35 @@ impl Settings {
             lifetimes: Lifetimes::default(),
             default_audience,
             key_publish_ahead: 120,
+            purge_interval: std::time::Duration::from_secs(60),
         })
     }
+
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Result<Self, String> {
+        lifetimes.validate()?;
+        self.lifetimes = lifetimes;
+        Ok(self)
+    }
+
+    pub fn with_default_audience(mut self, audience: Option<&str>) -> Result<Self, String> {
+        if let Some(a) = audience {
+            validate_audience(a).map_err(|e| format!("ONYX_DEFAULT_AUDIENCE: {e}"))?;
+            self.default_audience = a.to_string();
+        }
+        Ok(self)
+    }
+}
+
+/// An audience / resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+pub fn validate_audience(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an absolute URI"))?;
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err(format!("{raw:?} must not contain a fragment"));
+    }
+    if raw.len() > 512 {
+        return Err("an audience is at most 512 characters".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
-use onyx_id::config::Settings;
+use onyx_id::config::{Lifetimes, Settings};
+use onyx_id::store::apps::LifetimeOverrides;
 use onyx_id::telemetry::{self, LogFormat};
 
 /// onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
@@ -58,6 +59,32 @@ struct Common {
         global = true
     )]
     log_format: LogFormat,
+    /// Access token lifetime, seconds (apps may override).
+    #[arg(
+        long,
+        env = "ONYX_ACCESS_TOKEN_TTL",
+        default_value_t = 3600,
+        global = true
+    )]
+    access_token_ttl: i64,
+    /// ID token lifetime, seconds (apps may override).
+    #[arg(long, env = "ONYX_ID_TOKEN_TTL", default_value_t = 3600, global = true)]
+    id_token_ttl: i64,
+    /// Authorization code lifetime, seconds (at most 600).
+    #[arg(long, env = "ONYX_CODE_TTL", default_value_t = 60, global = true)]
+    code_ttl: i64,
+    /// A refresh token unused this long expires, seconds (apps may override).
+    #[arg(long, env = "ONYX_REFRESH_TOKEN_IDLE_TTL", default_value_t = 14 * 24 * 3600, global = true)]
+    refresh_token_idle_ttl: i64,
+    /// No refresh token outlives its grant's first refresh token by more than this, seconds.
+    #[arg(long, env = "ONYX_REFRESH_TOKEN_ABSOLUTE_TTL", default_value_t = 60 * 24 * 3600, global = true)]
+    refresh_token_absolute_ttl: i64,
+    /// `aud` of access tokens issued without a `resource` (default: the issuer).
+    #[arg(long, env = "ONYX_DEFAULT_AUDIENCE", global = true)]
+    default_audience: Option<String>,
+    /// Seconds between two purges of expired codes, tokens and sessions.
+    #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
+    purge_interval: u64,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +100,11 @@ enum Command {
     Apps {
         #[command(subcommand)]
         command: AppsCommand,
+    },
+    /// Manage resource servers (APIs that introspect tokens).
+    ResourceServers {
+        #[command(subcommand)]
+        command: ResourceServersCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -103,7 +135,7 @@ enum AppsCommand {
         #[arg(long)]
         name: String,
         /// A redirect URI, compared exactly (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// An allowed CORS origin, like https://app.example (repeat for several).
         #[arg(long = "origin")]
@@ -117,6 +149,38 @@ enum AppsCommand {
         /// Algorithm of the app's ID tokens.
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
         id_token_alg: String,
+        /// A grant the app may use (repeat): authorization_code (the default), refresh_token,
+        /// client_credentials. Giving any replaces the default.
+        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+        grant_types: Vec<String>,
+        /// The app's public JWKS file: it then authenticates with private_key_jwt (no secret).
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Access token lifetime for this app, seconds.
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        /// ID token lifetime for this app, seconds.
+        #[arg(long)]
+        id_token_ttl: Option<i64>,
+        /// Refresh token idle lifetime for this app, seconds.
+        #[arg(long)]
+        refresh_token_idle_ttl: Option<i64>,
+        /// Refresh token absolute lifetime for this app, seconds.
+        #[arg(long)]
+        refresh_token_absolute_ttl: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResourceServersCommand {
+    /// Register a resource server. Prints {"client_id", "client_secret", "audience", ...}: the
+    /// credentials it introspects with. Tokens requested with resource=AUDIENCE are for it.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The audience (an absolute URI, RFC 8707) its tokens carry.
+        #[arg(long)]
+        audience: String,
     },
 }
 
@@ -141,7 +205,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.common.log_format);
     let c = &cli.common;
-    let settings = match Settings::parse(&c.bind, &c.issuer, &c.database_url, &c.keys_dir) {
+    let lifetimes = Lifetimes {
+        authorization_code: c.code_ttl,
+        access_token: c.access_token_ttl,
+        id_token: c.id_token_ttl,
+        refresh_token_idle: c.refresh_token_idle_ttl,
+        refresh_token_absolute: c.refresh_token_absolute_ttl,
+        ..Lifetimes::default()
+    };
+    let settings = Settings::parse(&c.bind, &c.issuer, &c.database_url, &c.keys_dir)
+        .and_then(|s| s.with_lifetimes(lifetimes))
+        .and_then(|s| s.with_default_audience(c.default_audience.as_deref()))
+        .and_then(|mut s| {
+            if c.purge_interval == 0 {
+                return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());
+            }
+            s.purge_interval = std::time::Duration::from_secs(c.purge_interval);
+            Ok(s)
+        });
+    let settings = match settings {
         Ok(s) => s,
         Err(reason) => return fail(reason),
     };
@@ -180,6 +262,15 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 }
             }
         }
+        Command::ResourceServers {
+            command: ResourceServersCommand::Create { name, audience },
+        } => {
+            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+                Ok(db) => db,
+                Err(e) => return fail(format!("cannot open the database: {e}")),
+            };
+            admin::create_resource_server(&db, now, &name, &audience).await
+        }
         Command::Apps { command } => {
             let db = match onyx_id::store::Db::connect(&settings.database_url).await {
                 Ok(db) => db,
@@ -193,7 +284,17 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     scopes,
                     public,
                     id_token_alg,
+                    grant_types,
+                    jwks_file,
+                    access_token_ttl,
+                    id_token_ttl,
+                    refresh_token_idle_ttl,
+                    refresh_token_absolute_ttl,
                 } => {
+                    let jwks = match jwks_file.map(std::fs::read_to_string).transpose() {
+                        Ok(j) => j,
+                        Err(e) => return fail(format!("cannot read --jwks-file: {e}")),
+                    };
                     let spec = AppSpec {
                         name,
                         redirect_uris,
@@ -201,6 +302,14 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                         scopes,
                         public,
                         id_token_alg,
+                        grant_types,
+                        jwks,
+                        lifetimes: LifetimeOverrides {
+                            access_token: access_token_ttl,
+                            id_token: id_token_ttl,
+                            refresh_token_idle: refresh_token_idle_ttl,
+                            refresh_token_absolute: refresh_token_absolute_ttl,
+                        },
                     };
                     admin::create_app(&db, now, spec).await
                 }

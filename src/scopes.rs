@@ -33,6 +33,10 @@ impl Scope {
         &self.0
     }
 
+    pub fn is_app_scope(&self) -> bool {
+        self.info().subject == Subject::App
+    }
+
     pub fn info(&self) -> &'static ScopeInfo {
         catalogue()
             .get(&self.0)
@@ -99,6 +103,18 @@ pub struct ScopeInfo {
     pub claims: Vec<String>,
     #[serde(default)]
     pub review: bool,
+    #[serde(default)]
+    pub subject: Subject,
+}
+
+/// Who a scope is about: a person (granted on the consent screen) or the app itself
+/// (`client_credentials`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    #[default]
+    User,
+    App,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,9 +13,11 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
+use crate::config::Backend;
 use crate::config::Settings;
 use crate::keys::KeyStore;
 use crate::store::Db;
+use crate::store::token_writer::TokenWriter;
 use crate::web::cookies::CookieNames;
 
 /// Everything a request handler may need. Cheap to clone.
@@ -28,6 +30,7 @@ pub struct Inner {
     pub keys: KeyStore,
     pub clock: SharedClock,
     pub cookies: CookieNames,
+    pub token_writer: TokenWriter,
     /// The discovery document, serialised once: it changes only with the configuration.
     pub discovery: axum::body::Bytes,
 }
@@ -46,7 +49,7 @@ impl AppState {
 }
 
 /// Connects the database (migrating it), opens the keys folder (generating the first keys),
-/// and assembles the state.
+/// starts the token writer and the purge task, and assembles the state.
 pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
     let keys = KeyStore::open_or_init(&settings.keys_dir, clock.now())?;
@@ -54,7 +57,12 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let cookies = CookieNames {
         secure: settings.issuer.is_https(),
     };
+    // SQLite has one writer: one task batching for it; PostgreSQL commits in parallel.
+    let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
+    let token_writer = TokenWriter::spawn(db.pool.clone(), writers);
+    crate::store::purge::spawn(db.pool.clone(), clock.clone(), settings.purge_interval);
     Ok(AppState(Arc::new(Inner {
+        token_writer,
         discovery: serde_json::to_vec(&discovery)?.into(),
         settings,
         db,

@@ -40,6 +40,9 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// RFC 8707 resource indicator: the audience of the tokens, when not the default.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -286,6 +289,40 @@ pub async fn validate(
             &format!("scope {:?} is not approved for this app", s.as_str()),
         ));
     }
+    if let Some(s) = scopes.iter().find(|s| s.is_app_scope()) {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!(
+                "scope {:?} is the app's own access: request it with client_credentials",
+                s.as_str()
+            ),
+        ));
+    }
+    if scopes.iter().any(|s| s.as_str() == "offline_access") && !app.allows_grant("refresh_token") {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "scope \"offline_access\" needs the refresh_token grant, which this app is not allowed",
+        ));
+    }
+    let resource = match p.get("resource") {
+        None => None,
+        Some(r) => match crate::oauth::token::audience_for(
+            state,
+            Some(r),
+            &state.settings.default_audience,
+        )
+        .await
+        {
+            Ok(a) => Some(a),
+            Err(e) if e.code == ErrorCode::ServerError => {
+                return Err(page(
+                    "Something went wrong",
+                    "Something went wrong on our side. Please try again in a moment.",
+                ));
+            }
+            Err(e) => return Err(fail(e.code, &e.description)),
+        },
+    };
 
     let mut prompt = Prompt::default();
     if let Some(raw) = p.get("prompt") {
@@ -336,6 +373,7 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint,
+        resource,
     };
     Ok((req, app))
 }
@@ -481,6 +519,7 @@ pub async fn finish_with_code(
             scope: &scope,
             nonce: req.nonce.as_deref(),
             code_challenge: req.code_challenge.as_str(),
+            resource: req.resource.as_deref(),
             auth_time,
         },
         now,

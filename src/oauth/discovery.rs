@@ -9,6 +9,11 @@ use crate::keys::Algorithm;
 use crate::scopes::catalogue;
 use crate::startup::AppState;
 
+/// Algorithms accepted for `private_key_jwt` client assertions.
+const ASSERTION_ALGS: [&str; 9] = [
+    "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+];
+
 /// The metadata document. Everything listed here is what the server really does.
 pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
     let issuer = &settings.issuer;
@@ -20,13 +25,20 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "token_endpoint": issuer.endpoint("/token"),
         "userinfo_endpoint": issuer.endpoint("/userinfo"),
         "jwks_uri": issuer.endpoint("/jwks.json"),
+        "introspection_endpoint": issuer.endpoint("/introspect"),
+        "revocation_endpoint": issuer.endpoint("/revoke"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": catalogue().claims(),
         "prompt_values_supported": ["none", "login", "consent"],

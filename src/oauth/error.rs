@@ -25,6 +25,7 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     InvalidToken,
     InsufficientScope,
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -46,6 +47,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -1,17 +1,22 @@
-//! Minting tokens: JWT access tokens (RFC 9068) recorded by the hash of their text, and ID
-//! tokens (OIDC Core §2).
+//! Minting tokens: JWT access tokens (RFC 9068) recorded by the hash of their text, opaque
+//! refresh tokens, and ID tokens (OIDC Core §2). Lifetimes come from the app, or the server's
+//! defaults.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sqlx::AnyConnection;
 
-use crate::crypto::{random_id, secret_hash, sha256};
+use crate::crypto::{random_id, random_secret, secret_hash, sha256};
 use crate::keys::Algorithm;
 use crate::startup::AppState;
 use crate::store::apps::App;
-use crate::store::tokens::{self, AccessToken};
+use crate::store::refresh_tokens::{self, RefreshToken};
+use crate::store::tokens::AccessToken;
 
-pub struct Issued {
+/// A signed access token and its row (not yet stored).
+pub struct Minted {
     pub token: String,
+    pub token_hash: String,
     pub record: AccessToken,
 }
 
@@ -25,11 +30,18 @@ pub struct AccessGrant<'a> {
     pub auth_time: Option<i64>,
 }
 
-pub async fn access_token(
+pub fn access_token_lifetime(state: &AppState, app: &App) -> i64 {
+    app.lifetimes
+        .access_token
+        .unwrap_or(state.settings.lifetimes.access_token)
+}
+
+/// Signs an access token (ES256, `typ: at+jwt`) and builds its row; the caller stores it.
+pub fn mint_access_token(
     state: &AppState,
     app: &App,
     grant: AccessGrant<'_>,
-) -> anyhow::Result<Issued> {
+) -> anyhow::Result<Minted> {
     let now = state.now();
     let record = AccessToken {
         jti: random_id(),
@@ -41,7 +53,7 @@ pub async fn access_token(
         audience: grant.audience.to_string(),
         auth_time: grant.auth_time,
         issued_at: now,
-        expires_at: now + state.settings.lifetimes.access_token,
+        expires_at: now + access_token_lifetime(state, app),
         revoked_at: None,
     };
     let mut claims = serde_json::json!({
@@ -63,8 +75,83 @@ pub async fn access_token(
         .signer(Algorithm::ES256, now)
         .ok_or_else(|| anyhow::anyhow!("no active ES256 signing key"))?;
     let token = key.sign_jwt("at+jwt", &claims)?;
-    tokens::insert(&state.db.pool, &secret_hash(&token), &record).await?;
-    Ok(Issued { token, record })
+    Ok(Minted {
+        token_hash: secret_hash(&token),
+        token,
+        record,
+    })
+}
+
+/// Signs an access token and stores it through the group-commit writer.
+pub async fn access_token(
+    state: &AppState,
+    app: &App,
+    grant: AccessGrant<'_>,
+) -> anyhow::Result<Minted> {
+    let minted = mint_access_token(state, app, grant)?;
+    state
+        .token_writer
+        .insert(minted.token_hash.clone(), minted.record.clone())
+        .await?;
+    Ok(minted)
+}
+
+/// Stores a minted access token on `conn` (inside the caller's transaction).
+pub async fn store_access_token(
+    conn: &mut AnyConnection,
+    minted: &Minted,
+) -> Result<(), sqlx::Error> {
+    crate::store::tokens::insert_many(conn, &[(minted.token_hash.clone(), minted.record.clone())])
+        .await
+}
+
+/// The family a refresh token belongs to, and what it grants.
+pub struct RefreshSeed<'a> {
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub grant_id: &'a str,
+    pub scope: &'a str,
+    pub audience: &'a str,
+    pub auth_time: i64,
+    /// For a family's first token, `None`: the absolute lifetime starts now.
+    pub family_expires_at: Option<i64>,
+}
+
+/// Makes and stores a refresh token on `conn`; returns its text.
+pub async fn refresh_token(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    app: &App,
+    seed: RefreshSeed<'_>,
+) -> anyhow::Result<String> {
+    let now = state.now();
+    let l = &state.settings.lifetimes;
+    let idle = app
+        .lifetimes
+        .refresh_token_idle
+        .unwrap_or(l.refresh_token_idle);
+    let absolute = app
+        .lifetimes
+        .refresh_token_absolute
+        .unwrap_or(l.refresh_token_absolute);
+    let family_expires_at = seed.family_expires_at.unwrap_or(now + absolute);
+    let token = random_secret();
+    let record = RefreshToken {
+        family_id: seed.family_id.to_string(),
+        client_id: app.client_id.clone(),
+        user_id: seed.user_id.to_string(),
+        grant_id: seed.grant_id.to_string(),
+        scope: seed.scope.to_string(),
+        audience: seed.audience.to_string(),
+        auth_time: seed.auth_time,
+        issued_at: now,
+        expires_at: (now + idle).min(family_expires_at),
+        family_expires_at,
+        used_at: None,
+        revoked_at: None,
+    };
+    refresh_tokens::insert(conn, &secret_hash(&token), &record).await?;
+    Ok(token)
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token, base64url.
@@ -82,12 +169,16 @@ pub struct IdTokenInput<'a> {
 pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow::Result<String> {
     let now = state.now();
     let alg = Algorithm::parse(&app.id_token_alg).unwrap_or(Algorithm::ES256);
+    let lifetime = app
+        .lifetimes
+        .id_token
+        .unwrap_or(state.settings.lifetimes.id_token);
     let mut claims = serde_json::json!({
         "iss": state.settings.issuer.as_str(),
         "sub": input.user_id,
         "aud": app.client_id,
         "iat": now,
-        "exp": now + state.settings.lifetimes.id_token,
+        "exp": now + lifetime,
         "auth_time": input.auth_time,
         "at_hash": at_hash(input.access_token),
     });

@@ -1,14 +1,17 @@
-//! The protocol endpoints: authorize, token, userinfo, discovery and JWKS.
+//! The protocol endpoints: authorize, token, introspection, revocation, userinfo, discovery
+//! and JWKS.
 
 pub mod authorize;
 pub mod client_auth;
 pub mod cors;
 pub mod discovery;
 pub mod error;
+pub mod introspect;
 pub mod issue;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -34,6 +37,11 @@ pub fn router() -> Router<AppState> {
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/token", post(token::token).options(cors::preflight_post))
+        .route(
+            "/revoke",
+            post(revoke::revoke).options(cors::preflight_post),
+        )
+        .route("/introspect", post(introspect::introspect))
         .route(
             "/userinfo",
             get(userinfo::userinfo_get)

@@ -1,4 +1,5 @@
-//! The token endpoint (RFC 6749 §3.2): client authentication, then the grant.
+//! The token endpoint (RFC 6749 §3.2): client authentication, then the grant —
+//! `authorization_code` (with PKCE), `refresh_token` (rotating), `client_credentials`.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,13 +8,16 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_auth::{authenticate, presented};
 use super::error::{ErrorCode, OAuthError};
-use super::issue::{self, AccessGrant, IdTokenInput};
+use super::issue::{self, AccessGrant, IdTokenInput, RefreshSeed};
 use super::params::Params;
 use super::{cors, is_form, pkce};
+use crate::crypto::secret_hash;
+use crate::scopes::{Scope, ScopeError, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::App;
+use crate::store::apps::{App, AuthMethod};
 use crate::store::codes::{self, Redemption};
-use crate::store::tokens;
+use crate::store::refresh_tokens::{self, Redemption as RefreshRedemption};
+use crate::store::{grants, resource_servers, tokens};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -22,18 +26,19 @@ pub async fn token(
 ) -> Response {
     let mut app_for_cors = None;
     let mut res = match handle(&state, &headers, &body, &mut app_for_cors).await {
-        Ok(json) => {
-            let mut res = Json(json).into_response();
-            let h = res.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
+        Ok(json) => no_store(Json(json).into_response()),
         Err(e) => e.into_response(),
     };
     if let Some(app) = &app_for_cors {
         cors::allow_for_app(&mut res, &headers, app);
     }
+    res
+}
+
+pub fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -49,14 +54,9 @@ async fn handle(
         ));
     }
     let params = Params::parse(body)?;
-    let app = authenticate(state, &presented(headers, &params)?).await?;
-    if let Some(origin) = cors::origin(headers)
-        && !app.origins.iter().any(|o| o == origin)
-    {
-        return Err(OAuthError::invalid_request(format!(
-            "origin {origin:?} is not allowed for this app"
-        )));
-    }
+    let endpoint = state.settings.issuer.endpoint("/token");
+    let app = authenticate(state, &presented(headers, &params)?, &endpoint).await?;
+    cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
     if !app.is_active() {
         return Err(OAuthError::new(
@@ -66,6 +66,8 @@ async fn handle(
     }
     match params.required("grant_type")? {
         "authorization_code" => authorization_code(state, &app, &params).await,
+        "refresh_token" => refresh_token(state, &app, &params).await,
+        "client_credentials" => client_credentials(state, &app, &params).await,
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
@@ -76,18 +78,56 @@ async fn handle(
     }
 }
 
+fn require_grant(app: &App, grant_type: &str) -> Result<(), OAuthError> {
+    if app.allows_grant(grant_type) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this app may not use the {grant_type} grant"),
+        ))
+    }
+}
+
+/// RFC 8707: the audience the token is for. `resource` must name a registered resource
+/// server; without it, `default`.
+pub async fn audience_for(
+    state: &AppState,
+    resource: Option<&str>,
+    default: &str,
+) -> Result<String, OAuthError> {
+    match resource {
+        None => Ok(default.to_string()),
+        Some(r) if r == default => Ok(r.to_string()),
+        Some(r) => {
+            if resource_servers::audience_exists(&state.db.pool, r).await? {
+                Ok(r.to_string())
+            } else {
+                Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    format!("resource {r:?} is not a registered resource server"),
+                ))
+            }
+        }
+    }
+}
+
+fn token_response(access: &issue::Minted, now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.record.expires_at - now,
+        "scope": access.record.scope,
+    })
+}
+
 /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6).
 async fn authorization_code(
     state: &AppState,
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    if !app.allows_grant("authorization_code") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this app may not use the authorization code grant",
-        ));
-    }
+    require_grant(app, "authorization_code")?;
     let code = params.required("code")?;
     let redirect_uri = params.required("redirect_uri")?;
     let verifier = params
@@ -97,7 +137,8 @@ async fn authorization_code(
     let code = match codes::redeem(&state.db.pool, code, now).await? {
         Redemption::Fresh(c) => c,
         Redemption::Replayed { family_id } => {
-            let revoked = tokens::revoke_family(&state.db.pool, &family_id, now).await?;
+            let mut conn = state.db.pool.acquire().await?;
+            let revoked = tokens::revoke_family(&mut conn, &family_id, now).await?;
             tracing::warn!(client_id = %app.client_id, revoked, "authorization code replayed: its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; the tokens issued from it are revoked",
@@ -125,8 +166,20 @@ async fn authorization_code(
         ));
     }
     pkce::verify(verifier, &code.code_challenge).map_err(OAuthError::invalid_grant)?;
+    let audience = code
+        .resource
+        .clone()
+        .unwrap_or_else(|| state.settings.default_audience.clone());
+    if let Some(r) = params.get("resource")
+        && r != audience
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one of the authorization request",
+        ));
+    }
 
-    let access = issue::access_token(
+    let access = issue::mint_access_token(
         state,
         app,
         AccessGrant {
@@ -134,18 +187,42 @@ async fn authorization_code(
             grant_id: Some(&code.grant_id),
             family_id: Some(&code.family_id),
             scope: &code.scope,
-            audience: &state.settings.default_audience,
+            audience: &audience,
             auth_time: Some(code.auth_time),
         },
-    )
-    .await?;
-    let mut response = serde_json::json!({
-        "access_token": access.token,
-        "token_type": "Bearer",
-        "expires_in": access.record.expires_at - now,
-        "scope": code.scope,
-    });
-    if access.record.scopes().any(|s| s == "openid") {
+    )?;
+    let wants_refresh =
+        code.scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
+    let mut tx = state.db.begin().await?;
+    issue::store_access_token(&mut tx, &access).await?;
+    let refresh = if wants_refresh {
+        Some(
+            issue::refresh_token(
+                &mut tx,
+                state,
+                app,
+                RefreshSeed {
+                    family_id: &code.family_id,
+                    user_id: &code.user_id,
+                    grant_id: &code.grant_id,
+                    scope: &code.scope,
+                    audience: &audience,
+                    auth_time: code.auth_time,
+                    family_expires_at: None,
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    tx.commit().await?;
+
+    let mut response = token_response(&access, now);
+    if let Some(r) = refresh {
+        response["refresh_token"] = r.into();
+    }
+    if code.scope.split(' ').any(|s| s == "openid") {
         response["id_token"] = issue::id_token(
             state,
             app,
@@ -160,4 +237,176 @@ async fn authorization_code(
     }
     tracing::info!(client_id = %app.client_id, user_id = %code.user_id, "tokens issued for an authorization code");
     Ok(response)
+}
+
+/// RFC 6749 §6, rotating (RFC 9700 §4.14.2): the presented token is spent and a new one issued
+/// in the same transaction; a spent token presented again revokes its whole family.
+async fn refresh_token(
+    state: &AppState,
+    app: &App,
+    params: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    require_grant(app, "refresh_token")?;
+    let presented = params.required("refresh_token")?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let rt = match refresh_tokens::redeem(&mut tx, &secret_hash(presented), now).await? {
+        RefreshRedemption::Fresh(rt) => rt,
+        RefreshRedemption::Reused(rt) => {
+            let revoked = tokens::revoke_family(&mut tx, &rt.family_id, now).await?;
+            tx.commit().await?;
+            tracing::warn!(client_id = %rt.client_id, family = %rt.family_id, revoked, "refresh token reused: its family is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; every token of its grant is revoked",
+            ));
+        }
+        RefreshRedemption::Invalid => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or revoked",
+            ));
+        }
+    };
+    // Any refusal below leaves the presented token unspent (the transaction rolls back).
+    if rt.client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if rt.expires_at <= now || rt.family_expires_at <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    if !grants::is_active(&mut tx, &rt.grant_id).await? {
+        return Err(OAuthError::invalid_grant(
+            "the user's consent for this app no longer stands",
+        ));
+    }
+    let granted: Vec<&str> = rt.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let scope = match params.get("scope") {
+        None => rt.scope.clone(),
+        Some(raw) => {
+            let asked = parse_scope_list(raw)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if let Some(s) = asked.iter().find(|s| !granted.contains(&s.as_str())) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!(
+                        "scope {:?} was not granted; a refresh may only narrow the scopes",
+                        s.as_str()
+                    ),
+                ));
+            }
+            crate::scopes::join(&asked)
+        }
+    };
+    if let Some(r) = params.get("resource")
+        && r != rt.audience
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one of the grant",
+        ));
+    }
+    let access = issue::mint_access_token(
+        state,
+        app,
+        AccessGrant {
+            user_id: Some(&rt.user_id),
+            grant_id: Some(&rt.grant_id),
+            family_id: Some(&rt.family_id),
+            scope: &scope,
+            audience: &rt.audience,
+            auth_time: Some(rt.auth_time),
+        },
+    )?;
+    issue::store_access_token(&mut tx, &access).await?;
+    // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access
+    // token only.
+    let next = issue::refresh_token(
+        &mut tx,
+        state,
+        app,
+        RefreshSeed {
+            family_id: &rt.family_id,
+            user_id: &rt.user_id,
+            grant_id: &rt.grant_id,
+            scope: &rt.scope,
+            audience: &rt.audience,
+            auth_time: rt.auth_time,
+            family_expires_at: Some(rt.family_expires_at),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut response = token_response(&access, now);
+    response["refresh_token"] = next.into();
+    Ok(response)
+}
+
+/// RFC 6749 §4.4: a confidential app's own access, with app-level scopes only.
+async fn client_credentials(
+    state: &AppState,
+    app: &App,
+    params: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    if app.auth_method == AuthMethod::None {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "public apps cannot use the client_credentials grant",
+        ));
+    }
+    require_grant(app, "client_credentials")?;
+    let scopes: Vec<Scope> = match params.get("scope").map(parse_scope_list) {
+        Some(Ok(s)) => s,
+        Some(Err(ScopeError::Empty)) | None => app
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .filter(Scope::is_app_scope)
+            .collect(),
+        Some(Err(e)) => return Err(OAuthError::new(ErrorCode::InvalidScope, e.to_string())),
+    };
+    if scopes.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "this app is approved for no app-level scope",
+        ));
+    }
+    for s in &scopes {
+        if !s.is_app_scope() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!(
+                    "scope {:?} is about a user and cannot be granted with client_credentials",
+                    s.as_str()
+                ),
+            ));
+        }
+        if !app.approved_for(s.as_str()) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("scope {:?} is not approved for this app", s.as_str()),
+            ));
+        }
+    }
+    let audience = audience_for(
+        state,
+        params.get("resource"),
+        &state.settings.default_audience,
+    )
+    .await?;
+    let scope = crate::scopes::join(&scopes);
+    let access = issue::access_token(
+        state,
+        app,
+        AccessGrant {
+            user_id: None,
+            grant_id: None,
+            family_id: None,
+            scope: &scope,
+            audience: &audience,
+            auth_time: None,
+        },
+    )
+    .await?;
+    Ok(token_response(&access, state.now()))
 }

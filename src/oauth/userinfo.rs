@@ -156,10 +156,11 @@ async fn claims(
             description: "the server could not complete the request",
         }
     };
-    let record = tokens::by_hash(&state.db.pool, &secret_hash(token))
+    let status = tokens::status_by_hash(&state.db.pool, &secret_hash(token))
         .await
         .map_err(server)?
         .ok_or(BearerError::invalid_token("the access token is not valid"))?;
+    let record = status.token;
     if record.revoked_at.is_some() {
         return Err(BearerError::invalid_token(
             "the access token has been revoked",

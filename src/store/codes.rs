@@ -16,6 +16,7 @@ pub struct AuthCode {
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: String,
+    pub resource: Option<String>,
     pub auth_time: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -28,6 +29,7 @@ pub struct NewCode<'a> {
     pub scope: &'a str,
     pub nonce: Option<&'a str>,
     pub code_challenge: &'a str,
+    pub resource: Option<&'a str>,
     pub auth_time: Timestamp,
 }
 
@@ -42,8 +44,8 @@ pub async fn create(
     let code = crate::crypto::random_secret();
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, family_id, redirect_uri,
-             scope, nonce, code_challenge, auth_time, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             scope, nonce, code_challenge, resource, auth_time, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(secret_hash(&code))
     .bind(new.client_id)
@@ -54,6 +56,7 @@ pub async fn create(
     .bind(new.scope)
     .bind(new.nonce)
     .bind(new.code_challenge)
+    .bind(new.resource)
     .bind(new.auth_time)
     .bind(now)
     .bind(now + lifetime)
@@ -66,7 +69,7 @@ pub async fn create(
 #[derive(Debug)]
 pub enum Redemption {
     /// First use: the code is now spent.
-    Fresh(AuthCode),
+    Fresh(Box<AuthCode>),
     /// The code was spent before: a replay. Carries the token family to revoke.
     Replayed {
         family_id: String,
@@ -81,14 +84,14 @@ pub async fn redeem(pool: &Pool, code: &str, now: Timestamp) -> Result<Redemptio
     let fresh = sqlx::query_as::<_, AuthCode>(
         "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
          RETURNING client_id, user_id, grant_id, family_id, redirect_uri, scope, nonce,
-                   code_challenge, auth_time, expires_at",
+                   code_challenge, resource, auth_time, expires_at",
     )
     .bind(now)
     .bind(&hash)
     .fetch_optional(pool)
     .await?;
     if let Some(code) = fresh {
-        return Ok(Redemption::Fresh(code));
+        return Ok(Redemption::Fresh(Box::new(code)));
     }
     let family: Option<String> =
         sqlx::query_scalar("SELECT family_id FROM auth_codes WHERE code_hash = $1")

@@ -87,3 +87,15 @@ pub async fn record_approval(
     tx.commit().await?;
     Ok(grant_id)
 }
+
+/// Whether the grant still stands (not revoked).
+pub async fn is_active(
+    conn: &mut sqlx::AnyConnection,
+    grant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(status.as_deref() == Some("active"))
+}

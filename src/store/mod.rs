@@ -3,11 +3,16 @@
 //! seconds and booleans integers, so every column decodes the same way on both.
 
 pub mod apps;
+pub mod assertions;
 pub mod auth_requests;
 pub mod codes;
 pub mod grants;
 pub mod login_attempts;
+pub mod purge;
+pub mod refresh_tokens;
+pub mod resource_servers;
 pub mod sessions;
+pub mod token_writer;
 pub mod tokens;
 pub mod users;
 

@@ -1,7 +1,7 @@
 //! Issued access tokens. The JWT is also a row keyed by the hash of its text, so a lookup
 //! proves it genuine and shows revocation at once, without verifying a signature.
 
-use sqlx::FromRow;
+use sqlx::{AnyConnection, FromRow};
 
 use super::Pool;
 use crate::clock::Timestamp;
@@ -27,54 +27,110 @@ impl AccessToken {
     }
 }
 
-#[tracing::instrument(skip_all, fields(jti = %token.jti))]
-pub async fn insert(pool: &Pool, token_hash: &str, token: &AccessToken) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, family_id, scope,
-             audience, auth_time, issued_at, expires_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
-    )
-    .bind(token_hash)
-    .bind(&token.jti)
-    .bind(&token.client_id)
-    .bind(token.user_id.as_deref())
-    .bind(token.grant_id.as_deref())
-    .bind(token.family_id.as_deref())
-    .bind(&token.scope)
-    .bind(&token.audience)
-    .bind(token.auth_time)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .execute(pool)
-    .await?;
+const COLUMNS: &str = "token_hash, jti, client_id, user_id, grant_id, family_id, scope, audience, auth_time, issued_at, expires_at, revoked_at";
+
+/// Inserts several tokens in one statement.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[(String, AccessToken)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb =
+        sqlx::QueryBuilder::<sqlx::Any>::new(format!("INSERT INTO access_tokens ({COLUMNS}) "));
+    qb.push_values(rows, |mut b, (hash, t)| {
+        b.push_bind(hash.clone())
+            .push_bind(t.jti.clone())
+            .push_bind(t.client_id.clone())
+            .push_bind(t.user_id.clone())
+            .push_bind(t.grant_id.clone())
+            .push_bind(t.family_id.clone())
+            .push_bind(t.scope.clone())
+            .push_bind(t.audience.clone())
+            .push_bind(t.auth_time)
+            .push_bind(t.issued_at)
+            .push_bind(t.expires_at)
+            .push_bind(t.revoked_at);
+    });
+    qb.build().execute(conn).await?;
     Ok(())
 }
 
+/// A token with what decides whether it is still good: its app's access state and its grant's.
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenStatus {
+    #[sqlx(flatten)]
+    pub token: AccessToken,
+    pub app_state: String,
+    pub grant_status: Option<String>,
+}
+
+/// Looks a token up by the hash of its text, with its app's and grant's state, in one query.
 #[tracing::instrument(skip_all)]
-pub async fn by_hash(pool: &Pool, token_hash: &str) -> Result<Option<AccessToken>, sqlx::Error> {
-    sqlx::query_as::<_, AccessToken>(
-        "SELECT jti, client_id, user_id, grant_id, family_id, scope, audience, auth_time, issued_at,
-                expires_at, revoked_at
-         FROM access_tokens WHERE token_hash = $1",
+pub async fn status_by_hash(
+    pool: &Pool,
+    token_hash: &str,
+) -> Result<Option<TokenStatus>, sqlx::Error> {
+    sqlx::query_as::<_, TokenStatus>(
+        "SELECT t.jti, t.client_id, t.user_id, t.grant_id, t.family_id, t.scope, t.audience, t.auth_time,
+                t.issued_at, t.expires_at, t.revoked_at, a.access_state AS app_state, g.status AS grant_status
+         FROM access_tokens t
+         JOIN apps a ON a.client_id = t.client_id
+         LEFT JOIN grants g ON g.id = t.grant_id
+         WHERE t.token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(pool)
     .await
 }
 
-/// Revokes every token of a family (all descended from one authorization code).
-#[tracing::instrument(skip(pool))]
+/// Revokes every access and refresh token of a family (all descended from one authorization
+/// code). Returns how many tokens it revoked.
+#[tracing::instrument(skip(conn))]
 pub async fn revoke_family(
-    pool: &Pool,
+    conn: &mut AnyConnection,
     family_id: &str,
     now: Timestamp,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let access = sqlx::query(
         "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(family_id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    let refresh = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(access.rows_affected() + refresh.rows_affected())
+}
+
+/// Revokes one access token of `client_id`. Returns `Some(owner)` if the token exists.
+#[tracing::instrument(skip_all)]
+pub async fn revoke_access_token(
+    pool: &Pool,
+    token_hash: &str,
+    client_id: &str,
+    now: Timestamp,
+) -> Result<Option<String>, sqlx::Error> {
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+    if owner.as_deref() == Some(client_id) {
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    }
+    Ok(owner)
 }

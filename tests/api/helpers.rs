@@ -186,14 +186,7 @@ impl TestApp {
 }
 
 pub fn spec(scopes: &[&str]) -> AppSpec {
-    AppSpec {
-        name: "Travel Buddy".into(),
-        redirect_uris: vec![REDIRECT.into()],
-        origins: vec![],
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        public: false,
-        id_token_alg: "ES256".into(),
-    }
+    AppSpec::new("Travel Buddy", &[REDIRECT], scopes)
 }
 
 /// An HTTP client that follows no redirects (the tests look at each one).

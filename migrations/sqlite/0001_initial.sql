@@ -1,5 +1,5 @@
--- The sign-in flow: people, apps, sessions, authorization requests, grants, codes, tokens.
--- Timestamps are Unix seconds; booleans are 0/1 integers (the same on SQLite).
+-- People, apps, resource servers, sessions, authorization requests, grants, codes and tokens.
+-- Timestamps are Unix seconds; booleans are 0/1 integers (the same on PostgreSQL).
 
 CREATE TABLE users (
     id             TEXT PRIMARY KEY,
@@ -10,20 +10,26 @@ CREATE TABLE users (
     created_at     BIGINT NOT NULL
 );
 
+-- An app's lists (redirect URIs, origins, scopes, grant types) are JSON arrays in its row, so
+-- that authenticating a client is one lookup; app_origins indexes origins for CORS preflights.
 CREATE TABLE apps (
-    client_id     TEXT PRIMARY KEY,
-    name          TEXT NOT NULL,
-    client_type   TEXT NOT NULL CHECK (client_type IN ('confidential', 'public')),
-    secret_hash   TEXT,
-    id_token_alg  TEXT NOT NULL DEFAULT 'ES256',
-    access_state  TEXT NOT NULL DEFAULT 'active',
-    created_at    BIGINT NOT NULL
-);
-
-CREATE TABLE app_redirect_uris (
-    client_id TEXT NOT NULL REFERENCES apps(client_id) ON DELETE CASCADE,
-    uri       TEXT NOT NULL,
-    PRIMARY KEY (client_id, uri)
+    client_id                  TEXT PRIMARY KEY,
+    name                       TEXT NOT NULL,
+    client_type                TEXT NOT NULL CHECK (client_type IN ('confidential', 'public')),
+    auth_method                TEXT NOT NULL CHECK (auth_method IN ('client_secret', 'private_key_jwt', 'none')),
+    secret_hash                TEXT,
+    jwks                       TEXT,
+    redirect_uris              TEXT NOT NULL,
+    origins                    TEXT NOT NULL,
+    scopes                     TEXT NOT NULL,
+    grant_types                TEXT NOT NULL,
+    id_token_alg               TEXT NOT NULL DEFAULT 'ES256',
+    access_token_ttl           BIGINT,
+    id_token_ttl               BIGINT,
+    refresh_token_idle_ttl     BIGINT,
+    refresh_token_absolute_ttl BIGINT,
+    access_state               TEXT NOT NULL DEFAULT 'active',
+    created_at                 BIGINT NOT NULL
 );
 
 CREATE TABLE app_origins (
@@ -32,18 +38,6 @@ CREATE TABLE app_origins (
     PRIMARY KEY (client_id, origin)
 );
 CREATE INDEX app_origins_by_origin ON app_origins (origin);
-
-CREATE TABLE app_scopes (
-    client_id TEXT NOT NULL REFERENCES apps(client_id) ON DELETE CASCADE,
-    scope     TEXT NOT NULL,
-    PRIMARY KEY (client_id, scope)
-);
-
-CREATE TABLE app_grant_types (
-    client_id  TEXT NOT NULL REFERENCES apps(client_id) ON DELETE CASCADE,
-    grant_type TEXT NOT NULL,
-    PRIMARY KEY (client_id, grant_type)
-);
 
 CREATE TABLE sessions (
     id_hash    TEXT PRIMARY KEY,
@@ -91,6 +85,7 @@ CREATE TABLE auth_codes (
     scope          TEXT NOT NULL,
     nonce          TEXT,
     code_challenge TEXT NOT NULL,
+    resource       TEXT,
     auth_time      BIGINT NOT NULL,
     created_at     BIGINT NOT NULL,
     expires_at     BIGINT NOT NULL,
@@ -114,7 +109,47 @@ CREATE TABLE access_tokens (
     revoked_at BIGINT
 );
 CREATE INDEX access_tokens_by_family ON access_tokens (family_id);
+CREATE INDEX access_tokens_by_grant ON access_tokens (grant_id);
 CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_at);
+
+-- Refresh tokens rotate at every use (RFC 9700 §4.14): each use spends the row and makes a new
+-- one in the same family; a spent one presented again revokes the whole family. Spent rows are
+-- kept until the family's absolute expiry so that reuse is still recognised.
+CREATE TABLE refresh_tokens (
+    token_hash        TEXT PRIMARY KEY,
+    family_id         TEXT NOT NULL,
+    client_id         TEXT NOT NULL REFERENCES apps(client_id) ON DELETE CASCADE,
+    user_id           TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    grant_id          TEXT NOT NULL,
+    scope             TEXT NOT NULL,
+    audience          TEXT NOT NULL,
+    auth_time         BIGINT NOT NULL,
+    issued_at         BIGINT NOT NULL,
+    expires_at        BIGINT NOT NULL,
+    family_expires_at BIGINT NOT NULL,
+    used_at           BIGINT,
+    revoked_at        BIGINT
+);
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_by_family_expiry ON refresh_tokens (family_expires_at);
+
+-- Resource servers introspect tokens issued for their audience (RFC 7662, RFC 8707).
+CREATE TABLE resource_servers (
+    client_id   TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    audience    TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+-- jti of private_key_jwt client assertions, kept until they expire, so none is used twice.
+CREATE TABLE client_assertion_jtis (
+    client_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);
 
 CREATE TABLE login_attempts (
     attempt_key TEXT NOT NULL,

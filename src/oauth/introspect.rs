@@ -1,0 +1,129 @@
+//! Token introspection (RFC 7662). Resource servers learn about tokens issued for their
+//! audience, apps about their own tokens; anything else is `{"active": false}`. The answer is
+//! read from the database at every call, so a revocation, an expiry or an app losing access is
+//! seen by the very next introspection, on every instance sharing the database.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::client_auth::{Caller, authenticate_caller, presented};
+use super::error::OAuthError;
+use super::is_form;
+use super::params::Params;
+use super::token::no_store;
+use crate::crypto::secret_hash;
+use crate::startup::AppState;
+use crate::store::refresh_tokens::{self, RefreshStatus};
+use crate::store::tokens::{self, TokenStatus};
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match handle(&state, &headers, &body).await {
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body)?;
+    let endpoint = state.settings.issuer.endpoint("/introspect");
+    let caller = authenticate_caller(state, &presented(headers, &params)?, &endpoint).await?;
+    let token = params.required("token")?;
+    let hash = secret_hash(token);
+    let now = state.now();
+    // The hint only decides which kind is looked up first (RFC 7662 §2.1).
+    if params.get("token_type_hint") == Some("refresh_token") {
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
+            return Ok(refresh_answer(state, &caller, &r, now));
+        }
+        if let Some(t) = tokens::status_by_hash(&state.db.pool, &hash).await? {
+            return Ok(access_answer(state, &caller, &t, now));
+        }
+    } else {
+        if let Some(t) = tokens::status_by_hash(&state.db.pool, &hash).await? {
+            return Ok(access_answer(state, &caller, &t, now));
+        }
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
+            return Ok(refresh_answer(state, &caller, &r, now));
+        }
+    }
+    Ok(inactive())
+}
+
+fn grant_stands(grant_id: Option<&str>, grant_status: Option<&str>) -> bool {
+    grant_id.is_none() || grant_status == Some("active")
+}
+
+fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -> Value {
+    let t = &s.token;
+    let may_see = match caller {
+        Caller::ResourceServer(rs) => rs.audience == t.audience,
+        Caller::App(app) => app.client_id == t.client_id,
+    };
+    let active = may_see
+        && t.revoked_at.is_none()
+        && t.expires_at > now
+        && s.app_state == "active"
+        && grant_stands(t.grant_id.as_deref(), s.grant_status.as_deref());
+    if !active {
+        return inactive();
+    }
+    let mut v = json!({
+        "active": true,
+        "iss": state.settings.issuer.as_str(),
+        "scope": t.scope,
+        "client_id": t.client_id,
+        "sub": t.user_id.as_deref().unwrap_or(&t.client_id),
+        "aud": t.audience,
+        "exp": t.expires_at,
+        "iat": t.issued_at,
+        "token_type": "Bearer",
+        "jti": t.jti,
+    });
+    if let Some(at) = t.auth_time {
+        v["auth_time"] = at.into();
+    }
+    v
+}
+
+fn refresh_answer(state: &AppState, caller: &Caller, s: &RefreshStatus, now: i64) -> Value {
+    let r = &s.token;
+    // Only the app a refresh token was issued to may learn about it.
+    let may_see = matches!(caller, Caller::App(app) if app.client_id == r.client_id);
+    let active = may_see
+        && r.used_at.is_none()
+        && r.revoked_at.is_none()
+        && r.expires_at > now
+        && r.family_expires_at > now
+        && s.app_state == "active"
+        && grant_stands(Some(&r.grant_id), s.grant_status.as_deref());
+    if !active {
+        return inactive();
+    }
+    json!({
+        "active": true,
+        "iss": state.settings.issuer.as_str(),
+        "scope": r.scope,
+        "client_id": r.client_id,
+        "sub": r.user_id,
+        "aud": r.audience,
+        "exp": r.expires_at,
+        "iat": r.issued_at,
+        "token_type": "refresh_token",
+    })
+}

@@ -1,0 +1,129 @@
+//! Refresh tokens: opaque, stored hashed, rotated at every use (RFC 9700 §4.14).
+
+use sqlx::{AnyConnection, FromRow};
+
+use super::Pool;
+use crate::clock::Timestamp;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshToken {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub grant_id: String,
+    pub scope: String,
+    pub audience: String,
+    pub auth_time: Timestamp,
+    pub issued_at: Timestamp,
+    /// Idle expiry, never past `family_expires_at`.
+    pub expires_at: Timestamp,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+const SELECT: &str = "family_id, client_id, user_id, grant_id, scope, audience, auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at";
+
+pub async fn insert(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    t: &RefreshToken,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, grant_id, scope, audience,
+             auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
+    )
+    .bind(token_hash)
+    .bind(&t.family_id)
+    .bind(&t.client_id)
+    .bind(&t.user_id)
+    .bind(&t.grant_id)
+    .bind(&t.scope)
+    .bind(&t.audience)
+    .bind(t.auth_time)
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .bind(t.family_expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug)]
+pub enum Redemption {
+    /// Unspent and unrevoked: it is now spent (the caller issues its successor in the same
+    /// transaction).
+    Fresh(RefreshToken),
+    /// Spent before: a reuse, the sign of a stolen token.
+    Reused(RefreshToken),
+    /// Revoked, or never issued.
+    Invalid,
+}
+
+/// Spends a refresh token atomically: of two concurrent uses exactly one is `Fresh`.
+pub async fn redeem(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<Redemption, sqlx::Error> {
+    let fresh = sqlx::query_as::<_, RefreshToken>(sqlx::AssertSqlSafe(format!(
+        "UPDATE refresh_tokens SET used_at = $1
+         WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
+         RETURNING {SELECT}"
+    )))
+    .bind(now)
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(t) = fresh {
+        return Ok(Redemption::Fresh(t));
+    }
+    let found = by_hash_on(conn, token_hash).await?;
+    Ok(match found {
+        Some(t) if t.used_at.is_some() && t.revoked_at.is_none() => Redemption::Reused(t),
+        _ => Redemption::Invalid,
+    })
+}
+
+async fn by_hash_on(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<RefreshToken>, sqlx::Error> {
+    sqlx::query_as::<_, RefreshToken>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SELECT} FROM refresh_tokens WHERE token_hash = $1"
+    )))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A refresh token with its app's access state and its grant's status.
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshStatus {
+    #[sqlx(flatten)]
+    pub token: RefreshToken,
+    pub app_state: String,
+    pub grant_status: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn status_by_hash(
+    pool: &Pool,
+    token_hash: &str,
+) -> Result<Option<RefreshStatus>, sqlx::Error> {
+    sqlx::query_as::<_, RefreshStatus>(
+        "SELECT r.family_id, r.client_id, r.user_id, r.grant_id, r.scope, r.audience, r.auth_time,
+                r.issued_at, r.expires_at, r.family_expires_at, r.used_at, r.revoked_at,
+                a.access_state AS app_state, g.status AS grant_status
+         FROM refresh_tokens r
+         JOIN apps a ON a.client_id = r.client_id
+         LEFT JOIN grants g ON g.id = r.grant_id
+         WHERE r.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+}
