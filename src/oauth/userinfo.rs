@@ -176,12 +176,14 @@ async fn claims(
             description: "the access token does not carry the openid scope",
         });
     }
-    let app = apps::by_client_id(&state.db.pool, &record.client_id)
-        .await
-        .map_err(server)?;
-    if !app.is_some_and(|a| a.is_active()) {
+    if status.app_state != "active" {
         return Err(BearerError::invalid_token(
             "the app of this access token cannot use Onyx ID at the moment",
+        ));
+    }
+    if record.grant_id.is_some() && status.grant_status.as_deref() != Some("active") {
+        return Err(BearerError::invalid_token(
+            "the user's consent for this app no longer stands",
         ));
     }
     let user_id = record

@@ -37,23 +37,38 @@ pub async fn insert_many(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut qb =
-        sqlx::QueryBuilder::<sqlx::Any>::new(format!("INSERT INTO access_tokens ({COLUMNS}) "));
-    qb.push_values(rows, |mut b, (hash, t)| {
-        b.push_bind(hash.clone())
-            .push_bind(t.jti.clone())
-            .push_bind(t.client_id.clone())
-            .push_bind(t.user_id.clone())
-            .push_bind(t.grant_id.clone())
-            .push_bind(t.family_id.clone())
-            .push_bind(t.scope.clone())
-            .push_bind(t.audience.clone())
-            .push_bind(t.auth_time)
-            .push_bind(t.issued_at)
-            .push_bind(t.expires_at)
-            .push_bind(t.revoked_at);
-    });
-    qb.build().execute(conn).await?;
+    // `$N` placeholders, which both backends accept (the Any query builder writes `?`, which
+    // PostgreSQL does not).
+    let per_row = COLUMNS.split(',').count();
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let cells: Vec<String> = (1..=per_row)
+                .map(|c| format!("${}", r * per_row + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO access_tokens ({COLUMNS}) VALUES {}",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (hash, t) in rows {
+        q = q
+            .bind(hash.clone())
+            .bind(t.jti.clone())
+            .bind(t.client_id.clone())
+            .bind(t.user_id.clone())
+            .bind(t.grant_id.clone())
+            .bind(t.family_id.clone())
+            .bind(t.scope.clone())
+            .bind(t.audience.clone())
+            .bind(t.auth_time)
+            .bind(t.issued_at)
+            .bind(t.expires_at)
+            .bind(t.revoked_at);
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 

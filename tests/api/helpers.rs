@@ -79,7 +79,38 @@ async fn fresh_postgres_database() -> (String, String, String) {
     (url.to_string(), admin_url, name)
 }
 
+/// Starts a server on a random port; its issuer is its own address unless `issuer` is given (as
+/// for a second instance behind the same public name). Returns the address and the state.
+async fn start_server(
+    database_url: &str,
+    keys_dir: &Path,
+    issuer: Option<&str>,
+    clock: &ManualClock,
+) -> (String, AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings::parse(
+        &listener.local_addr().unwrap().to_string(),
+        issuer.unwrap_or(&address),
+        database_url,
+        keys_dir.to_str().unwrap(),
+    )
+    .expect("test settings");
+    let state = build_state(settings, Arc::new(clock.clone()))
+        .await
+        .expect("building the app");
+    tokio::spawn(run(listener, state.clone()));
+    (address, state)
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    // Server logs go to the test's captured output: shown when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().expect("tempdir");
     let keys_dir = dir.path().join("keys");
     copy_dir(fixture_keys(), &keys_dir);
@@ -93,22 +124,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (url, Some((admin, name)))
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let settings = Settings::parse(
-        &listener.local_addr().unwrap().to_string(),
-        &address,
-        &database_url,
-        keys_dir.to_str().unwrap(),
-    )
-    .expect("test settings");
     let clock = ManualClock::new();
-    let state = build_state(settings, Arc::new(clock.clone()))
-        .await
-        .expect("building the app");
-    tokio::spawn(run(listener, state.clone()));
+    let (address, state) = start_server(&database_url, &keys_dir, None, &clock).await;
     TestApp {
         issuer: address.clone(),
         address,
@@ -154,6 +171,19 @@ pub struct Client {
 }
 
 impl TestApp {
+    /// Another instance on the same database and keys, with the same issuer and clock (as
+    /// several stateless instances behind one name). Returns its base URL.
+    pub async fn second_instance(&self) -> String {
+        start_server(
+            &self.database_url,
+            &self.keys_dir,
+            Some(&self.issuer),
+            &self.clock,
+        )
+        .await
+        .0
+    }
+
     pub fn clock_now(&self) -> i64 {
         self.clock.now()
     }

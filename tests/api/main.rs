@@ -5,5 +5,6 @@ mod helpers;
 
 mod cli;
 mod garbage;
+mod lifecycle;
 mod refusals;
 mod sign_in;
