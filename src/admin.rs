@@ -196,8 +196,8 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
     let alg = Algorithm::parse(&spec.id_token_alg)
         .ok_or_else(|| invalid("--id-token-alg must be ES256 or RS256"))?;
     for (flag, v) in [
-        ("--access-token-ttl", spec.lifetimes.access_token),
-        ("--id-token-ttl", spec.lifetimes.id_token),
+        ("--app-access-token-ttl", spec.lifetimes.access_token),
+        ("--app-id-token-ttl", spec.lifetimes.id_token),
         (
             "--refresh-token-idle-ttl",
             spec.lifetimes.refresh_token_idle,

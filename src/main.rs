@@ -158,16 +158,16 @@ enum AppsCommand {
         jwks_file: Option<std::path::PathBuf>,
         /// Access token lifetime for this app, seconds.
         #[arg(long)]
-        access_token_ttl: Option<i64>,
+        app_access_token_ttl: Option<i64>,
         /// ID token lifetime for this app, seconds.
         #[arg(long)]
-        id_token_ttl: Option<i64>,
+        app_id_token_ttl: Option<i64>,
         /// Refresh token idle lifetime for this app, seconds.
         #[arg(long)]
-        refresh_token_idle_ttl: Option<i64>,
+        app_refresh_token_idle_ttl: Option<i64>,
         /// Refresh token absolute lifetime for this app, seconds.
         #[arg(long)]
-        refresh_token_absolute_ttl: Option<i64>,
+        app_refresh_token_absolute_ttl: Option<i64>,
     },
 }
 
@@ -286,10 +286,10 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     id_token_alg,
                     grant_types,
                     jwks_file,
-                    access_token_ttl,
-                    id_token_ttl,
-                    refresh_token_idle_ttl,
-                    refresh_token_absolute_ttl,
+                    app_access_token_ttl,
+                    app_id_token_ttl,
+                    app_refresh_token_idle_ttl,
+                    app_refresh_token_absolute_ttl,
                 } => {
                     let jwks = match jwks_file.map(std::fs::read_to_string).transpose() {
                         Ok(j) => j,
@@ -305,10 +305,10 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                         grant_types,
                         jwks,
                         lifetimes: LifetimeOverrides {
-                            access_token: access_token_ttl,
-                            id_token: id_token_ttl,
-                            refresh_token_idle: refresh_token_idle_ttl,
-                            refresh_token_absolute: refresh_token_absolute_ttl,
+                            access_token: app_access_token_ttl,
+                            id_token: app_id_token_ttl,
+                            refresh_token_idle: app_refresh_token_idle_ttl,
+                            refresh_token_absolute: app_refresh_token_absolute_ttl,
                         },
                     };
                     admin::create_app(&db, now, spec).await

@@ -123,6 +123,92 @@ async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server() 
 }
 
 #[tokio::test]
+async fn resource_servers_and_machine_apps_made_by_the_cli_can_use_the_token_lifecycle() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "Travel API",
+            "--audience",
+            "https://api.travel.example",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let rs = one_json_object(&out);
+    assert!(rs["client_id"].as_str().unwrap().starts_with("rs_"));
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Batch job",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "grants:read",
+            "--app-access-token-ttl",
+            "120",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let machine = one_json_object(&out);
+    let res = http()
+        .post(app.url("/token"))
+        .basic_auth(
+            machine["client_id"].as_str().unwrap(),
+            machine["client_secret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://api.travel.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let t: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(t["expires_in"], 120, "{t}");
+    let seen: serde_json::Value = http()
+        .post(app.url("/introspect"))
+        .basic_auth(
+            rs["client_id"].as_str().unwrap(),
+            rs["client_secret"].as_str(),
+        )
+        .form(&[("token", t["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["scope"], "grants:read");
+    // The same audience twice is refused.
+    let (code, _, err) = onyx(
+        &app,
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "Again",
+            "--audience",
+            "https://api.travel.example",
+        ],
+        None,
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+}
+
+#[tokio::test]
 async fn the_cli_refuses_bad_input_with_a_reason_and_a_non_zero_exit() {
     let app = spawn_app(Backend::Sqlite).await;
     let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
@@ -195,6 +281,43 @@ async fn the_cli_refuses_bad_input_with_a_reason_and_a_non_zero_exit() {
                 "https://a.example/cb",
                 "--origin",
                 "https://a.example/",
+            ],
+            None,
+        ),
+        (vec!["apps", "create", "--name", "X"], None),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--app-access-token-ttl",
+                "0",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "apps",
+                "create",
+                "--name",
+                "X",
+                "--grant-type",
+                "client_credentials",
+                "--public",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "resource-servers",
+                "create",
+                "--name",
+                "X",
+                "--audience",
+                "not a uri",
             ],
             None,
         ),
