@@ -165,7 +165,7 @@ fn json(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-#[tracing::instrument(skip_all, fields(name = new.name))]
+#[tracing::instrument(level = "debug", skip_all, fields(name = new.name))]
 pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<String, sqlx::Error> {
     let client_id = crate::crypto::random_id();
     let mut tx = pool.begin().await?;
@@ -204,7 +204,7 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
     Ok(client_id)
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn by_client_id(pool: &Pool, client_id: &str) -> Result<Option<App>, sqlx::Error> {
     let row = sqlx::query_as::<_, AppRow>(
         "SELECT client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris, origins,
@@ -219,7 +219,7 @@ pub async fn by_client_id(pool: &Pool, client_id: &str) -> Result<Option<App>, s
 }
 
 /// Sets an app's access state (`active`, `limited`, `suspended`); true if the app exists.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn set_access_state(
     pool: &Pool,
     client_id: &str,
@@ -234,7 +234,7 @@ pub async fn set_access_state(
 }
 
 /// Whether any app registered `origin` (a CORS preflight cannot say which app it is for).
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn origin_is_registered(pool: &Pool, origin: &str) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_origins WHERE origin = $1")
         .bind(origin)

@@ -4,7 +4,7 @@ use super::Pool;
 use crate::clock::Timestamp;
 
 /// Records a `jti`; false if the client used it before.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn record_jti(
     pool: &Pool,
     client_id: &str,

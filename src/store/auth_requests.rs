@@ -4,7 +4,7 @@
 use super::Pool;
 use crate::clock::Timestamp;
 
-#[tracing::instrument(skip(pool, params))]
+#[tracing::instrument(level = "debug", skip(pool, params))]
 pub async fn create(
     pool: &Pool,
     client_id: &str,
@@ -28,7 +28,7 @@ pub async fn create(
 }
 
 /// The stored parameters and creation time of a live request.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn find(
     pool: &Pool,
     id: &str,
@@ -44,7 +44,7 @@ pub async fn find(
 }
 
 /// Removes a finished request; true if it was still there (so it finishes only once).
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn take(pool: &Pool, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM auth_requests WHERE id = $1")
         .bind(id)

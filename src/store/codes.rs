@@ -34,7 +34,7 @@ pub struct NewCode<'a> {
 }
 
 /// Stores a new code and returns its text (given to the client once, never stored).
-#[tracing::instrument(skip_all, fields(client_id = new.client_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = new.client_id))]
 pub async fn create(
     pool: &Pool,
     new: NewCode<'_>,
@@ -78,7 +78,7 @@ pub enum Redemption {
 }
 
 /// Spends a code atomically: of two concurrent redemptions exactly one is `Fresh`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn redeem(pool: &Pool, code: &str, now: Timestamp) -> Result<Redemption, sqlx::Error> {
     let hash = secret_hash(code);
     let fresh = sqlx::query_as::<_, AuthCode>(

@@ -4,7 +4,7 @@ use super::Pool;
 use crate::clock::Timestamp;
 
 /// The user's active grant to the app: its id and the scopes in state `granted`.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn active(
     pool: &Pool,
     user_id: &str,
@@ -32,7 +32,7 @@ pub async fn active(
 
 /// Records that the user approved `scopes` for the app: adds them to the active grant (made if
 /// there is none). Returns the grant id.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn record_approval(
     pool: &Pool,
     user_id: &str,

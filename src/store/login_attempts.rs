@@ -4,7 +4,7 @@
 use super::Pool;
 use crate::clock::Timestamp;
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn recent_failures(pool: &Pool, key: &str, since: Timestamp) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE attempt_key = $1 AND at > $2")
         .bind(key)
@@ -13,7 +13,7 @@ pub async fn recent_failures(pool: &Pool, key: &str, since: Timestamp) -> Result
         .await
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn record_failure(pool: &Pool, keys: &[&str], now: Timestamp) -> Result<(), sqlx::Error> {
     for key in keys {
         sqlx::query("INSERT INTO login_attempts (attempt_key, at) VALUES ($1, $2)")
@@ -25,7 +25,7 @@ pub async fn record_failure(pool: &Pool, keys: &[&str], now: Timestamp) -> Resul
     Ok(())
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn clear(pool: &Pool, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_attempts WHERE attempt_key = $1")
         .bind(key)

@@ -109,7 +109,7 @@ pub struct RefreshStatus {
     pub grant_status: Option<String>,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn status_by_hash(
     pool: &Pool,
     token_hash: &str,

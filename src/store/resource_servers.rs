@@ -24,7 +24,7 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
-#[tracing::instrument(skip(pool, secret_hash))]
+#[tracing::instrument(level = "debug", skip(pool, secret_hash))]
 pub async fn create(
     pool: &Pool,
     name: &str,
@@ -54,7 +54,7 @@ pub async fn create(
     Ok(client_id)
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn by_client_id(
     pool: &Pool,
     client_id: &str,
@@ -67,7 +67,7 @@ pub async fn by_client_id(
     .await
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn audience_exists(pool: &Pool, audience: &str) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource_servers WHERE audience = $1")
         .bind(audience)

@@ -14,7 +14,7 @@ pub struct Session {
 }
 
 /// Creates a session and returns the secret to put in the cookie.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn create(
     pool: &Pool,
     user_id: &str,
@@ -36,7 +36,7 @@ pub async fn create(
     Ok(secret)
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(
     pool: &Pool,
     secret: &str,
@@ -51,7 +51,7 @@ pub async fn find(
     .await
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(pool: &Pool, secret: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(secret_hash(secret))

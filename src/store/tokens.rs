@@ -82,7 +82,7 @@ pub struct TokenStatus {
 }
 
 /// Looks a token up by the hash of its text, with its app's and grant's state, in one query.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn status_by_hash(
     pool: &Pool,
     token_hash: &str,
@@ -102,7 +102,7 @@ pub async fn status_by_hash(
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
 /// code). Returns how many tokens it revoked.
-#[tracing::instrument(skip(conn))]
+#[tracing::instrument(level = "debug", skip(conn))]
 pub async fn revoke_family(
     conn: &mut AnyConnection,
     family_id: &str,
@@ -126,7 +126,7 @@ pub async fn revoke_family(
 }
 
 /// Revokes one access token of `client_id`. Returns `Some(owner)` if the token exists.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_access_token(
     pool: &Pool,
     token_hash: &str,

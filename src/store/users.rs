@@ -28,7 +28,7 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-#[tracing::instrument(skip(pool, password_hash))]
+#[tracing::instrument(level = "debug", skip(pool, password_hash))]
 pub async fn create(
     pool: &Pool,
     email: &str,
@@ -66,7 +66,7 @@ pub async fn create(
     Ok(user)
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
         .bind(normalise_email(email))
@@ -74,7 +74,7 @@ pub async fn by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Er
         .await
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(level = "debug", skip(pool))]
 pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
         .bind(id)
