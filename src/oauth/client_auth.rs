@@ -49,7 +49,7 @@ impl Presented {
         }
     }
 
-    fn secret(&self) -> Option<&Secret> {
+    pub fn secret(&self) -> Option<&Secret> {
         match self {
             Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
             _ => None,
@@ -229,6 +229,20 @@ pub async fn authenticate(
     }
 }
 
+/// Checks a resource server's secret (its row already loaded).
+pub fn check_resource_server(presented: &Presented, rs: &ResourceServer) -> Result<(), OAuthError> {
+    let secret = presented.secret().ok_or_else(|| {
+        OAuthError::invalid_client(
+            "resource servers authenticate with client_secret_basic or client_secret_post",
+        )
+    })?;
+    if secret_matches(secret, &rs.secret_hash) {
+        Ok(())
+    } else {
+        Err(failed())
+    }
+}
+
 /// Authenticates the caller of introspection: a resource server or a confidential app.
 pub async fn authenticate_caller(
     state: &AppState,
@@ -242,16 +256,8 @@ pub async fn authenticate_caller(
         let rs = resource_servers::by_client_id(&state.db.pool, presented.client_id())
             .await?
             .ok_or_else(failed)?;
-        let secret = presented.secret().ok_or_else(|| {
-            OAuthError::invalid_client(
-                "resource servers authenticate with client_secret_basic or client_secret_post",
-            )
-        })?;
-        return if secret_matches(secret, &rs.secret_hash) {
-            Ok(Caller::ResourceServer(rs))
-        } else {
-            Err(failed())
-        };
+        check_resource_server(presented, &rs)?;
+        return Ok(Caller::ResourceServer(rs));
     }
     let app = authenticate(state, presented, endpoint).await?;
     if app.auth_method == AuthMethod::None {

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::client_auth::{Caller, authenticate_caller, presented};
+use super::client_auth::{Caller, authenticate_caller, check_resource_server, presented};
 use super::error::OAuthError;
 use super::is_form;
 use super::params::Params;
@@ -17,6 +17,7 @@ use super::token::no_store;
 use crate::crypto::secret_hash;
 use crate::startup::AppState;
 use crate::store::refresh_tokens::{self, RefreshStatus};
+use crate::store::resource_servers;
 use crate::store::tokens::{self, TokenStatus};
 
 pub async fn introspect(
@@ -41,11 +42,26 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         ));
     }
     let params = Params::parse(body)?;
-    let endpoint = state.settings.issuer.endpoint("/introspect");
-    let caller = authenticate_caller(state, &presented(headers, &params)?, &endpoint).await?;
+    let presented = presented(headers, &params)?;
     let token = params.required("token")?;
     let hash = secret_hash(token);
     let now = state.now();
+    // A resource server: its credentials and the token in one round trip. Refresh tokens are
+    // never active for a resource server, so there is nothing else to look up.
+    if presented
+        .client_id()
+        .starts_with(resource_servers::ID_PREFIX)
+    {
+        let (rs, status) =
+            tokens::resource_server_and_status(&state.db.pool, presented.client_id(), &hash)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+        check_resource_server(&presented, &rs)?;
+        let caller = Caller::ResourceServer(rs);
+        return Ok(status.map_or_else(inactive, |t| access_answer(state, &caller, &t, now)));
+    }
+    let endpoint = state.settings.issuer.endpoint("/introspect");
+    let caller = authenticate_caller(state, &presented, &endpoint).await?;
     // The hint only decides which kind is looked up first (RFC 7662 §2.1).
     if params.get("token_type_hint") == Some("refresh_token") {
         if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
