@@ -196,6 +196,12 @@ enum KeysCommand {
     },
 }
 
+async fn open_db(settings: &Settings) -> Result<onyx_id::store::Db, ExitCode> {
+    onyx_id::store::Db::connect(&settings.database_url)
+        .await
+        .map_err(|e| fail(format!("cannot open the database: {e}")))
+}
+
 fn fail(reason: impl std::fmt::Display) -> ExitCode {
     eprintln!("onyx-id: error: {reason}");
     ExitCode::FAILURE
@@ -242,9 +248,9 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             command: KeysCommand::Rotate { now: immediately },
         } => admin::rotate_keys(&settings, now, immediately),
         Command::Users { command } => {
-            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+            let db = match open_db(&settings).await {
                 Ok(db) => db,
-                Err(e) => return fail(format!("cannot open the database: {e}")),
+                Err(code) => return code,
             };
             match command {
                 UsersCommand::Create {
@@ -265,16 +271,16 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         Command::ResourceServers {
             command: ResourceServersCommand::Create { name, audience },
         } => {
-            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+            let db = match open_db(&settings).await {
                 Ok(db) => db,
-                Err(e) => return fail(format!("cannot open the database: {e}")),
+                Err(code) => return code,
             };
             admin::create_resource_server(&db, now, &name, &audience).await
         }
         Command::Apps { command } => {
-            let db = match onyx_id::store::Db::connect(&settings.database_url).await {
+            let db = match open_db(&settings).await {
                 Ok(db) => db,
-                Err(e) => return fail(format!("cannot open the database: {e}")),
+                Err(code) => return code,
             };
             match command {
                 AppsCommand::Create {

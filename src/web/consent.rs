@@ -113,12 +113,7 @@ pub async fn consent_post(
         .get("request_id")
         .ok_or_else(missing_request)?
         .to_string();
-    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
-        return Err(AppError::bad_request(
-            "This form has expired",
-            "This page was open too long or came from somewhere else. Go back to the app and start again.",
-        ));
-    }
+    csrf::require(&state, &headers, form.get("csrf_token"))?;
     let (req, _, app) = load_request(&state, &request_id).await?;
     let Some(session) = super::session::current(&state, &headers).await? else {
         return Ok(see_other(&with_query(

@@ -5,6 +5,7 @@
 use axum::http::HeaderMap;
 
 use crate::crypto::ct_eq;
+use crate::error::AppError;
 use crate::startup::AppState;
 
 /// The browser's CSRF token, and a `Set-Cookie` value when a new one had to be made.
@@ -27,5 +28,21 @@ pub fn verify(state: &AppState, headers: &HeaderMap, submitted: Option<&str>) ->
     ) {
         (Some(cookie), Some(field)) => ct_eq(cookie.as_bytes(), field.as_bytes()),
         _ => false,
+    }
+}
+
+/// [`verify`], as the error page every form shows when it fails.
+pub fn require(
+    state: &AppState,
+    headers: &HeaderMap,
+    submitted: Option<&str>,
+) -> Result<(), AppError> {
+    if verify(state, headers, submitted) {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(
+            "This form has expired",
+            "This page was open too long or came from somewhere else. Go back to the app and start again.",
+        ))
     }
 }

@@ -64,12 +64,7 @@ pub async fn login_post(
         .get("request_id")
         .ok_or_else(missing_request)?
         .to_string();
-    if !csrf::verify(&state, &headers, form.get("csrf_token")) {
-        return Err(AppError::bad_request(
-            "This form has expired",
-            "This page was open too long or came from somewhere else. Go back to the app and start again.",
-        ));
-    }
+    csrf::require(&state, &headers, form.get("csrf_token"))?;
     let (req, created_at, app) = load_request(&state, &request_id).await?;
     let email = form.get("email").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("").to_string();
