@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (Python 3 standard library only).
+
+  bench.py wait URL SECONDS                 wait until URL answers 200
+  bench.py setup BIN OUT_ENV                create the user, app and resource server with the CLI
+                                            (ONYX_* settings from the environment); write a
+                                            shell-sourceable file of their credentials
+  bench.py tokens BASE SEED_ENV OUTDIR POOLS SIZE
+                                            sign in through the browser flow once, then redeem
+                                            POOLS*SIZE authorization codes into refresh-token pool
+                                            files OUTDIR/pool-N.txt; get an access token for the
+                                            resource server (client_credentials + resource);
+                                            print ONYX_AT=... for the shell
+  bench.py peer-token BASE                  print the peer's access token (client_credentials)
+  bench.py run OUT PIDS -- CMD...           run a wrk command into OUT, then append how much CPU
+                                            other processes took meanwhile ("bench-foreign-cpu:
+                                            N%" of one core): all busy time less that of PIDS
+                                            (comma-separated), of postgres, and of CMD itself
+  bench.py report RAWDIR OUT_MD META_JSON   parse the wrk outputs into the results table
+"""
+
+import base64
+import hashlib
+import http.cookiejar
+import json
+import os
+import re
+import resource
+import secrets
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+REDIRECT_URI = "https://bench.example/cb"
+AUDIENCE = "https://api.bench.example"
+EMAIL = "bench@bench.example"
+PASSWORD = "bench-password-bench"
+PEER_BASIC = base64.b64encode(b"bench:benchsecret-benchsecret-benchsecret").decode()
+
+
+def die(msg):
+    print(f"bench.py: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def basic(client_id, secret):
+    return base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP without following redirects, with a cookie jar (the browser side of the sign-in).
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+class Browser:
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
+        )
+
+    def call(self, method, path, form=None, headers=None):
+        """Returns (status, headers, body text); 3xx and 4xx are answers, not exceptions."""
+        url = path if path.startswith("http") else self.base + path
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with self.opener.open(req, timeout=30) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+
+def hidden(html, name):
+    m = re.search(r'name="%s" value="([^"]*)"' % re.escape(name), html)
+    if not m:
+        die(f"no hidden input {name!r} in the page:\n{html[:500]}")
+    return m.group(1)
+
+
+def expect_redirect(step, status, headers, body):
+    if status not in (302, 303):
+        die(f"{step}: expected a redirect, got {status}: {body[:300]}")
+    return headers["Location"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_wait(url, seconds):
+    deadline = time.time() + float(seconds)
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    die(f"{url} did not answer within {seconds} s")
+
+
+def cli(binary, *args, stdin=None):
+    p = subprocess.run(
+        [binary, *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if p.returncode != 0:
+        die(f"{' '.join(args[:2])} failed ({p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
+def cmd_setup(binary, out):
+    cli(binary, "users", "create", "--email", EMAIL, "--name", "Bench User",
+        "--password-stdin", stdin=PASSWORD + "\n")
+    app = cli(binary, "apps", "create", "--name", "Bench App", "--redirect-uri", REDIRECT_URI,
+              "--scope", "openid", "--scope", "offline_access", "--scope", "grants:read",
+              "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+              "--grant-type", "client_credentials")
+    rs = cli(binary, "resource-servers", "create", "--name", "Bench API", "--audience", AUDIENCE)
+    values = {
+        "APP_ID": app["client_id"],
+        "APP_BASIC": basic(app["client_id"], app["client_secret"]),
+        "RS_BASIC": basic(rs["client_id"], rs["client_secret"]),
+        "AUDIENCE": rs["audience"],
+    }
+    with open(out, "w") as f:
+        for k, v in values.items():
+            f.write(f"{k}={shlex.quote(v)}\n")
+
+
+def read_env(path):
+    values = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            values[k] = shlex.split(v)[0] if v else ""
+    return values
+
+
+def token_post(browser, form, basic_value):
+    status, _, body = browser.call(
+        "POST", "/token", form, headers={"Authorization": "Basic " + basic_value}
+    )
+    if status != 200:
+        die(f"POST /token {form.get('grant_type')}: {status} {body[:300]}")
+    return json.loads(body)
+
+
+def authorize(browser, client_id):
+    """One authorization request; returns (status, headers, body, verifier)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = urllib.parse.urlencode({
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid offline_access",
+        "state": secrets.token_urlsafe(8),
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    })
+    status, headers, body = browser.call("GET", "/authorize?" + query)
+    return status, headers, body, verifier
+
+
+def code_from(location):
+    if not location.startswith(REDIRECT_URI):
+        die(f"expected a redirect to {REDIRECT_URI}, got {location}")
+    q = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
+    if "code" not in q:
+        die(f"no code in {location}")
+    return q["code"][0]
+
+
+def cmd_tokens(base, seed_env, outdir, pools, size):
+    seed = read_env(seed_env)
+    b = Browser(base)
+    # First request: sign in, then consent; later ones come straight back with a code.
+    status, headers, body, verifier = authorize(b, seed["APP_ID"])
+    loc = expect_redirect("GET /authorize", status, headers, body)
+    status, _, page = b.call("GET", loc)
+    if status != 200:
+        die(f"GET {loc}: {status} {page[:300]}")
+    status, headers, body = b.call("POST", "/login", {
+        "request_id": hidden(page, "request_id"), "csrf_token": hidden(page, "csrf_token"),
+        "email": EMAIL, "password": PASSWORD})
+    loc = expect_redirect("POST /login", status, headers, body)
+    if loc.startswith("/consent") or "/consent?" in loc:
+        status, _, page = b.call("GET", loc)
+        if status != 200:
+            die(f"GET {loc}: {status} {page[:300]}")
+        status, headers, body = b.call("POST", "/consent", {
+            "request_id": hidden(page, "request_id"), "csrf_token": hidden(page, "csrf_token"),
+            "decision": "approve"})
+        loc = expect_redirect("POST /consent", status, headers, body)
+    codes = [(code_from(loc), verifier)]
+    while len(codes) < pools * size:
+        status, headers, body, verifier = authorize(b, seed["APP_ID"])
+        codes.append((code_from(expect_redirect("GET /authorize", status, headers, body)),
+                      verifier))
+    refresh = []
+    for code, verifier in codes:
+        answer = token_post(b, {"grant_type": "authorization_code", "code": code,
+                                "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+                            seed["APP_BASIC"])
+        if "refresh_token" not in answer:
+            die(f"no refresh_token in {answer}")
+        refresh.append(answer["refresh_token"])
+    for i in range(pools):
+        with open(os.path.join(outdir, f"pool-{i}.txt"), "w") as f:
+            f.write("\n".join(refresh[i * size:(i + 1) * size]) + "\n")
+    at = token_post(b, {"grant_type": "client_credentials", "scope": "grants:read",
+                        "resource": seed["AUDIENCE"]}, seed["APP_BASIC"])["access_token"]
+    # Check the introspection answer once before measuring it.
+    status, _, body = b.call("POST", "/introspect", {"token": at},
+                             headers={"Authorization": "Basic " + seed["RS_BASIC"]})
+    if status != 200 or not json.loads(body).get("active"):
+        die(f"introspection of the benchmark token is not active: {status} {body[:300]}")
+    print(f"ONYX_AT={shlex.quote(at)}")
+
+
+def cmd_peer_token(base):
+    b = Browser(base)
+    answer = token_post(b, {"grant_type": "client_credentials", "scope": "api:read"}, PEER_BASIC)
+    print(answer["access_token"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Running wrk while watching for other load on the machine (a build, a test run...).
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_ticks():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # less idle and iowait
+
+
+def own_ticks(watched):
+    """CPU ticks so far of the bench's own processes: `watched` (the servers), postgres, and the
+    kernel's threads (writeback, journaling: work the bench causes)."""
+    ticks = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                comm, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        fields = rest.split()
+        if pid in watched or comm == "postgres" or fields[1] == "2" or pid == "2":
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime, all threads
+    return ticks
+
+
+def cmd_run(out, pids, cmd):
+    watched = {p for p in pids.split(",") if p}
+    busy0, own0, t0 = busy_ticks(), own_ticks(watched), time.time()
+    child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy1, own1, t1 = busy_ticks(), own_ticks(watched), time.time()
+    # A process that started meanwhile counts whole; one that ended is left out.
+    own = sum(t - own0.get(p, 0) for p, t in own1.items())
+    wrk = (child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)
+    foreign = ((busy1 - busy0) - own) / TICK - wrk
+    with open(out, "a") as f:
+        f.write(f"bench-foreign-cpu: {max(0.0, foreign) / (t1 - t0) * 100:.0f}%\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk output -> results.md
+
+FOREIGN_LIMIT = 15  # % of one core used by other processes during a run: the run is flagged
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+CASES = [
+    ("introspection", "introspection of an active access token"),
+    ("client_credentials", "client_credentials token (ES256 JWT)"),
+    ("refresh", "refresh_token rotation"),
+    ("discovery", "discovery document (HTTP floor)"),
+]
+
+
+def to_ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(path):
+    """One wrk run: {'rps', 'p50', 'p99', 'errors': [..]}."""
+    with open(path) as f:
+        text = f.read()
+    run = {"errors": []}
+    m = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    run["rps"] = float(m.group(1)) if m else None
+    for pct in ("50", "99"):
+        m = re.search(r"^\s+%s(?:\.000)?%%\s+(\S+)" % pct, text, re.M)
+        run["p" + pct] = to_ms(m.group(1)) if m else None
+    m = re.search(r"^\s+(\d+) requests in", text, re.M)
+    run["requests"] = int(m.group(1)) if m else 0
+    if run["rps"] is None or run["p99"] is None:
+        run["errors"].append("no wrk summary: " + text.strip().replace("\n", " ")[:200])
+    if run["requests"] == 0:
+        run["errors"].append("no request completed")
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m and int(m.group(1)):
+        run["errors"].append(f"{m.group(1)} non-2xx/3xx responses")
+    m = re.search(r"Socket errors: (.*)", text)
+    if m and any(int(n) for n in re.findall(r"\d+", m.group(1))):
+        run["errors"].append("socket errors: " + m.group(1).strip())
+    m = re.search(r"^bench-foreign-cpu: (\d+)%", text, re.M)
+    run["foreign"] = int(m.group(1)) if m else 0
+    m = re.search(r"^bench-bad-status: (\d+)", text, re.M)
+    if not m:
+        run["errors"].append("the script's status count is missing")
+    elif int(m.group(1)):
+        first = re.search(r"^bench-first-bad: (.*)", text, re.M)
+        run["errors"].append(f"{m.group(1)} non-2xx or wrong answers"
+                             + (f" (first: {first.group(1)[:160]})" if first else ""))
+    return run
+
+
+def summarise(runs):
+    """Medians of the runs, or None with the reasons when any run failed."""
+    errors = [e for r in runs for e in r["errors"]]
+    if not runs or errors:
+        return {"failed": True, "errors": errors or ["not run"], "runs": runs}
+    return {
+        "failed": False,
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "min": min(r["rps"] for r in runs),
+        "max": max(r["rps"] for r in runs),
+        "foreign": max(r["foreign"] for r in runs),
+        "runs": runs,
+    }
+
+
+def fmt_ms(v):
+    return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def cmd_report(rawdir, out, meta_path):
+    with open(meta_path) as f:
+        meta = json.load(f)
+    results = {}  # (backend, case, server) -> summary
+    for name in sorted(os.listdir(rawdir)):
+        m = re.fullmatch(r"(\w+)--(\w+)--(\w+)--(\d+)\.txt", name)
+        if m:
+            results.setdefault(m.groups()[:3], []).append(parse_wrk(os.path.join(rawdir, name)))
+    summaries = {k: summarise(v) for k, v in results.items()}
+    backends = [b for b in ("sqlite", "postgres") if any(k[0] == b for k in summaries)]
+
+    lines = [
+        "# onyx-id load benchmark",
+        "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {meta['nproc']} cores, {meta['cpu']}, {meta['mem']}; kernel {meta['kernel']}",
+        f"- onyx-id: commit {meta['commit']} (release build), RUST_LOG=warn",
+        f"- Peer: node-oidc-provider {meta['peer_version']} on node {meta['node']}",
+        f"- Load: `taskset -c 1 wrk -t1 -c{meta['connections']} -d{meta['duration']} --latency`, "
+        f"{meta['runs']} runs per case after a {meta['warmup']} warm-up, onyx and peer runs "
+        "interleaved; servers pinned with `taskset -c 0`. Figures are medians of the runs; "
+        "req/s range in brackets.",
+        f"- Command: `bash bench/run.sh` (took {meta.get('elapsed', '?')})",
+    ]
+    for note in meta.get("notes", []):
+        lines.append(f"- Note: {note}")
+    flagged = [k for k, v in summaries.items() if not v["failed"] and v["foreign"] > FOREIGN_LIMIT]
+    if flagged:
+        lines.append(f"- † {len(flagged)} figure(s) had other load on the machine (more than "
+                     f"{FOREIGN_LIMIT}% of a core used by processes outside the bench during a "
+                     "run; see the last table): treat them with care, or run again on a quiet "
+                     "machine.")
+
+    def cell(s):
+        if s is None:
+            return ["n/a"] * 3
+        if s["failed"]:
+            return ["FAILED", "–", "–"]
+        mark = " †" if s["foreign"] > FOREIGN_LIMIT else ""
+        return [f"{s['rps']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f}){mark}", fmt_ms(s["p50"]),
+                fmt_ms(s["p99"])]
+
+    failures = []
+    for b in backends:
+        lines += ["", f"## {'SQLite' if b == 'sqlite' else 'PostgreSQL'}", "",
+                  "| case | onyx req/s | onyx p50 | onyx p99 | peer req/s | peer p50 | peer p99 "
+                  "| onyx/peer |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for case, label in CASES:
+            o = summaries.get((b, case, "onyx"))
+            p = summaries.get((b, case, "peer"))
+            if o is None and p is None:
+                continue
+            ratio = "–"
+            if o and p and not o["failed"] and not p["failed"]:
+                ratio = f"{o['rps'] / p['rps']:.2f}x"
+            lines.append(f"| {label} | " + " | ".join(cell(o) + cell(p)) + f" | {ratio} |")
+            for server, s in (("onyx", o), ("peer", p)):
+                if s and s["failed"]:
+                    failures.append(f"{b} / {case} / {server}: " + "; ".join(s["errors"][:3]))
+
+    def ok(b, case, server):
+        s = summaries.get((b, case, server))
+        return s if s and not s["failed"] else None
+
+    lines += ["", "## Targets", "", "| target | backend | measured | verdict |", "|---|---|---|---|"]
+    for b in backends:
+        o, p = ok(b, "introspection", "onyx"), ok(b, "introspection", "peer")
+        if o and p:
+            r = o["rps"] / p["rps"]
+            lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | {r:.2f}x, p99 "
+                         f"{fmt_ms(o['p99'])} | {verdict(r >= 5 and o['p99'] < 5)} |")
+        else:
+            lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | failed run | "
+                         f"{verdict(False)} |")
+        o, p = ok(b, "client_credentials", "onyx"), ok(b, "client_credentials", "peer")
+        if o and p:
+            r = o["rps"] / p["rps"]
+            lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | {r:.2f}x | "
+                         f"{verdict(r >= 3)} |")
+        else:
+            lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | failed run | "
+                         f"{verdict(False)} |")
+    if "postgres" in backends and "sqlite" in backends:
+        for case, label in CASES:
+            s, pg = ok("sqlite", case, "onyx"), ok("postgres", case, "onyx")
+            if s and pg:
+                r = s["rps"] / pg["rps"]
+                lines.append(f"| PostgreSQL within 2x of SQLite | {case} | SQLite/PostgreSQL "
+                             f"{r:.2f}x | {verdict(r <= 2)} |")
+            else:
+                lines.append(f"| PostgreSQL within 2x of SQLite | {case} | failed run | "
+                             f"{verdict(False)} |")
+    elif "postgres" not in backends:
+        lines.append("| PostgreSQL within 2x of SQLite | – | PostgreSQL not measured | "
+                     "**not measured** |")
+
+    if failures:
+        lines += ["", "## Failed cases", ""] + [f"- {f}" for f in failures]
+
+    lines += ["", "## Every run", "",
+              "Other load: CPU used by processes outside the bench during the run, in % of one "
+              "core.", "",
+              "| backend | case | server | req/s | p50 | p99 | other load |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for (b, case, server), s in sorted(summaries.items()):
+        for r in s["runs"]:
+            if r["errors"]:
+                lines.append(f"| {b} | {case} | {server} | error: {r['errors'][0][:80]} | | "
+                             f"| {r['foreign']}% |")
+            else:
+                lines.append(f"| {b} | {case} | {server} | {r['rps']:,.0f} | "
+                             f"{fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | {r['foreign']}% |")
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return 1 if failures else 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        die(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "wait":
+        cmd_wait(*args)
+    elif cmd == "setup":
+        cmd_setup(*args)
+    elif cmd == "tokens":
+        base, seed_env, outdir, pools, size = args
+        cmd_tokens(base, seed_env, outdir, int(pools), int(size))
+    elif cmd == "peer-token":
+        cmd_peer_token(*args)
+    elif cmd == "run":
+        if len(args) < 4 or args[2] != "--":
+            die(__doc__)
+        cmd_run(args[0], args[1], args[3:])
+    elif cmd == "report":
+        sys.exit(cmd_report(*args))
+    else:
+        die(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
