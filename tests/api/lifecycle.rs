@@ -111,6 +111,27 @@ async fn revoke(
         .unwrap()
 }
 
+/// Presents a refresh token.
+async fn refresh(app: &TestApp, client: &Client, refresh_token: &str) -> (u16, Value) {
+    token(
+        app,
+        client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// A public app with the code grant only.
+async fn public_app(app: &TestApp) -> Client {
+    let mut p = full_spec(&["openid"]);
+    p.public = true;
+    p.grant_types = vec!["authorization_code".into()];
+    app.create_app_with(p).await
+}
+
 /// Signs in with `scope` and exchanges the code; returns the token response.
 async fn sign_in(app: &TestApp, client: &Client, email: &str, scope: &str) -> Value {
     let (code, verifier) = authorize_code(app, &client.client_id, email, scope).await;
@@ -143,12 +164,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_family() {
         .await;
         let (at1, rt1) = (s(&first, "access_token"), s(&first, "refresh_token"));
 
-        let (status, second) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-        )
-        .await;
+        let (status, second) = refresh(&app, &client, &rt1).await;
         assert_eq!(status, 200, "{second}");
         let (at2, rt2) = (s(&second, "access_token"), s(&second, "refresh_token"));
         assert_ne!(rt1, rt2, "every use rotates");
@@ -162,12 +178,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_family() {
         assert_eq!(introspect(&app, &client, &rt2).await["active"], true);
 
         // The old one again: refused, and everything of the family stops.
-        let (status, err) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-        )
-        .await;
+        let (status, err) = refresh(&app, &client, &rt1).await;
         assert_eq!(status, 400);
         assert_eq!(err["error"], "invalid_grant");
         for t in [&at1, &at2, &rt2] {
@@ -177,12 +188,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_family() {
                 "family revoked"
             );
         }
-        let (_, err) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &rt2).await;
         assert_eq!(err["error"], "invalid_grant");
     }
 }
@@ -235,15 +241,7 @@ async fn a_refresh_may_narrow_the_scopes_but_never_widen_them() {
             "openid"
         );
         // The successor keeps the grant's full scope.
-        let (_, again) = token(
-            &app,
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&narrow, "refresh_token")),
-            ],
-        )
-        .await;
+        let (_, again) = refresh(&app, &client, &s(&narrow, "refresh_token")).await;
         assert_eq!(again["scope"], "openid offline_access profile");
     }
 }
@@ -263,15 +261,7 @@ async fn refresh_tokens_have_an_idle_and_an_absolute_lifetime() {
         let first = sign_in(&app, &client, "cai@example.com", "openid offline_access").await;
         assert_eq!(first["expires_in"], 30, "the app's access token lifetime");
         app.clock.advance(101);
-        let (_, err) = token(
-            &app,
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&first, "refresh_token")),
-            ],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &s(&first, "refresh_token")).await;
         assert_eq!(err["error"], "invalid_grant", "idle too long");
 
         let mut rt = s(
@@ -280,22 +270,12 @@ async fn refresh_tokens_have_an_idle_and_an_absolute_lifetime() {
         );
         for _ in 0..2 {
             app.clock.advance(90);
-            let (status, v) = token(
-                &app,
-                &client,
-                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-            )
-            .await;
+            let (status, v) = refresh(&app, &client, &rt).await;
             assert_eq!(status, 200, "{v}");
             rt = s(&v, "refresh_token");
         }
         app.clock.advance(90);
-        let (_, err) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &rt).await;
         assert_eq!(
             err["error"], "invalid_grant",
             "past the absolute lifetime even when used often"
@@ -320,15 +300,7 @@ async fn offline_access_needs_the_refresh_grant_and_only_it_brings_a_refresh_tok
         t.get("refresh_token").is_none(),
         "no offline_access, no refresh token"
     );
-    let (_, err) = token(
-        &app,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "made-up"),
-        ],
-    )
-    .await;
+    let (_, err) = refresh(&app, &client, "made-up").await;
     assert_eq!(err["error"], "invalid_grant");
 }
 
@@ -386,10 +358,7 @@ async fn client_credentials_issue_app_level_scopes_to_confidential_apps_only() {
         .await;
         assert_eq!(err["error"], "invalid_scope", "not approved for this app");
 
-        let mut public = full_spec(&["openid"]);
-        public.public = true;
-        public.grant_types = vec!["authorization_code".into()];
-        let public = app.create_app_with(public).await;
+        let public = public_app(&app).await;
         let (status, err) = post_form(app.url("/token"), "", None, &[]).await;
         assert_eq!(status, 401, "{err}");
         let res = http()
@@ -655,15 +624,7 @@ async fn a_withdrawn_consent_stops_its_tokens_at_introspection_userinfo_and_refr
             .await
             .unwrap();
         assert_eq!(res.status(), 401);
-        let (_, err) = token(
-            &app,
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&t, "refresh_token")),
-            ],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &s(&t, "refresh_token")).await;
         assert_eq!(err["error"], "invalid_grant");
     }
 }
@@ -702,12 +663,7 @@ async fn revocation_follows_rfc_7009() {
             200,
             "again: still 200"
         );
-        let (_, err) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &rt).await;
         assert_eq!(err["error"], "invalid_grant");
 
         // Revoking an access token (with a wrong hint) revokes only it.
@@ -727,10 +683,7 @@ async fn revocation_follows_rfc_7009() {
             true
         );
         // Public apps revoke with their client_id.
-        let mut p = full_spec(&["openid"]);
-        p.public = true;
-        p.grant_types = vec!["authorization_code".into()];
-        let public = app.create_app_with(p).await;
+        let public = public_app(&app).await;
         let res = http()
             .post(app.url("/revoke"))
             .form(&[("token", "x"), ("client_id", &public.client_id)])
@@ -896,10 +849,7 @@ async fn bad_input_to_introspection_and_revocation_gets_json_errors() {
         }
     }
     // A public app may not introspect.
-    let mut p = full_spec(&["openid"]);
-    p.public = true;
-    p.grant_types = vec!["authorization_code".into()];
-    let public = app.create_app_with(p).await;
+    let public = public_app(&app).await;
     let res = http()
         .post(app.url("/introspect"))
         .form(&[("token", "x"), ("client_id", &public.client_id)])
@@ -929,12 +879,7 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
         app.create_user("ida@example.com", "Ida").await;
         let t = sign_in(&app, &client, "ida@example.com", "openid offline_access").await;
         let rt1 = s(&t, "refresh_token");
-        let (_, t2) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-        )
-        .await;
+        let (_, t2) = refresh(&app, &client, &rt1).await;
         token(&app, &client, &[("grant_type", "client_credentials")]).await;
         let count = |table: &'static str| {
             let pool = app.state.db.pool.clone();
@@ -964,22 +909,9 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
             "spent and live refresh tokens stay"
         );
         // Reuse is still recognised after the purge.
-        let (_, err) = token(
-            &app,
-            &client,
-            &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &rt1).await;
         assert_eq!(err["error"], "invalid_grant");
-        let (_, err) = token(
-            &app,
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&t2, "refresh_token")),
-            ],
-        )
-        .await;
+        let (_, err) = refresh(&app, &client, &s(&t2, "refresh_token")).await;
         assert_eq!(
             err["error"], "invalid_grant",
             "the family was revoked by the reuse"
