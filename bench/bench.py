@@ -384,6 +384,12 @@ def cmd_report(rawdir, out, meta_path):
         "interleaved; servers pinned with `taskset -c 0`. Figures are medians of the runs; "
         "req/s range in brackets.",
         f"- Command: `bash bench/run.sh` (took {meta.get('elapsed', '?')})",
+        "- Cases: introspection of an active access token (onyx-id: `POST /introspect` by a "
+        "resource server, token issued with `resource=`; peer: its opaque token at "
+        "`/token/introspection`); `client_credentials` (onyx-id: scope `grants:read`, default "
+        "audience; peer: `FORMAT=jwt ALG=ES256`, scope `api:read`); refresh_token rotation "
+        "(onyx-id only: every request spends a refresh token and gets its successor); discovery "
+        "document (`GET /.well-known/openid-configuration`, the HTTP floor).",
     ]
     for note in meta.get("notes", []):
         lines.append(f"- Note: {note}")

@@ -175,6 +175,8 @@ bench_backend() { # backend database_url
   peer_pid=""
   bench_case "$backend" refresh onyx
 
+  kill -0 "$onyx_pid" 2>/dev/null ||
+    notes+=("onyx-id exited during the $backend pass; its last log line: \`$(tail -n1 "$work/onyx-$backend.log" | cut -c1-300)\`")
   stop "$onyx_pid"
   onyx_pid=""
   local problems
