@@ -73,7 +73,7 @@ pub async fn create_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AdminError::Internal(e.into()))??;
-    match users::create(&db.pool, email, name, &hash, now).await {
+    match users::create(&db.writer, email, name, &hash, now).await {
         Ok(user) => Ok(json!({ "user_id": user.id, "email": user.email, "name": user.name })),
         Err(CreateUserError::EmailTaken) => Err(invalid(format!(
             "an account with email {:?} already exists",
@@ -227,7 +227,7 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
         ),
     };
     let client_id = apps::create(
-        &db.pool,
+        &db.writer,
         NewApp {
             name,
             client_type,
@@ -280,7 +280,7 @@ pub async fn create_resource_server(
     }
     crate::config::validate_audience(audience).map_err(|e| invalid(format!("--audience {e}")))?;
     let secret = random_secret();
-    match resource_servers::create(&db.pool, name, audience, &secret_hash(&secret), now).await {
+    match resource_servers::create(&db.writer, name, audience, &secret_hash(&secret), now).await {
         Ok(client_id) => Ok(json!({
             "client_id": client_id,
             "client_secret": secret,

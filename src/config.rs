@@ -78,6 +78,8 @@ pub enum Backend {
 pub struct DatabaseUrl {
     url: String,
     backend: Backend,
+    /// Connections in the read pool (SQLite) or the pool (PostgreSQL).
+    pub pool_size: u32,
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -87,13 +89,28 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Pool connections unless `--db-pool-size` says otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
 impl DatabaseUrl {
+    /// Sets the pool size (1 to 1000).
+    pub fn with_pool_size(mut self, size: u32) -> Result<Self, String> {
+        if !(1..=1000).contains(&size) {
+            return Err(format!(
+                "ONYX_DB_POOL_SIZE {size} must be between 1 and 1000"
+            ));
+        }
+        self.pool_size = size;
+        Ok(self)
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             Url::parse(raw).map_err(|e| format!("ONYX_DATABASE_URL is not a valid URL: {e}"))?;
             return Ok(Self {
                 url: raw.to_string(),
                 backend: Backend::Postgres,
+                pool_size: DEFAULT_POOL_SIZE,
             });
         }
         if let Some(rest) = raw.strip_prefix("sqlite:") {
@@ -108,6 +125,7 @@ impl DatabaseUrl {
             return Ok(Self {
                 url: raw.to_string(),
                 backend: Backend::Sqlite,
+                pool_size: DEFAULT_POOL_SIZE,
             });
         }
         Err(format!(

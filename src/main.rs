@@ -82,6 +82,10 @@ struct Common {
     /// `aud` of access tokens issued without a `resource` (default: the issuer).
     #[arg(long, env = "ONYX_DEFAULT_AUDIENCE", global = true)]
     default_audience: Option<String>,
+    /// Database connections per instance: the read pool on SQLite (writes use one connection
+    /// of their own), the whole pool on PostgreSQL. Size it to the database server's cores.
+    #[arg(long, env = "ONYX_DB_POOL_SIZE", default_value_t = onyx_id::config::DEFAULT_POOL_SIZE, global = true)]
+    db_pool_size: u32,
     /// Seconds between two purges of expired codes, tokens and sessions.
     #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
     purge_interval: u64,
@@ -222,6 +226,10 @@ fn main() -> ExitCode {
     let settings = Settings::parse(&c.bind, &c.issuer, &c.database_url, &c.keys_dir)
         .and_then(|s| s.with_lifetimes(lifetimes))
         .and_then(|s| s.with_default_audience(c.default_audience.as_deref()))
+        .and_then(|mut s| {
+            s.database_url = s.database_url.clone().with_pool_size(c.db_pool_size)?;
+            Ok(s)
+        })
         .and_then(|mut s| {
             if c.purge_interval == 0 {
                 return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());

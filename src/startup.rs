@@ -59,8 +59,8 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     };
     // SQLite has one writer: one task batching for it; PostgreSQL commits in parallel.
     let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
-    let token_writer = TokenWriter::spawn(db.pool.clone(), writers);
-    crate::store::purge::spawn(db.pool.clone(), clock.clone(), settings.purge_interval);
+    let token_writer = TokenWriter::spawn(db.writer.clone(), writers);
+    crate::store::purge::spawn(db.writer.clone(), clock.clone(), settings.purge_interval);
     Ok(AppState(Arc::new(Inner {
         token_writer,
         discovery: serde_json::to_vec(&discovery)?.into(),

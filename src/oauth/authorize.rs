@@ -173,7 +173,7 @@ pub async fn validate(
             "The app did not say who it is (client_id is missing).",
         )
     })?;
-    let app = apps::by_client_id(&state.db.pool, client_id)
+    let app = apps::by_client_id(&state.db, client_id)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "loading an app failed");
@@ -469,7 +469,7 @@ pub async fn proceed(
                 Err(e) => return AppError::Internal(e.into()).into_response(),
             };
             match auth_requests::create(
-                &state.db.pool,
+                &state.db.writer,
                 &app.client_id,
                 &params,
                 created_at,
@@ -496,7 +496,7 @@ pub async fn finish_with_code(
 ) -> Response {
     let now = state.now();
     if let Some(id) = request_id {
-        match auth_requests::take(&state.db.pool, id).await {
+        match auth_requests::take(&state.db.writer, id).await {
             Ok(true) => {}
             Ok(false) => {
                 return error_page(
@@ -510,7 +510,7 @@ pub async fn finish_with_code(
     }
     let scope = req.scope_string();
     let code = codes::create(
-        &state.db.pool,
+        &state.db.writer,
         codes::NewCode {
             client_id: &req.client_id,
             user_id,
@@ -554,7 +554,7 @@ pub async fn load_request(
         .ok_or_else(expired)?;
     let req: AuthorizationRequest =
         serde_json::from_str(&params).map_err(|e| AppError::Internal(e.into()))?;
-    let app = apps::by_client_id(&state.db.pool, &req.client_id)
+    let app = apps::by_client_id(&state.db, &req.client_id)
         .await?
         .ok_or_else(expired)?;
     if !app.is_active() {

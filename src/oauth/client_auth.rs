@@ -197,7 +197,7 @@ pub async fn authenticate(
     presented: &Presented,
     endpoint: &str,
 ) -> Result<App, OAuthError> {
-    let app = apps::by_client_id(&state.db.pool, presented.client_id())
+    let app = apps::by_client_id(&state.db, presented.client_id())
         .await?
         .ok_or_else(failed)?;
     match (app.auth_method, presented) {
@@ -345,7 +345,7 @@ async fn verify_assertion(
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("jti is required"))?;
     let first_use = crate::store::assertions::record_jti(
-        &state.db.pool,
+        &state.db.writer,
         &app.client_id,
         &jti,
         claims.exp + LEEWAY,

@@ -53,7 +53,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         .starts_with(resource_servers::ID_PREFIX)
     {
         let (rs, status) =
-            tokens::resource_server_and_status(&state.db.pool, presented.client_id(), &hash)
+            tokens::resource_server_and_status(&state.db, presented.client_id(), &hash)
                 .await?
                 .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
         check_resource_server(&presented, &rs)?;
@@ -67,11 +67,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
             return Ok(refresh_answer(state, &caller, &r, now));
         }
-        if let Some(t) = tokens::status_by_hash(&state.db.pool, &hash).await? {
+        if let Some(t) = tokens::status_by_hash(&state.db, &hash).await? {
             return Ok(access_answer(state, &caller, &t, now));
         }
     } else {
-        if let Some(t) = tokens::status_by_hash(&state.db.pool, &hash).await? {
+        if let Some(t) = tokens::status_by_hash(&state.db, &hash).await? {
             return Ok(access_answer(state, &caller, &t, now));
         }
         if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {

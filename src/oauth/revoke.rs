@@ -67,13 +67,13 @@ async fn handle(
                 if r.token.client_id != app.client_id {
                     return Err(not_yours());
                 }
-                let mut conn = state.db.pool.acquire().await?;
+                let mut conn = state.db.writer.acquire().await?;
                 let n = tokens::revoke_family(&mut conn, &r.token.family_id, now).await?;
                 tracing::info!(client_id = %app.client_id, revoked = n, "refresh token revoked with its grant chain");
                 return Ok(());
             }
         } else if let Some(owner) =
-            tokens::revoke_access_token(&state.db.pool, &hash, &app.client_id, now).await?
+            tokens::revoke_access_token(&state.db.writer, &hash, &app.client_id, now).await?
         {
             if owner != app.client_id {
                 return Err(not_yours());

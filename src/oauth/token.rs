@@ -134,10 +134,10 @@ async fn authorization_code(
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
     let now = state.now();
-    let code = match codes::redeem(&state.db.pool, code, now).await? {
+    let code = match codes::redeem(&state.db.writer, code, now).await? {
         Redemption::Fresh(c) => c,
         Redemption::Replayed { family_id } => {
-            let mut conn = state.db.pool.acquire().await?;
+            let mut conn = state.db.writer.acquire().await?;
             let revoked = tokens::revoke_family(&mut conn, &family_id, now).await?;
             tracing::warn!(client_id = %app.client_id, revoked, "authorization code replayed: its tokens are revoked");
             return Err(OAuthError::invalid_grant(

@@ -135,7 +135,7 @@ async fn respond(state: &AppState, headers: &HeaderMap, token: Option<String>) -
             let mut res = Json(claims).into_response();
             res.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if let Ok(Some(app)) = apps::by_client_id(&state.db.pool, &record.client_id).await {
+            if let Ok(Some(app)) = apps::by_client_id(&state.db, &record.client_id).await {
                 cors::allow_for_app(&mut res, headers, &app);
             }
             res
@@ -156,7 +156,7 @@ async fn claims(
             description: "the server could not complete the request",
         }
     };
-    let status = tokens::status_by_hash(&state.db.pool, &secret_hash(token))
+    let status = tokens::status_by_hash(&state.db, &secret_hash(token))
         .await
         .map_err(server)?
         .ok_or(BearerError::invalid_token("the access token is not valid"))?;

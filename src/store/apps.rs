@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
-use super::Pool;
+use rusqlite::OptionalExtension;
+
+use super::{Db, Pool};
 use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, FromRow)]
@@ -204,17 +206,54 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
     Ok(client_id)
 }
 
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn by_client_id(pool: &Pool, client_id: &str) -> Result<Option<App>, sqlx::Error> {
-    let row = sqlx::query_as::<_, AppRow>(
-        "SELECT client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris, origins,
-                scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
-                refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state
-         FROM apps WHERE client_id = $1",
-    )
-    .bind(client_id)
-    .fetch_optional(pool)
-    .await?;
+const BY_CLIENT_ID: &str = "SELECT client_id, name, client_type, auth_method, secret_hash, jwks,
+        redirect_uris, origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
+        refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state
+ FROM apps WHERE client_id = $1";
+
+impl AppRow {
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            client_id: r.get("client_id")?,
+            name: r.get("name")?,
+            client_type: r.get("client_type")?,
+            auth_method: r.get("auth_method")?,
+            secret_hash: r.get("secret_hash")?,
+            jwks: r.get("jwks")?,
+            redirect_uris: r.get("redirect_uris")?,
+            origins: r.get("origins")?,
+            scopes: r.get("scopes")?,
+            grant_types: r.get("grant_types")?,
+            id_token_alg: r.get("id_token_alg")?,
+            access_token_ttl: r.get("access_token_ttl")?,
+            id_token_ttl: r.get("id_token_ttl")?,
+            refresh_token_idle_ttl: r.get("refresh_token_idle_ttl")?,
+            refresh_token_absolute_ttl: r.get("refresh_token_absolute_ttl")?,
+            access_state: r.get("access_state")?,
+        })
+    }
+}
+
+/// The app row, read at every request that names a client (no cache: an access change is seen
+/// by the next request).
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx::Error> {
+    let row = match &db.direct {
+        Some(direct) => direct.read(|c| {
+            c.prepare_cached(BY_CLIENT_ID)?
+                .query_row(
+                    rusqlite::named_params! { "$1": client_id },
+                    AppRow::from_sqlite,
+                )
+                .optional()
+        })?,
+        None => {
+            sqlx::query_as::<_, AppRow>(BY_CLIENT_ID)
+                .bind(client_id)
+                .fetch_optional(&db.pool)
+                .await?
+        }
+    };
     Ok(row.map(App::from))
 }
 

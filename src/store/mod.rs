@@ -6,6 +6,7 @@ pub mod apps;
 pub mod assertions;
 pub mod auth_requests;
 pub mod codes;
+pub mod direct;
 pub mod grants;
 pub mod login_attempts;
 pub mod purge;
@@ -16,6 +17,7 @@ pub mod token_writer;
 pub mod tokens;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -32,8 +34,15 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// The database: a pool and which backend it is.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// Reads (and, on PostgreSQL, everything).
     pub pool: Pool,
+    /// Writes and transactions. On SQLite one connection, so writers queue here in order
+    /// instead of sleeping in SQLite's busy handler, and its page cache stays warm; on
+    /// PostgreSQL the same pool as `pool`.
+    pub writer: Pool,
     pub backend: Backend,
+    /// SQLite only: readers on the calling thread for the hottest lookups (see `direct`).
+    pub direct: Option<Arc<direct::DirectReads>>,
 }
 
 impl Db {
@@ -60,31 +69,32 @@ impl Db {
                 } else {
                     format!("{raw}?mode=rwc")
                 };
-                let pool = AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; NORMAL sync is safe
-                            // with WAL (a crash can lose the last commits, never corrupt).
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&with_mode)
-                    .await?;
-                Self { pool, backend }
+                let pool = sqlite_pool(url.pool_size).connect(&with_mode).await?;
+                let writer = sqlite_pool(1).connect(&with_mode).await?;
+                // (In-memory databases are refused when the URL is parsed.)
+                let direct = url
+                    .sqlite_path()
+                    .map(|p| Arc::new(direct::DirectReads::new(p)));
+                Self {
+                    pool,
+                    writer,
+                    backend,
+                    direct,
+                }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(url.pool_size)
                     .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
                     .connect(url.expose())
                     .await?;
-                Self { pool, backend }
+                Self {
+                    writer: pool.clone(),
+                    pool,
+                    backend,
+                    direct: None,
+                }
             }
         };
         db.migrate().await?;
@@ -93,14 +103,15 @@ impl Db {
 
     async fn migrate(&self) -> anyhow::Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
         }
         Ok(())
     }
 
+    /// A transaction on the writer.
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
-        self.pool.begin().await
+        self.writer.begin().await
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -109,6 +120,26 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+fn sqlite_pool(size: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        // A pinged connection costs a round trip per query; a broken one fails that query and
+        // the pool replaces it.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; NORMAL sync is safe with WAL (a
+                // crash can lose the last commits, never corrupt).
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
 }
 
 /// True when `e` is a unique-constraint violation (turned into a client error where it happens).

@@ -3,7 +3,9 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::Pool;
+use rusqlite::OptionalExtension;
+
+use super::{Db, Pool};
 use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, FromRow)]
@@ -81,23 +83,55 @@ pub struct TokenStatus {
     pub grant_status: Option<String>,
 }
 
+const STATUS_BY_HASH: &str = "SELECT t.jti, t.client_id, t.user_id, t.grant_id, t.family_id,
+        t.scope, t.audience, t.auth_time, t.issued_at, t.expires_at, t.revoked_at,
+        a.access_state AS app_state, g.status AS grant_status
+ FROM access_tokens t
+ JOIN apps a ON a.client_id = t.client_id
+ LEFT JOIN grants g ON g.id = t.grant_id
+ WHERE t.token_hash = $1";
+
+impl TokenStatus {
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            token: AccessToken {
+                jti: r.get("jti")?,
+                client_id: r.get("client_id")?,
+                user_id: r.get("user_id")?,
+                grant_id: r.get("grant_id")?,
+                family_id: r.get("family_id")?,
+                scope: r.get("scope")?,
+                audience: r.get("audience")?,
+                auth_time: r.get("auth_time")?,
+                issued_at: r.get("issued_at")?,
+                expires_at: r.get("expires_at")?,
+                revoked_at: r.get("revoked_at")?,
+            },
+            app_state: r.get("app_state")?,
+            grant_status: r.get("grant_status")?,
+        })
+    }
+}
+
 /// Looks a token up by the hash of its text, with its app's and grant's state, in one query.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn status_by_hash(
-    pool: &Pool,
-    token_hash: &str,
-) -> Result<Option<TokenStatus>, sqlx::Error> {
-    sqlx::query_as::<_, TokenStatus>(
-        "SELECT t.jti, t.client_id, t.user_id, t.grant_id, t.family_id, t.scope, t.audience, t.auth_time,
-                t.issued_at, t.expires_at, t.revoked_at, a.access_state AS app_state, g.status AS grant_status
-         FROM access_tokens t
-         JOIN apps a ON a.client_id = t.client_id
-         LEFT JOIN grants g ON g.id = t.grant_id
-         WHERE t.token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await
+pub async fn status_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenStatus>, sqlx::Error> {
+    match &db.direct {
+        Some(direct) => direct.read(|c| {
+            c.prepare_cached(STATUS_BY_HASH)?
+                .query_row(
+                    rusqlite::named_params! { "$1": token_hash },
+                    TokenStatus::from_sqlite,
+                )
+                .optional()
+        }),
+        None => {
+            sqlx::query_as::<_, TokenStatus>(STATUS_BY_HASH)
+                .bind(token_hash)
+                .fetch_optional(&db.pool)
+                .await
+        }
+    }
 }
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
@@ -171,29 +205,65 @@ struct CallerAndTokenRow {
     grant_status: Option<String>,
 }
 
+const CALLER_AND_TOKEN: &str = "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name,
+        rs.audience AS rs_audience, rs.secret_hash AS rs_secret_hash,
+        t.jti, t.client_id, t.user_id, t.grant_id, t.family_id, t.scope, t.audience, t.auth_time,
+        t.issued_at, t.expires_at, t.revoked_at, a.access_state AS app_state, g.status AS grant_status
+ FROM resource_servers rs
+ LEFT JOIN access_tokens t ON t.token_hash = $2
+ LEFT JOIN apps a ON a.client_id = t.client_id
+ LEFT JOIN grants g ON g.id = t.grant_id
+ WHERE rs.client_id = $1";
+
+impl CallerAndTokenRow {
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            rs_client_id: r.get("rs_client_id")?,
+            rs_name: r.get("rs_name")?,
+            rs_audience: r.get("rs_audience")?,
+            rs_secret_hash: r.get("rs_secret_hash")?,
+            jti: r.get("jti")?,
+            client_id: r.get("client_id")?,
+            user_id: r.get("user_id")?,
+            grant_id: r.get("grant_id")?,
+            family_id: r.get("family_id")?,
+            scope: r.get("scope")?,
+            audience: r.get("audience")?,
+            auth_time: r.get("auth_time")?,
+            issued_at: r.get("issued_at")?,
+            expires_at: r.get("expires_at")?,
+            revoked_at: r.get("revoked_at")?,
+            app_state: r.get("app_state")?,
+            grant_status: r.get("grant_status")?,
+        })
+    }
+}
+
 /// The hot path of introspection by a resource server: the caller's row and the token's
 /// status in one round trip. `None` if there is no such resource server.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn resource_server_and_status(
-    pool: &Pool,
+    db: &Db,
     rs_client_id: &str,
     token_hash: &str,
 ) -> Result<Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)>, sqlx::Error> {
-    let row = sqlx::query_as::<_, CallerAndTokenRow>(
-        "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name, rs.audience AS rs_audience,
-                rs.secret_hash AS rs_secret_hash,
-                t.jti, t.client_id, t.user_id, t.grant_id, t.family_id, t.scope, t.audience, t.auth_time,
-                t.issued_at, t.expires_at, t.revoked_at, a.access_state AS app_state, g.status AS grant_status
-         FROM resource_servers rs
-         LEFT JOIN access_tokens t ON t.token_hash = $2
-         LEFT JOIN apps a ON a.client_id = t.client_id
-         LEFT JOIN grants g ON g.id = t.grant_id
-         WHERE rs.client_id = $1",
-    )
-    .bind(rs_client_id)
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
+    let row = match &db.direct {
+        Some(direct) => direct.read(|c| {
+            c.prepare_cached(CALLER_AND_TOKEN)?
+                .query_row(
+                    rusqlite::named_params! { "$1": rs_client_id, "$2": token_hash },
+                    CallerAndTokenRow::from_sqlite,
+                )
+                .optional()
+        })?,
+        None => {
+            sqlx::query_as::<_, CallerAndTokenRow>(CALLER_AND_TOKEN)
+                .bind(rs_client_id)
+                .bind(token_hash)
+                .fetch_optional(&db.pool)
+                .await?
+        }
+    };
     Ok(row.map(|r| {
         let rs = super::resource_servers::ResourceServer {
             client_id: r.rs_client_id,

@@ -125,7 +125,7 @@ pub async fn consent_post(
         Some("approve") => {
             let scopes: Vec<String> = req.scopes.iter().map(|s| s.as_str().to_string()).collect();
             let grant_id = grants::record_approval(
-                &state.db.pool,
+                &state.db.writer,
                 &session.user_id,
                 &app.client_id,
                 &scopes,
@@ -144,7 +144,7 @@ pub async fn consent_post(
             .await)
         }
         Some("deny") => {
-            if !crate::store::auth_requests::take(&state.db.pool, &request_id).await? {
+            if !crate::store::auth_requests::take(&state.db.writer, &request_id).await? {
                 return Err(AppError::bad_request(
                     "Already answered",
                     "This request was already answered. Go back to the app and start again.",

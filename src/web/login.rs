@@ -85,7 +85,7 @@ pub async fn login_post(
     let now = state.now();
     let account_key = format!("account:{}", users::normalise_email(&email));
     let address_key = ip.map(|ip| format!("address:{ip}"));
-    let pool = &state.db.pool;
+    let (pool, writer) = (&state.db.pool, &state.db.writer);
     let mut over_limit = login_attempts::recent_failures(pool, &account_key, now - WINDOW).await?
         >= MAX_FAILURES_PER_ACCOUNT;
     if let Some(k) = &address_key {
@@ -119,17 +119,17 @@ pub async fn login_post(
             if let Some(k) = &address_key {
                 keys.push(k);
             }
-            login_attempts::record_failure(pool, &keys, now).await?;
+            login_attempts::record_failure(writer, &keys, now).await?;
             return Ok(again(StatusCode::OK, WRONG_CREDENTIALS));
         }
     };
-    login_attempts::clear(pool, &account_key).await?;
+    login_attempts::clear(writer, &account_key).await?;
 
     // A new session id at every login (no fixation); the old session, if any, ends.
     if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {
-        sessions::delete(pool, old).await?;
+        sessions::delete(writer, old).await?;
     }
-    let secret = sessions::create(pool, &user.id, now, state.settings.lifetimes.session).await?;
+    let secret = sessions::create(writer, &user.id, now, state.settings.lifetimes.session).await?;
     let session = sessions::Session {
         user_id: user.id.clone(),
         auth_time: now,
