@@ -13,7 +13,9 @@
 # (both ES256 JWTs), refresh_token rotation (onyx only), discovery document (HTTP floor).
 #
 # Settings (environment): BENCH_DURATION=10s BENCH_WARMUP=3s BENCH_RUNS=3 BENCH_CONNECTIONS=32
-# BENCH_BACKENDS="sqlite postgres" BENCH_PG=postgres://postgres@127.0.0.1:5432
+# BENCH_BACKENDS="sqlite postgres" BENCH_PG (default: the local server's Unix socket in
+# /var/run/postgresql when it exists, else postgres://postgres@127.0.0.1:5432)
+# BENCH_PG_POOL=4 (onyx-id's --db-pool-size on PostgreSQL: the server shares the 2 cores)
 # BENCH_QUIET_WAIT=300 BENCH_ONYX_PORT=18080 BENCH_PEER_PORT=13000; BENCH_KEEP=1 keeps the work
 # dir (raw wrk outputs, server logs). PostgreSQL is skipped, with a note, when the server does
 # not answer. The peer's npm install is cached in $PEER_WORK (run-peer.sh's default).
@@ -28,7 +30,12 @@ WARMUP="${BENCH_WARMUP:-3s}"
 RUNS="${BENCH_RUNS:-3}"
 CONNS="${BENCH_CONNECTIONS:-32}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
-PG_BASE="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+if [ -z "${BENCH_PG:-}" ] && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
+  PG_BASE="postgres://postgres@%2Fvar%2Frun%2Fpostgresql"
+else
+  PG_BASE="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+fi
+PG_POOL="${BENCH_PG_POOL:-4}"
 ONYX_PORT="${BENCH_ONYX_PORT:-18080}"
 PEER_PORT="${BENCH_PEER_PORT:-13000}"
 ONYX_URL="http://127.0.0.1:$ONYX_PORT"
@@ -79,8 +86,10 @@ trap 'exit 130' INT TERM
 
 # ---- servers -------------------------------------------------------------------------------
 start_onyx() { # backend database_url
+  local pool=8
+  [ "$1" = postgres ] && pool="$PG_POOL"
   ONYX_BIND="127.0.0.1:$ONYX_PORT" ONYX_ISSUER="$ONYX_URL" ONYX_DATABASE_URL="$2" \
-    ONYX_KEYS_DIR="$work/keys-$1" RUST_LOG=warn ONYX_LOG_FORMAT=json \
+    ONYX_DB_POOL_SIZE="$pool" ONYX_KEYS_DIR="$work/keys-$1" RUST_LOG=warn ONYX_LOG_FORMAT=json \
     taskset -c 0 "$BIN" serve >>"$work/onyx-$1.log" 2>&1 &
   onyx_pid=$!
   python3 "$here/bench.py" wait "$ONYX_URL/healthz" 30
@@ -200,7 +209,7 @@ for backend in $BACKENDS; do
       fi
       pg_db="onyx_bench_$$"
       psql "$PG_BASE/postgres" -qAt -c "CREATE DATABASE $pg_db" >/dev/null
-      notes+=("PostgreSQL $(psql "$PG_BASE/postgres" -qAt -c 'SHOW server_version') runs on this machine unpinned (it shares both cores with onyx-id and wrk).")
+      notes+=("PostgreSQL $(psql "$PG_BASE/postgres" -qAt -c 'SHOW server_version') runs on this machine unpinned (it shares both cores with onyx-id and wrk); onyx-id connects over $( [[ $PG_BASE == *%2F* ]] && echo 'its Unix socket' || echo TCP ) with --db-pool-size $PG_POOL.")
       bench_backend postgres "$PG_BASE/$pg_db"
       psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE $pg_db WITH (FORCE)" >/dev/null
       pg_db=""

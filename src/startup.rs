@@ -61,6 +61,9 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
     let token_writer = TokenWriter::spawn(db.writer.clone(), writers);
     crate::store::purge::spawn(db.writer.clone(), clock.clone(), settings.purge_interval);
+    if let Some(path) = settings.database_url.sqlite_path() {
+        crate::store::direct::spawn_checkpointer(path, std::time::Duration::from_millis(500));
+    }
     Ok(AppState(Arc::new(Inner {
         token_writer,
         discovery: serde_json::to_vec(&discovery)?.into(),

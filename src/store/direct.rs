@@ -92,6 +92,42 @@ impl DirectReads {
     }
 }
 
+/// Checkpoints the WAL in the background every `every`, so that commits do not pay for it:
+/// otherwise the commit that crosses SQLite's auto-checkpoint threshold copies the WAL into the
+/// database file and waits for its fsync while the writer's queue stands still. (The writer
+/// keeps a high auto-checkpoint threshold as a safety net should this task fall behind.)
+pub fn spawn_checkpointer(path: PathBuf, every: Duration) {
+    let conn = match Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.busy_timeout(Duration::from_secs(1)).map(|()| c))
+    {
+        Ok(c) => std::sync::Arc::new(Mutex::new(c)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the database for background checkpoints; SQLite's automatic ones remain");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let conn = conn.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed; will retry")
+                }
+                Err(e) => tracing::warn!(error = %e, "background WAL checkpoint panicked"),
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,6 +137,9 @@ fn sqlite_pool(size: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
+                // Checkpoints run in the background (`direct::spawn_checkpointer`); this
+                // threshold (40 MB of WAL) is only a safety net.
+                conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                 Ok(())
             })
         })
