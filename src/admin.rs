@@ -11,7 +11,7 @@ use crate::keys::{self, Algorithm};
 use crate::oauth::redirect::{validate_for_registration, validate_origin};
 use crate::scopes::Scope;
 use crate::store::Db;
-use crate::store::apps::{self, AuthMethod, ClientType, LifetimeOverrides, NewApp};
+use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
 use crate::store::resource_servers;
 use crate::store::users::{self, CreateUserError};
 
@@ -83,6 +83,45 @@ pub async fn create_user(
     }
 }
 
+/// Changes to an account's facts that decide eligibility and how long consent lasts.
+#[derive(Debug, Default, Clone)]
+pub struct UserChanges {
+    pub email_verified: Option<bool>,
+    /// `Some(None)` clears the region.
+    pub region: Option<Option<String>>,
+    pub risk_level: Option<String>,
+}
+
+/// Applies `changes` to the account with this email. Prints the account's facts.
+pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<Value, AdminError> {
+    if let Some(Some(r)) = &changes.region
+        && !crate::scopes::is_region_code(r)
+    {
+        return Err(invalid(format!(
+            "--region {r:?} must be an ISO 3166-1 alpha-2 code such as GB (or none)"
+        )));
+    }
+    if let Some(r) = &changes.risk_level
+        && !matches!(r.as_str(), "normal" | "elevated")
+    {
+        return Err(invalid("--risk must be normal or elevated"));
+    }
+    let Some(user) = users::by_email(&db.pool, email).await? else {
+        return Err(invalid(format!("there is no account with email {email:?}")));
+    };
+    users::update_facts(&db.writer, &user.id, changes).await?;
+    let user = users::by_id(&db.writer, &user.id)
+        .await?
+        .ok_or_else(|| invalid("the account was deleted meanwhile"))?;
+    Ok(json!({
+        "user_id": user.id,
+        "email": user.email,
+        "email_verified": user.email_verified != 0,
+        "region": user.region,
+        "risk_level": user.risk_level,
+    }))
+}
+
 pub struct AppSpec {
     pub name: String,
     pub redirect_uris: Vec<String>,
@@ -96,6 +135,9 @@ pub struct AppSpec {
     /// A public JWKS (JSON): the app authenticates with `private_key_jwt` instead of a secret.
     pub jwks: Option<String>,
     pub lifetimes: LifetimeOverrides,
+    /// Consent screen words, optional scopes, trust and capabilities. `optional_scopes` are
+    /// approved too (they need not be repeated in `scopes`).
+    pub consent: ConsentProfile,
 }
 
 impl AppSpec {
@@ -111,8 +153,92 @@ impl AppSpec {
             grant_types: vec![],
             jwks: None,
             lifetimes: LifetimeOverrides::default(),
+            consent: ConsentProfile::default(),
         }
     }
+}
+
+/// The gated capabilities of the partner program.
+pub const CAPABILITIES: [&str; 6] = [
+    "expanded_messaging",
+    "community_execution",
+    "support_agent_execution",
+    "partner_connectivity_catalogue",
+    "market_connectivity_launches",
+    "advanced_event_subscriptions",
+];
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Checks the consent profile of an app approved for `approved`, and normalises its lists.
+fn validate_consent_profile(
+    p: &ConsentProfile,
+    approved: &[String],
+) -> Result<ConsentProfile, AdminError> {
+    for s in &p.optional_scopes {
+        if s == "openid" {
+            return Err(invalid(
+                "openid cannot be optional: it is what signs the user in",
+            ));
+        }
+        if Scope::parse(s).is_ok_and(|s| s.is_app_scope()) {
+            return Err(invalid(format!(
+                "--optional-scope {s}: app-level scopes are never shown to a person"
+            )));
+        }
+    }
+    for s in &p.pending_scopes {
+        Scope::parse(s).map_err(|e| invalid(format!("--pending-scope: {e}")))?;
+        if approved.contains(s) {
+            return Err(invalid(format!(
+                "--pending-scope {s} is also approved (--scope)"
+            )));
+        }
+    }
+    for c in &p.capabilities {
+        if !CAPABILITIES.contains(&c.as_str()) {
+            return Err(invalid(format!(
+                "--capability {c:?} is not one of {}",
+                CAPABILITIES.join(", ")
+            )));
+        }
+    }
+    let purpose = p.purpose.trim().to_string();
+    if purpose.chars().count() > 500 {
+        return Err(invalid("--purpose must be at most 500 characters"));
+    }
+    let copy = p.consent_copy.trim().to_string();
+    if copy.chars().count() > 1000 {
+        return Err(invalid("--consent-copy must be at most 1000 characters"));
+    }
+    if let Some(d) = &p.domain {
+        let ok = url::Url::parse(&format!("https://{d}/"))
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h == d.to_ascii_lowercase()))
+            .unwrap_or(false);
+        if !ok || !d.contains('.') {
+            return Err(invalid(format!("--domain {d:?} is not a domain name")));
+        }
+    }
+    if p.consent_ttl.is_some_and(|t| t <= 0) {
+        return Err(invalid(
+            "--consent-ttl must be a positive number of seconds",
+        ));
+    }
+    Ok(ConsentProfile {
+        optional_scopes: sorted(p.optional_scopes.clone()),
+        pending_scopes: sorted(p.pending_scopes.clone()),
+        capabilities: sorted(p.capabilities.clone()),
+        trust_level: p.trust_level,
+        purpose,
+        consent_copy: copy,
+        domain: p.domain.as_ref().map(|d| d.to_ascii_lowercase()),
+        consent_ttl: p.consent_ttl,
+    })
 }
 
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -183,11 +309,13 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
     } else {
         spec.scopes.clone()
     };
+    scopes.extend(spec.consent.optional_scopes.iter().cloned());
     for s in &scopes {
         Scope::parse(s).map_err(|e| invalid(e.to_string()))?;
     }
     scopes.sort();
     scopes.dedup();
+    let consent = validate_consent_profile(&spec.consent, &scopes)?;
     let mut redirect_uris = spec.redirect_uris.clone();
     redirect_uris.dedup();
     let mut origins = spec.origins.clone();
@@ -240,6 +368,7 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
             scopes: &scopes,
             grant_types: &grant_types,
             lifetimes: spec.lifetimes,
+            consent: &consent,
         },
         now,
     )
@@ -259,6 +388,14 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
         "scopes": scopes,
         "grant_types": grant_types,
         "id_token_signed_response_alg": alg.as_str(),
+        "optional_scopes": consent.optional_scopes,
+        "pending_scopes": consent.pending_scopes,
+        "capabilities": consent.capabilities,
+        "trust_level": consent.trust_level.as_str(),
+        "purpose": consent.purpose,
+        "consent_copy": consent.consent_copy,
+        "domain": consent.domain,
+        "consent_ttl": consent.consent_ttl,
     });
     if let Some(secret) = secret {
         out["client_secret"] = secret.into();

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod crypto;
 pub mod error;
 pub mod keys;

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
 use onyx_id::config::{Lifetimes, Settings};
+use onyx_id::scopes::TrustLevel;
+use onyx_id::store::apps::ConsentProfile;
 use onyx_id::store::apps::LifetimeOverrides;
 use onyx_id::telemetry::{self, LogFormat};
 
@@ -103,7 +105,7 @@ enum Command {
     /// Manage partner apps (OAuth clients).
     Apps {
         #[command(subcommand)]
-        command: AppsCommand,
+        command: Box<AppsCommand>,
     },
     /// Manage resource servers (APIs that introspect tokens).
     ResourceServers {
@@ -128,6 +130,29 @@ enum UsersCommand {
         /// Read the password from standard input (one line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The email address is verified.
+        #[arg(long)]
+        verified: bool,
+        /// The account's region, an ISO 3166-1 alpha-2 code such as GB.
+        #[arg(long)]
+        region: Option<String>,
+        /// The account's risk level.
+        #[arg(long, value_parser = ["normal", "elevated"])]
+        risk: Option<String>,
+    },
+    /// Change the facts that decide what an account may grant and for how long. Takes effect
+    /// at once for every app. Prints the account's facts.
+    Update {
+        #[arg(long)]
+        email: String,
+        /// Whether the email address is verified.
+        #[arg(long)]
+        verified: Option<bool>,
+        /// The account's region (ISO 3166-1 alpha-2), or "none".
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_parser = ["normal", "elevated"])]
+        risk: Option<String>,
     },
 }
 
@@ -144,9 +169,33 @@ enum AppsCommand {
         /// An allowed CORS origin, like https://app.example (repeat for several).
         #[arg(long = "origin")]
         origins: Vec<String>,
-        /// A scope the app is approved for (repeat; default: openid).
+        /// A scope the app is approved for and needs (repeat; default: openid).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A scope the app is approved for that users may untick on the consent screen.
+        #[arg(long = "optional-scope")]
+        optional_scopes: Vec<String>,
+        /// A scope the app asked for that Onyx is still reviewing (shown as unavailable).
+        #[arg(long = "pending-scope")]
+        pending_scopes: Vec<String>,
+        /// A gated capability enabled for the app (repeat).
+        #[arg(long = "capability")]
+        capabilities: Vec<String>,
+        /// The app's trust level; scopes name the level they need.
+        #[arg(long, default_value = "basic", value_parser = ["basic", "verified", "trusted"])]
+        trust_level: String,
+        /// What the app uses the access for, shown on the consent screen.
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// The app's own words on the consent screen.
+        #[arg(long, default_value = "")]
+        consent_copy: String,
+        /// The app's verified domain, shown on the consent screen.
+        #[arg(long)]
+        domain: Option<String>,
+        /// How long consent to this app lasts, seconds (scopes may set shorter limits).
+        #[arg(long)]
+        consent_ttl: Option<i64>,
         /// A public app (native or browser): no secret, PKCE only.
         #[arg(long)]
         public: bool,
@@ -261,10 +310,26 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(code) => return code,
             };
             match command {
+                UsersCommand::Update {
+                    email,
+                    verified,
+                    region,
+                    risk,
+                } => {
+                    let changes = admin::UserChanges {
+                        email_verified: verified,
+                        region: region.map(|r| (r != "none").then_some(r)),
+                        risk_level: risk,
+                    };
+                    admin::update_user(&db, &email, &changes).await
+                }
                 UsersCommand::Create {
                     email,
                     name,
                     password_stdin: _,
+                    verified,
+                    region,
+                    risk,
                 } => {
                     let mut password = String::new();
                     if let Err(e) = std::io::stdin().read_to_string(&mut password) {
@@ -272,7 +337,15 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     }
                     let password = password.strip_suffix('\n').unwrap_or(&password);
                     let password = password.strip_suffix('\r').unwrap_or(password);
-                    admin::create_user(&db, now, &email, &name, password).await
+                    let changes = admin::UserChanges {
+                        email_verified: verified.then_some(true),
+                        region: region.map(Some),
+                        risk_level: risk,
+                    };
+                    match admin::create_user(&db, now, &email, &name, password).await {
+                        Ok(_) => admin::update_user(&db, &email, &changes).await,
+                        Err(e) => Err(e),
+                    }
                 }
             }
         }
@@ -290,12 +363,20 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(db) => db,
                 Err(code) => return code,
             };
-            match command {
+            match *command {
                 AppsCommand::Create {
                     name,
                     redirect_uris,
                     origins,
                     scopes,
+                    optional_scopes,
+                    pending_scopes,
+                    capabilities,
+                    trust_level,
+                    purpose,
+                    consent_copy,
+                    domain,
+                    consent_ttl,
                     public,
                     id_token_alg,
                     grant_types,
@@ -323,6 +404,16 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                             id_token: app_id_token_ttl,
                             refresh_token_idle: app_refresh_token_idle_ttl,
                             refresh_token_absolute: app_refresh_token_absolute_ttl,
+                        },
+                        consent: ConsentProfile {
+                            optional_scopes,
+                            pending_scopes,
+                            capabilities,
+                            trust_level: TrustLevel::parse(&trust_level).unwrap_or_default(),
+                            purpose,
+                            consent_copy,
+                            domain,
+                            consent_ttl,
                         },
                     };
                     admin::create_app(&db, now, spec).await

@@ -94,6 +94,7 @@ pub fn join(scopes: &[Scope]) -> String {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScopeInfo {
     pub name: String,
     pub category: String,
@@ -105,6 +106,69 @@ pub struct ScopeInfo {
     pub review: bool,
     #[serde(default)]
     pub subject: Subject,
+    /// The app trust level needed to hold the scope.
+    #[serde(default)]
+    pub min_trust: TrustLevel,
+    /// Which accounts may grant it.
+    #[serde(default)]
+    pub eligibility: Option<Eligibility>,
+    /// Account regions where it is offered (empty: everywhere).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// A gated capability Onyx must enable for the app first.
+    #[serde(default)]
+    pub capability: Option<String>,
+    /// Consent for it lasts at most this many days.
+    #[serde(default)]
+    pub max_consent_days: Option<i64>,
+}
+
+/// How far Onyx trusts an app (set by review); scopes name the level they need.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustLevel {
+    #[default]
+    Basic,
+    Verified,
+    Trusted,
+}
+
+impl TrustLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::Verified => "verified",
+            Self::Trusted => "trusted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "basic" => Some(Self::Basic),
+            "verified" => Some(Self::Verified),
+            "trusted" => Some(Self::Trusted),
+            _ => None,
+        }
+    }
+}
+
+/// Which accounts may grant a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Eligibility {
+    /// Accounts whose email address is verified.
+    VerifiedAccount,
+}
+
+/// The rules that shorten how long consent lasts, by account.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExpiryRules {
+    pub unverified_account_max_days: Option<i64>,
+    pub elevated_risk_max_days: Option<i64>,
+    #[serde(default)]
+    pub region_max_days: BTreeMap<String, i64>,
 }
 
 /// Who a scope is about: a person (granted on the consent screen) or the app itself
@@ -120,12 +184,15 @@ pub enum Subject {
 #[derive(Debug, Deserialize)]
 struct CatalogueFile {
     categories: BTreeMap<String, String>,
+    #[serde(default)]
+    expiry: ExpiryRules,
     scope: Vec<ScopeInfo>,
 }
 
 #[derive(Debug)]
 pub struct Catalogue {
     categories: BTreeMap<String, String>,
+    pub expiry: ExpiryRules,
     scopes: Vec<ScopeInfo>,
 }
 
@@ -140,8 +207,20 @@ impl Catalogue {
                 ));
             }
         }
+        for s in &file.scope {
+            if s.max_consent_days.is_some_and(|d| d < 1) {
+                return Err(format!(
+                    "scope {}: max_consent_days must be at least 1",
+                    s.name
+                ));
+            }
+            if let Some(r) = s.regions.iter().find(|r| !is_region_code(r)) {
+                return Err(format!("scope {}: {r:?} is not a region code", s.name));
+            }
+        }
         Ok(Self {
             categories: file.categories,
+            expiry: file.expiry,
             scopes: file.scope,
         })
     }
@@ -170,6 +249,11 @@ impl Catalogue {
         claims.dedup();
         claims
     }
+}
+
+/// An ISO 3166-1 alpha-2 code's shape: two capital letters.
+pub fn is_region_code(raw: &str) -> bool {
+    raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// The catalogue compiled into the binary.

@@ -11,12 +11,13 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pkce::CodeChallenge;
 use super::redirect::{match_registered, with_query};
+use crate::consent;
 use crate::error::AppError;
 use crate::scopes::{Scope, ScopeError, parse_scope_list};
 use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::sessions::Session;
-use crate::store::{apps, auth_requests, codes, grants};
+use crate::store::{apps, auth_requests, codes, grants, users};
 use crate::web::{error_page, see_other};
 
 /// `prompt` (OIDC Core §3.1.2.1).
@@ -74,7 +75,11 @@ pub enum Outcome {
         user_id: String,
         grant_id: String,
         auth_time: i64,
+        /// The requested scopes the user has granted and the app may use now.
+        scope: String,
     },
+    /// Nothing requested can be granted to this account: each scope with why.
+    NothingAvailable(String),
 }
 
 pub async fn authorize_get(
@@ -280,10 +285,10 @@ pub async fn validate(
         Some(Err(e)) => return Err(fail(ErrorCode::InvalidScope, &e.to_string())),
         Some(Ok(s)) => s,
     };
-    if let Some(s) = scopes
-        .iter()
-        .find(|s| !app.scopes.iter().any(|a| a == s.as_str()))
-    {
+    // Scopes under review pass here: the consent screen shows them as unavailable.
+    if let Some(s) = scopes.iter().find(|s| {
+        !app.approved_for(s.as_str()) && !app.consent.pending_scopes.iter().any(|p| p == s.as_str())
+    }) {
         return Err(fail(
             ErrorCode::InvalidScope,
             &format!("scope {:?} is not approved for this app", s.as_str()),
@@ -381,6 +386,7 @@ pub async fn validate(
 /// Decides the next step for `req`, first received at `created_at`, given the browser's session.
 pub async fn decide(
     state: &AppState,
+    app: &App,
     req: &AuthorizationRequest,
     created_at: i64,
     session: Option<&Session>,
@@ -398,24 +404,92 @@ pub async fn decide(
     {
         return Ok(Outcome::Login);
     }
-    if req.prompt.consent {
-        return Ok(Outcome::Consent);
+    let Some(user) = users::by_id(&state.db.pool, &session.user_id).await? else {
+        return Ok(Outcome::Login);
+    };
+    let grant = grants::current(&state.db.pool, &user.id, &app.client_id).await?;
+    let perms = match &grant {
+        Some(g) => grants::permissions(&state.db.pool, &g.id).await?,
+        None => Vec::new(),
+    };
+    // A changed consent copy (intended use or wording) asks every scope again.
+    let ask_all = req.prompt.consent
+        || grant
+            .as_ref()
+            .is_some_and(|g| g.copy_version != app.copy_version());
+    let sorted = consent::classify(
+        req.scopes.iter().map(|s| s.info()),
+        |name| perms.iter().find(|p| p.scope == name).map(|p| &p.stored),
+        ask_all,
+        &app.facts(),
+        &user.facts(),
+        now,
+    );
+    if sorted.granted.is_empty() && sorted.asked.is_empty() {
+        return Ok(Outcome::NothingAvailable(unavailable_description(&sorted)));
     }
-    match grants::active(&state.db.pool, &session.user_id, &req.client_id).await? {
-        Some((grant_id, granted))
-            if req
-                .scopes
-                .iter()
-                .all(|s| granted.iter().any(|g| g == s.as_str())) =>
-        {
+    match grant {
+        Some(g) if sorted.asked.is_empty() => {
+            // Nothing to ask: what is unavailable is recorded as such, then the flow goes on
+            // with the granted scopes (the token response's `scope` says which).
+            if !sorted.unavailable.is_empty() {
+                let changes = unavailable_changes(&sorted);
+                grants::record(
+                    &state.db.writer,
+                    &user.id,
+                    &app.client_id,
+                    &changes,
+                    grants::Actor::Onyx,
+                    None,
+                    now,
+                )
+                .await?;
+            }
             Ok(Outcome::Permitted {
-                user_id: session.user_id.clone(),
-                grant_id,
+                user_id: user.id,
+                grant_id: g.id,
                 auth_time: session.auth_time,
+                scope: sorted
+                    .granted
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             })
         }
         _ => Ok(Outcome::Consent),
     }
+}
+
+/// The `unavailable` permissions to record for the scopes `sorted` found unavailable.
+pub fn unavailable_changes(sorted: &consent::Classified) -> Vec<grants::Change> {
+    sorted
+        .unavailable
+        .iter()
+        .map(|(s, r)| grants::Change {
+            scope: s.name.clone(),
+            state: consent::State::Unavailable,
+            reason: Some(*r),
+            expires_at: None,
+        })
+        .collect()
+}
+
+/// "scope X is unavailable: <reason>; …" for an error description.
+pub fn unavailable_description(sorted: &consent::Classified) -> String {
+    sorted
+        .unavailable
+        .iter()
+        .map(|(s, r)| {
+            format!(
+                "scope {:?} is unavailable ({}): {}",
+                s.name,
+                r.as_str(),
+                r.sentence()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Takes the request one step further: to the login page, the consent page, or back to the
@@ -428,7 +502,7 @@ pub async fn proceed(
     created_at: i64,
     session: Option<&Session>,
 ) -> Response {
-    let outcome = match decide(state, req, created_at, session).await {
+    let outcome = match decide(state, app, req, created_at, session).await {
         Ok(o) => o,
         Err(e) => return AppError::from(e).into_response(),
     };
@@ -437,8 +511,21 @@ pub async fn proceed(
             user_id,
             grant_id,
             auth_time,
+            scope,
         } => {
-            return finish_with_code(state, req, request_id, &user_id, &grant_id, auth_time).await;
+            return finish_with_code(
+                state, req, request_id, &user_id, &grant_id, auth_time, &scope,
+            )
+            .await;
+        }
+        Outcome::NothingAvailable(description) => {
+            return error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                ErrorCode::InvalidScope,
+                &description,
+            );
         }
         Outcome::Login if req.prompt.none => {
             return error_redirect(
@@ -493,6 +580,7 @@ pub async fn finish_with_code(
     user_id: &str,
     grant_id: &str,
     auth_time: i64,
+    scope: &str,
 ) -> Response {
     let now = state.now();
     if let Some(id) = request_id {
@@ -508,7 +596,6 @@ pub async fn finish_with_code(
             Err(e) => return AppError::from(e).into_response(),
         }
     }
-    let scope = req.scope_string();
     let code = codes::create(
         &state.db.writer,
         codes::NewCode {
@@ -516,7 +603,7 @@ pub async fn finish_with_code(
             user_id,
             grant_id,
             redirect_uri: &req.redirect_uri,
-            scope: &scope,
+            scope,
             nonce: req.nonce.as_deref(),
             code_challenge: req.code_challenge.as_str(),
             resource: req.resource.as_deref(),

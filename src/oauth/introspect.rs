@@ -99,10 +99,16 @@ fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -
     if !active {
         return inactive();
     }
+    // Only what the user's consent (and Onyx) still allows: a revoked, expired or limited
+    // permission drops out of `scope`; with nothing left the token is inactive.
+    let usable = s.usable_scopes(now);
+    if usable.is_empty() {
+        return inactive();
+    }
     let mut v = json!({
         "active": true,
         "iss": state.settings.issuer.as_str(),
-        "scope": t.scope,
+        "scope": usable.join(" "),
         "client_id": t.client_id,
         "sub": t.user_id.as_deref().unwrap_or(&t.client_id),
         "aud": t.audience,
@@ -113,6 +119,9 @@ fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -
     });
     if let Some(at) = t.auth_time {
         v["auth_time"] = at.into();
+    }
+    if t.grant_id.is_some() {
+        v["permissions"] = serde_json::to_value(s.permission_views(now)).unwrap_or_default();
     }
     v
 }

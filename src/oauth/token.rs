@@ -11,8 +11,9 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, AccessGrant, IdTokenInput, RefreshSeed};
 use super::params::Params;
 use super::{cors, is_form, pkce};
+use crate::consent;
 use crate::crypto::secret_hash;
-use crate::scopes::{Scope, ScopeError, parse_scope_list};
+use crate::scopes::{Scope, ScopeError, catalogue, parse_scope_list};
 use crate::startup::AppState;
 use crate::store::apps::{App, AuthMethod};
 use crate::store::codes::{self, Redemption};
@@ -166,6 +167,22 @@ async fn authorization_code(
         ));
     }
     pkce::verify(verifier, &code.code_challenge).map_err(OAuthError::invalid_grant)?;
+    // Consent revoked or expired since the code was issued narrows it, or ends it.
+    let usable = {
+        let mut conn = state.db.pool.acquire().await?;
+        usable_scopes(&mut conn, app, &code.grant_id, &code.user_id, now).await?
+    };
+    let scope: String = code
+        .scope
+        .split(' ')
+        .filter(|s| usable.iter().any(|u| u == s))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_grant(
+            "the user's consent for this app no longer stands",
+        ));
+    }
     let audience = code
         .resource
         .clone()
@@ -186,15 +203,16 @@ async fn authorization_code(
             user_id: Some(&code.user_id),
             grant_id: Some(&code.grant_id),
             family_id: Some(&code.family_id),
-            scope: &code.scope,
+            scope: &scope,
             audience: &audience,
             auth_time: Some(code.auth_time),
         },
     )?;
     let wants_refresh =
-        code.scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
+        scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
     let mut tx = state.db.begin().await?;
     issue::store_access_token(&mut tx, &access).await?;
+    grants::touch(&mut *tx, &code.grant_id, now).await?;
     let refresh = if wants_refresh {
         Some(
             issue::refresh_token(
@@ -205,7 +223,7 @@ async fn authorization_code(
                     family_id: &code.family_id,
                     user_id: &code.user_id,
                     grant_id: &code.grant_id,
-                    scope: &code.scope,
+                    scope: &scope,
                     audience: &audience,
                     auth_time: code.auth_time,
                     family_expires_at: None,
@@ -222,7 +240,7 @@ async fn authorization_code(
     if let Some(r) = refresh {
         response["refresh_token"] = r.into();
     }
-    if code.scope.split(' ').any(|s| s == "openid") {
+    if scope.split(' ').any(|s| s == "openid") {
         response["id_token"] = issue::id_token(
             state,
             app,
@@ -275,14 +293,21 @@ async fn refresh_token(
     if rt.expires_at <= now || rt.family_expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    if !grants::is_active(&mut tx, &rt.grant_id).await? {
+    // What the user's consent covers now: revoked, expired or limited scopes drop out, and
+    // when nothing is left the refresh fails.
+    let usable = usable_scopes(&mut tx, app, &rt.grant_id, &rt.user_id, now).await?;
+    let granted: Vec<&str> = rt
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && usable.iter().any(|u| u == s))
+        .collect();
+    if granted.is_empty() {
         return Err(OAuthError::invalid_grant(
-            "the user's consent for this app no longer stands",
+            "the user's consent for this app no longer covers this refresh token",
         ));
     }
-    let granted: Vec<&str> = rt.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let scope = match params.get("scope") {
-        None => rt.scope.clone(),
+        None => granted.join(" "),
         Some(raw) => {
             let asked = parse_scope_list(raw)
                 .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
@@ -319,6 +344,7 @@ async fn refresh_token(
         },
     )?;
     issue::store_access_token(&mut tx, &access).await?;
+    grants::touch(&mut *tx, &rt.grant_id, now).await?;
     // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access
     // token only.
     let next = issue::refresh_token(
@@ -342,6 +368,42 @@ async fn refresh_token(
     Ok(response)
 }
 
+/// The scopes of the grant the app may use now (see `crate::consent`); none when the grant has
+/// ended.
+pub async fn usable_scopes(
+    conn: &mut sqlx::AnyConnection,
+    app: &App,
+    grant_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let Some(grant) = grants::by_id(&mut *conn, grant_id).await? else {
+        return Ok(vec![]);
+    };
+    if !grant.is_active() {
+        return Ok(vec![]);
+    }
+    let Some(user) = crate::store::users::by_id_on(&mut *conn, user_id).await? else {
+        return Ok(vec![]);
+    };
+    let perms = grants::permissions(&mut *conn, grant_id).await?;
+    let (facts, user_facts) = (app.facts(), user.facts());
+    Ok(perms
+        .into_iter()
+        .filter(|p| {
+            consent::effective(
+                &p.stored,
+                catalogue().get(&p.scope),
+                &facts,
+                &user_facts,
+                now,
+            )
+            .usable()
+        })
+        .map(|p| p.scope)
+        .collect())
+}
+
 /// RFC 6749 §4.4: a confidential app's own access, with app-level scopes only.
 async fn client_credentials(
     state: &AppState,
@@ -357,11 +419,15 @@ async fn client_credentials(
     require_grant(app, "client_credentials")?;
     let scopes: Vec<Scope> = match params.get("scope").map(parse_scope_list) {
         Some(Ok(s)) => s,
+        // By default every app-level scope the app may hold now.
         Some(Err(ScopeError::Empty)) | None => app
             .scopes
             .iter()
             .filter_map(|s| Scope::parse(s).ok())
-            .filter(Scope::is_app_scope)
+            .filter(|s| {
+                s.is_app_scope()
+                    && consent::app_unavailable_because(s.info(), &app.facts()).is_none()
+            })
             .collect(),
         Some(Err(e)) => return Err(OAuthError::new(ErrorCode::InvalidScope, e.to_string())),
     };
@@ -381,10 +447,15 @@ async fn client_credentials(
                 ),
             ));
         }
-        if !app.approved_for(s.as_str()) {
+        if let Some(r) = consent::app_unavailable_because(s.info(), &app.facts()) {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,
-                format!("scope {:?} is not approved for this app", s.as_str()),
+                format!(
+                    "scope {:?} is unavailable to this app ({}): {}",
+                    s.as_str(),
+                    r.as_str(),
+                    r.sentence()
+                ),
             ));
         }
     }

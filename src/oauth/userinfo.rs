@@ -160,6 +160,11 @@ async fn claims(
         .await
         .map_err(server)?
         .ok_or(BearerError::invalid_token("the access token is not valid"))?;
+    let usable: Vec<String> = status
+        .usable_scopes(state.now())
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let record = status.token;
     if record.revoked_at.is_some() {
         return Err(BearerError::invalid_token(
@@ -169,7 +174,17 @@ async fn claims(
     if record.expires_at <= state.now() {
         return Err(BearerError::invalid_token("the access token has expired"));
     }
-    if !record.scopes().any(|s| s == "openid") {
+    if record.grant_id.is_some() && status.grant_status.as_deref() != Some("active") {
+        return Err(BearerError::invalid_token(
+            "the user's consent for this app no longer stands",
+        ));
+    }
+    if !usable.iter().any(|s| s == "openid") {
+        if record.scopes().any(|s| s == "openid") {
+            return Err(BearerError::invalid_token(
+                "the user's consent to sign in to this app has been revoked or has expired",
+            ));
+        }
         return Err(BearerError {
             status: StatusCode::FORBIDDEN,
             code: Some("insufficient_scope"),
@@ -179,11 +194,6 @@ async fn claims(
     if status.app_state != "active" {
         return Err(BearerError::invalid_token(
             "the app of this access token cannot use Onyx ID at the moment",
-        ));
-    }
-    if record.grant_id.is_some() && status.grant_status.as_deref() != Some("active") {
-        return Err(BearerError::invalid_token(
-            "the user's consent for this app no longer stands",
         ));
     }
     let user_id = record
@@ -197,8 +207,9 @@ async fn claims(
             "the account of this access token no longer exists",
         ))?;
     let mut claims = serde_json::json!({ "sub": user.id });
-    for scope in record.scopes() {
-        match scope {
+    // Claims of the scopes the user still allows, only.
+    for scope in &usable {
+        match scope.as_str() {
             "profile" => claims["name"] = user.name.clone().into(),
             "email" => {
                 claims["email"] = user.email.clone().into();

@@ -6,6 +6,8 @@ use rusqlite::OptionalExtension;
 
 use super::{Db, Pool};
 use crate::clock::Timestamp;
+use crate::consent::AppFacts;
+use crate::scopes::TrustLevel;
 
 #[derive(Debug, Clone, FromRow)]
 struct AppRow {
@@ -25,6 +27,35 @@ struct AppRow {
     refresh_token_idle_ttl: Option<i64>,
     refresh_token_absolute_ttl: Option<i64>,
     access_state: String,
+    optional_scopes: String,
+    pending_scopes: String,
+    capabilities: String,
+    trust_level: String,
+    purpose: String,
+    consent_copy: String,
+    domain: Option<String>,
+    consent_ttl: Option<i64>,
+}
+
+/// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
+/// approved scope list.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentProfile {
+    /// Approved scopes the user may untick (the others are required for the app to work).
+    pub optional_scopes: Vec<String>,
+    /// Scopes the app asked for that Onyx is still reviewing.
+    pub pending_scopes: Vec<String>,
+    /// Gated capabilities Onyx enabled for the app.
+    pub capabilities: Vec<String>,
+    pub trust_level: TrustLevel,
+    /// The app's declared intended use, shown on the consent screen.
+    pub purpose: String,
+    /// The app's own words on the consent screen.
+    pub consent_copy: String,
+    /// The app's verified domain.
+    pub domain: Option<String>,
+    /// How long consent to this app lasts, seconds (`None`: only the scopes' own limits).
+    pub consent_ttl: Option<i64>,
 }
 
 /// Whether an app can keep a secret (RFC 6749 §2.1).
@@ -100,9 +131,30 @@ pub struct App {
     pub scopes: Vec<String>,
     pub grant_types: Vec<String>,
     pub lifetimes: LifetimeOverrides,
+    pub consent: ConsentProfile,
 }
 
 impl App {
+    /// What the permission model needs to know about the app.
+    pub fn facts(&self) -> AppFacts<'_> {
+        AppFacts {
+            approved: &self.scopes,
+            pending: &self.consent.pending_scopes,
+            trust: self.consent.trust_level,
+            capabilities: &self.consent.capabilities,
+            consent_ttl: self.consent.consent_ttl,
+        }
+    }
+
+    /// The version of the consent copy users answer (see `consent::copy_version`).
+    pub fn copy_version(&self) -> String {
+        crate::consent::copy_version(&self.consent.purpose, &self.consent.consent_copy)
+    }
+
+    pub fn is_optional(&self, scope: &str) -> bool {
+        self.consent.optional_scopes.iter().any(|s| s == scope)
+    }
+
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
     }
@@ -133,6 +185,16 @@ impl From<AppRow> for App {
             origins: list(&r.origins),
             scopes: list(&r.scopes),
             grant_types: list(&r.grant_types),
+            consent: ConsentProfile {
+                optional_scopes: list(&r.optional_scopes),
+                pending_scopes: list(&r.pending_scopes),
+                capabilities: list(&r.capabilities),
+                trust_level: TrustLevel::parse(&r.trust_level).unwrap_or_default(),
+                purpose: r.purpose,
+                consent_copy: r.consent_copy,
+                domain: r.domain,
+                consent_ttl: r.consent_ttl,
+            },
             lifetimes: LifetimeOverrides {
                 access_token: r.access_token_ttl,
                 id_token: r.id_token_ttl,
@@ -161,6 +223,7 @@ pub struct NewApp<'a> {
     pub scopes: &'a [String],
     pub grant_types: &'a [String],
     pub lifetimes: LifetimeOverrides,
+    pub consent: &'a ConsentProfile,
 }
 
 fn json(v: &[String]) -> String {
@@ -174,8 +237,11 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
     sqlx::query(
         "INSERT INTO apps (client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris,
              origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
-             refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16)",
+             refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
+             optional_scopes, pending_scopes, capabilities, trust_level, purpose, consent_copy,
+             domain, consent_ttl)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
+                 $17, $18, $19, $20, $21, $22, $23, $24)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -193,6 +259,14 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
     .bind(new.lifetimes.refresh_token_idle)
     .bind(new.lifetimes.refresh_token_absolute)
     .bind(now)
+    .bind(json(&new.consent.optional_scopes))
+    .bind(json(&new.consent.pending_scopes))
+    .bind(json(&new.consent.capabilities))
+    .bind(new.consent.trust_level.as_str())
+    .bind(&new.consent.purpose)
+    .bind(&new.consent.consent_copy)
+    .bind(new.consent.domain.as_deref())
+    .bind(new.consent.consent_ttl)
     .execute(&mut *tx)
     .await?;
     for origin in new.origins {
@@ -208,7 +282,8 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
 
 const BY_CLIENT_ID: &str = "SELECT client_id, name, client_type, auth_method, secret_hash, jwks,
         redirect_uris, origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
-        refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state
+        refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, optional_scopes,
+        pending_scopes, capabilities, trust_level, purpose, consent_copy, domain, consent_ttl
  FROM apps WHERE client_id = $1";
 
 impl AppRow {
@@ -230,6 +305,14 @@ impl AppRow {
             refresh_token_idle_ttl: r.get("refresh_token_idle_ttl")?,
             refresh_token_absolute_ttl: r.get("refresh_token_absolute_ttl")?,
             access_state: r.get("access_state")?,
+            optional_scopes: r.get("optional_scopes")?,
+            pending_scopes: r.get("pending_scopes")?,
+            capabilities: r.get("capabilities")?,
+            trust_level: r.get("trust_level")?,
+            purpose: r.get("purpose")?,
+            consent_copy: r.get("consent_copy")?,
+            domain: r.get("domain")?,
+            consent_ttl: r.get("consent_ttl")?,
         })
     }
 }

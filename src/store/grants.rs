@@ -1,48 +1,166 @@
-//! Grants: one user's consent decision for one app, with one row per scope.
+//! Grants: one user's consent decision for one app, with one permission row per scope
+//! (`grant_scopes`) and every change appended to `permission_history`.
+//!
+//! A grant is `active` until the whole app is revoked (by the user, the partner or Onyx); a new
+//! authorization after that makes a new grant: reconnecting is a new decision. The per-scope
+//! stored states and how they become what the app sees are in `crate::consent`.
 
-use super::Pool;
+use sqlx::FromRow;
+
+use super::{Pool, Tx};
 use crate::clock::Timestamp;
+use crate::consent::{Reason, State, Stored};
 
-/// The user's active grant to the app: its id and the scopes in state `granted`.
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn active(
-    pool: &Pool,
-    user_id: &str,
-    client_id: &str,
-) -> Result<Option<(String, Vec<String>)>, sqlx::Error> {
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT g.id, gs.scope FROM grants g
-         LEFT JOIN grant_scopes gs ON gs.grant_id = g.id AND gs.state = 'granted'
-         WHERE g.user_id = $1 AND g.client_id = $2 AND g.status = 'active'
-         ORDER BY gs.scope",
-    )
-    .bind(user_id)
-    .bind(client_id)
-    .fetch_all(pool)
-    .await?;
-    let Some((grant_id, _)) = rows.first() else {
-        return Ok(None);
-    };
-    let grant_id = grant_id.clone();
-    Ok(Some((
-        grant_id,
-        rows.into_iter().filter_map(|(_, s)| s).collect(),
-    )))
+#[derive(Debug, Clone, FromRow)]
+pub struct Grant {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub status: String,
+    pub copy_version: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub ended_reason: Option<String>,
 }
 
-/// Records that the user approved `scopes` for the app: adds them to the active grant (made if
-/// there is none). Returns the grant id.
+impl Grant {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+struct PermissionRow {
+    scope: String,
+    state: String,
+    reason: Option<String>,
+    granted_at: Timestamp,
+    expires_at: Option<Timestamp>,
+}
+
+/// One stored permission of a grant.
+#[derive(Debug, Clone)]
+pub struct Permission {
+    pub scope: String,
+    pub stored: Stored,
+    /// When the state was last set.
+    pub updated_at: Timestamp,
+}
+
+impl From<PermissionRow> for Permission {
+    fn from(r: PermissionRow) -> Self {
+        Self {
+            stored: Stored {
+                state: State::parse(&r.state).unwrap_or(State::Revoked),
+                reason: r.reason.as_deref().and_then(Reason::parse),
+                expires_at: r.expires_at,
+            },
+            scope: r.scope,
+            updated_at: r.granted_at,
+        }
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// The app asked (a request shown on the consent screen).
+    App,
+    User,
+    Partner,
+    Onyx,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::User => "user",
+            Self::Partner => "partner",
+            Self::Onyx => "onyx",
+        }
+    }
+}
+
+/// A new state for one scope.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub scope: String,
+    pub state: State,
+    pub reason: Option<Reason>,
+    pub expires_at: Option<Timestamp>,
+}
+
+const GRANT_COLUMNS: &str = "id, user_id, client_id, status, copy_version, created_at, updated_at, last_used_at, ended_reason";
+
+/// The user's current (not ended) grant to the app, if any.
 #[tracing::instrument(level = "debug", skip(pool))]
-pub async fn record_approval(
+pub async fn current(
     pool: &Pool,
     user_id: &str,
     client_id: &str,
-    scopes: &[String],
+) -> Result<Option<Grant>, sqlx::Error> {
+    sqlx::query_as::<_, Grant>(sqlx::AssertSqlSafe(format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE user_id = $1 AND client_id = $2 AND status = 'active'"
+    )))
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Every grant of the user, newest first (ended ones too: their history stays readable).
+pub async fn of_user(pool: &Pool, user_id: &str) -> Result<Vec<Grant>, sqlx::Error> {
+    sqlx::query_as::<_, Grant>(sqlx::AssertSqlSafe(format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, id"
+    )))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn by_id(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    grant_id: &str,
+) -> Result<Option<Grant>, sqlx::Error> {
+    sqlx::query_as::<_, Grant>(sqlx::AssertSqlSafe(format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"
+    )))
+    .bind(grant_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The grant's permissions, by scope name.
+pub async fn permissions(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    grant_id: &str,
+) -> Result<Vec<Permission>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, PermissionRow>(
+        "SELECT scope, state, reason, granted_at, expires_at FROM grant_scopes
+         WHERE grant_id = $1 ORDER BY scope",
+    )
+    .bind(grant_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Permission::from).collect())
+}
+
+/// Sets the scopes' states in the user's current grant to the app (made if there is none) and
+/// appends each change to the history. `copy_version`, when given, is recorded as the consent
+/// copy the user answered. Returns the grant id.
+pub async fn record(
+    pool: &Pool,
+    user_id: &str,
+    client_id: &str,
+    changes: &[Change],
+    actor: Actor,
+    copy_version: Option<&str>,
     now: Timestamp,
 ) -> Result<String, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // Write first: in SQLite a transaction that reads before it writes can fail to upgrade its
-    // lock under contention; the update takes the write lock at once.
+    // Write first: the update takes SQLite's write lock at once.
     let touched = sqlx::query(
         "UPDATE grants SET updated_at = $1 WHERE user_id = $2 AND client_id = $3 AND status = 'active'",
     )
@@ -51,16 +169,17 @@ pub async fn record_approval(
     .bind(client_id)
     .execute(&mut *tx)
     .await?;
-    let grant_id = if touched.rows_affected() == 0 {
+    let grant_id: String = if touched.rows_affected() == 0 {
         let id = crate::crypto::random_id();
         sqlx::query(
-            "INSERT INTO grants (id, user_id, client_id, status, created_at, updated_at)
-             VALUES ($1, $2, $3, 'active', $4, $4)",
+            "INSERT INTO grants (id, user_id, client_id, status, created_at, updated_at, copy_version)
+             VALUES ($1, $2, $3, 'active', $4, $4, $5)",
         )
         .bind(&id)
         .bind(user_id)
         .bind(client_id)
         .bind(now)
+        .bind(copy_version.unwrap_or(""))
         .execute(&mut *tx)
         .await?;
         id
@@ -73,19 +192,268 @@ pub async fn record_approval(
         .fetch_one(&mut *tx)
         .await?
     };
-    for scope in scopes {
-        sqlx::query(
-            "INSERT INTO grant_scopes (grant_id, scope, state, granted_at) VALUES ($1, $2, 'granted', $3)
-             ON CONFLICT (grant_id, scope) DO UPDATE SET state = 'granted', granted_at = excluded.granted_at",
-        )
+    if let Some(v) = copy_version {
+        sqlx::query("UPDATE grants SET copy_version = $1 WHERE id = $2")
+            .bind(v)
+            .bind(&grant_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let version: String = sqlx::query_scalar("SELECT copy_version FROM grants WHERE id = $1")
         .bind(&grant_id)
-        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+    for change in changes {
+        set_state(&mut tx, &grant_id, change, actor, &version, now).await?;
+    }
+    tx.commit().await?;
+    Ok(grant_id)
+}
+
+/// Sets one scope's state and appends the change to the history. A repeated `requested` (the
+/// consent page shown again) is not a change.
+async fn set_state(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    change: &Change,
+    actor: Actor,
+    copy_version: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    let old: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT g.user_id, g.client_id, gs.state FROM grants g
+         JOIN grant_scopes gs ON gs.grant_id = g.id AND gs.scope = $2
+         WHERE g.id = $1",
+    )
+    .bind(grant_id)
+    .bind(&change.scope)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let old_state = old.as_ref().map(|(_, _, s)| s.clone());
+    if change.state == State::Requested && old_state.as_deref() == Some("requested") {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO grant_scopes (grant_id, scope, state, reason, granted_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (grant_id, scope) DO UPDATE SET state = excluded.state,
+             reason = excluded.reason, granted_at = excluded.granted_at,
+             expires_at = excluded.expires_at",
+    )
+    .bind(grant_id)
+    .bind(&change.scope)
+    .bind(change.state.as_str())
+    .bind(change.reason.map(Reason::as_str))
+    .bind(now)
+    .bind(change.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    append_history(
+        tx,
+        grant_id,
+        &change.scope,
+        old_state.as_deref(),
+        change.state,
+        change.reason,
+        actor,
+        copy_version,
+        now,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn append_history(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    scope: &str,
+    old_state: Option<&str>,
+    new_state: State,
+    reason: Option<Reason>,
+    actor: Actor,
+    copy_version: &str,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO permission_history
+             (at, user_id, client_id, grant_id, scope, old_state, new_state, reason, actor, copy_version)
+         SELECT $1, user_id, client_id, id, $2, $3, $4, $5, $6, $7 FROM grants WHERE id = $8",
+    )
+    .bind(at)
+    .bind(scope)
+    .bind(old_state)
+    .bind(new_state.as_str())
+    .bind(reason.map(Reason::as_str))
+    .bind(actor.as_str())
+    .bind(copy_version)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the permissions for `scopes` (all of the grant's when empty) that are not already
+/// ended. Revoking every granted scope, or all of them, ends the grant: its tokens are revoked
+/// and the next authorization is a new decision. Returns whether the grant ended.
+pub async fn revoke(
+    pool: &Pool,
+    grant_id: &str,
+    scopes: &[String],
+    reason: Reason,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let touched =
+        sqlx::query("UPDATE grants SET updated_at = $1 WHERE id = $2 AND status = 'active'")
+            .bind(now)
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await?;
+    if touched.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let version: String = sqlx::query_scalar("SELECT copy_version FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let perms = permissions(&mut *tx, grant_id).await?;
+    for p in &perms {
+        let wanted = scopes.is_empty() || scopes.contains(&p.scope);
+        let live = matches!(p.stored.state, State::Granted | State::Requested);
+        if wanted && live {
+            let change = Change {
+                scope: p.scope.clone(),
+                state: State::Revoked,
+                reason: Some(reason),
+                expires_at: p.stored.expires_at,
+            };
+            set_state(&mut tx, grant_id, &change, actor, &version, now).await?;
+        }
+    }
+    let still_granted = perms.iter().any(|p| {
+        p.stored.state == State::Granted && !scopes.is_empty() && !scopes.contains(&p.scope)
+    });
+    let ended = scopes.is_empty() || !still_granted;
+    if ended {
+        sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
+            .bind(reason.as_str())
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        )
         .bind(now)
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(grant_id)
         .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;
-    Ok(grant_id)
+    Ok(ended)
+}
+
+/// Records the expiry of granted permissions whose time has come (their effective state is
+/// already `expired`; this writes it down and appends the history entry, dated at the expiry).
+pub async fn record_expiries(pool: &Pool, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let due: Vec<(String, String, Timestamp)> = sqlx::query_as(
+        "SELECT gs.grant_id, gs.scope, gs.expires_at FROM grant_scopes gs
+         JOIN grants g ON g.id = gs.grant_id AND g.status = 'active'
+         WHERE gs.state = 'granted' AND gs.expires_at IS NOT NULL AND gs.expires_at <= $1
+         LIMIT 500",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    let mut n = 0;
+    for (grant_id, scope, at) in due {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE grant_scopes SET state = 'expired', reason = 'expired_by_policy', granted_at = $1
+             WHERE grant_id = $2 AND scope = $3 AND state = 'granted'",
+        )
+        .bind(at)
+        .bind(&grant_id)
+        .bind(&scope)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            let version: String =
+                sqlx::query_scalar("SELECT copy_version FROM grants WHERE id = $1")
+                    .bind(&grant_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            append_history(
+                &mut tx,
+                &grant_id,
+                &scope,
+                Some("granted"),
+                State::Expired,
+                Some(Reason::ExpiredByPolicy),
+                Actor::Onyx,
+                &version,
+                at,
+            )
+            .await?;
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
+}
+
+/// Notes that the app used the grant (a token issued or refreshed).
+pub async fn touch(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    grant_id: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(grant_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// One entry of the permission history.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub at: Timestamp,
+    pub client_id: String,
+    pub grant_id: String,
+    pub scope: String,
+    pub old_state: Option<String>,
+    pub new_state: String,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub copy_version: String,
+}
+
+/// The user's history with one app (or with every app), oldest first.
+pub async fn history(
+    pool: &Pool,
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    sqlx::query_as::<_, HistoryEntry>(
+        "SELECT id, at, client_id, grant_id, scope, old_state, new_state, reason, actor, copy_version
+         FROM permission_history
+         WHERE user_id = $1 AND ($2 IS NULL OR client_id = $2)
+         ORDER BY id",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .fetch_all(pool)
+    .await
 }
 
 /// Whether the grant still stands (not revoked).

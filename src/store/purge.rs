@@ -58,6 +58,13 @@ pub fn spawn(pool: Pool, clock: SharedClock, every: Duration) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            match super::grants::record_expiries(&pool, clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "recorded expired permissions"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording expired permissions failed; will retry")
+                }
+            }
             match purge_expired(&pool, clock.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "purged expired rows"),

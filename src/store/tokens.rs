@@ -3,10 +3,11 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use rusqlite::OptionalExtension;
-
+use super::grants::Permission;
 use super::{Db, Pool};
 use crate::clock::Timestamp;
+use crate::consent::{AppFacts, Reason, State, Stored, UserFacts};
+use crate::scopes::TrustLevel;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AccessToken {
@@ -87,64 +88,288 @@ async fn insert_chunk(
     Ok(())
 }
 
-/// A token with what decides whether it is still good: its app's access state and its grant's.
-#[derive(Debug, Clone, FromRow)]
+/// What Onyx currently allows the app (for working out effective permissions).
+#[derive(Debug, Clone, Default)]
+pub struct AppConditions {
+    pub approved: Vec<String>,
+    pub pending: Vec<String>,
+    pub capabilities: Vec<String>,
+    pub trust: TrustLevel,
+    pub consent_ttl: Option<i64>,
+}
+
+impl AppConditions {
+    pub fn facts(&self) -> AppFacts<'_> {
+        AppFacts {
+            approved: &self.approved,
+            pending: &self.pending,
+            trust: self.trust,
+            capabilities: &self.capabilities,
+            consent_ttl: self.consent_ttl,
+        }
+    }
+}
+
+/// The account facts that decide eligibility.
+#[derive(Debug, Clone)]
+pub struct UserConditions {
+    pub email_verified: bool,
+    pub region: Option<String>,
+    pub elevated_risk: bool,
+}
+
+impl UserConditions {
+    pub fn facts(&self) -> UserFacts<'_> {
+        UserFacts {
+            email_verified: self.email_verified,
+            region: self.region.as_deref(),
+            elevated_risk: self.elevated_risk,
+        }
+    }
+}
+
+/// A token with everything that decides whether it is still good and for which scopes: its
+/// app's access state and conditions, its grant's state, the account's facts and the grant's
+/// permissions. Read in one query.
+#[derive(Debug, Clone)]
 pub struct TokenStatus {
-    #[sqlx(flatten)]
     pub token: AccessToken,
     pub app_state: String,
     pub grant_status: Option<String>,
+    pub app: AppConditions,
+    /// For tokens issued to a user.
+    pub user: Option<UserConditions>,
+    pub permissions: Vec<Permission>,
 }
 
-const STATUS_BY_HASH: &str = "SELECT t.jti, t.client_id, t.user_id, t.grant_id, t.family_id,
+/// The columns shared by both token lookups: one row per permission of the token's grant (one
+/// row when it has none).
+const STATUS_COLUMNS: &str = "t.jti, t.client_id, t.user_id, t.grant_id, t.family_id,
         t.scope, t.audience, t.auth_time, t.issued_at, t.expires_at, t.revoked_at,
-        a.access_state AS app_state, g.status AS grant_status
- FROM access_tokens t
- JOIN apps a ON a.client_id = t.client_id
- LEFT JOIN grants g ON g.id = t.grant_id
- WHERE t.token_hash = $1";
+        a.access_state AS app_state, a.scopes AS app_scopes, a.pending_scopes AS app_pending,
+        a.capabilities AS app_capabilities, a.trust_level AS app_trust,
+        a.consent_ttl AS app_consent_ttl, g.status AS grant_status,
+        u.email_verified AS user_verified, u.region AS user_region, u.risk_level AS user_risk,
+        gs.scope AS p_scope, gs.state AS p_state, gs.reason AS p_reason,
+        gs.granted_at AS p_updated, gs.expires_at AS p_expires";
 
-impl TokenStatus {
+const STATUS_JOINS: &str = "LEFT JOIN apps a ON a.client_id = t.client_id
+ LEFT JOIN grants g ON g.id = t.grant_id
+ LEFT JOIN users u ON u.id = t.user_id
+ LEFT JOIN grant_scopes gs ON gs.grant_id = t.grant_id";
+
+#[derive(Debug, FromRow)]
+struct StatusRow {
+    jti: Option<String>,
+    client_id: Option<String>,
+    user_id: Option<String>,
+    grant_id: Option<String>,
+    family_id: Option<String>,
+    scope: Option<String>,
+    audience: Option<String>,
+    auth_time: Option<Timestamp>,
+    issued_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    app_state: Option<String>,
+    app_scopes: Option<String>,
+    app_pending: Option<String>,
+    app_capabilities: Option<String>,
+    app_trust: Option<String>,
+    app_consent_ttl: Option<i64>,
+    grant_status: Option<String>,
+    user_verified: Option<i64>,
+    user_region: Option<String>,
+    user_risk: Option<String>,
+    p_scope: Option<String>,
+    p_state: Option<String>,
+    p_reason: Option<String>,
+    p_updated: Option<Timestamp>,
+    p_expires: Option<Timestamp>,
+}
+
+impl StatusRow {
     fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            token: AccessToken {
-                jti: r.get("jti")?,
-                client_id: r.get("client_id")?,
-                user_id: r.get("user_id")?,
-                grant_id: r.get("grant_id")?,
-                family_id: r.get("family_id")?,
-                scope: r.get("scope")?,
-                audience: r.get("audience")?,
-                auth_time: r.get("auth_time")?,
-                issued_at: r.get("issued_at")?,
-                expires_at: r.get("expires_at")?,
-                revoked_at: r.get("revoked_at")?,
-            },
+            jti: r.get("jti")?,
+            client_id: r.get("client_id")?,
+            user_id: r.get("user_id")?,
+            grant_id: r.get("grant_id")?,
+            family_id: r.get("family_id")?,
+            scope: r.get("scope")?,
+            audience: r.get("audience")?,
+            auth_time: r.get("auth_time")?,
+            issued_at: r.get("issued_at")?,
+            expires_at: r.get("expires_at")?,
+            revoked_at: r.get("revoked_at")?,
             app_state: r.get("app_state")?,
+            app_scopes: r.get("app_scopes")?,
+            app_pending: r.get("app_pending")?,
+            app_capabilities: r.get("app_capabilities")?,
+            app_trust: r.get("app_trust")?,
+            app_consent_ttl: r.get("app_consent_ttl")?,
             grant_status: r.get("grant_status")?,
+            user_verified: r.get("user_verified")?,
+            user_region: r.get("user_region")?,
+            user_risk: r.get("user_risk")?,
+            p_scope: r.get("p_scope")?,
+            p_state: r.get("p_state")?,
+            p_reason: r.get("p_reason")?,
+            p_updated: r.get("p_updated")?,
+            p_expires: r.get("p_expires")?,
         })
     }
 }
 
-/// Looks a token up by the hash of its text, with its app's and grant's state, in one query.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn status_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenStatus>, sqlx::Error> {
-    match &db.direct {
-        Some(direct) => direct.read(|c| {
-            c.prepare_cached(STATUS_BY_HASH)?
-                .query_row(
-                    rusqlite::named_params! { "$1": token_hash },
-                    TokenStatus::from_sqlite,
-                )
-                .optional()
-        }),
-        None => {
-            sqlx::query_as::<_, TokenStatus>(STATUS_BY_HASH)
-                .bind(token_hash)
-                .fetch_optional(&db.pool)
-                .await
+fn list(json: Option<&str>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+/// Folds a lookup's rows into the token's status; `None` if there is no such token (or its app
+/// is gone).
+fn fold(rows: Vec<StatusRow>) -> Option<TokenStatus> {
+    let mut rows = rows.into_iter();
+    let first = rows.next()?;
+    let permission = |r: &StatusRow| -> Option<Permission> {
+        Some(Permission {
+            scope: r.p_scope.clone()?,
+            stored: Stored {
+                state: r
+                    .p_state
+                    .as_deref()
+                    .and_then(State::parse)
+                    .unwrap_or(State::Revoked),
+                reason: r.p_reason.as_deref().and_then(Reason::parse),
+                expires_at: r.p_expires,
+            },
+            updated_at: r.p_updated.unwrap_or_default(),
+        })
+    };
+    let mut permissions: Vec<Permission> = permission(&first).into_iter().collect();
+    permissions.extend(rows.filter_map(|r| permission(&r)));
+    let user = first.user_verified.map(|v| UserConditions {
+        email_verified: v != 0,
+        region: first.user_region.clone(),
+        elevated_risk: first.user_risk.as_deref() == Some("elevated"),
+    });
+    let app = AppConditions {
+        approved: list(first.app_scopes.as_deref()),
+        pending: list(first.app_pending.as_deref()),
+        capabilities: list(first.app_capabilities.as_deref()),
+        trust: first
+            .app_trust
+            .as_deref()
+            .and_then(TrustLevel::parse)
+            .unwrap_or_default(),
+        consent_ttl: first.app_consent_ttl,
+    };
+    Some(TokenStatus {
+        token: AccessToken {
+            jti: first.jti?,
+            client_id: first.client_id?,
+            user_id: first.user_id,
+            grant_id: first.grant_id,
+            family_id: first.family_id,
+            scope: first.scope?,
+            audience: first.audience?,
+            auth_time: first.auth_time,
+            issued_at: first.issued_at?,
+            expires_at: first.expires_at?,
+            revoked_at: first.revoked_at,
+        },
+        app_state: first.app_state?,
+        grant_status: first.grant_status,
+        app,
+        user,
+        permissions,
+    })
+}
+
+impl TokenStatus {
+    /// The grant's permissions as the app sees them now (empty for tokens without a grant).
+    pub fn permission_views(&self, now: Timestamp) -> Vec<crate::consent::View> {
+        let Some(user) = &self.user else {
+            return vec![];
+        };
+        crate::consent::views(
+            self.permissions
+                .iter()
+                .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
+            &self.app.facts(),
+            &user.facts(),
+            now,
+        )
+    }
+
+    /// The token's scopes the app may still use: for a user's token, those whose permission is
+    /// effectively granted now; for an app's own token, those Onyx still lets it hold.
+    pub fn usable_scopes(&self, now: Timestamp) -> Vec<&str> {
+        let facts = self.app.facts();
+        match (&self.token.grant_id, &self.user) {
+            (Some(_), Some(user)) => {
+                let user_facts = user.facts();
+                self.token
+                    .scopes()
+                    .filter(|s| {
+                        self.permissions.iter().any(|p| {
+                            p.scope == *s
+                                && crate::consent::effective(
+                                    &p.stored,
+                                    crate::scopes::catalogue().get(s),
+                                    &facts,
+                                    &user_facts,
+                                    now,
+                                )
+                                .usable()
+                        })
+                    })
+                    .collect()
+            }
+            (Some(_), None) => vec![],
+            (None, _) => self
+                .token
+                .scopes()
+                .filter(|s| {
+                    crate::scopes::catalogue().get(s).is_some_and(|info| {
+                        crate::consent::app_unavailable_because(info, &facts).is_none()
+                    })
+                })
+                .collect(),
         }
     }
+}
+
+fn status_by_hash_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT {STATUS_COLUMNS} FROM access_tokens t {STATUS_JOINS} WHERE t.token_hash = $1"
+        )
+    })
+}
+
+/// Looks a token up by the hash of its text, with everything that decides its state, in one
+/// query.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn status_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenStatus>, sqlx::Error> {
+    let rows = match &db.direct {
+        Some(direct) => direct.read(|c| {
+            c.prepare_cached(status_by_hash_sql())?
+                .query_map(
+                    rusqlite::named_params! { "$1": token_hash },
+                    StatusRow::from_sqlite,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?,
+        None => {
+            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_by_hash_sql()))
+                .bind(token_hash)
+                .fetch_all(&db.pool)
+                .await?
+        }
+    };
+    Ok(fold(rows))
 }
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
@@ -198,58 +423,39 @@ pub async fn revoke_access_token(
 }
 
 #[derive(Debug, FromRow)]
-struct CallerAndTokenRow {
+struct CallerRow {
     rs_client_id: String,
     rs_name: String,
     rs_audience: String,
     rs_secret_hash: String,
-    jti: Option<String>,
-    client_id: Option<String>,
-    user_id: Option<String>,
-    grant_id: Option<String>,
-    family_id: Option<String>,
-    scope: Option<String>,
-    audience: Option<String>,
-    auth_time: Option<Timestamp>,
-    issued_at: Option<Timestamp>,
-    expires_at: Option<Timestamp>,
-    revoked_at: Option<Timestamp>,
-    app_state: Option<String>,
-    grant_status: Option<String>,
+    #[sqlx(flatten)]
+    status: StatusRow,
 }
 
-const CALLER_AND_TOKEN: &str = "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name,
-        rs.audience AS rs_audience, rs.secret_hash AS rs_secret_hash,
-        t.jti, t.client_id, t.user_id, t.grant_id, t.family_id, t.scope, t.audience, t.auth_time,
-        t.issued_at, t.expires_at, t.revoked_at, a.access_state AS app_state, g.status AS grant_status
- FROM resource_servers rs
- LEFT JOIN access_tokens t ON t.token_hash = $2
- LEFT JOIN apps a ON a.client_id = t.client_id
- LEFT JOIN grants g ON g.id = t.grant_id
- WHERE rs.client_id = $1";
-
-impl CallerAndTokenRow {
+impl CallerRow {
     fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             rs_client_id: r.get("rs_client_id")?,
             rs_name: r.get("rs_name")?,
             rs_audience: r.get("rs_audience")?,
             rs_secret_hash: r.get("rs_secret_hash")?,
-            jti: r.get("jti")?,
-            client_id: r.get("client_id")?,
-            user_id: r.get("user_id")?,
-            grant_id: r.get("grant_id")?,
-            family_id: r.get("family_id")?,
-            scope: r.get("scope")?,
-            audience: r.get("audience")?,
-            auth_time: r.get("auth_time")?,
-            issued_at: r.get("issued_at")?,
-            expires_at: r.get("expires_at")?,
-            revoked_at: r.get("revoked_at")?,
-            app_state: r.get("app_state")?,
-            grant_status: r.get("grant_status")?,
+            status: StatusRow::from_sqlite(r)?,
         })
     }
+}
+
+fn caller_and_token_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name, rs.audience AS rs_audience,
+                    rs.secret_hash AS rs_secret_hash, {STATUS_COLUMNS}
+             FROM resource_servers rs
+             LEFT JOIN access_tokens t ON t.token_hash = $2
+             {STATUS_JOINS}
+             WHERE rs.client_id = $1"
+        )
+    })
 }
 
 /// The hot path of introspection by a resource server: the caller's row and the token's
@@ -260,66 +466,34 @@ pub async fn resource_server_and_status(
     rs_client_id: &str,
     token_hash: &str,
 ) -> Result<Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)>, sqlx::Error> {
-    let row = match &db.direct {
+    let rows = match &db.direct {
         Some(direct) => direct.read(|c| {
-            c.prepare_cached(CALLER_AND_TOKEN)?
-                .query_row(
+            c.prepare_cached(caller_and_token_sql())?
+                .query_map(
                     rusqlite::named_params! { "$1": rs_client_id, "$2": token_hash },
-                    CallerAndTokenRow::from_sqlite,
-                )
-                .optional()
+                    CallerRow::from_sqlite,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })?,
         None => {
-            sqlx::query_as::<_, CallerAndTokenRow>(CALLER_AND_TOKEN)
+            sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
                 .bind(rs_client_id)
                 .bind(token_hash)
-                .fetch_optional(&db.pool)
+                .fetch_all(&db.pool)
                 .await?
         }
     };
-    Ok(row.map(|r| {
-        let rs = super::resource_servers::ResourceServer {
-            client_id: r.rs_client_id,
-            name: r.rs_name,
-            audience: r.rs_audience,
-            secret_hash: r.rs_secret_hash,
-        };
-        let status = match (
-            r.jti,
-            r.client_id,
-            r.scope,
-            r.audience,
-            r.issued_at,
-            r.expires_at,
-            r.app_state,
-        ) {
-            (
-                Some(jti),
-                Some(client_id),
-                Some(scope),
-                Some(audience),
-                Some(issued_at),
-                Some(expires_at),
-                Some(app_state),
-            ) => Some(TokenStatus {
-                token: AccessToken {
-                    jti,
-                    client_id,
-                    user_id: r.user_id,
-                    grant_id: r.grant_id,
-                    family_id: r.family_id,
-                    scope,
-                    audience,
-                    auth_time: r.auth_time,
-                    issued_at,
-                    expires_at,
-                    revoked_at: r.revoked_at,
-                },
-                app_state,
-                grant_status: r.grant_status,
-            }),
-            _ => None,
-        };
-        (rs, status)
-    }))
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let rs = super::resource_servers::ResourceServer {
+        client_id: first.rs_client_id.clone(),
+        name: first.rs_name.clone(),
+        audience: first.rs_audience.clone(),
+        secret_hash: first.rs_secret_hash.clone(),
+    };
+    Ok(Some((
+        rs,
+        fold(rows.into_iter().map(|r| r.status).collect()),
+    )))
 }

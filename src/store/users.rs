@@ -13,6 +13,19 @@ pub struct User {
     pub password_hash: String,
     pub email_verified: i64,
     pub created_at: Timestamp,
+    pub region: Option<String>,
+    pub risk_level: String,
+}
+
+impl User {
+    /// What the permission model needs to know about the account.
+    pub fn facts(&self) -> crate::consent::UserFacts<'_> {
+        crate::consent::UserFacts {
+            email_verified: self.email_verified != 0,
+            region: self.region.as_deref(),
+            elevated_risk: self.risk_level == "elevated",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +56,8 @@ pub async fn create(
         password_hash: password_hash.to_string(),
         email_verified: 0,
         created_at: now,
+        region: None,
+        risk_level: "normal".into(),
     };
     sqlx::query(
         "INSERT INTO users (id, email, name, password_hash, email_verified, created_at)
@@ -79,5 +94,48 @@ pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
+        .await
+}
+
+/// Sets the facts `changes` names (checked by the caller).
+#[tracing::instrument(level = "debug", skip(pool))]
+pub async fn update_facts(
+    pool: &Pool,
+    id: &str,
+    changes: &crate::admin::UserChanges,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if let Some(v) = changes.email_verified {
+        sqlx::query("UPDATE users SET email_verified = $1 WHERE id = $2")
+            .bind(i64::from(v))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(region) = &changes.region {
+        sqlx::query("UPDATE users SET region = $1 WHERE id = $2")
+            .bind(region.as_deref())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(risk) = &changes.risk_level {
+        sqlx::query("UPDATE users SET risk_level = $1 WHERE id = $2")
+            .bind(risk)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// `by_id` on a connection (inside a transaction).
+pub async fn by_id_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
         .await
 }

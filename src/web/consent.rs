@@ -6,15 +6,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::views::{ConsentPage, ScopeGroup, ScopeView};
+use super::views::{ConsentPage, ScopeGroup, ScopeView, UnavailableView};
 use super::{csrf, render, see_other, with_cookies};
+use crate::consent::{self, Classified, Reason};
 use crate::error::AppError;
-use crate::oauth::authorize::{error_redirect, finish_with_code, load_request};
+use crate::oauth::authorize::{
+    AuthorizationRequest, error_redirect, finish_with_code, load_request, unavailable_changes,
+};
 use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
 use crate::oauth::redirect::with_query;
-use crate::scopes::{Scope, catalogue};
+use crate::scopes::{Scope, ScopeInfo, catalogue};
 use crate::startup::AppState;
+use crate::store::apps::App;
+use crate::store::users::User;
 use crate::store::{grants, users};
 
 #[derive(Deserialize)]
@@ -29,31 +34,81 @@ fn missing_request() -> AppError {
     )
 }
 
-fn view(scope: &Scope) -> ScopeView {
-    let info = scope.info();
-    ScopeView {
-        name: info.name.clone(),
-        label: info.label.clone(),
-        description: info.description.clone(),
+/// "23 December 2026" (UTC), for expiry lines.
+pub fn date(ts: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ts) {
+        Ok(t) => format!("{} {} {}", t.day(), t.month(), t.year()),
+        Err(_) => ts.to_string(),
     }
 }
 
-/// The requested scopes grouped by category, in catalogue order.
-fn groups(scopes: &[&Scope]) -> Vec<ScopeGroup> {
+fn view(scope: &ScopeInfo, app: &App, expiry: Option<i64>) -> ScopeView {
+    ScopeView {
+        name: scope.name.clone(),
+        label: scope.label.clone(),
+        description: scope.description.clone(),
+        optional: app.is_optional(&scope.name),
+        expiry: expiry.map(date),
+    }
+}
+
+/// Scopes grouped by category, in request order.
+fn groups(scopes: Vec<ScopeView>) -> Vec<ScopeGroup> {
     let mut out: Vec<ScopeGroup> = Vec::new();
-    for scope in scopes {
-        let category = catalogue()
-            .category_label(&scope.info().category)
-            .to_string();
+    for view in scopes {
+        let key = catalogue()
+            .get(&view.name)
+            .map(|s| s.category.clone())
+            .unwrap_or_default();
+        let category = catalogue().category_label(&key).to_string();
         match out.iter_mut().find(|g| g.category == category) {
-            Some(g) => g.scopes.push(view(scope)),
+            Some(g) => g.scopes.push(view),
             None => out.push(ScopeGroup {
                 category,
-                scopes: vec![view(scope)],
+                scopes: vec![view],
             }),
         }
     }
     out
+}
+
+/// Where the request's scopes stand for this user now (see `consent::classify`).
+struct Situation {
+    user: User,
+    sorted: Classified,
+    copy_changed: bool,
+}
+
+async fn situation(
+    state: &AppState,
+    app: &App,
+    req: &AuthorizationRequest,
+    user_id: &str,
+) -> Result<Option<Situation>, AppError> {
+    let Some(user) = users::by_id(&state.db.pool, user_id).await? else {
+        return Ok(None);
+    };
+    let grant = grants::current(&state.db.pool, &user.id, &app.client_id).await?;
+    let perms = match &grant {
+        Some(g) => grants::permissions(&state.db.pool, &g.id).await?,
+        None => Vec::new(),
+    };
+    let copy_changed = grant
+        .as_ref()
+        .is_some_and(|g| g.copy_version != app.copy_version());
+    let sorted = consent::classify(
+        req.scopes.iter().map(|s| s.info()),
+        |name| perms.iter().find(|p| p.scope == name).map(|p| &p.stored),
+        req.prompt.consent || copy_changed,
+        &app.facts(),
+        &user.facts(),
+        state.now(),
+    );
+    Ok(Some(Situation {
+        user,
+        sorted,
+        copy_changed,
+    }))
 }
 
 pub async fn consent_get(
@@ -63,28 +118,46 @@ pub async fn consent_get(
 ) -> Result<Response, AppError> {
     let request_id = q.request_id.ok_or_else(missing_request)?;
     let (req, _, app) = load_request(&state, &request_id).await?;
+    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
     let Some(session) = super::session::current(&state, &headers).await? else {
-        return Ok(see_other(&with_query(
-            "/login",
-            &[("request_id", &request_id)],
-        )));
+        return Ok(to_login());
     };
-    let Some(user) = users::by_id(&state.db.pool, &session.user_id).await? else {
-        return Ok(see_other(&with_query(
-            "/login",
-            &[("request_id", &request_id)],
-        )));
+    let Some(Situation {
+        user,
+        sorted,
+        copy_changed,
+    }) = situation(&state, &app, &req, &session.user_id).await?
+    else {
+        return Ok(to_login());
     };
-    let granted = grants::active(&state.db.pool, &user.id, &app.client_id)
-        .await?
-        .map(|(_, s)| s)
-        .unwrap_or_default();
-    let is_granted = |s: &Scope| granted.iter().any(|g| g == s.as_str());
-    // prompt=consent shows everything again; otherwise only what is new.
-    let (already, asked): (Vec<&Scope>, Vec<&Scope>) = req
-        .scopes
+    let now = state.now();
+    // The screen is an open request: its scopes are `requested` until answered, and what cannot
+    // be granted is recorded as unavailable, with why.
+    let mut changes = unavailable_changes(&sorted);
+    changes.extend(sorted.asked.iter().map(|s| grants::Change {
+        scope: s.name.clone(),
+        state: consent::State::Requested,
+        reason: Some(Reason::AwaitingDecision),
+        expires_at: None,
+    }));
+    if !sorted.asked.is_empty() {
+        grants::record(
+            &state.db.writer,
+            &user.id,
+            &app.client_id,
+            &changes,
+            grants::Actor::App,
+            None,
+            now,
+        )
+        .await?;
+    }
+    let (facts, user_facts) = (app.facts(), user.facts());
+    let asked: Vec<ScopeView> = sorted
+        .asked
         .iter()
-        .partition(|s| !req.prompt.consent && is_granted(s));
+        .map(|s| view(s, &app, consent::expires_at(s, &facts, &user_facts, now)))
+        .collect();
     let app_host = url::Url::parse(&req.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -93,11 +166,23 @@ pub async fn consent_get(
     let page = ConsentPage {
         app_name: &app.name,
         app_host: &app_host,
+        app_domain: app.consent.domain.as_deref(),
+        purpose: &app.consent.purpose,
+        consent_copy: &app.consent.consent_copy,
+        copy_changed,
         user_email: &user.email,
         request_id: &request_id,
         csrf: &token,
-        groups: groups(&asked),
-        already_granted: already.into_iter().map(view).collect(),
+        groups: groups(asked),
+        unavailable: sorted
+            .unavailable
+            .iter()
+            .map(|(s, r)| UnavailableView {
+                label: s.label.clone(),
+                reason: r.sentence(),
+            })
+            .collect(),
+        already_granted: sorted.granted.iter().map(|s| view(s, &app, None)).collect(),
     };
     Ok(with_cookies(render(StatusCode::OK, &page), set))
 }
@@ -121,25 +206,78 @@ pub async fn consent_post(
             &[("request_id", &request_id)],
         )));
     };
+    let Some(Situation { user, sorted, .. }) =
+        situation(&state, &app, &req, &session.user_id).await?
+    else {
+        return Ok(see_other(&with_query(
+            "/login",
+            &[("request_id", &request_id)],
+        )));
+    };
+    let now = state.now();
+    let version = app.copy_version();
     match form.get("decision") {
         Some("approve") => {
-            let scopes: Vec<String> = req.scopes.iter().map(|s| s.as_str().to_string()).collect();
-            let grant_id = grants::record_approval(
+            // Required scopes are granted with the approval; optional ones only when ticked.
+            let (facts, user_facts) = (app.facts(), user.facts());
+            let mut changes = unavailable_changes(&sorted);
+            let mut granted: Vec<&str> = sorted.granted.iter().map(|s| s.name.as_str()).collect();
+            for s in &sorted.asked {
+                let ticked = form.get(&format!("scope:{}", s.name)).is_some();
+                if !app.is_optional(&s.name) || ticked {
+                    granted.push(&s.name);
+                    changes.push(grants::Change {
+                        scope: s.name.clone(),
+                        state: consent::State::Granted,
+                        reason: None,
+                        expires_at: consent::expires_at(s, &facts, &user_facts, now),
+                    });
+                } else {
+                    changes.push(grants::Change {
+                        scope: s.name.clone(),
+                        state: consent::State::Denied,
+                        reason: Some(Reason::UserDeclined),
+                        expires_at: None,
+                    });
+                }
+            }
+            let grant_id = grants::record(
                 &state.db.writer,
-                &session.user_id,
+                &user.id,
                 &app.client_id,
-                &scopes,
-                state.now(),
+                &changes,
+                grants::Actor::User,
+                Some(&version),
+                now,
             )
             .await?;
-            tracing::info!(user_id = %session.user_id, client_id = %app.client_id, scope = %req.scope_string(), "consent approved");
+            // Request order, granted ones only.
+            let scope = req
+                .scopes
+                .iter()
+                .map(Scope::as_str)
+                .filter(|s| granted.contains(s))
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::info!(user_id = %user.id, client_id = %app.client_id, %scope, "consent approved");
+            if scope.is_empty() {
+                crate::store::auth_requests::take(&state.db.writer, &request_id).await?;
+                return Ok(error_redirect(
+                    &state,
+                    &req.redirect_uri,
+                    req.state.as_deref(),
+                    ErrorCode::AccessDenied,
+                    "the user allowed none of the requested scopes",
+                ));
+            }
             Ok(finish_with_code(
                 &state,
                 &req,
                 Some(&request_id),
-                &session.user_id,
+                &user.id,
                 &grant_id,
                 session.auth_time,
+                &scope,
             )
             .await)
         }
@@ -150,7 +288,24 @@ pub async fn consent_post(
                     "This request was already answered. Go back to the app and start again.",
                 ));
             }
-            tracing::info!(user_id = %session.user_id, client_id = %app.client_id, "consent declined");
+            let mut changes = unavailable_changes(&sorted);
+            changes.extend(sorted.asked.iter().map(|s| grants::Change {
+                scope: s.name.clone(),
+                state: consent::State::Denied,
+                reason: Some(Reason::UserDeclined),
+                expires_at: None,
+            }));
+            grants::record(
+                &state.db.writer,
+                &user.id,
+                &app.client_id,
+                &changes,
+                grants::Actor::User,
+                Some(&version),
+                now,
+            )
+            .await?;
+            tracing::info!(user_id = %user.id, client_id = %app.client_id, "consent declined");
             Ok(error_redirect(
                 &state,
                 &req.redirect_uri,

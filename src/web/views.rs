@@ -23,6 +23,15 @@ pub struct ScopeView {
     pub name: String,
     pub label: String,
     pub description: String,
+    /// The user may untick it.
+    pub optional: bool,
+    /// When consent to it would end ("23 December 2026").
+    pub expiry: Option<String>,
+}
+
+pub struct UnavailableView {
+    pub label: String,
+    pub reason: &'static str,
 }
 
 pub struct ScopeGroup {
@@ -35,9 +44,17 @@ pub struct ScopeGroup {
 pub struct ConsentPage<'a> {
     pub app_name: &'a str,
     pub app_host: &'a str,
+    /// The app's verified domain.
+    pub app_domain: Option<&'a str>,
+    /// The app's declared intended use.
+    pub purpose: &'a str,
+    pub consent_copy: &'a str,
+    /// The user answered an earlier version of the app's consent copy.
+    pub copy_changed: bool,
     pub user_email: &'a str,
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub groups: Vec<ScopeGroup>,
+    pub unavailable: Vec<UnavailableView>,
     pub already_granted: Vec<ScopeView>,
 }

@@ -309,14 +309,34 @@ async fn client_credentials_issue_app_level_scopes_to_confidential_apps_only() {
     for backend in backends() {
         eprintln!("backend: {backend:?}");
         let app = spawn_app(backend).await;
-        let client = app
-            .create_app_with(full_spec(&[
-                "openid",
-                "profile",
-                "grants:read",
-                "events:subscribe",
-            ]))
+        let mut with_events = full_spec(&["openid", "profile", "grants:read", "events:subscribe"]);
+        with_events.consent.capabilities = vec!["advanced_event_subscriptions".into()];
+        let client = app.create_app_with(with_events).await;
+        // Without the gated capability, events:subscribe is unavailable, and says why.
+        let gated = app
+            .create_app_with(full_spec(&["openid", "grants:read", "events:subscribe"]))
             .await;
+        let (status, err) = token(
+            &app,
+            &gated,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "events:subscribe"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(err["error"], "invalid_scope");
+        let why = err["error_description"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("events:subscribe") && why.contains("scope_gated"),
+            "{why}"
+        );
+        let (_, v) = token(&app, &gated, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(
+            v["scope"], "grants:read",
+            "by default only what the app may hold"
+        );
         let (status, v) = token(
             &app,
             &client,
@@ -560,14 +580,18 @@ async fn introspection_answers_inactive_for_every_reason_a_token_stops() {
         assert_eq!(introspect(&app, &client, &t).await["active"], false);
         // The app loses access, then gets it back: at once, both ways.
         let t = cc(Some(API)).await;
-        onyx_id::store::apps::set_access_state(&app.state.db.pool, &client.client_id, "suspended")
-            .await
-            .unwrap();
+        onyx_id::store::apps::set_access_state(
+            &app.state.db.writer,
+            &client.client_id,
+            "suspended",
+        )
+        .await
+        .unwrap();
         assert_eq!(
             introspect_at(&app.address, &rs.id, &rs.secret, &t).await["active"],
             false
         );
-        onyx_id::store::apps::set_access_state(&app.state.db.pool, &client.client_id, "active")
+        onyx_id::store::apps::set_access_state(&app.state.db.writer, &client.client_id, "active")
             .await
             .unwrap();
         assert_eq!(
@@ -606,7 +630,7 @@ async fn a_withdrawn_consent_stops_its_tokens_at_introspection_userinfo_and_refr
         app.create_user("eve@example.com", "Eve").await;
         let t = sign_in(&app, &client, "eve@example.com", "openid offline_access").await;
         sqlx::query("UPDATE grants SET status = 'revoked'")
-            .execute(&app.state.db.pool)
+            .execute(&app.state.db.writer)
             .await
             .unwrap();
         assert_eq!(
@@ -894,7 +918,7 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
         };
         assert_eq!(count("access_tokens").await, 3);
         app.clock.advance(2 * 3600);
-        let removed = onyx_id::store::purge::purge_expired(&app.state.db.pool, app.clock_now())
+        let removed = onyx_id::store::purge::purge_expired(&app.state.db.writer, app.clock_now())
             .await
             .unwrap();
         assert!(
