@@ -12,8 +12,8 @@ use crate::oauth::redirect::{validate_for_registration, validate_origin};
 use crate::scopes::Scope;
 use crate::store::Db;
 use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
-use crate::store::resource_servers;
 use crate::store::users::{self, CreateUserError};
+use crate::store::{grants, resource_servers};
 
 /// A refusal an operator can act on (bad input), as opposed to an internal failure.
 #[derive(Debug, thiserror::Error)]
@@ -449,4 +449,68 @@ pub fn rotate_keys(settings: &Settings, now: i64, immediately: bool) -> Result<V
     Ok(
         json!({ "rotated": true, "keys": keys, "previous_keys_published_until": now + ahead + keep_old_for }),
     )
+}
+
+/// Every grant of the account with this email: each app's permissions as the app sees them now,
+/// and the history. (`onyx-id grants show --user E`.)
+pub async fn show_grants(db: &Db, now: i64, email: &str) -> Result<Value, AdminError> {
+    let Some(user) = users::by_email(&db.pool, email).await? else {
+        return Err(invalid(format!("there is no account with email {email:?}")));
+    };
+    let mut out = Vec::new();
+    for grant in grants::of_user(&db.pool, &user.id).await? {
+        let Some(app) = apps::by_client_id(db, &grant.client_id).await? else {
+            continue;
+        };
+        let perms = grants::permissions(&db.pool, &grant.id).await?;
+        let views = crate::consent::views(
+            perms
+                .iter()
+                .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
+            &app.facts(),
+            &user.facts(),
+            now,
+        );
+        out.push(json!({
+            "grant_id": grant.id,
+            "client_id": grant.client_id,
+            "app": app.name,
+            "status": grant.status,
+            "ended_reason": grant.ended_reason,
+            "created_at": grant.created_at,
+            "last_used_at": grant.last_used_at,
+            "permissions": views,
+        }));
+    }
+    let history = grants::history(&db.pool, &user.id, None).await?;
+    Ok(json!({ "user_id": user.id, "email": user.email, "grants": out, "history": history }))
+}
+
+/// Onyx removes an app's access for one account (one scope, or all). (`onyx-id grants revoke`.)
+pub async fn revoke_grant(
+    db: &Db,
+    now: i64,
+    email: &str,
+    client_id: &str,
+    scope: Option<&str>,
+) -> Result<Value, AdminError> {
+    let Some(user) = users::by_email(&db.pool, email).await? else {
+        return Err(invalid(format!("there is no account with email {email:?}")));
+    };
+    let Some(grant) = grants::current(&db.pool, &user.id, client_id).await? else {
+        return Err(invalid(format!(
+            "{email} has no current grant for app {client_id}"
+        )));
+    };
+    let scopes: Vec<String> = scope.map(|s| vec![s.to_string()]).unwrap_or_default();
+    let ended = grants::revoke(
+        &db.writer,
+        &grant.id,
+        &scopes,
+        crate::consent::Reason::RevokedByOnyx,
+        grants::Actor::Onyx,
+        now,
+    )
+    .await?;
+    Ok(json!({ "grant_id": grant.id, "revoked": scopes, "grant_ended": ended }))
 }

@@ -14,6 +14,9 @@ pub enum AppError {
         title: &'static str,
         message: String,
     },
+    /// Nothing here (or nothing this person may see): title and message.
+    #[error("{0}: {1}")]
+    NotFound(&'static str, &'static str),
     #[error("too many attempts")]
     TooManyRequests,
     #[error(transparent)]
@@ -41,6 +44,7 @@ impl IntoResponse for AppError {
             Self::BadRequest { title, message } => {
                 error_page(StatusCode::BAD_REQUEST, title, &message)
             }
+            Self::NotFound(title, message) => error_page(StatusCode::NOT_FOUND, title, message),
             Self::TooManyRequests => error_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",

@@ -3,6 +3,7 @@
 //! `main.rs` is a thin CLI; everything else lives in these modules.
 
 pub mod admin;
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod consent;

@@ -112,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         command: ResourceServersCommand,
     },
+    /// Read and revoke users' consent to apps.
+    Grants {
+        #[command(subcommand)]
+        command: GrantsCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -238,6 +243,26 @@ enum ResourceServersCommand {
 }
 
 #[derive(Subcommand)]
+enum GrantsCommand {
+    /// Print an account's grants: each app's permissions (state, reason, expiry) and the
+    /// permission history.
+    Show {
+        /// The account's email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove an app's access to an account as Onyx (revoked_by_onyx): one scope, or all.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Add a new ES256 and RS256 key. They are published at once and sign after the publish-ahead
     /// window (120 s) so clients' cached JWKS catch up; old keys stay published until their
@@ -346,6 +371,18 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                         Ok(_) => admin::update_user(&db, &email, &changes).await,
                         Err(e) => Err(e),
                     }
+                }
+            }
+        }
+        Command::Grants { command } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            match command {
+                GrantsCommand::Show { user } => admin::show_grants(&db, now, &user).await,
+                GrantsCommand::Revoke { user, app, scope } => {
+                    admin::revoke_grant(&db, now, &user, &app, scope.as_deref()).await
                 }
             }
         }

@@ -80,6 +80,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(crate::oauth::router())
         .merge(crate::web::router())
+        .merge(crate::api::router())
         .route("/healthz", get(healthz))
         .fallback(not_found)
         // Forms and protocol requests are small; anything bigger is refused with 413.

@@ -285,15 +285,6 @@ pub async fn validate(
         Some(Err(e)) => return Err(fail(ErrorCode::InvalidScope, &e.to_string())),
         Some(Ok(s)) => s,
     };
-    // Scopes under review pass here: the consent screen shows them as unavailable.
-    if let Some(s) = scopes.iter().find(|s| {
-        !app.approved_for(s.as_str()) && !app.consent.pending_scopes.iter().any(|p| p == s.as_str())
-    }) {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            &format!("scope {:?} is not approved for this app", s.as_str()),
-        ));
-    }
     if let Some(s) = scopes.iter().find(|s| s.is_app_scope()) {
         return Err(fail(
             ErrorCode::InvalidScope,
@@ -301,6 +292,15 @@ pub async fn validate(
                 "scope {:?} is the app's own access: request it with client_credentials",
                 s.as_str()
             ),
+        ));
+    }
+    // Scopes under review pass here: the consent screen shows them as unavailable.
+    if let Some(s) = scopes.iter().find(|s| {
+        !app.approved_for(s.as_str()) && !app.consent.pending_scopes.iter().any(|p| p == s.as_str())
+    }) {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("scope {:?} is not approved for this app", s.as_str()),
         ));
     }
     if scopes.iter().any(|s| s.as_str() == "offline_access") && !app.allows_grant("refresh_token") {

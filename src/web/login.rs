@@ -25,6 +25,79 @@ const TOO_MANY: &str = "Too many sign-in attempts. Wait a few minutes and try ag
 #[derive(Deserialize)]
 pub struct LoginQuery {
     request_id: Option<String>,
+    /// Where to go after signing in without an authorization request (an account page).
+    next: Option<String>,
+}
+
+/// `next` if it is one of onyx-id's own account pages (never another site: no open redirect).
+pub fn safe_next(raw: &str) -> Option<&str> {
+    let ok = raw.starts_with("/account/")
+        && raw.len() <= 200
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_".contains(&b))
+        && !raw.contains("//");
+    ok.then_some(raw)
+}
+
+/// What the sign-in is for.
+enum Purpose {
+    Request {
+        req: Box<crate::oauth::authorize::AuthorizationRequest>,
+        created_at: i64,
+        app: Box<crate::store::apps::App>,
+        request_id: String,
+    },
+    Account {
+        next: String,
+    },
+}
+
+async fn purpose(
+    state: &AppState,
+    request_id: Option<&str>,
+    next: Option<&str>,
+) -> Result<Purpose, AppError> {
+    if let Some(id) = request_id {
+        let (req, created_at, app) = load_request(state, id).await?;
+        return Ok(Purpose::Request {
+            req: Box::new(req),
+            created_at,
+            app: Box::new(app),
+            request_id: id.to_string(),
+        });
+    }
+    match next.and_then(safe_next) {
+        Some(next) => Ok(Purpose::Account {
+            next: next.to_string(),
+        }),
+        None => Err(missing_request()),
+    }
+}
+
+impl Purpose {
+    fn page<'a>(&'a self, csrf: &'a str, email: &'a str, error: Option<&'a str>) -> LoginPage<'a> {
+        match self {
+            Self::Request {
+                app, request_id, ..
+            } => LoginPage {
+                app_name: Some(&app.name),
+                request_id: Some(request_id),
+                next: None,
+                csrf,
+                email,
+                error,
+            },
+            Self::Account { next } => LoginPage {
+                app_name: None,
+                request_id: None,
+                next: Some(next),
+                csrf,
+                email,
+                error,
+            },
+        }
+    }
 }
 
 fn missing_request() -> AppError {
@@ -39,16 +112,13 @@ pub async fn login_get(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
-    let request_id = q.request_id.ok_or_else(missing_request)?;
-    let (req, _, app) = load_request(&state, &request_id).await?;
-    let (token, set) = csrf::token(&state, &headers);
-    let page = LoginPage {
-        app_name: &app.name,
-        request_id: &request_id,
-        csrf: &token,
-        email: req.login_hint.as_deref().unwrap_or(""),
-        error: None,
+    let purpose = purpose(&state, q.request_id.as_deref(), q.next.as_deref()).await?;
+    let hint = match &purpose {
+        Purpose::Request { req, .. } => req.login_hint.clone().unwrap_or_default(),
+        Purpose::Account { .. } => String::new(),
     };
+    let (token, set) = csrf::token(&state, &headers);
+    let page = purpose.page(&token, &hint, None);
     Ok(with_cookies(render(StatusCode::OK, &page), set))
 }
 
@@ -60,26 +130,13 @@ pub async fn login_post(
 ) -> Result<Response, AppError> {
     let form =
         Params::parse(&body).map_err(|e| AppError::bad_request("Cannot sign in", e.description))?;
-    let request_id = form
-        .get("request_id")
-        .ok_or_else(missing_request)?
-        .to_string();
     csrf::require(&state, &headers, form.get("csrf_token"))?;
-    let (req, created_at, app) = load_request(&state, &request_id).await?;
+    let purpose = purpose(&state, form.get("request_id"), form.get("next")).await?;
     let email = form.get("email").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("").to_string();
     let (token, _) = csrf::token(&state, &headers);
     let again = |status: StatusCode, error: &str| {
-        render(
-            status,
-            &LoginPage {
-                app_name: &app.name,
-                request_id: &request_id,
-                csrf: &token,
-                email: &email,
-                error: Some(error),
-            },
-        )
+        render(status, &purpose.page(&token, &email, Some(error)))
     };
 
     let now = state.now();
@@ -135,16 +192,29 @@ pub async fn login_post(
         auth_time: now,
         expires_at: now + state.settings.lifetimes.session,
     };
-    tracing::info!(user_id = %user.id, client_id = %app.client_id, "signed in");
-    let next = proceed(
-        &state,
-        &app,
-        &req,
-        Some(&request_id),
-        created_at,
-        Some(&session),
-    )
-    .await;
+    let next = match &purpose {
+        Purpose::Request {
+            req,
+            created_at,
+            app,
+            request_id,
+        } => {
+            tracing::info!(user_id = %user.id, client_id = %app.client_id, "signed in");
+            proceed(
+                &state,
+                app,
+                req,
+                Some(request_id),
+                *created_at,
+                Some(&session),
+            )
+            .await
+        }
+        Purpose::Account { next } => {
+            tracing::info!(user_id = %user.id, "signed in to the account pages");
+            super::see_other(next)
+        }
+    };
     let cookie = state.cookies.set(
         state.cookies.session(),
         &secret,

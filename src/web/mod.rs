@@ -1,6 +1,7 @@
 //! The pages people see: askama views, the template → response wrapper with the headers every
 //! page carries, cookies and CSRF.
 
+pub mod account;
 pub mod client_ip;
 pub mod consent;
 pub mod cookies;
@@ -24,6 +25,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/consent",
             get(consent::consent_get).post(consent::consent_post),
+        )
+        .route("/account/apps", get(account::apps_get))
+        .route(
+            "/account/apps/revoke",
+            axum::routing::post(account::revoke_post),
         )
         .route("/static/onyx.css", get(stylesheet))
 }

@@ -12,8 +12,11 @@ pub struct ErrorPage<'a> {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
-    pub app_name: &'a str,
-    pub request_id: &'a str,
+    /// The app being signed in to, for an authorization request.
+    pub app_name: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    /// The account page to go to, otherwise.
+    pub next: Option<&'a str>,
     pub csrf: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
@@ -57,4 +60,45 @@ pub struct ConsentPage<'a> {
     pub groups: Vec<ScopeGroup>,
     pub unavailable: Vec<UnavailableView>,
     pub already_granted: Vec<ScopeView>,
+}
+
+pub struct PermissionView {
+    pub scope: String,
+    pub label: String,
+    /// The state's name (a CSS class suffix).
+    pub state: &'static str,
+    pub state_label: &'static str,
+    pub reason: Option<&'static str>,
+    pub expiry: Option<String>,
+    pub revocable: bool,
+}
+
+pub struct HistoryView {
+    pub when: String,
+    pub label: String,
+    pub change: String,
+    pub reason: Option<&'static str>,
+    pub actor: &'static str,
+}
+
+pub struct ConnectedAppView {
+    pub client_id: String,
+    pub name: String,
+    pub domain: Option<String>,
+    pub purpose: String,
+    pub summary: &'static str,
+    pub connected: bool,
+    pub since: String,
+    pub last_used: Option<String>,
+    pub permissions: Vec<PermissionView>,
+    pub history: Vec<HistoryView>,
+}
+
+#[derive(Template)]
+#[template(path = "account_apps.html")]
+pub struct AccountAppsPage<'a> {
+    pub user_email: &'a str,
+    pub csrf: &'a str,
+    pub connected: Vec<ConnectedAppView>,
+    pub ended: Vec<ConnectedAppView>,
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod consent;
 mod garbage;
 mod lifecycle;
 mod refusals;

@@ -1,0 +1,222 @@
+//! The partner API for permission state. An app authenticates with its own client credentials
+//! (HTTP Basic, as at the token endpoint) and sees only its own grants:
+//!
+//! - `GET /api/v1/grants/{sub}`: the user's grant to this app, each permission with its state,
+//!   reason and expiry as the app must treat it now;
+//! - `GET /api/v1/grants/{sub}/history`: the permission history the user also sees;
+//! - `DELETE /api/v1/grants/{sub}`: the app gives up its access (`revoked_by_partner`).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::consent::{self, Reason, State as PermissionState};
+use crate::oauth::client_auth::{authenticate, presented};
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::token::no_store;
+use crate::startup::AppState;
+use crate::store::apps::App;
+use crate::store::grants::{self, Actor, Grant};
+use crate::store::users::{self, User};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/grants/{sub}", get(grant_get).delete(grant_delete))
+        .route("/api/v1/grants/{sub}/history", get(history_get))
+}
+
+fn not_found() -> Response {
+    no_store(
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({
+                "error": "not_found",
+                "error_description": "this user has no grant for this app",
+            })),
+        )
+            .into_response(),
+    )
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<App, OAuthError> {
+    let empty = Params::parse(b"")?;
+    let presented = presented(headers, &empty)?;
+    let endpoint = state.settings.issuer.endpoint("/api/v1/grants");
+    authenticate(state, &presented, &endpoint).await
+}
+
+/// The user and the app's grant (the current one, else the latest ended one).
+async fn lookup(
+    state: &AppState,
+    app: &App,
+    sub: &str,
+) -> Result<Option<(User, Grant)>, sqlx::Error> {
+    let Some(user) = users::by_id(&state.db.pool, sub).await? else {
+        return Ok(None);
+    };
+    let grant = match grants::current(&state.db.pool, &user.id, &app.client_id).await? {
+        Some(g) => Some(g),
+        None => grants::of_user(&state.db.pool, &user.id)
+            .await?
+            .into_iter()
+            .filter(|g| g.client_id == app.client_id)
+            .max_by_key(|g| g.created_at),
+    };
+    Ok(grant.map(|g| (user, g)))
+}
+
+/// The grant as JSON: its state and every permission's effective state.
+pub async fn grant_json(
+    state: &AppState,
+    app: &App,
+    user: &User,
+    grant: &Grant,
+) -> Result<Value, sqlx::Error> {
+    let perms = grants::permissions(&state.db.pool, &grant.id).await?;
+    let views = consent::views(
+        perms
+            .iter()
+            .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
+        &app.facts(),
+        &user.facts(),
+        state.now(),
+    );
+    let usable = views
+        .iter()
+        .filter(|v| v.state == PermissionState::Granted)
+        .count();
+    let summary = if !grant.is_active() {
+        "revoked"
+    } else if usable > 0 && usable == views.len() {
+        "granted"
+    } else if usable > 0 {
+        "limited"
+    } else if views.iter().any(|v| v.state == PermissionState::Requested) {
+        "requested"
+    } else if views.iter().any(|v| v.state == PermissionState::Expired) {
+        "expired"
+    } else {
+        "denied"
+    };
+    Ok(json!({
+        "sub": user.id,
+        "client_id": grant.client_id,
+        "grant_id": grant.id,
+        "state": summary,
+        "ended_reason": grant.ended_reason,
+        "consent_copy_version": grant.copy_version,
+        "created_at": grant.created_at,
+        "updated_at": grant.updated_at,
+        "last_used_at": grant.last_used_at,
+        "permissions": views,
+    }))
+}
+
+async fn grant_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sub): Path<String>,
+) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let found = match lookup(&state, &app, &sub).await {
+        Ok(f) => f,
+        Err(e) => return OAuthError::from(e).into_response(),
+    };
+    let Some((user, grant)) = found else {
+        return not_found();
+    };
+    match grant_json(&state, &app, &user, &grant).await {
+        Ok(v) => no_store(Json(v).into_response()),
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}
+
+async fn history_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sub): Path<String>,
+) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let entries = match lookup(&state, &app, &sub).await {
+        Ok(None) => return not_found(),
+        Ok(Some((user, _))) => {
+            grants::history(&state.db.pool, &user.id, Some(&app.client_id)).await
+        }
+        Err(e) => Err(e),
+    };
+    match entries {
+        Ok(entries) => {
+            let entries: Vec<Value> = entries
+                .into_iter()
+                .map(|h| {
+                    let reason = h.reason.as_deref().and_then(Reason::parse);
+                    json!({
+                        "at": h.at,
+                        "grant_id": h.grant_id,
+                        "scope": h.scope,
+                        "old_state": h.old_state,
+                        "new_state": h.new_state,
+                        "reason": h.reason,
+                        "description": reason.map(Reason::sentence),
+                        "actor": h.actor,
+                        "consent_copy_version": h.copy_version,
+                    })
+                })
+                .collect();
+            no_store(
+                Json(json!({ "sub": sub, "client_id": app.client_id, "entries": entries }))
+                    .into_response(),
+            )
+        }
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}
+
+async fn grant_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sub): Path<String>,
+) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let result = async {
+        let Some((user, grant)) = lookup(&state, &app, &sub).await? else {
+            return Ok(None);
+        };
+        grants::revoke(
+            &state.db.writer,
+            &grant.id,
+            &[],
+            Reason::RevokedByPartner,
+            Actor::Partner,
+            state.now(),
+        )
+        .await?;
+        let grant = grants::by_id(&state.db.pool, &grant.id)
+            .await?
+            .unwrap_or(grant);
+        grant_json(&state, &app, &user, &grant).await.map(Some)
+    }
+    .await;
+    match result {
+        Ok(Some(v)) => {
+            tracing::info!(client_id = %app.client_id, user_id = %sub, "grant revoked by the partner");
+            no_store(Json(v).into_response())
+        }
+        Ok(None) => not_found(),
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}
