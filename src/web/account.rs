@@ -136,7 +136,9 @@ async fn app_view(
                 state_label: v.state.label(),
                 reason: v.description,
                 expiry: v.expires_at.map(date_time),
+                // Sign-in itself goes with the whole app ("Remove all access").
                 revocable: connected
+                    && v.scope != "openid"
                     && matches!(
                         v.state,
                         PermissionState::Granted

@@ -173,6 +173,12 @@ pub async fn consent_get(
         user_email: &user.email,
         request_id: &request_id,
         csrf: &token,
+        common_expiry: match asked.first().map(|v| &v.expiry) {
+            Some(Some(first)) if asked.iter().all(|v| v.expiry.as_ref() == Some(first)) => {
+                Some(first.clone())
+            }
+            _ => None,
+        },
         groups: groups(asked),
         unavailable: sorted
             .unavailable

@@ -58,6 +58,8 @@ pub struct ConsentPage<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub groups: Vec<ScopeGroup>,
+    /// When every asked scope ends at the same time: said once, not per scope.
+    pub common_expiry: Option<String>,
     pub unavailable: Vec<UnavailableView>,
     pub already_granted: Vec<ScopeView>,
 }

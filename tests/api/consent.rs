@@ -486,7 +486,7 @@ async fn expiry_by_policy_stops_use_at_once_and_renewal_is_asked() {
         .await;
         let html = consent_page(&app, &browser, &next).await;
         assert!(
-            html.contains("Until "),
+            html.contains("This access lasts until"),
             "the screen says when consent ends: {html}"
         );
         let back = approve(&app, &browser, &html, &["offline_access"]).await;

@@ -1,0 +1,288 @@
+//! A real browser: headless Chromium driven over WebDriver (chromedriver) signs in, unticks an
+//! optional permission on the consent screen, and later removes the app on Connected apps. The
+//! app's side is checked over HTTP after each step: its tokens, introspection, userinfo and the
+//! partner API. Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium` and
+//! `chromium-driver`): skipped without them unless `ONYX_TEST_REQUIRE_BROWSER` is set.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::wd::Capabilities;
+use fantoccini::{ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The button of the form that removes all of an app's access.
+const REMOVE_ALL: &str = r#".//form[@action="/account/apps/revoke"]/button[starts-with(normalize-space(), "Remove all access")]"#;
+
+/// A chromedriver process, stopped with its browsers when dropped (also when the test fails).
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let driver = Chromedriver { child, port, url };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        driver
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // chromedriver's `/shutdown` quits its sessions' Chromium, then itself (a kill alone
+        // would leave the browser of a failed test running); it closes the connection on exit.
+        if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = conn.write_all(b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether the browser is there; if not, the test is skipped, or fails when it must run.
+fn browser_available() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "{} missing (apt-get install chromium chromium-driver)",
+        missing.join(" and ")
+    );
+    if std::env::var_os("ONYX_TEST_REQUIRE_BROWSER").is_some() {
+        panic!("ONYX_TEST_REQUIRE_BROWSER is set but {why}");
+    }
+    eprintln!("skipped: the browser test needs Chromium: {why}");
+    false
+}
+
+/// The element `css` matches, waiting for the page to load it.
+async fn element(browser: &fantoccini::Client, css: &str) -> Element {
+    match browser.wait().for_element(Locator::Css(css)).await {
+        Ok(found) => found,
+        Err(e) => panic!("no {css} ({e}) in {}", browser.source().await.unwrap()),
+    }
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    element(browser, css).await.click().await.unwrap();
+}
+
+async fn type_into(browser: &fantoccini::Client, css: &str, text: &str) {
+    element(browser, css).await.send_keys(text).await.unwrap();
+}
+
+/// A permission's state and reason in an introspection or partner API answer.
+fn permission<'a>(v: &'a Value, scope: &str) -> (&'a str, &'a str) {
+    let perms = v["permissions"].as_array();
+    let p = perms.and_then(|ps| ps.iter().find(|p| p["scope"] == scope));
+    let p = p.unwrap_or_else(|| panic!("no permission {scope} in {v}"));
+    (
+        p["state"].as_str().unwrap_or(""),
+        p["reason"].as_str().unwrap_or(""),
+    )
+}
+
+/// The status and the JSON body of a response.
+async fn json_of(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A POST with the app's client credentials (HTTP Basic), as the app makes it.
+async fn app_post(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let secret = client.client_secret.as_deref();
+    let req = http()
+        .post(app.url(path))
+        .basic_auth(&client.client_id, secret);
+    json_of(req.form(form).send().await.unwrap()).await
+}
+
+async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+    let (status, v) = app_post(app, client, "/introspect", &[("token", token)]).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn userinfo(app: &TestApp, token: &str) -> (u16, Value) {
+    let req = http().get(app.url("/userinfo")).bearer_auth(token);
+    json_of(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(backends()[0]).await;
+    app.create_user("mia@example.com", "Mia").await;
+    // A redirect URI on the test server's loopback address that nothing serves: the test reads
+    // the code from the browser's address bar.
+    let redirect = app.url("/partner-app/callback");
+    let purpose = "Plan your trips and share them with your friends.";
+    let mut s = spec(&["openid", "profile"]);
+    s.redirect_uris = vec![redirect.clone()];
+    s.consent.optional_scopes = vec!["email".into()];
+    s.consent.purpose = purpose.into();
+    s.consent.consent_copy = "Travel Buddy never posts without asking you.".into();
+    let client = app.create_app_with(s).await;
+
+    let driver = Chromedriver::start();
+    let caps: Capabilities = serde_json::from_value(json!({"goog:chromeOptions": {
+        "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=420,900"],
+        "binary": CHROMIUM,
+    }}))
+    .unwrap();
+    // chromedriver speaks plain HTTP on loopback: no TLS connector.
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("connecting to chromedriver");
+
+    // Authorize: the server sends the browser to sign in first.
+    let (verifier, challenge) = pkce();
+    let params = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client.client_id.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("scope", "openid profile email"),
+            ("state", "st-browser"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let authorize = app.url(&format!("/authorize?{params}"));
+    browser.goto(&authorize).await.unwrap();
+    type_into(&browser, "#email", "mia@example.com").await;
+    type_into(&browser, "#password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+
+    // The consent screen: the purpose, email optional and ticked, profile required (no box).
+    let approve = element(&browser, r#"button[name="decision"][value="approve"]"#).await;
+    let page = browser.source().await.unwrap();
+    let shown = element(&browser, "p.purpose").await.text().await.unwrap();
+    assert_eq!(shown, purpose, "the purpose on the consent page: {page}");
+    let email_box = element(&browser, r#"input[name="scope:email"]"#).await;
+    let ticked = email_box.is_selected().await.unwrap();
+    assert!(ticked, "email is ticked at first: {page}");
+    let profile_box = Locator::Css(r#"input[name="scope:profile"]"#);
+    let boxes = browser.find_all(profile_box).await.unwrap();
+    assert!(boxes.is_empty(), "profile is needed: no box: {page}");
+    let png = browser.screenshot().await.unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("consent-screen.png"), &png).unwrap();
+
+    // Untick email and allow: the browser comes back to the app with a code.
+    email_box.click().await.unwrap();
+    assert!(!email_box.is_selected().await.unwrap(), "email unticked");
+    approve.click().await.unwrap();
+    // The click does not wait for the navigation: wait until the consent page is gone.
+    element(&browser, r#"html:not(:has(button[name="decision"]))"#).await;
+    let back = browser.current_url().await.unwrap().to_string();
+    assert!(back.starts_with(&redirect), "back at the app: {back}");
+    let q = query(&back);
+    let state = q.get("state").map(String::as_str);
+    assert_eq!(state, Some("st-browser"), "{back}");
+    let code = q.get("code").unwrap_or_else(|| panic!("a code in {back}"));
+
+    // The app exchanges the code: no email, as the person chose.
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &redirect),
+        ("code_verifier", &verifier),
+    ];
+    let (status, tokens) = app_post(&app, &client, "/token", &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid profile", "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let seen = introspect(&app, &client, &access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["scope"], "openid profile", "{seen}");
+    let email = permission(&seen, "email");
+    assert_eq!(email, ("denied", "user_declined"), "{seen}");
+    assert_eq!(permission(&seen, "profile").0, "granted", "{seen}");
+    let sub = seen["sub"].as_str().unwrap().to_string();
+    let (status, me) = userinfo(&app, &access).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["name"], "Mia", "{me}");
+    assert!(me.get("email").is_none(), "no email without consent: {me}");
+
+    // Connected apps, in the same signed-in browser: remove all access.
+    browser.goto(&app.url("/account/apps")).await.unwrap();
+    let id = &client.client_id;
+    let section = format!(r#"section.connected-app[id="app-{id}"]"#);
+    let section = element(&browser, &section).await;
+    let page = browser.source().await.unwrap();
+    let table = section.find(Locator::Css("table")).await;
+    assert!(table.is_ok(), "a permissions table: {page}");
+    let remove_all = section.find(Locator::XPath(REMOVE_ALL)).await;
+    let remove_all = remove_all.unwrap_or_else(|_| panic!("a Remove all access button: {page}"));
+    remove_all.click().await.unwrap();
+    let ended = format!(r#"section.connected-app.ended[id="app-{id}"]"#);
+    element(&browser, &ended).await;
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Disconnected apps"), "{page}");
+    browser.close().await.unwrap();
+    drop(driver);
+
+    // What the app sees now: its token is dead and the partner API says revoked by the user.
+    let seen = introspect(&app, &client, &access).await;
+    assert_eq!(seen["active"], false, "{seen}");
+    let (status, me) = userinfo(&app, &access).await;
+    assert_eq!(status, 401, "{me}");
+    let secret = client.client_secret.as_deref();
+    let req = http()
+        .get(app.url(&format!("/api/v1/grants/{sub}")))
+        .basic_auth(id, secret);
+    let (status, grant) = json_of(req.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{grant}");
+    assert_eq!(grant["state"], "revoked", "{grant}");
+    let all = grant["permissions"].as_array().map_or(0, Vec::len);
+    assert_eq!(all, 3, "openid, profile and email: {grant}");
+    for scope in ["openid", "profile"] {
+        let removed = permission(&grant, scope);
+        assert_eq!(removed, ("revoked", "revoked_by_user"), "{grant}");
+    }
+    let email = permission(&grant, "email");
+    assert_eq!(email, ("denied", "user_declined"), "{grant}");
+}
