@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::crypto::{hash_password, random_secret, secret_hash};
 use crate::keys::{self, Algorithm};
 use crate::oauth::redirect::{validate_for_registration, validate_origin};
+use crate::partner::access::{Capabilities, Capability, CapabilityState, Stage};
 use crate::scopes::Scope;
 use crate::store::Db;
 use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
@@ -158,15 +159,7 @@ impl AppSpec {
     }
 }
 
-/// The gated capabilities of the partner program.
-pub const CAPABILITIES: [&str; 6] = [
-    "expanded_messaging",
-    "community_execution",
-    "support_agent_execution",
-    "partner_connectivity_catalogue",
-    "market_connectivity_launches",
-    "advanced_event_subscriptions",
-];
+pub use crate::partner::CAPABILITIES;
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
@@ -354,6 +347,24 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
             Some(random_secret()),
         ),
     };
+    // The development shortcut: what `--capability` names is enabled at once.
+    let capabilities = Capabilities(
+        consent
+            .capabilities
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    Capability {
+                        state: CapabilityState::Enabled,
+                        reason: "enabled_by_onyx".into(),
+                        at: now,
+                        note: None,
+                    },
+                )
+            })
+            .collect(),
+    );
     let client_id = apps::create(
         &db.writer,
         NewApp {
@@ -369,6 +380,14 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
             grant_types: &grant_types,
             lifetimes: spec.lifetimes,
             consent: &consent,
+            capabilities: &capabilities,
+            partner_id: None,
+            stage: Stage::Production,
+            description: "",
+            use_case: None,
+            webhooks: &[],
+            support_url: None,
+            draft: None,
         },
         now,
     )

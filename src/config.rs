@@ -224,6 +224,8 @@ pub struct Settings {
     pub key_publish_ahead: i64,
     /// How often expired rows are purged.
     pub purge_interval: std::time::Duration,
+    /// How partner domains are fetched for verification.
+    pub domain_verification: crate::partner::domain::VerifierConfig,
 }
 
 impl Settings {
@@ -251,6 +253,7 @@ impl Settings {
             default_audience,
             key_publish_ahead: 120,
             purge_interval: std::time::Duration::from_secs(60),
+            domain_verification: Default::default(),
         })
     }
 

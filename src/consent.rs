@@ -84,6 +84,8 @@ pub enum Reason {
     ScopeGated,
     /// The app asked for the scope and Onyx has not finished reviewing it.
     ReviewRequired,
+    /// Onyx limited the app's access and withdrew this scope (see the app's access reason).
+    AppAccessLimited,
     /// The permission reached the end of the lifetime its policy allows.
     ExpiredByPolicy,
     RevokedByUser,
@@ -101,6 +103,7 @@ impl Reason {
             Self::RegionNotSupported => "region_not_supported",
             Self::ScopeGated => "scope_gated",
             Self::ReviewRequired => "review_required",
+            Self::AppAccessLimited => "app_access_limited",
             Self::ExpiredByPolicy => "expired_by_policy",
             Self::RevokedByUser => "revoked_by_user",
             Self::RevokedByPartner => "revoked_by_partner",
@@ -117,6 +120,7 @@ impl Reason {
             "region_not_supported" => Self::RegionNotSupported,
             "scope_gated" => Self::ScopeGated,
             "review_required" => Self::ReviewRequired,
+            "app_access_limited" => Self::AppAccessLimited,
             "expired_by_policy" => Self::ExpiredByPolicy,
             "revoked_by_user" => Self::RevokedByUser,
             "revoked_by_partner" => Self::RevokedByPartner,
@@ -143,6 +147,9 @@ impl Reason {
             Self::ReviewRequired => {
                 "Onyx has not finished reviewing this app's request for this access."
             }
+            Self::AppAccessLimited => {
+                "Onyx has limited this app's access and withdrawn this permission for now."
+            }
             Self::ExpiredByPolicy => {
                 "This permission reached the end of the time it may last; the app must ask again."
             }
@@ -163,6 +170,8 @@ pub struct AppFacts<'a> {
     pub trust: TrustLevel,
     /// Gated capabilities enabled for the app.
     pub capabilities: &'a [String],
+    /// Scopes withdrawn while the app's access is limited.
+    pub withdrawn: &'a [String],
     /// The app's own consent lifetime, seconds.
     pub consent_ttl: Option<i64>,
 }
@@ -195,6 +204,9 @@ pub fn unavailable_because(scope: &ScopeInfo, app: &AppFacts, user: &UserFacts) 
 
 /// `None` when Onyx lets the app hold `scope` (approval, review, trust, capability), or why not.
 pub fn app_unavailable_because(scope: &ScopeInfo, app: &AppFacts) -> Option<Reason> {
+    if app.withdrawn.contains(&scope.name) {
+        return Some(Reason::AppAccessLimited);
+    }
     let approved = app.approved.contains(&scope.name);
     if !approved && app.pending.contains(&scope.name) {
         return Some(Reason::ReviewRequired);
@@ -312,6 +324,10 @@ pub struct View {
     pub description: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// For a gated scope, the capability it waits for (its state is in the app's
+    /// capabilities: the partner API's `/capabilities`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
     pub updated_at: i64,
 }
 
@@ -332,6 +348,9 @@ pub fn views<'a>(
                 reason: e.reason,
                 description: e.reason.map(Reason::sentence),
                 expires_at: st.expires_at,
+                capability: (e.reason == Some(Reason::ScopeGated))
+                    .then(|| catalogue().get(scope).and_then(|i| i.capability.clone()))
+                    .flatten(),
                 updated_at,
             }
         })
@@ -397,6 +416,7 @@ mod tests {
             pending: &[],
             trust,
             capabilities: caps,
+            withdrawn: &[],
             consent_ttl: None,
         }
     }

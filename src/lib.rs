@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod keys;
 pub mod oauth;
+pub mod partner;
 pub mod scopes;
 pub mod startup;
 pub mod store;

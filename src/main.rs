@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
 use onyx_id::config::{Lifetimes, Settings};
+use onyx_id::partner::program::{self, ProgramError};
+use onyx_id::partner::{Step, StepState};
 use onyx_id::scopes::TrustLevel;
 use onyx_id::store::apps::ConsentProfile;
 use onyx_id::store::apps::LifetimeOverrides;
@@ -91,6 +93,22 @@ struct Common {
     /// Seconds between two purges of expired codes, tokens and sessions.
     #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
     purge_interval: u64,
+    /// Domain verification may fetch private and loopback addresses (development and tests
+    /// only: it opens a path to internal hosts).
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true)]
+    domain_verification_allow_private: bool,
+    /// Domain verification fetches over plain http (development and tests only).
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true)]
+    domain_verification_insecure_http: bool,
+    /// Fixed address for a domain when verifying it, like curl's --resolve:
+    /// HOST=IP:PORT (repeat; comma-separated in the variable).
+    #[arg(
+        long = "domain-verification-resolve",
+        env = "ONYX_DOMAIN_VERIFICATION_RESOLVE",
+        value_delimiter = ',',
+        global = true
+    )]
+    domain_verification_resolve: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -121,6 +139,95 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage partners (organisations in the partner program).
+    Partners {
+        #[command(subcommand)]
+        command: PartnersCommand,
+    },
+    /// Manage operator accounts (Onyx staff who review apps).
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
+    /// Review partner apps.
+    Reviews {
+        #[command(subcommand)]
+        command: ReviewsCommand,
+    },
+    /// Read the partner program's audit log (newest first).
+    Audit {
+        /// Only this app's entries.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only this partner's entries.
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnersCommand {
+    /// Register a partner with its owner (an existing account). Prints its first API key.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The partner's website (https).
+        #[arg(long)]
+        website: String,
+        /// Where the partner's support is reached (email or URL).
+        #[arg(long)]
+        support_contact: String,
+        /// A market the partner serves (ISO 3166-1 alpha-2; repeat).
+        #[arg(long = "region")]
+        regions: Vec<String>,
+        /// The email of the account that owns the partner.
+        #[arg(long)]
+        owner: String,
+    },
+    /// Add a member (owner or developer) to a partner.
+    AddMember {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["owner", "developer"])]
+        role: String,
+    },
+    /// Print a partner's profile, members and keys.
+    Show {
+        #[arg(long)]
+        partner: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Make an account an operator and print an operator API key.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewsCommand {
+    /// Open reviews, oldest first.
+    Queue,
+    /// Decide one step of an app's review.
+    Decide {
+        #[arg(long)]
+        app: String,
+        /// company, app_identity, use_case, scopes, domain, redirect_uris, webhooks,
+        /// connectivity_catalogue, support, privacy_security or production.
+        #[arg(long)]
+        step: String,
+        #[arg(long, value_parser = ["approved", "changes_requested", "rejected", "not_applicable"])]
+        state: String,
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -161,8 +268,46 @@ enum UsersCommand {
     },
 }
 
+// Parsed once per run, and already boxed in `Command`: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum AppsCommand {
+    /// Print an app: live configuration, draft, access, capabilities, review.
+    Show {
+        #[arg(long)]
+        app: String,
+    },
+    /// Limit, suspend or restore an app's access (takes effect on the next request).
+    Access {
+        #[arg(long)]
+        app: String,
+        #[arg(long, value_parser = ["active", "limited", "suspended"])]
+        state: String,
+        /// review_reopened, verification_lapsed, consent_expired, scopes_revoked,
+        /// region_withdrawn, abuse_review, webhook_security_failure, support_requirements,
+        /// operator_decision, restored.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        /// A scope a limit withdraws (repeat).
+        #[arg(long = "withdraw-scope")]
+        withdraw_scopes: Vec<String>,
+    },
+    /// Set a gated capability's state for an app.
+    Capability {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["unavailable", "requested", "gated", "enabled"])]
+        state: String,
+        /// A snake_case reason code (default: one for the state).
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Register an app, approved for the given scopes (a development shortcut past review).
     /// Prints {"client_id", "client_secret", ...}; no secret with --public.
     Create {
@@ -274,6 +419,16 @@ enum KeysCommand {
     },
 }
 
+/// The CLI's form of a partner-program answer.
+fn program_result(
+    r: Result<serde_json::Value, ProgramError>,
+) -> Result<serde_json::Value, AdminError> {
+    r.map_err(|e| match e {
+        ProgramError::Internal(e) => AdminError::Internal(e),
+        other => AdminError::Invalid(other.line()),
+    })
+}
+
 async fn open_db(settings: &Settings) -> Result<onyx_id::store::Db, ExitCode> {
     onyx_id::store::Db::connect(&settings.database_url)
         .await
@@ -311,6 +466,29 @@ fn main() -> ExitCode {
             s.purge_interval = std::time::Duration::from_secs(c.purge_interval);
             Ok(s)
         });
+    let settings = settings.and_then(|mut s| {
+        let v = &mut s.domain_verification;
+        v.allow_private = c.domain_verification_allow_private;
+        v.insecure_http = c.domain_verification_insecure_http;
+        for entry in c
+            .domain_verification_resolve
+            .iter()
+            .filter(|e| !e.is_empty())
+        {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(h, a)| Some((h.trim().to_ascii_lowercase(), a.trim().parse().ok()?)));
+            match parsed {
+                Some(pair) => v.resolve.push(pair),
+                None => {
+                    return Err(format!(
+                        "ONYX_DOMAIN_VERIFICATION_RESOLVE {entry:?} must be HOST=IP:PORT"
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    });
     let settings = match settings {
         Ok(s) => s,
         Err(reason) => return fail(reason),
@@ -395,12 +573,162 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             admin::create_resource_server(&db, now, &name, &audience).await
         }
+        Command::Partners { command } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            program_result(match command {
+                PartnersCommand::Create {
+                    name,
+                    website,
+                    support_contact,
+                    regions,
+                    owner,
+                } => {
+                    program::create_partner(
+                        &db,
+                        now,
+                        "cli",
+                        program::PartnerSpec {
+                            name,
+                            website,
+                            regions,
+                            support_contact,
+                            owner_email: owner,
+                        },
+                    )
+                    .await
+                }
+                PartnersCommand::AddMember {
+                    partner,
+                    email,
+                    role,
+                } => program::add_member(&db, now, "cli", &partner, &email, &role).await,
+                PartnersCommand::Show { partner } => program::partner_view(&db, &partner).await,
+            })
+        }
+        Command::Operators {
+            command: OperatorsCommand::Create { email },
+        } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            program_result(program::create_operator(&db, now, "cli", &email).await)
+        }
+        Command::Reviews { command } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            program_result(match command {
+                ReviewsCommand::Queue => program::queue(&db).await,
+                ReviewsCommand::Decide {
+                    app,
+                    step,
+                    state,
+                    note,
+                } => match (Step::parse(&step), StepState::parse(&state)) {
+                    (Some(step), Some(decision)) => match program::any_app(&db, &app).await {
+                        Ok(app) => {
+                            program::decide(&db, now, "cli", &app, step, decision, note.as_deref())
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    },
+                    (None, _) => Err(ProgramError::invalid(
+                        "invalid_request",
+                        format!(
+                            "--step {step:?} is not one of {}",
+                            Step::ALL.map(Step::as_str).join(", ")
+                        ),
+                    )),
+                    (_, None) => Err(ProgramError::invalid("invalid_request", "bad --state")),
+                },
+            })
+        }
+        Command::Audit {
+            app,
+            partner,
+            limit,
+        } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            program_result(
+                program::audit_view(
+                    &db,
+                    &onyx_id::store::audit::Filter {
+                        client_id: app,
+                        partner_id: partner,
+                        limit: Some(limit),
+                    },
+                )
+                .await,
+            )
+        }
         Command::Apps { command } => {
             let db = match open_db(&settings).await {
                 Ok(db) => db,
                 Err(code) => return code,
             };
             match *command {
+                AppsCommand::Show { app } => {
+                    program_result(match program::any_app(&db, &app).await {
+                        Ok(app) => program::app_view(&db, &app).await,
+                        Err(e) => Err(e),
+                    })
+                }
+                AppsCommand::Access {
+                    app,
+                    state,
+                    reason,
+                    note,
+                    withdraw_scopes,
+                } => program_result(match program::any_app(&db, &app).await {
+                    Ok(app) => {
+                        program::set_access(
+                            &db,
+                            now,
+                            "cli",
+                            &app,
+                            program::AccessChange {
+                                state: &state,
+                                reason: reason.as_deref(),
+                                note: note.as_deref(),
+                                withdrawn: &withdraw_scopes,
+                            },
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                }),
+                AppsCommand::Capability {
+                    app,
+                    name,
+                    state,
+                    reason,
+                    note,
+                } => program_result(match program::any_app(&db, &app).await {
+                    Ok(app) => {
+                        program::set_capability(
+                            &db,
+                            now,
+                            "cli",
+                            &app,
+                            program::CapabilityChange {
+                                name: &name,
+                                state: &state,
+                                reason: reason.as_deref(),
+                                note: note.as_deref(),
+                            },
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                }),
                 AppsCommand::Create {
                     name,
                     redirect_uris,

@@ -186,13 +186,26 @@ struct CatalogueFile {
     categories: BTreeMap<String, String>,
     #[serde(default)]
     expiry: ExpiryRules,
+    #[serde(default)]
+    use_cases: BTreeMap<String, UseCase>,
     scope: Vec<ScopeInfo>,
+}
+
+/// A kind of partner app (partner-program-access.txt, "Who Can Apply") and the scopes such an
+/// app may need: asking for more is an excessive request that blocks review.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseCase {
+    pub label: String,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug)]
 pub struct Catalogue {
     categories: BTreeMap<String, String>,
     pub expiry: ExpiryRules,
+    /// Use cases by key (`fintech`, `travel`…).
+    pub use_cases: BTreeMap<String, UseCase>,
     scopes: Vec<ScopeInfo>,
 }
 
@@ -218,9 +231,19 @@ impl Catalogue {
                 return Err(format!("scope {}: {r:?} is not a region code", s.name));
             }
         }
+        for (key, case) in &file.use_cases {
+            if let Some(s) = case
+                .scopes
+                .iter()
+                .find(|s| !file.scope.iter().any(|x| &x.name == *s))
+            {
+                return Err(format!("use case {key} names unknown scope {s}"));
+            }
+        }
         Ok(Self {
             categories: file.categories,
             expiry: file.expiry,
+            use_cases: file.use_cases,
             scopes: file.scope,
         })
     }

@@ -81,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::oauth::router())
         .merge(crate::web::router())
         .merge(crate::api::router())
+        .merge(crate::partner::api::router())
         .route("/healthz", get(healthz))
         .fallback(not_found)
         // Forms and protocol requests are small; anything bigger is refused with 413.

@@ -80,6 +80,24 @@ pub enum Outcome {
     },
     /// Nothing requested can be granted to this account: each scope with why.
     NothingAvailable(String),
+    /// The app is in preview and this account is not one of its test accounts.
+    NotATestAccount(String),
+}
+
+/// For an app in preview, why this account may not sign in to it (`None`: it may).
+pub async fn preview_refusal(
+    state: &AppState,
+    app: &App,
+    email: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    if app.stage != crate::partner::access::Stage::Preview
+        || apps::is_test_account(&state.db.pool, &app.client_id, email).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        "this app is in preview: it signs in only the test accounts its partner lists".into(),
+    ))
 }
 
 pub async fn authorize_get(
@@ -193,6 +211,11 @@ pub async fn validate(
                 "The app that sent you here is not registered with Onyx ID.",
             )
         })?;
+    // A draft or suspended app gets the page that says so, whatever else the request holds
+    // (no redirect happens from here).
+    if let Err(refusal) = app.gate() {
+        return Err(unavailable_page(&app, &refusal));
+    }
     let requested_redirect = p.get("redirect_uri").ok_or_else(|| {
         page(
             "Cannot start signing in",
@@ -203,12 +226,6 @@ pub async fn validate(
         return Err(page(
             "Cannot return you to the app",
             "The address the app asked to return you to is not registered for it, so Onyx ID will not send you there.",
-        ));
-    }
-    if !app.is_active() {
-        return Err(page(
-            "App unavailable",
-            "This app cannot use Onyx ID at the moment. Contact the app's support if you need help.",
         ));
     }
     let client_state = p.get("state").map(str::to_string);
@@ -407,6 +424,9 @@ pub async fn decide(
     let Some(user) = users::by_id(&state.db.pool, &session.user_id).await? else {
         return Ok(Outcome::Login);
     };
+    if let Some(why) = preview_refusal(state, app, &user.email).await? {
+        return Ok(Outcome::NotATestAccount(why));
+    }
     let grant = grants::current(&state.db.pool, &user.id, &app.client_id).await?;
     let perms = match &grant {
         Some(g) => grants::permissions(&state.db.pool, &g.id).await?,
@@ -527,6 +547,15 @@ pub async fn proceed(
                 &description,
             );
         }
+        Outcome::NotATestAccount(description) => {
+            return error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                ErrorCode::AccessDenied,
+                &description,
+            );
+        }
         Outcome::Login if req.prompt.none => {
             return error_redirect(
                 state,
@@ -644,11 +673,37 @@ pub async fn load_request(
     let app = apps::by_client_id(&state.db, &req.client_id)
         .await?
         .ok_or_else(expired)?;
-    if !app.is_active() {
-        return Err(AppError::bad_request(
-            "App unavailable",
-            "This app cannot use Onyx ID at the moment. Contact the app's support if you need help.",
-        ));
+    if let Err(refusal) = app.gate() {
+        return Err(unavailable_error(&app, &refusal));
     }
     Ok((req, created_at, app))
+}
+
+/// The words of the "app unavailable" page: the state and its reason, and where to get help.
+fn unavailable_message(app: &App, refusal: &crate::partner::access::Refusal) -> String {
+    // A draft app's name is not approved yet: do not show it.
+    let who = if refusal.state == "draft" {
+        "This app".to_string()
+    } else {
+        app.name.clone()
+    };
+    let help = match &app.support_url {
+        Some(url) if refusal.state != "draft" => format!(" The app's support: {url}"),
+        _ => String::new(),
+    };
+    format!(
+        "{who} cannot use Onyx ID at the moment. {} (state: {}, reason: {}){help}",
+        refusal.description, refusal.state, refusal.reason
+    )
+}
+
+fn unavailable_page(app: &App, refusal: &crate::partner::access::Refusal) -> Invalid {
+    Invalid::Page {
+        title: "App unavailable",
+        message: unavailable_message(app, refusal),
+    }
+}
+
+fn unavailable_error(app: &App, refusal: &crate::partner::access::Refusal) -> AppError {
+    AppError::bad_request("App unavailable", unavailable_message(app, refusal))
 }

@@ -56,6 +56,9 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
+    /// Members beside `error` and `error_description` that name a state and its reason (an
+    /// app's access state, a capability's state), so that a refusal is never just a code.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl OAuthError {
@@ -63,7 +66,14 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            extra: serde_json::Map::new(),
         }
+    }
+
+    /// Adds a member to the error response.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
     }
 
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -110,10 +120,15 @@ impl From<anyhow::Error> for OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code.as_str(),
             "error_description": self.description,
         });
+        if let Some(map) = body.as_object_mut() {
+            for (k, v) in self.extra {
+                map.entry(k).or_insert(v);
+            }
+        }
         let mut res = (status, Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -94,7 +94,7 @@ fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -
     let active = may_see
         && t.revoked_at.is_none()
         && t.expires_at > now
-        && s.app_state == "active"
+        && crate::partner::access::usable_state(&s.app_state)
         && grant_stands(t.grant_id.as_deref(), s.grant_status.as_deref());
     if !active {
         return inactive();
@@ -135,7 +135,7 @@ fn refresh_answer(state: &AppState, caller: &Caller, s: &RefreshStatus, now: i64
         && r.revoked_at.is_none()
         && r.expires_at > now
         && r.family_expires_at > now
-        && s.app_state == "active"
+        && crate::partner::access::usable_state(&s.app_state)
         && grant_stands(Some(&r.grant_id), s.grant_status.as_deref());
     if !active {
         return inactive();

@@ -70,7 +70,7 @@ async fn handle(
                 let mut conn = state.db.writer.acquire().await?;
                 let n = tokens::revoke_family(&mut conn, &r.token.family_id, now).await?;
                 tracing::info!(client_id = %app.client_id, revoked = n, "refresh token revoked with its grant chain");
-                return Ok(());
+                return preview_evidence(state, &app, now).await;
             }
         } else if let Some(owner) =
             tokens::revoke_access_token(&state.db.writer, &hash, &app.client_id, now).await?
@@ -79,9 +79,18 @@ async fn handle(
                 return Err(not_yours());
             }
             tracing::info!(client_id = %app.client_id, "access token revoked");
-            return Ok(());
+            return preview_evidence(state, &app, now).await;
         }
     }
     // Unknown tokens: 200 all the same (RFC 7009 §2.2).
+    Ok(())
+}
+
+/// Launch evidence: a successful revocation call while the app is in preview.
+async fn preview_evidence(state: &AppState, app: &App, now: i64) -> Result<(), OAuthError> {
+    if app.stage == crate::partner::access::Stage::Preview && app.preview_revocation_at.is_none() {
+        crate::store::apps::record_preview_revocation(&state.db.writer, &app.client_id, now)
+            .await?;
+    }
     Ok(())
 }

@@ -59,14 +59,23 @@ async fn handle(
     let app = authenticate(state, &presented(headers, &params)?, &endpoint).await?;
     cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
-    if !app.is_active() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this app cannot use Onyx ID at the moment",
-        ));
-    }
+    app.gate().map_err(|r| r.oauth())?;
     match params.required("grant_type")? {
-        "authorization_code" => authorization_code(state, &app, &params).await,
+        "authorization_code" => {
+            let answer = authorization_code(state, &app, &params).await?;
+            // Launch evidence: a sign-in completed in preview.
+            if app.stage == crate::partner::access::Stage::Preview
+                && app.preview_sign_in_at.is_none()
+            {
+                crate::store::apps::record_preview_sign_in(
+                    &state.db.writer,
+                    &app.client_id,
+                    state.now(),
+                )
+                .await?;
+            }
+            Ok(answer)
+        }
         "refresh_token" => refresh_token(state, &app, &params).await,
         "client_credentials" => client_credentials(state, &app, &params).await,
         other => Err(OAuthError::new(
@@ -448,7 +457,7 @@ async fn client_credentials(
             ));
         }
         if let Some(r) = consent::app_unavailable_because(s.info(), &app.facts()) {
-            return Err(OAuthError::new(
+            let mut err = OAuthError::new(
                 ErrorCode::InvalidScope,
                 format!(
                     "scope {:?} is unavailable to this app ({}): {}",
@@ -456,7 +465,21 @@ async fn client_credentials(
                     r.as_str(),
                     r.sentence()
                 ),
-            ));
+            )
+            .with("scope", s.as_str())
+            .with("state", "unavailable")
+            .with("reason", r.as_str());
+            // A gated scope names its capability and the capability's state.
+            if r == consent::Reason::ScopeGated
+                && let Some(cap) = &s.info().capability
+            {
+                let c = app.capabilities.get(cap);
+                err = err
+                    .with("capability", cap.as_str())
+                    .with("capability_state", c.state.as_str())
+                    .with("capability_reason", c.reason.as_str());
+            }
+            return Err(err);
         }
     }
     let audience = audience_for(

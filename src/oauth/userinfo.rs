@@ -191,7 +191,7 @@ async fn claims(
             description: "the access token does not carry the openid scope",
         });
     }
-    if status.app_state != "active" {
+    if !crate::partner::access::usable_state(&status.app_state) {
         return Err(BearerError::invalid_token(
             "the app of this access token cannot use Onyx ID at the moment",
         ));

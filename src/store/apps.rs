@@ -4,9 +4,11 @@ use sqlx::FromRow;
 
 use rusqlite::OptionalExtension;
 
-use super::{Db, Pool};
+use super::{Db, Pool, Tx};
 use crate::clock::Timestamp;
 use crate::consent::AppFacts;
+use crate::partner::access::{AccessReason, AccessState, Capabilities, Refusal, Stage};
+use crate::partner::{AppDraft, Step};
 use crate::scopes::TrustLevel;
 
 #[derive(Debug, Clone, FromRow)]
@@ -29,12 +31,29 @@ struct AppRow {
     access_state: String,
     optional_scopes: String,
     pending_scopes: String,
-    capabilities: String,
+    capability_states: String,
     trust_level: String,
     purpose: String,
     consent_copy: String,
     domain: Option<String>,
     consent_ttl: Option<i64>,
+    partner_id: Option<String>,
+    stage: String,
+    description: String,
+    use_case: Option<String>,
+    webhooks: String,
+    support_url: Option<String>,
+    access_reason: Option<String>,
+    access_note: Option<String>,
+    access_changed_at: Option<i64>,
+    withdrawn_scopes: String,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
+    domain_token: Option<String>,
+    domain_verified: Option<String>,
+    domain_verified_at: Option<i64>,
+    preview_sign_in_at: Option<i64>,
+    preview_revocation_at: Option<i64>,
 }
 
 /// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
@@ -45,7 +64,7 @@ pub struct ConsentProfile {
     pub optional_scopes: Vec<String>,
     /// Scopes the app asked for that Onyx is still reviewing.
     pub pending_scopes: Vec<String>,
-    /// Gated capabilities Onyx enabled for the app.
+    /// Gated capabilities Onyx enabled for the app (the `enabled` ones of `App::capabilities`).
     pub capabilities: Vec<String>,
     pub trust_level: TrustLevel,
     /// The app's declared intended use, shown on the consent screen.
@@ -125,7 +144,30 @@ pub struct App {
     /// The public JWKS (JSON), for `PrivateKeyJwt` apps.
     pub jwks: Option<String>,
     pub id_token_alg: String,
-    pub access_state: String,
+    /// The partner that owns the app (`None` for apps made with `onyx-id apps create`).
+    pub partner_id: Option<String>,
+    pub stage: Stage,
+    pub access: AccessState,
+    pub access_reason: Option<AccessReason>,
+    pub access_note: Option<String>,
+    pub access_changed_at: Option<Timestamp>,
+    /// Scopes withdrawn while access is limited.
+    pub withdrawn: Vec<String>,
+    pub capabilities: Capabilities,
+    /// The secret before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<Timestamp>,
+    pub description: String,
+    pub use_case: Option<String>,
+    pub webhooks: Vec<String>,
+    pub support_url: Option<String>,
+    /// The token the partner must publish, and the domain it was last verified for (and when).
+    pub domain_token: Option<String>,
+    pub domain_verified: Option<String>,
+    pub domain_verified_at: Option<Timestamp>,
+    /// Launch evidence: a sign-in completed in preview, a revocation call made in preview.
+    pub preview_sign_in_at: Option<Timestamp>,
+    pub preview_revocation_at: Option<Timestamp>,
     pub redirect_uris: Vec<String>,
     pub origins: Vec<String>,
     pub scopes: Vec<String>,
@@ -142,6 +184,7 @@ impl App {
             pending: &self.consent.pending_scopes,
             trust: self.consent.trust_level,
             capabilities: &self.consent.capabilities,
+            withdrawn: &self.withdrawn,
             consent_ttl: self.consent.consent_ttl,
         }
     }
@@ -159,8 +202,10 @@ impl App {
         self.grant_types.iter().any(|g| g == grant_type)
     }
 
-    pub fn is_active(&self) -> bool {
-        self.access_state == "active"
+    /// Whether Onyx lets the app sign people in and get tokens now, or the refusal that names
+    /// the state and its reason.
+    pub fn gate(&self) -> Result<(), Refusal> {
+        crate::partner::access::gate(self.stage, self.access, self.access_reason)
     }
 
     pub fn approved_for(&self, scope: &str) -> bool {
@@ -174,6 +219,7 @@ fn list(json: &str) -> Vec<String> {
 
 impl From<AppRow> for App {
     fn from(r: AppRow) -> Self {
+        let capabilities = Capabilities::parse(&r.capability_states);
         Self {
             client_type: if r.client_type == "public" {
                 ClientType::Public
@@ -188,7 +234,7 @@ impl From<AppRow> for App {
             consent: ConsentProfile {
                 optional_scopes: list(&r.optional_scopes),
                 pending_scopes: list(&r.pending_scopes),
-                capabilities: list(&r.capabilities),
+                capabilities: capabilities.enabled(),
                 trust_level: TrustLevel::parse(&r.trust_level).unwrap_or_default(),
                 purpose: r.purpose,
                 consent_copy: r.consent_copy,
@@ -206,7 +252,26 @@ impl From<AppRow> for App {
             secret_hash: r.secret_hash,
             jwks: r.jwks,
             id_token_alg: r.id_token_alg,
-            access_state: r.access_state,
+            partner_id: r.partner_id,
+            // An unreadable stage or state fails closed.
+            stage: Stage::parse(&r.stage).unwrap_or(Stage::Draft),
+            access: AccessState::parse(&r.access_state).unwrap_or(AccessState::Suspended),
+            access_reason: r.access_reason.as_deref().and_then(AccessReason::parse),
+            access_note: r.access_note,
+            access_changed_at: r.access_changed_at,
+            withdrawn: list(&r.withdrawn_scopes),
+            capabilities,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
+            description: r.description,
+            use_case: r.use_case,
+            webhooks: list(&r.webhooks),
+            support_url: r.support_url,
+            domain_token: r.domain_token,
+            domain_verified: r.domain_verified,
+            domain_verified_at: r.domain_verified_at,
+            preview_sign_in_at: r.preview_sign_in_at,
+            preview_revocation_at: r.preview_revocation_at,
         }
     }
 }
@@ -224,6 +289,15 @@ pub struct NewApp<'a> {
     pub grant_types: &'a [String],
     pub lifetimes: LifetimeOverrides,
     pub consent: &'a ConsentProfile,
+    pub capabilities: &'a Capabilities,
+    pub partner_id: Option<&'a str>,
+    pub stage: Stage,
+    pub description: &'a str,
+    pub use_case: Option<&'a str>,
+    pub webhooks: &'a [String],
+    pub support_url: Option<&'a str>,
+    /// The partner's draft (JSON), for partner apps.
+    pub draft: Option<&'a str>,
 }
 
 fn json(v: &[String]) -> String {
@@ -232,16 +306,28 @@ fn json(v: &[String]) -> String {
 
 #[tracing::instrument(level = "debug", skip_all, fields(name = new.name))]
 pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<String, sqlx::Error> {
-    let client_id = crate::crypto::random_id();
     let mut tx = pool.begin().await?;
+    let client_id = create_in(&mut tx, new, now).await?;
+    tx.commit().await?;
+    Ok(client_id)
+}
+
+/// `create`, inside the caller's transaction.
+pub async fn create_in(
+    tx: &mut Tx<'_>,
+    new: NewApp<'_>,
+    now: Timestamp,
+) -> Result<String, sqlx::Error> {
+    let client_id = crate::crypto::random_id();
     sqlx::query(
         "INSERT INTO apps (client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris,
              origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
              refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
-             optional_scopes, pending_scopes, capabilities, trust_level, purpose, consent_copy,
-             domain, consent_ttl)
+             optional_scopes, pending_scopes, capability_states, trust_level, purpose,
+             consent_copy, domain, consent_ttl, partner_id, stage, description, use_case,
+             webhooks, support_url, draft)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
-                 $17, $18, $19, $20, $21, $22, $23, $24)",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -261,30 +347,46 @@ pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<Stri
     .bind(now)
     .bind(json(&new.consent.optional_scopes))
     .bind(json(&new.consent.pending_scopes))
-    .bind(json(&new.consent.capabilities))
+    .bind(new.capabilities.to_json())
     .bind(new.consent.trust_level.as_str())
     .bind(&new.consent.purpose)
     .bind(&new.consent.consent_copy)
     .bind(new.consent.domain.as_deref())
     .bind(new.consent.consent_ttl)
-    .execute(&mut *tx)
+    .bind(new.partner_id)
+    .bind(new.stage.as_str())
+    .bind(new.description)
+    .bind(new.use_case)
+    .bind(json(new.webhooks))
+    .bind(new.support_url)
+    .bind(new.draft)
+    .execute(&mut **tx)
     .await?;
     for origin in new.origins {
         sqlx::query("INSERT INTO app_origins (client_id, origin) VALUES ($1, $2)")
             .bind(&client_id)
             .bind(origin)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(client_id)
 }
 
-const BY_CLIENT_ID: &str = "SELECT client_id, name, client_type, auth_method, secret_hash, jwks,
-        redirect_uris, origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl,
-        refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, optional_scopes,
-        pending_scopes, capabilities, trust_level, purpose, consent_copy, domain, consent_ttl
- FROM apps WHERE client_id = $1";
+/// Every column of an app row, in `AppRow` order.
+macro_rules! app_columns {
+    () => {
+        "client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris, origins,
+        scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl, refresh_token_idle_ttl,
+        refresh_token_absolute_ttl, access_state, optional_scopes, pending_scopes,
+        capability_states, trust_level, purpose, consent_copy, domain, consent_ttl, partner_id,
+        stage, description, use_case, webhooks, support_url, access_reason, access_note,
+        access_changed_at, withdrawn_scopes, previous_secret_hash, previous_secret_expires_at,
+        domain_token, domain_verified, domain_verified_at, preview_sign_in_at,
+        preview_revocation_at"
+    };
+}
+
+const BY_CLIENT_ID: &str = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
 
 impl AppRow {
     fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -307,12 +409,29 @@ impl AppRow {
             access_state: r.get("access_state")?,
             optional_scopes: r.get("optional_scopes")?,
             pending_scopes: r.get("pending_scopes")?,
-            capabilities: r.get("capabilities")?,
+            capability_states: r.get("capability_states")?,
             trust_level: r.get("trust_level")?,
             purpose: r.get("purpose")?,
             consent_copy: r.get("consent_copy")?,
             domain: r.get("domain")?,
             consent_ttl: r.get("consent_ttl")?,
+            partner_id: r.get("partner_id")?,
+            stage: r.get("stage")?,
+            description: r.get("description")?,
+            use_case: r.get("use_case")?,
+            webhooks: r.get("webhooks")?,
+            support_url: r.get("support_url")?,
+            access_reason: r.get("access_reason")?,
+            access_note: r.get("access_note")?,
+            access_changed_at: r.get("access_changed_at")?,
+            withdrawn_scopes: r.get("withdrawn_scopes")?,
+            previous_secret_hash: r.get("previous_secret_hash")?,
+            previous_secret_expires_at: r.get("previous_secret_expires_at")?,
+            domain_token: r.get("domain_token")?,
+            domain_verified: r.get("domain_verified")?,
+            domain_verified_at: r.get("domain_verified_at")?,
+            preview_sign_in_at: r.get("preview_sign_in_at")?,
+            preview_revocation_at: r.get("preview_revocation_at")?,
         })
     }
 }
@@ -340,19 +459,299 @@ pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx:
     Ok(row.map(App::from))
 }
 
-/// Sets an app's access state (`active`, `limited`, `suspended`); true if the app exists.
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn set_access_state(
+/// Sets an app's access state, with its reason, the operator's note and the scopes a limit
+/// withdraws; true if the app exists.
+pub async fn set_access(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    state: AccessState,
+    reason: AccessReason,
+    note: Option<&str>,
+    withdrawn: &[String],
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE apps SET access_state = $1, access_reason = $2, access_note = $3,
+             withdrawn_scopes = $4, access_changed_at = $5
+         WHERE client_id = $6",
+    )
+    .bind(state.as_str())
+    .bind(reason.as_str())
+    .bind(note)
+    .bind(json(withdrawn))
+    .bind(now)
+    .bind(client_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_capabilities(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    caps: &Capabilities,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET capability_states = $1 WHERE client_id = $2")
+        .bind(caps.to_json())
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores the partner's draft and the scopes it asks for that Onyx has not approved yet.
+pub async fn set_draft(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    draft: &AppDraft,
+    pending_scopes: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET draft = $1, pending_scopes = $2 WHERE client_id = $3")
+        .bind(serde_json::to_string(draft).unwrap_or_else(|_| "{}".into()))
+        .bind(json(pending_scopes))
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The partner's draft of a partner app.
+pub async fn draft(pool: &Pool, client_id: &str) -> Result<Option<AppDraft>, sqlx::Error> {
+    let raw: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT draft FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(raw
+        .and_then(|(d,)| d)
+        .and_then(|d| serde_json::from_str(&d).ok()))
+}
+
+/// Makes the draft's fields of an approved review step live.
+pub async fn apply_step(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    step: Step,
+    d: &AppDraft,
+) -> Result<(), sqlx::Error> {
+    let q = match step {
+        Step::AppIdentity => sqlx::query(
+            "UPDATE apps SET name = $1, description = $2, consent_copy = $3 WHERE client_id = $4",
+        )
+        .bind(d.name.trim().to_string())
+        .bind(d.description.trim().to_string())
+        .bind(d.consent_copy.trim().to_string()),
+        Step::UseCase => {
+            sqlx::query("UPDATE apps SET use_case = $1, purpose = $2 WHERE client_id = $3")
+                .bind(d.use_case.clone())
+                .bind(d.purpose.trim().to_string())
+        }
+        Step::Scopes => {
+            let pending: Vec<String> = vec![];
+            sqlx::query(
+                "UPDATE apps SET scopes = $1, optional_scopes = $2, pending_scopes = $3
+                 WHERE client_id = $4",
+            )
+            .bind(json(&d.scopes))
+            .bind(json(&d.optional_scopes))
+            .bind(json(&pending))
+        }
+        Step::Domain => {
+            sqlx::query("UPDATE apps SET domain = $1 WHERE client_id = $2").bind(d.domain.clone())
+        }
+        Step::RedirectUris => {
+            sqlx::query("UPDATE apps SET redirect_uris = $1, origins = $2 WHERE client_id = $3")
+                .bind(json(&d.redirect_uris))
+                .bind(json(&d.origins))
+        }
+        Step::Webhooks => sqlx::query("UPDATE apps SET webhooks = $1 WHERE client_id = $2")
+            .bind(json(&d.webhooks)),
+        Step::Support => sqlx::query("UPDATE apps SET support_url = $1 WHERE client_id = $2")
+            .bind(d.support_url.clone()),
+        Step::Company | Step::ConnectivityCatalogue | Step::PrivacySecurity | Step::Production => {
+            return Ok(());
+        }
+    };
+    q.bind(client_id).execute(&mut **tx).await?;
+    if step == Step::RedirectUris {
+        sqlx::query("DELETE FROM app_origins WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut **tx)
+            .await?;
+        for origin in &d.origins {
+            sqlx::query("INSERT INTO app_origins (client_id, origin) VALUES ($1, $2)")
+                .bind(client_id)
+                .bind(origin)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn set_stage(tx: &mut Tx<'_>, client_id: &str, stage: Stage) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET stage = $1 WHERE client_id = $2")
+        .bind(stage.as_str())
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the secret; the old one keeps working until `previous_until`.
+pub async fn rotate_secret(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    new_hash: &str,
+    previous_until: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apps SET previous_secret_hash = secret_hash, previous_secret_expires_at = $1,
+             secret_hash = $2
+         WHERE client_id = $3",
+    )
+    .bind(previous_until)
+    .bind(new_hash)
+    .bind(client_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_domain_token(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    token: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET domain_token = $1 WHERE client_id = $2")
+        .bind(token)
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records which domain was verified (or `None`: verification lapsed) and when.
+pub async fn set_domain_verified(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    domain: Option<&str>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apps SET domain_verified = $1, domain_verified_at = $2 WHERE client_id = $3",
+    )
+    .bind(domain)
+    .bind(domain.map(|_| now))
+    .bind(client_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Launch evidence: the first sign-in completed (code exchanged) while in preview.
+pub async fn record_preview_sign_in(
     pool: &Pool,
     client_id: &str,
-    state: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE apps SET access_state = $1 WHERE client_id = $2")
-        .bind(state)
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apps SET preview_sign_in_at = $1
+         WHERE client_id = $2 AND stage = 'preview' AND preview_sign_in_at IS NULL",
+    )
+    .bind(now)
+    .bind(client_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Launch evidence: the first successful revocation call while in preview.
+pub async fn record_preview_revocation(
+    pool: &Pool,
+    client_id: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apps SET preview_revocation_at = $1
+         WHERE client_id = $2 AND stage = 'preview' AND preview_revocation_at IS NULL",
+    )
+    .bind(now)
+    .bind(client_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A partner's apps.
+pub async fn of_partner(pool: &Pool, partner_id: &str) -> Result<Vec<App>, sqlx::Error> {
+    let rows: Vec<AppRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM apps WHERE partner_id = $1 ORDER BY created_at, client_id"
+    ))
+    .bind(partner_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(App::from).collect())
+}
+
+/// Live names of every app Onyx has approved (out of draft), but `except`.
+pub async fn approved_names(pool: &Pool, except: &str) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM apps WHERE stage <> 'draft' AND client_id <> $1")
+            .bind(except)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
+}
+
+/// Replaces a preview app's test accounts (emails, normalised by the caller).
+pub async fn set_test_accounts(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    emails: &[String],
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM app_test_accounts WHERE client_id = $1")
         .bind(client_id)
-        .execute(pool)
+        .execute(&mut **tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    for email in emails {
+        sqlx::query(
+            "INSERT INTO app_test_accounts (client_id, email, added_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client_id)
+        .bind(email)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn test_accounts(pool: &Pool, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT email FROM app_test_accounts WHERE client_id = $1 ORDER BY email")
+            .bind(client_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(e,)| e).collect())
+}
+
+pub async fn is_test_account(
+    pool: &Pool,
+    client_id: &str,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM app_test_accounts WHERE client_id = $1 AND email = $2",
+    )
+    .bind(client_id)
+    .bind(email)
+    .fetch_one(pool)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Whether any app registered `origin` (a CORS preflight cannot say which app it is for).

@@ -4,14 +4,17 @@
 
 pub mod apps;
 pub mod assertions;
+pub mod audit;
 pub mod auth_requests;
 pub mod codes;
 pub mod direct;
 pub mod grants;
 pub mod login_attempts;
+pub mod partners;
 pub mod purge;
 pub mod refresh_tokens;
 pub mod resource_servers;
+pub mod reviews;
 pub mod sessions;
 pub mod token_writer;
 pub mod tokens;

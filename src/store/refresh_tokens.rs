@@ -117,7 +117,8 @@ pub async fn status_by_hash(
     sqlx::query_as::<_, RefreshStatus>(
         "SELECT r.family_id, r.client_id, r.user_id, r.grant_id, r.scope, r.audience, r.auth_time,
                 r.issued_at, r.expires_at, r.family_expires_at, r.used_at, r.revoked_at,
-                a.access_state AS app_state, g.status AS grant_status
+                CASE WHEN a.stage = 'draft' THEN 'draft' ELSE a.access_state END AS app_state,
+                g.status AS grant_status
          FROM refresh_tokens r
          JOIN apps a ON a.client_id = r.client_id
          LEFT JOIN grants g ON g.id = r.grant_id

@@ -94,6 +94,7 @@ pub struct AppConditions {
     pub approved: Vec<String>,
     pub pending: Vec<String>,
     pub capabilities: Vec<String>,
+    pub withdrawn: Vec<String>,
     pub trust: TrustLevel,
     pub consent_ttl: Option<i64>,
 }
@@ -105,6 +106,7 @@ impl AppConditions {
             pending: &self.pending,
             trust: self.trust,
             capabilities: &self.capabilities,
+            withdrawn: &self.withdrawn,
             consent_ttl: self.consent_ttl,
         }
     }
@@ -146,8 +148,10 @@ pub struct TokenStatus {
 /// row when it has none).
 const STATUS_COLUMNS: &str = "t.jti, t.client_id, t.user_id, t.grant_id, t.family_id,
         t.scope, t.audience, t.auth_time, t.issued_at, t.expires_at, t.revoked_at,
-        a.access_state AS app_state, a.scopes AS app_scopes, a.pending_scopes AS app_pending,
-        a.capabilities AS app_capabilities, a.trust_level AS app_trust,
+        CASE WHEN a.stage = 'draft' THEN 'draft' ELSE a.access_state END AS app_state,
+        a.scopes AS app_scopes, a.pending_scopes AS app_pending,
+        a.capability_states AS app_capabilities, a.withdrawn_scopes AS app_withdrawn,
+        a.trust_level AS app_trust,
         a.consent_ttl AS app_consent_ttl, g.status AS grant_status,
         u.email_verified AS user_verified, u.region AS user_region, u.risk_level AS user_risk,
         gs.scope AS p_scope, gs.state AS p_state, gs.reason AS p_reason,
@@ -175,6 +179,7 @@ struct StatusRow {
     app_scopes: Option<String>,
     app_pending: Option<String>,
     app_capabilities: Option<String>,
+    app_withdrawn: Option<String>,
     app_trust: Option<String>,
     app_consent_ttl: Option<i64>,
     grant_status: Option<String>,
@@ -206,6 +211,7 @@ impl StatusRow {
             app_scopes: r.get("app_scopes")?,
             app_pending: r.get("app_pending")?,
             app_capabilities: r.get("app_capabilities")?,
+            app_withdrawn: r.get("app_withdrawn")?,
             app_trust: r.get("app_trust")?,
             app_consent_ttl: r.get("app_consent_ttl")?,
             grant_status: r.get("grant_status")?,
@@ -256,7 +262,11 @@ fn fold(rows: Vec<StatusRow>) -> Option<TokenStatus> {
     let app = AppConditions {
         approved: list(first.app_scopes.as_deref()),
         pending: list(first.app_pending.as_deref()),
-        capabilities: list(first.app_capabilities.as_deref()),
+        capabilities: crate::partner::access::Capabilities::parse(
+            first.app_capabilities.as_deref().unwrap_or("{}"),
+        )
+        .enabled(),
+        withdrawn: list(first.app_withdrawn.as_deref()),
         trust: first
             .app_trust
             .as_deref()

@@ -220,6 +220,16 @@ pub async fn consent_post(
             &[("request_id", &request_id)],
         )));
     };
+    if let Some(why) = crate::oauth::authorize::preview_refusal(&state, &app, &user.email).await? {
+        crate::store::auth_requests::take(&state.db.writer, &request_id).await?;
+        return Ok(error_redirect(
+            &state,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            ErrorCode::AccessDenied,
+            &why,
+        ));
+    }
     let now = state.now();
     let version = app.copy_version();
     match form.get("decision") {

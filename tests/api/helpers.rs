@@ -86,6 +86,7 @@ async fn start_server(
     keys_dir: &Path,
     issuer: Option<&str>,
     clock: &ManualClock,
+    configure: &dyn Fn(&mut Settings),
 ) -> (String, AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -98,6 +99,8 @@ async fn start_server(
         keys_dir.to_str().unwrap(),
     )
     .expect("test settings");
+    let mut settings = settings;
+    configure(&mut settings);
     let state = build_state(settings, Arc::new(clock.clone()))
         .await
         .expect("building the app");
@@ -106,6 +109,11 @@ async fn start_server(
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &|_| {}).await
+}
+
+/// `spawn_app`, with settings changed by `configure` first.
+pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut Settings)) -> TestApp {
     // Server logs go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
@@ -125,7 +133,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         }
     };
     let clock = ManualClock::new();
-    let (address, state) = start_server(&database_url, &keys_dir, None, &clock).await;
+    let (address, state) = start_server(&database_url, &keys_dir, None, &clock, configure).await;
     TestApp {
         issuer: address.clone(),
         address,
@@ -179,6 +187,7 @@ impl TestApp {
             &self.keys_dir,
             Some(&self.issuer),
             &self.clock,
+            &|_| {},
         )
         .await
         .0

@@ -580,20 +580,35 @@ async fn introspection_answers_inactive_for_every_reason_a_token_stops() {
         assert_eq!(introspect(&app, &client, &t).await["active"], false);
         // The app loses access, then gets it back: at once, both ways.
         let t = cc(Some(API)).await;
-        onyx_id::store::apps::set_access_state(
-            &app.state.db.writer,
-            &client.client_id,
-            "suspended",
-        )
-        .await
-        .unwrap();
+        let set = |state: &'static str, reason: Option<&'static str>| {
+            let app = &app;
+            let client_id = client.client_id.clone();
+            async move {
+                let target = onyx_id::partner::program::any_app(&app.state.db, &client_id)
+                    .await
+                    .unwrap();
+                onyx_id::partner::program::set_access(
+                    &app.state.db,
+                    app.clock_now(),
+                    "test",
+                    &target,
+                    onyx_id::partner::program::AccessChange {
+                        state,
+                        reason,
+                        note: None,
+                        withdrawn: &[],
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        };
+        set("suspended", Some("abuse_review")).await;
         assert_eq!(
             introspect_at(&app.address, &rs.id, &rs.secret, &t).await["active"],
             false
         );
-        onyx_id::store::apps::set_access_state(&app.state.db.writer, &client.client_id, "active")
-            .await
-            .unwrap();
+        set("active", None).await;
         assert_eq!(
             introspect_at(&app.address, &rs.id, &rs.secret, &t).await["active"],
             true

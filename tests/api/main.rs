@@ -8,5 +8,6 @@ mod cli;
 mod consent;
 mod garbage;
 mod lifecycle;
+mod partner;
 mod refusals;
 mod sign_in;

@@ -1,0 +1,361 @@
+//! What Onyx currently lets an app do: its stage (draft, preview, production), its access state
+//! (active, limited, suspended) with the reason, and the state of each gated capability.
+//!
+//! These are read from the app's row at every request that names the app (authorize, token,
+//! introspection, userinfo), never cached, so a change takes effect on the very next request.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether an app in this folded state (its access state, or `draft` for an app Onyx has not
+/// approved yet) may still use its tokens: active and limited apps may, for the scopes they
+/// still hold.
+pub fn usable_state(folded: &str) -> bool {
+    matches!(folded, "active" | "limited")
+}
+
+/// Why an app may not be used at all now: its state and the reason, for error pages and for
+/// the members of an OAuth error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `draft` or `suspended`.
+    pub state: &'static str,
+    pub reason: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    /// The token endpoint's answer: `unauthorized_client` with the state and reason.
+    pub fn oauth(&self) -> crate::oauth::error::OAuthError {
+        crate::oauth::error::OAuthError::new(
+            crate::oauth::error::ErrorCode::UnauthorizedClient,
+            self.description.clone(),
+        )
+        .with("access_state", self.state)
+        .with("reason", self.reason)
+    }
+}
+
+/// Whether an app may sign people in and get tokens at all (a limited app may, for the scopes
+/// it still holds).
+pub fn gate(
+    stage: Stage,
+    access: AccessState,
+    reason: Option<AccessReason>,
+) -> Result<(), Refusal> {
+    if access == AccessState::Suspended {
+        let reason = reason.unwrap_or(AccessReason::OperatorDecision);
+        return Err(Refusal {
+            state: "suspended",
+            reason: reason.as_str(),
+            description: format!(
+                "Onyx has suspended this app's access. {}",
+                reason.sentence()
+            ),
+        });
+    }
+    if stage == Stage::Draft {
+        return Err(Refusal {
+            state: "draft",
+            reason: "review_pending",
+            description: "Onyx has not approved this app yet: its review is not finished.".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Where an app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Registered and perhaps submitted; Onyx has not approved its identity and redirect URIs
+    /// yet, so it signs nobody in.
+    Draft,
+    /// Signs in only the test accounts its partner lists.
+    Preview,
+    Production,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Preview => "preview",
+            Self::Production => "production",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "draft" => Self::Draft,
+            "preview" => Self::Preview,
+            "production" => Self::Production,
+            _ => return None,
+        })
+    }
+}
+
+/// An app's access state (partner-program-access.txt, "Access Changes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessState {
+    Active,
+    /// Some scopes are withdrawn; the rest keep working.
+    Limited,
+    /// Nothing works: no sign-in, no token, every token introspects inactive.
+    Suspended,
+}
+
+impl AccessState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Limited => "limited",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "active" => Self::Active,
+            "limited" => Self::Limited,
+            "suspended" => Self::Suspended,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an app's access changed. The first ones are set by onyx-id itself when it sees the
+/// condition; every one can also be set by an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessReason {
+    /// An operator asked for changes on a step Onyx had approved for the live app.
+    ReviewReopened,
+    /// The app's domain no longer serves its verification token.
+    VerificationLapsed,
+    ConsentExpired,
+    ScopesRevoked,
+    RegionWithdrawn,
+    AbuseReview,
+    WebhookSecurityFailure,
+    SupportRequirements,
+    /// Any other operator decision; the note says why.
+    OperatorDecision,
+    /// Access given back.
+    Restored,
+}
+
+impl AccessReason {
+    pub const ALL: [AccessReason; 10] = [
+        Self::ReviewReopened,
+        Self::VerificationLapsed,
+        Self::ConsentExpired,
+        Self::ScopesRevoked,
+        Self::RegionWithdrawn,
+        Self::AbuseReview,
+        Self::WebhookSecurityFailure,
+        Self::SupportRequirements,
+        Self::OperatorDecision,
+        Self::Restored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReviewReopened => "review_reopened",
+            Self::VerificationLapsed => "verification_lapsed",
+            Self::ConsentExpired => "consent_expired",
+            Self::ScopesRevoked => "scopes_revoked",
+            Self::RegionWithdrawn => "region_withdrawn",
+            Self::AbuseReview => "abuse_review",
+            Self::WebhookSecurityFailure => "webhook_security_failure",
+            Self::SupportRequirements => "support_requirements",
+            Self::OperatorDecision => "operator_decision",
+            Self::Restored => "restored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// A sentence a partner (and, on the "app unavailable" page, a user) can read.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Self::ReviewReopened => "Onyx reopened part of this app's review.",
+            Self::VerificationLapsed => "The app's domain verification no longer holds.",
+            Self::ConsentExpired => "Consent this app relied on has expired.",
+            Self::ScopesRevoked => "Access this app relied on was revoked.",
+            Self::RegionWithdrawn => "This app's access is not available in this region any more.",
+            Self::AbuseReview => "Onyx is reviewing this app for abuse or fraud.",
+            Self::WebhookSecurityFailure => "The app's webhook endpoints failed a security check.",
+            Self::SupportRequirements => "The app does not meet Onyx's support requirements.",
+            Self::OperatorDecision => "Onyx changed this app's access.",
+            Self::Restored => "Onyx restored this app's access.",
+        }
+    }
+}
+
+/// The state of one gated capability for one app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityState {
+    /// Not requested, or refused.
+    Unavailable,
+    /// The partner asked; Onyx has not decided.
+    Requested,
+    /// Onyx holds it back for now (market, capacity, readiness); the reason says why.
+    Gated,
+    Enabled,
+}
+
+impl CapabilityState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unavailable => "unavailable",
+            Self::Requested => "requested",
+            Self::Gated => "gated",
+            Self::Enabled => "enabled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "unavailable" => Self::Unavailable,
+            "requested" => Self::Requested,
+            "gated" => Self::Gated,
+            "enabled" => Self::Enabled,
+            _ => return None,
+        })
+    }
+}
+
+/// A capability's state with its reason, as stored in the app row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capability {
+    pub state: CapabilityState,
+    /// Machine-readable (`not_requested`, `awaiting_review`, `enabled_by_onyx`, or the
+    /// operator's reason code).
+    pub reason: String,
+    /// When it was last set (Unix seconds).
+    #[serde(default)]
+    pub at: i64,
+    /// The operator's or partner's words, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Capability {
+    /// What an app that never asked for a capability has.
+    pub fn not_requested() -> Self {
+        Self {
+            state: CapabilityState::Unavailable,
+            reason: "not_requested".into(),
+            at: 0,
+            note: None,
+        }
+    }
+
+    /// One sentence for people.
+    pub fn sentence(&self, name: &str) -> String {
+        let words = name.replace('_', " ");
+        match self.state {
+            CapabilityState::Enabled => format!("Onyx enabled {words} for this app."),
+            CapabilityState::Requested => {
+                format!("The app asked for {words}; Onyx has not decided yet.")
+            }
+            CapabilityState::Gated => match &self.note {
+                Some(n) => format!("Onyx holds {words} back for this app for now: {n}"),
+                None => format!("Onyx holds {words} back for this app for now."),
+            },
+            CapabilityState::Unavailable if self.reason == "not_requested" => {
+                format!("The app has not asked for {words}.")
+            }
+            CapabilityState::Unavailable => format!("{words} is not available to this app."),
+        }
+    }
+}
+
+/// Every capability's state, keyed by name (a missing key is `not_requested`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Capabilities(pub BTreeMap<String, Capability>);
+
+impl Capabilities {
+    /// Parses the stored JSON; anything unreadable counts as no capability at all (the safe
+    /// side: nothing gated is enabled by a corrupt value).
+    pub fn parse(json: &str) -> Self {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".into())
+    }
+
+    pub fn get(&self, name: &str) -> Capability {
+        self.0
+            .get(name)
+            .cloned()
+            .unwrap_or_else(Capability::not_requested)
+    }
+
+    pub fn enabled(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, c)| c.state == CapabilityState::Enabled)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every known capability with its state, in catalogue order.
+    pub fn all(&self) -> Vec<(&'static str, Capability)> {
+        super::CAPABILITIES
+            .iter()
+            .map(|name| (*name, self.get(name)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_capabilities_parse_and_unreadable_ones_enable_nothing() {
+        let caps = Capabilities::parse(
+            r#"{"expanded_messaging":{"state":"enabled","reason":"enabled_by_onyx","at":5},
+                "community_execution":{"state":"gated","reason":"market_not_launched","at":6}}"#,
+        );
+        assert_eq!(caps.enabled(), vec!["expanded_messaging".to_string()]);
+        assert_eq!(
+            caps.get("community_execution").state,
+            CapabilityState::Gated
+        );
+        assert_eq!(
+            caps.get("advanced_event_subscriptions").reason,
+            "not_requested"
+        );
+        assert!(
+            Capabilities::parse("[\"expanded_messaging\"]")
+                .enabled()
+                .is_empty()
+        );
+        assert!(Capabilities::parse("not json").enabled().is_empty());
+        assert_eq!(caps.all().len(), super::super::CAPABILITIES.len());
+    }
+
+    #[test]
+    fn every_reason_round_trips_and_has_words() {
+        for r in AccessReason::ALL {
+            assert_eq!(AccessReason::parse(r.as_str()), Some(r));
+            assert!(r.sentence().ends_with('.'));
+        }
+        for s in ["draft", "preview", "production"] {
+            assert_eq!(Stage::parse(s).map(Stage::as_str), Some(s));
+        }
+        for s in ["active", "limited", "suspended"] {
+            assert_eq!(AccessState::parse(s).map(AccessState::as_str), Some(s));
+        }
+    }
+}

@@ -1,0 +1,1408 @@
+//! Automatic pre-checks: the rules a draft must pass before a person reviews it. The product
+//! says unclear app names, misleading consent copy, excessive scopes and unsafe redirect
+//! settings block approval (partner-program-access.txt, "App Review"); catching the mechanical
+//! cases here saves the partner a round trip with a reviewer. Each finding names the step it
+//! blocks, the field and the offending value, so the partner can fix the draft alone.
+//!
+//! Pure: no I/O and no clock; the caller passes in what else the checks need ([`Context`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use super::{AppDraft, CAPABILITIES, Finding, Step};
+use crate::scopes::catalogue;
+
+/// Longest app name: it has to fit on one line of the consent screen.
+const MAX_NAME_CHARS: usize = 60;
+/// Longest description, consent copy or intended use.
+const MAX_TEXT_CHARS: usize = 500;
+/// Values quoted in messages are cut to this, so a huge input cannot flood a page or a log.
+const MAX_SHOWN_CHARS: usize = 100;
+
+/// Capabilities reviewed in the connectivity catalogue step rather than with the scopes.
+const CONNECTIVITY_CAPABILITIES: [&str; 2] = [
+    "partner_connectivity_catalogue",
+    "market_connectivity_launches",
+];
+
+/// Schemes that already mean something to a browser or an OS, so they can never be a native
+/// app's private-use redirect scheme (RFC 8252 §7.1) and some of them run code.
+const NON_PRIVATE_SCHEMES: [&str; 14] = [
+    "javascript",
+    "data",
+    "file",
+    "ftp",
+    "ws",
+    "wss",
+    "blob",
+    "about",
+    "vbscript",
+    "filesystem",
+    "view-source",
+    "mailto",
+    "tel",
+    "sms",
+];
+
+/// What the pre-checks need beyond the draft.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// Live names of other apps Onyx has approved (not this app), to catch impersonation.
+    pub approved_names: &'a [String],
+}
+
+/// Runs every automatic pre-check on a draft; empty means nothing blocks review. Findings come
+/// in a stable order: by field in the order below, then by list index, so a partner fixing them
+/// top to bottom sees the same list each time.
+pub fn run(draft: &AppDraft, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Findings::default();
+    let domain = check_domain(draft.domain.as_deref(), &mut out);
+    check_redirect_uris(&draft.redirect_uris, domain.as_deref(), &mut out);
+    check_origins(&draft.origins, domain.as_deref(), &mut out);
+    check_name(&draft.name, ctx.approved_names, &mut out);
+    check_text(
+        &draft.description,
+        "description",
+        "description",
+        Step::AppIdentity,
+        &mut out,
+    );
+    check_text(
+        &draft.consent_copy,
+        "consent_copy",
+        "consent copy",
+        Step::AppIdentity,
+        &mut out,
+    );
+    check_use_case(&draft.use_case, &mut out);
+    check_text(
+        &draft.purpose,
+        "purpose",
+        "intended use",
+        Step::UseCase,
+        &mut out,
+    );
+    check_scopes(draft, &mut out);
+    check_capabilities(&draft.capabilities, &mut out);
+    check_webhooks(&draft.webhooks, &mut out);
+    check_support(draft.support_url.as_deref(), &mut out);
+    out.0
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, code: &str, step: Step, field: impl Into<String>, message: String) {
+        self.0.push(Finding {
+            code: code.to_string(),
+            step,
+            field: field.into(),
+            message,
+        });
+    }
+}
+
+/// Checks the domain and returns it in lowercase when it is a usable DNS name, so the redirect
+/// and origin checks can hold hosts to it.
+fn check_domain(domain: Option<&str>, out: &mut Findings) -> Option<String> {
+    let Some(raw) = domain.filter(|d| !d.trim().is_empty()) else {
+        out.add(
+            "domain_missing",
+            Step::Domain,
+            "domain",
+            "Add the domain your app lives on, such as example.com, so Onyx can verify you control it."
+                .into(),
+        );
+        return None;
+    };
+    let domain = match parse_domain(raw) {
+        Ok(domain) => domain,
+        Err(reason) => {
+            let message = format!(
+                "The domain {} is not a domain name Onyx can verify: {reason}.",
+                shown(raw)
+            );
+            out.add("domain_invalid", Step::Domain, "domain", message);
+            return None;
+        }
+    };
+    if impersonates_onyx_domain(&domain) {
+        let message = format!(
+            "The domain {} belongs to or imitates Onyx; use a domain your company owns.",
+            shown(raw)
+        );
+        out.add("domain_impersonates_onyx", Step::Domain, "domain", message);
+    }
+    Some(domain)
+}
+
+/// A DNS name (RFC 1035 §2.3.1 labels, as RFC 1123 relaxed them) in lowercase, or why not.
+fn parse_domain(raw: &str) -> Result<String, &'static str> {
+    if raw.contains('/') {
+        return Err("write the domain alone, without a scheme or a path");
+    }
+    if raw
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
+    {
+        return Err("use a domain name, not an IP address");
+    }
+    if raw.contains(':') {
+        return Err("remove the port");
+    }
+    if raw.ends_with('.') {
+        return Err("remove the trailing dot");
+    }
+    if raw.len() > 253 {
+        return Err("a domain name is at most 253 characters");
+    }
+    let domain = raw.to_ascii_lowercase();
+    if !domain.contains('.') {
+        return Err("it needs at least one dot, as in example.com");
+    }
+    for label in domain.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each part between dots must be 1 to 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(
+                "use only letters, digits and hyphens (the punycode form for other scripts)",
+            );
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("no part between dots may start or end with a hyphen");
+        }
+    }
+    if domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("use a domain name, not an IP address");
+    }
+    Ok(domain)
+}
+
+/// A label (or a hyphenated word of one) that reads as "onyx": `onyx.com`, `login.onyx.id`,
+/// `0nyx-pay.com`. Whole words only, so a jeweller at `sardonyx.com` is not blocked.
+fn impersonates_onyx_domain(domain: &str) -> bool {
+    domain
+        .split('.')
+        .any(|label| fold(label) == "onyx" || label.split('-').any(|word| fold(word) == "onyx"))
+}
+
+fn check_redirect_uris(uris: &[String], domain: Option<&str>, out: &mut Findings) {
+    let step = Step::RedirectUris;
+    if uris.is_empty() {
+        let message = "Add at least one redirect URI, the address Onyx sends users back to after they sign in.";
+        out.add(
+            "redirect_uris_missing",
+            step,
+            "redirect_uris",
+            message.into(),
+        );
+    }
+    for (i, raw) in uris.iter().enumerate() {
+        let field = format!("redirect_uris[{i}]");
+        let uri = shown(raw);
+        if let Some(first) = earlier_copy(uris, i) {
+            let message = format!(
+                "The redirect URI {uri} is already listed at redirect_uris[{first}]; remove this copy."
+            );
+            out.add("redirect_uri_duplicate", step, field, message);
+            continue;
+        }
+        // Onyx compares redirect URIs as registered strings (RFC 9700 §4.1.3): a wildcard would
+        // never match, and pretending it does is how open redirectors happen.
+        let wildcard = raw.contains('*');
+        if wildcard {
+            let message = format!(
+                "The redirect URI {uri} contains a wildcard; register each exact URI instead."
+            );
+            out.add("redirect_uri_wildcard", step, field.clone(), message);
+        }
+        let url = match parse_absolute(raw) {
+            Ok(url) => url,
+            Err(reason) => {
+                if !wildcard {
+                    let message = format!("The redirect URI {uri} is not usable: {reason}.");
+                    out.add("redirect_uri_invalid", step, field, message);
+                }
+                continue;
+            }
+        };
+        if url.fragment().is_some() {
+            let message = format!(
+                "The redirect URI {uri} has a fragment (#); remove it, as a redirect URI must not have one (RFC 6749 §3.1.2)."
+            );
+            out.add("redirect_uri_fragment", step, field.clone(), message);
+        }
+        if has_userinfo(raw, &url) {
+            let message =
+                format!("The redirect URI {uri} contains a user name or password; remove them.");
+            out.add("redirect_uri_credentials", step, field.clone(), message);
+        }
+        match url.scheme() {
+            "https" => {
+                if let Some(domain) = domain
+                    && !host_within(&url, domain)
+                {
+                    let message = format!(
+                        "The redirect URI {uri} is not on {domain} or one of its subdomains; use a host under your verified domain."
+                    );
+                    out.add("redirect_uri_outside_domain", step, field, message);
+                }
+            }
+            // RFC 8252 §7.3: native apps listen on the loopback interface, over plain http.
+            "http" if is_loopback_literal(raw, &url) => {}
+            "http" if url.host().is_some_and(|h| is_localhost(&h)) => {
+                let message = format!(
+                    "The redirect URI {uri} uses localhost; use http://127.0.0.1 instead, which no DNS or hosts file can point elsewhere (RFC 8252 §8.3)."
+                );
+                out.add("redirect_uri_localhost", step, field, message);
+            }
+            "http" => {
+                let message = format!(
+                    "The redirect URI {uri} uses http; use https, or http only on 127.0.0.1 or [::1] for a native app (RFC 8252 §7.3)."
+                );
+                out.add("redirect_uri_not_https", step, field, message);
+            }
+            scheme if NON_PRIVATE_SCHEMES.contains(&scheme) => {
+                let message = format!(
+                    "The redirect URI {uri} uses the {scheme}: scheme, which cannot receive a sign-in response; use https."
+                );
+                out.add("redirect_uri_not_https", step, field, message);
+            }
+            // Anything else is a native app's private-use scheme (RFC 8252 §7.1).
+            scheme if !is_reverse_domain_scheme(scheme, domain) => {
+                let example = domain.map_or_else(|| "com.example.app".to_string(), reverse_labels);
+                let message = format!(
+                    "The redirect URI {uri} uses the scheme {}, which is not your domain reversed; use a scheme like {example}:/callback (RFC 8252 §7.1).",
+                    shown(scheme)
+                );
+                out.add(
+                    "redirect_uri_scheme_not_reverse_domain",
+                    step,
+                    field,
+                    message,
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_origins(origins: &[String], domain: Option<&str>, out: &mut Findings) {
+    let step = Step::RedirectUris;
+    for (i, raw) in origins.iter().enumerate() {
+        let field = format!("origins[{i}]");
+        let origin = shown(raw);
+        if let Some(first) = earlier_copy(origins, i) {
+            let message = format!(
+                "The origin {origin} is already listed at origins[{first}]; remove this copy."
+            );
+            out.add("origin_duplicate", step, field, message);
+            continue;
+        }
+        if raw.contains('*') {
+            let message =
+                format!("The origin {origin} contains a wildcard; list each exact origin instead.");
+            out.add("origin_not_exact", step, field, message);
+            continue;
+        }
+        let url = match parse_absolute(raw) {
+            Ok(url) => url,
+            Err(reason) => {
+                let message = format!("The origin {origin} is not usable: {reason}.");
+                out.add("origin_invalid", step, field, message);
+                continue;
+            }
+        };
+        let not_https = format!(
+            "The origin {origin} does not use https; use https, or http only on 127.0.0.1 or [::1] while developing."
+        );
+        if !matches!(url.scheme(), "https" | "http") {
+            out.add("origin_not_https", step, field, not_https);
+            continue;
+        }
+        // Browsers send the Origin header in exactly this form; anything else never matches.
+        let exact = url.origin().ascii_serialization();
+        if *raw != exact {
+            let message = format!(
+                "The origin {origin} is not an exact origin; write it as {exact:?}, with no path or trailing slash."
+            );
+            out.add("origin_not_exact", step, field.clone(), message);
+        }
+        if url.scheme() == "http" {
+            if !is_loopback_ip(&url) {
+                out.add("origin_not_https", step, field, not_https);
+            }
+        } else if let Some(domain) = domain
+            && !host_within(&url, domain)
+        {
+            let message = format!(
+                "The origin {origin} is not on {domain} or one of its subdomains; use a host under your verified domain."
+            );
+            out.add("origin_outside_domain", step, field, message);
+        }
+    }
+}
+
+fn check_name(name: &str, approved: &[String], out: &mut Findings) {
+    let step = Step::AppIdentity;
+    if name.trim().is_empty() {
+        out.add(
+            "name_missing",
+            step,
+            "name",
+            "Give the app a name; users see it on the consent screen.".into(),
+        );
+        return;
+    }
+    let shown_name = shown(name);
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        let message = format!(
+            "The app name {shown_name} is {length} characters long; shorten it to at most {MAX_NAME_CHARS}."
+        );
+        out.add("name_too_long", step, "name", message);
+    }
+    if name.chars().any(is_invisible) {
+        let message = format!(
+            "The app name {shown_name} contains control or invisible characters; remove them."
+        );
+        out.add("name_invalid", step, "name", message);
+    }
+    let folded = fold(name);
+    if folded.contains("onyx") {
+        let message = format!(
+            "The app name {shown_name} reads as Onyx; choose a name that does not suggest the app is made by Onyx."
+        );
+        out.add("name_impersonates_onyx", step, "name", message);
+    }
+    if let Some(other) = approved
+        .iter()
+        .find(|a| !folded.is_empty() && fold(a) == folded)
+    {
+        let message = format!(
+            "The app name {shown_name} reads the same as the approved app {}; choose a distinct name.",
+            shown(other)
+        );
+        out.add("name_impersonates_app", step, "name", message);
+    }
+}
+
+/// A free-text field shown to users: required, and short enough to read on the consent screen.
+fn check_text(text: &str, field: &str, what: &str, step: Step, out: &mut Findings) {
+    if text.trim().is_empty() {
+        out.add(
+            &format!("{field}_missing"),
+            step,
+            field,
+            format!("Add the app's {what}; Onyx shows it to users."),
+        );
+        return;
+    }
+    let length = text.chars().count();
+    if length > MAX_TEXT_CHARS {
+        let message = format!(
+            "The {what} {} is {length} characters long; shorten it to at most {MAX_TEXT_CHARS}.",
+            shown(text)
+        );
+        out.add(&format!("{field}_too_long"), step, field, message);
+    }
+}
+
+fn check_use_case(use_case: &str, out: &mut Findings) {
+    let cases = &catalogue().use_cases;
+    if cases.contains_key(use_case) {
+        return;
+    }
+    let keys = cases
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = if use_case.is_empty() {
+        format!("Choose the app's use case, one of: {keys}.")
+    } else {
+        format!(
+            "The use case {} is not one Onyx knows; choose one of: {keys}.",
+            shown(use_case)
+        )
+    };
+    out.add("use_case_unknown", Step::UseCase, "use_case", message);
+}
+
+fn check_scopes(draft: &AppDraft, out: &mut Findings) {
+    let step = Step::Scopes;
+    let catalogue = catalogue();
+    let use_case = catalogue.use_cases.get(&draft.use_case);
+    if draft.scopes.is_empty() {
+        out.add(
+            "scopes_missing",
+            step,
+            "scopes",
+            "Request at least one scope, such as openid to sign users in.".into(),
+        );
+    }
+    for (i, scope) in draft.scopes.iter().enumerate() {
+        let field = format!("scopes[{i}]");
+        if let Some(first) = earlier_copy(&draft.scopes, i) {
+            let message = format!(
+                "The scope {} is already requested at scopes[{first}]; remove this copy.",
+                shown(scope)
+            );
+            out.add("scope_duplicate", step, field, message);
+            continue;
+        }
+        let Some(info) = catalogue.get(scope) else {
+            let message = format!(
+                "Onyx has no scope {}; remove it or choose a scope from the catalogue.",
+                shown(scope)
+            );
+            out.add("scope_unknown", step, field, message);
+            continue;
+        };
+        // An excessive scope has to go, so asking for its justification or capability is noise.
+        if let Some(case) = use_case
+            && !case.scopes.contains(scope)
+        {
+            let message = format!(
+                "The app is declared as {}, which does not need {scope}; remove it.",
+                with_article(&case.label)
+            );
+            out.add("scope_excessive", step, field, message);
+            continue;
+        }
+        if info.review
+            && draft
+                .justifications
+                .get(scope)
+                .is_none_or(|j| j.trim().is_empty())
+        {
+            let message = format!(
+                "Explain why the app needs {scope}; Onyx reviews every app that requests it."
+            );
+            out.add(
+                "scope_justification_missing",
+                step,
+                format!("justifications.{scope}"),
+                message,
+            );
+        }
+        if let Some(capability) = &info.capability
+            && !draft.capabilities.contains(capability)
+        {
+            let message = format!(
+                "The scope {scope} needs the gated capability {capability}; request that capability or remove the scope."
+            );
+            out.add("capability_not_requested", step, field, message);
+        }
+    }
+    for key in draft.justifications.keys() {
+        if !draft.scopes.contains(key) {
+            let message = format!(
+                "There is a justification for {}, which the app does not request; remove it or request the scope.",
+                shown(key)
+            );
+            out.add(
+                "justification_unused",
+                step,
+                format!("justifications.{key}"),
+                message,
+            );
+        }
+    }
+    for (i, scope) in draft.optional_scopes.iter().enumerate() {
+        let field = format!("optional_scopes[{i}]");
+        if scope == "openid" {
+            let message = "The scope openid signs the user in, so it cannot be optional; remove it from the optional scopes.";
+            out.add("optional_scope_required", step, field, message.into());
+        } else if !draft.scopes.contains(scope) {
+            let message = format!(
+                "The optional scope {} is not among the requested scopes; request it or remove it from the optional scopes.",
+                shown(scope)
+            );
+            out.add("optional_scope_not_requested", step, field, message);
+        }
+    }
+}
+
+fn check_capabilities(capabilities: &[String], out: &mut Findings) {
+    for (i, capability) in capabilities.iter().enumerate() {
+        let field = format!("capabilities[{i}]");
+        let step = if CONNECTIVITY_CAPABILITIES.contains(&capability.as_str()) {
+            Step::ConnectivityCatalogue
+        } else {
+            Step::Scopes
+        };
+        if let Some(first) = earlier_copy(capabilities, i) {
+            let message = format!(
+                "The capability {} is already requested at capabilities[{first}]; remove this copy.",
+                shown(capability)
+            );
+            out.add("capability_duplicate", step, field, message);
+        } else if !CAPABILITIES.contains(&capability.as_str()) {
+            let message = format!(
+                "Onyx has no gated capability {}; choose one of: {}.",
+                shown(capability),
+                CAPABILITIES.join(", ")
+            );
+            out.add("capability_unknown", step, field, message);
+        }
+    }
+}
+
+fn check_webhooks(webhooks: &[String], out: &mut Findings) {
+    let step = Step::Webhooks;
+    for (i, raw) in webhooks.iter().enumerate() {
+        let field = format!("webhooks[{i}]");
+        let webhook = shown(raw);
+        if let Some(first) = earlier_copy(webhooks, i) {
+            let message = format!(
+                "The webhook {webhook} is already listed at webhooks[{first}]; remove this copy."
+            );
+            out.add("webhook_duplicate", step, field, message);
+            continue;
+        }
+        if raw.contains('*') {
+            let message = format!(
+                "The webhook {webhook} contains a wildcard; list each exact endpoint instead."
+            );
+            out.add("webhook_invalid", step, field, message);
+            continue;
+        }
+        let url = match parse_absolute(raw) {
+            Ok(url) if url.scheme() != "https" => {
+                let message = format!(
+                    "The webhook {webhook} does not use https; Onyx delivers events only over https."
+                );
+                out.add("webhook_not_https", step, field, message);
+                continue;
+            }
+            Ok(url) => url,
+            Err(reason) => {
+                let message = format!("The webhook {webhook} is not usable: {reason}.");
+                out.add("webhook_invalid", step, field, message);
+                continue;
+            }
+        };
+        let problem = if url.fragment().is_some() {
+            Some("remove the fragment (#)")
+        } else if has_userinfo(raw, &url) {
+            Some("remove the user name and password")
+        } else if !is_public_host(&url) {
+            // Onyx itself connects to this address: a private one would aim it at our own network.
+            Some("it must be on a public host, not localhost or a private address")
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            let message = format!("The webhook {webhook} is not usable: {reason}.");
+            out.add("webhook_invalid", step, field, message);
+        }
+    }
+}
+
+fn check_support(support_url: Option<&str>, out: &mut Findings) {
+    let step = Step::Support;
+    let Some(raw) = support_url.filter(|s| !s.trim().is_empty()) else {
+        out.add(
+            "support_missing",
+            step,
+            "support_url",
+            "Add a support URL where the app's users can get help.".into(),
+        );
+        return;
+    };
+    if !parse_absolute(raw).is_ok_and(|url| url.scheme() == "https") {
+        let message = format!(
+            "The support URL {} is not an https URL; give an https page where users can get help.",
+            shown(raw)
+        );
+        out.add("support_not_https", step, "support_url", message);
+    }
+}
+
+/// Parses an absolute URL exactly as written. `Url::parse` quietly trims surrounding spaces and
+/// drops tabs and newlines, but the registered string is what gets compared later, so a value
+/// with any of them would never match.
+fn parse_absolute(raw: &str) -> Result<Url, &'static str> {
+    if raw.trim().is_empty() {
+        return Err("it is empty");
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains spaces or control characters");
+    }
+    Url::parse(raw).map_err(|_| "it is not an absolute URL (it needs a scheme, such as https://)")
+}
+
+/// `url` drops an empty userinfo (`https://@host/`), so the raw authority is checked as well.
+fn has_userinfo(raw: &str, url: &Url) -> bool {
+    if !url.username().is_empty() || url.password().is_some() {
+        return true;
+    }
+    raw.split_once(':')
+        .and_then(|(_, rest)| rest.strip_prefix("//"))
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .is_some_and(|authority| authority.contains('@'))
+}
+
+/// Whether the URL's host is `domain` or under it.
+fn host_within(url: &Url, domain: &str) -> bool {
+    matches!(url.host(), Some(Host::Domain(host)) if within(host, domain))
+}
+
+fn within(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|sub| sub.ends_with('.'))
+}
+
+/// `http://127.0.0.1…` or `http://[::1]…` spelled out as such: the token endpoint lets only these
+/// exact strings vary their port (RFC 8252 §7.3), so `http://127.1/` would never match.
+fn is_loopback_literal(raw: &str, url: &Url) -> bool {
+    is_loopback_ip(url)
+        && ["http://127.0.0.1", "http://[::1]"].iter().any(|prefix| {
+            raw.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?']))
+        })
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        _ => false,
+    }
+}
+
+fn is_localhost<S: AsRef<str>>(host: &Host<S>) -> bool {
+    match host {
+        Host::Domain(name) => {
+            let name = name.as_ref().trim_end_matches('.');
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        _ => false,
+    }
+}
+
+/// A host Onyx may connect to from inside its network: a dotted name, or a global IP address.
+fn is_public_host(url: &Url) -> bool {
+    let public_v4 = |ip: Ipv4Addr| {
+        let shared = ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64; // RFC 6598
+        !(ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.is_documentation()
+            || shared)
+    };
+    match url.host() {
+        Some(Host::Domain(name)) => name.contains('.') && !is_localhost(&Host::Domain(name)),
+        Some(Host::Ipv4(ip)) => public_v4(ip),
+        Some(Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => public_v4(v4),
+            None => {
+                !(ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_unique_local()
+                    || ip.is_unicast_link_local())
+            }
+        },
+        None => false,
+    }
+}
+
+/// A private-use scheme is the reverse of a domain name the partner controls (RFC 8252 §7.1),
+/// so two apps cannot claim the same one. Without a usable domain only the shape is checked.
+fn is_reverse_domain_scheme(scheme: &str, domain: Option<&str>) -> bool {
+    if !scheme.contains('.') || scheme.split('.').any(str::is_empty) {
+        return false;
+    }
+    domain.is_none_or(|domain| within(&reverse_labels(scheme), domain))
+}
+
+fn reverse_labels(name: &str) -> String {
+    name.rsplit('.').collect::<Vec<_>>().join(".")
+}
+
+/// Index of an earlier entry equal to `list[i]`: lists compare as written, like redirect URIs.
+fn earlier_copy(list: &[String], i: usize) -> Option<usize> {
+    let item = list.get(i)?;
+    list.iter().take(i).position(|other| other == item)
+}
+
+/// A name reduced to what a reader takes in at a glance: case, separators, invisible
+/// characters and common look-alikes (`0nyx`, `Оnyх` in Cyrillic, `PayPaI`) fold away.
+fn fold(raw: &str) -> String {
+    raw.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            // Fullwidth forms of ASCII (U+FF01..U+FF5E) sit at a fixed offset from it.
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xfee0).unwrap_or(c),
+            c => c,
+        })
+        .filter(|&c| !(c.is_whitespace() || is_invisible(c) || matches!(c, '.' | '-' | '_')))
+        .map(|c| match c {
+            '0' | 'о' | 'ο' => 'o',
+            '1' | '|' | '!' | 'i' | 'l' | 'і' | 'ı' => 'l',
+            '$' => 's',
+            '@' | 'а' => 'a',
+            'е' => 'e',
+            'р' => 'p',
+            'с' => 'c',
+            'у' => 'y',
+            'х' => 'x',
+            'η' => 'n',
+            c => c,
+        })
+        .collect()
+}
+
+/// Control characters, and the invisible format characters that hide or reorder text (soft
+/// hyphen, zero-width spaces and joiners, bidirectional overrides, byte order mark).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A partner's value, quoted and cut short for a message.
+fn shown(value: &str) -> String {
+    if value.chars().count() <= MAX_SHOWN_CHARS {
+        format!("{value:?}")
+    } else {
+        let cut: String = value.chars().take(MAX_SHOWN_CHARS).collect();
+        format!("{cut:?}…")
+    }
+}
+
+/// "a travel product", "an …": a catalogue label read inside a sentence.
+fn with_article(label: &str) -> String {
+    let mut chars = label.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let lower = first.to_lowercase().collect::<String>() + chars.as_str();
+    let article = if lower.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {lower}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn valid_draft() -> AppDraft {
+        AppDraft {
+            name: "Partner Trips".into(),
+            description: "Plan and book trips with your Onyx account.".into(),
+            use_case: "travel".into(),
+            purpose: "Sign travellers in and show which connectivity plans fit their trip.".into(),
+            consent_copy: "Partner Trips uses your name and email to keep your bookings.".into(),
+            domain: Some("partner.example".into()),
+            redirect_uris: strings(&[
+                "https://app.partner.example/cb",
+                "https://partner.example/cb?from=web",
+                "example.partner.app:/cb",
+                "example.partner:/cb",
+                "http://127.0.0.1:8400/cb",
+                "http://[::1]/cb",
+            ]),
+            origins: strings(&["https://app.partner.example", "http://127.0.0.1:8400"]),
+            webhooks: strings(&["https://hooks.partner.example/onyx"]),
+            support_url: Some("https://partner.example/help".into()),
+            scopes: strings(&["openid", "profile", "email", "connectivity:catalogue"]),
+            optional_scopes: strings(&["email"]),
+            justifications: [(
+                "connectivity:catalogue".to_string(),
+                "We match travellers with connectivity plans for their destination.".to_string(),
+            )]
+            .into(),
+            capabilities: strings(&["partner_connectivity_catalogue"]),
+        }
+    }
+
+    /// The valid draft with `value` in `field`: text fields are replaced, lists get it appended
+    /// (so it lands after the valid entries), justifications get it as a key.
+    fn with(field: &str, value: &str) -> AppDraft {
+        let mut draft = valid_draft();
+        let value = value.to_string();
+        match field {
+            "name" => draft.name = value,
+            "description" => draft.description = value,
+            "use_case" => draft.use_case = value,
+            "purpose" => draft.purpose = value,
+            "consent_copy" => draft.consent_copy = value,
+            "domain" => draft.domain = Some(value),
+            "support_url" => draft.support_url = Some(value),
+            "redirect_uris" => draft.redirect_uris.push(value),
+            "origins" => draft.origins.push(value),
+            "webhooks" => draft.webhooks.push(value),
+            "scopes" => draft.scopes.push(value),
+            "optional_scopes" => draft.optional_scopes.push(value),
+            "capabilities" => draft.capabilities.push(value),
+            "justifications" => {
+                draft.justifications.insert(value, "Because.".into());
+            }
+            other => panic!("the tests know no field {other}"),
+        }
+        draft
+    }
+
+    fn check(draft: &AppDraft) -> Vec<Finding> {
+        run(draft, &Context::default())
+    }
+
+    /// Asserts `draft` yields exactly one finding, with this code, step and field.
+    #[track_caller]
+    fn only(draft: &AppDraft, code: &str, step: Step, field: &str) -> Finding {
+        let mut findings = check(draft);
+        assert_eq!(findings.len(), 1, "expected only {code}: {findings:#?}");
+        let finding = findings.remove(0);
+        let got = (finding.code.as_str(), finding.step, finding.field.as_str());
+        assert_eq!(got, (code, step, field), "{}", finding.message);
+        finding
+    }
+
+    #[test]
+    fn a_complete_valid_draft_has_no_findings() {
+        assert_eq!(check(&valid_draft()), vec![]);
+        // Plain OAuth apps need not sign users in; lengths count characters, not bytes.
+        let mut draft = valid_draft();
+        draft.scopes.retain(|s| s != "openid");
+        draft.domain = Some("Partner.Example".into());
+        draft.description = "é".repeat(MAX_TEXT_CHARS);
+        draft
+            .redirect_uris
+            .push("Example.Partner.Mobile://cb".into());
+        draft.origins.push("https://partner.example:8443".into());
+        draft.origins.push("http://[::1]:3000".into());
+        draft
+            .capabilities
+            .push("market_connectivity_launches".into());
+        draft.webhooks.clear();
+        assert_eq!(check(&draft), vec![]);
+    }
+
+    #[test]
+    fn the_domain_must_be_present_valid_and_not_onyx() {
+        let mut draft = valid_draft();
+        draft.domain = None;
+        only(&draft, "domain_missing", Step::Domain, "domain");
+        only(
+            &with("domain", " "),
+            "domain_missing",
+            Step::Domain,
+            "domain",
+        );
+        let long_label = format!("{}.example", "a".repeat(64));
+        for bad in [
+            "localhost",
+            "partner.example.",
+            "partner.example:443",
+            "https://partner.example",
+            "1.2.3.4",
+            "[::1]",
+            "-partner.example",
+            "part_ner.example",
+            "bücher.example",
+            "a..example",
+            long_label.as_str(),
+        ] {
+            // The hosts cannot be held to an unusable domain, so the domain finding is the only one.
+            let f = only(
+                &with("domain", bad),
+                "domain_invalid",
+                Step::Domain,
+                "domain",
+            );
+            assert!(f.message.contains(&format!("{bad:?}")), "{}", f.message);
+        }
+        for onyx in [
+            "onyx.com",
+            "onyx.id",
+            "login.onyx.com",
+            "0nyx-pay.example",
+            "onyx.partner.example",
+        ] {
+            let mut draft = with("domain", onyx);
+            draft.redirect_uris = vec![format!("https://{onyx}/cb")];
+            draft.origins.clear();
+            only(&draft, "domain_impersonates_onyx", Step::Domain, "domain");
+        }
+        let mut draft = with("domain", "sardonyx.example");
+        draft.redirect_uris = vec!["https://sardonyx.example/cb".into()];
+        draft.origins.clear();
+        assert_eq!(check(&draft), vec![]);
+    }
+
+    #[test]
+    fn redirect_uris_must_be_safe_exact_and_registered_once() {
+        let mut draft = valid_draft();
+        draft.redirect_uris.clear();
+        only(
+            &draft,
+            "redirect_uris_missing",
+            Step::RedirectUris,
+            "redirect_uris",
+        );
+        for (uri, code) in [
+            ("/cb", "redirect_uri_invalid"),
+            ("app.partner.example/cb", "redirect_uri_invalid"),
+            ("", "redirect_uri_invalid"),
+            (" https://app.partner.example/cb", "redirect_uri_invalid"),
+            ("https://app.partner.example/c b", "redirect_uri_invalid"),
+            ("https://*.partner.example/cb", "redirect_uri_wildcard"),
+            ("https://app.partner.example/*", "redirect_uri_wildcard"),
+            ("https://app.partner.example/cb#", "redirect_uri_fragment"),
+            (
+                "https://app.partner.example/cb#top",
+                "redirect_uri_fragment",
+            ),
+            (
+                "https://user:pw@app.partner.example/cb",
+                "redirect_uri_credentials",
+            ),
+            (
+                "https://@app.partner.example/cb",
+                "redirect_uri_credentials",
+            ),
+            (
+                "https://partner.example.evil.example/cb",
+                "redirect_uri_outside_domain",
+            ),
+            (
+                "https://evilpartner.example/cb",
+                "redirect_uri_outside_domain",
+            ),
+            ("https://93.184.216.34/cb", "redirect_uri_outside_domain"),
+            ("http://localhost:8400/cb", "redirect_uri_localhost"),
+            ("http://app.localhost/cb", "redirect_uri_localhost"),
+            ("http://app.partner.example/cb", "redirect_uri_not_https"),
+            ("http://127.0.0.2/cb", "redirect_uri_not_https"),
+            ("http://127.1/cb", "redirect_uri_not_https"),
+            ("http://10.0.0.1/cb", "redirect_uri_not_https"),
+            ("javascript:alert(1)", "redirect_uri_not_https"),
+            ("data:text/html,hi", "redirect_uri_not_https"),
+            ("file:///etc/passwd", "redirect_uri_not_https"),
+            ("myapp:/cb", "redirect_uri_scheme_not_reverse_domain"),
+            (
+                "com.example.app:/cb",
+                "redirect_uri_scheme_not_reverse_domain",
+            ),
+            (
+                "example.partnerx:/cb",
+                "redirect_uri_scheme_not_reverse_domain",
+            ),
+            (
+                "partner.example:/cb",
+                "redirect_uri_scheme_not_reverse_domain",
+            ),
+            ("a..b:/cb", "redirect_uri_scheme_not_reverse_domain"),
+            ("https://app.partner.example/cb", "redirect_uri_duplicate"),
+        ] {
+            let f = only(
+                &with("redirect_uris", uri),
+                code,
+                Step::RedirectUris,
+                "redirect_uris[6]",
+            );
+            assert!(f.message.contains(&format!("{uri:?}")), "{}", f.message);
+        }
+        let f = only(
+            &with("redirect_uris", "http://localhost/cb"),
+            "redirect_uri_localhost",
+            Step::RedirectUris,
+            "redirect_uris[6]",
+        );
+        assert!(f.message.contains("http://127.0.0.1"), "{}", f.message);
+        let f = only(
+            &with("redirect_uris", "myapp:/cb"),
+            "redirect_uri_scheme_not_reverse_domain",
+            Step::RedirectUris,
+            "redirect_uris[6]",
+        );
+        assert!(
+            f.message.contains("example.partner:/callback"),
+            "{}",
+            f.message
+        );
+        let codes: Vec<_> = check(&with(
+            "redirect_uris",
+            "http://127.0.0.1:80@evil.example/cb",
+        ))
+        .into_iter()
+        .map(|f| f.code)
+        .collect();
+        assert_eq!(
+            codes,
+            ["redirect_uri_credentials", "redirect_uri_not_https"]
+        );
+        // Without a usable domain, https hosts cannot be held to it yet.
+        let mut draft = with("redirect_uris", "https://elsewhere.example/cb");
+        draft.domain = None;
+        only(&draft, "domain_missing", Step::Domain, "domain");
+    }
+
+    #[test]
+    fn origins_are_exact_https_origins_under_the_domain() {
+        for (origin, code) in [
+            ("https://app.partner.example/", "origin_not_exact"),
+            ("https://app.partner.example:443", "origin_not_exact"),
+            ("https://APP.partner.example", "origin_not_exact"),
+            ("https://app.partner.example/path", "origin_not_exact"),
+            ("https://app.partner.example?x=1", "origin_not_exact"),
+            ("https://u@app.partner.example", "origin_not_exact"),
+            ("https://*.partner.example", "origin_not_exact"),
+            ("app.partner.example", "origin_invalid"),
+            ("http://app.partner.example", "origin_not_https"),
+            ("http://localhost:3000", "origin_not_https"),
+            ("ftp://app.partner.example", "origin_not_https"),
+            ("https://evil.example", "origin_outside_domain"),
+            ("https://app.partner.example", "origin_duplicate"),
+        ] {
+            let f = only(
+                &with("origins", origin),
+                code,
+                Step::RedirectUris,
+                "origins[2]",
+            );
+            assert!(f.message.contains(&format!("{origin:?}")), "{}", f.message);
+        }
+        let f = only(
+            &with("origins", "https://app.partner.example/"),
+            "origin_not_exact",
+            Step::RedirectUris,
+            "origins[2]",
+        );
+        assert!(
+            f.message
+                .contains("write it as \"https://app.partner.example\""),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn the_name_is_required_short_printable_and_not_borrowed() {
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        for (name, code) in [
+            ("  ", "name_missing"),
+            (long.as_str(), "name_too_long"),
+            ("Partner\u{202e}Trips", "name_invalid"),
+            ("Partner\nTrips", "name_invalid"),
+            ("Onyx", "name_impersonates_onyx"),
+            ("ONYX Pay", "name_impersonates_onyx"),
+            ("0nyx", "name_impersonates_onyx"),
+            ("O.N.Y.X", "name_impersonates_onyx"),
+            ("Оnyх", "name_impersonates_onyx"),
+            ("ｏｎｙｘ", "name_impersonates_onyx"),
+            ("Sign in with onyx", "name_impersonates_onyx"),
+        ] {
+            only(&with("name", name), code, Step::AppIdentity, "name");
+        }
+        let approved = strings(&["PayPal Travel", "Atlas"]);
+        let ctx = Context {
+            approved_names: &approved,
+        };
+        let mut draft = with("name", "Pay-PaI  trave1");
+        let findings = run(&draft, &ctx);
+        let got: Vec<_> = findings
+            .iter()
+            .map(|f| (f.code.as_str(), f.step, f.field.as_str()))
+            .collect();
+        assert_eq!(got, [("name_impersonates_app", Step::AppIdentity, "name")]);
+        assert!(
+            findings[0].message.contains("\"PayPal Travel\""),
+            "{}",
+            findings[0].message
+        );
+        draft.name = "Atlas Trips".into();
+        assert_eq!(run(&draft, &ctx), vec![]);
+    }
+
+    #[test]
+    fn texts_shown_to_users_are_required_and_bounded() {
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        for (field, value, code, step) in [
+            ("description", "", "description_missing", Step::AppIdentity),
+            (
+                "description",
+                long.as_str(),
+                "description_too_long",
+                Step::AppIdentity,
+            ),
+            (
+                "consent_copy",
+                "\t",
+                "consent_copy_missing",
+                Step::AppIdentity,
+            ),
+            (
+                "consent_copy",
+                long.as_str(),
+                "consent_copy_too_long",
+                Step::AppIdentity,
+            ),
+            ("purpose", " ", "purpose_missing", Step::UseCase),
+            ("purpose", long.as_str(), "purpose_too_long", Step::UseCase),
+        ] {
+            only(&with(field, value), code, step, field);
+        }
+    }
+
+    #[test]
+    fn the_use_case_comes_from_the_catalogue() {
+        let f = only(
+            &with("use_case", "gaming"),
+            "use_case_unknown",
+            Step::UseCase,
+            "use_case",
+        );
+        assert!(
+            f.message.contains("\"gaming\"") && f.message.contains("travel"),
+            "{}",
+            f.message
+        );
+        only(
+            &with("use_case", ""),
+            "use_case_unknown",
+            Step::UseCase,
+            "use_case",
+        );
+    }
+
+    #[test]
+    fn scopes_are_known_justified_and_fit_the_use_case() {
+        let mut draft = valid_draft();
+        draft.scopes.clear();
+        draft.optional_scopes.clear();
+        draft.justifications.clear();
+        only(&draft, "scopes_missing", Step::Scopes, "scopes");
+        for (field, value, code, at) in [
+            ("scopes", "admin", "scope_unknown", "scopes[4]"),
+            ("scopes", "email", "scope_duplicate", "scopes[4]"),
+            ("scopes", "trust:read", "scope_excessive", "scopes[4]"),
+            (
+                "justifications",
+                "trust:read",
+                "justification_unused",
+                "justifications.trust:read",
+            ),
+            (
+                "optional_scopes",
+                "openid",
+                "optional_scope_required",
+                "optional_scopes[1]",
+            ),
+            (
+                "optional_scopes",
+                "display:read",
+                "optional_scope_not_requested",
+                "optional_scopes[1]",
+            ),
+        ] {
+            only(&with(field, value), code, Step::Scopes, at);
+        }
+        let f = only(
+            &with("scopes", "trust:read"),
+            "scope_excessive",
+            Step::Scopes,
+            "scopes[4]",
+        );
+        let expected =
+            "The app is declared as a travel product, which does not need trust:read; remove it.";
+        assert_eq!(f.message, expected);
+        let mut draft = valid_draft();
+        draft
+            .justifications
+            .insert("connectivity:catalogue".into(), "  ".into());
+        only(
+            &draft,
+            "scope_justification_missing",
+            Step::Scopes,
+            "justifications.connectivity:catalogue",
+        );
+        let mut draft = valid_draft();
+        draft.capabilities.clear();
+        let f = only(
+            &draft,
+            "capability_not_requested",
+            Step::Scopes,
+            "scopes[3]",
+        );
+        assert!(
+            f.message.contains("connectivity:catalogue")
+                && f.message.contains("partner_connectivity_catalogue")
+        );
+    }
+
+    #[test]
+    fn capabilities_are_known_and_requested_once() {
+        only(
+            &with("capabilities", "telepathy"),
+            "capability_unknown",
+            Step::Scopes,
+            "capabilities[1]",
+        );
+        only(
+            &with("capabilities", "partner_connectivity_catalogue"),
+            "capability_duplicate",
+            Step::ConnectivityCatalogue,
+            "capabilities[1]",
+        );
+    }
+
+    #[test]
+    fn webhooks_are_public_https_endpoints_listed_once() {
+        for (webhook, code) in [
+            ("http://hooks.partner.example/onyx", "webhook_not_https"),
+            ("ftp://hooks.partner.example/onyx", "webhook_not_https"),
+            ("hooks.partner.example", "webhook_invalid"),
+            ("https://hooks.partner.example/onyx#x", "webhook_invalid"),
+            ("https://u:p@hooks.partner.example/onyx", "webhook_invalid"),
+            ("https://*.partner.example/onyx", "webhook_invalid"),
+            ("https://127.0.0.1/onyx", "webhook_invalid"),
+            ("https://localhost/onyx", "webhook_invalid"),
+            ("https://169.254.169.254/latest", "webhook_invalid"),
+            ("https://10.1.2.3/onyx", "webhook_invalid"),
+            ("https://[::1]/onyx", "webhook_invalid"),
+            ("https://[::ffff:192.168.0.1]/onyx", "webhook_invalid"),
+            ("https://intranet/onyx", "webhook_invalid"),
+            ("https://hooks.partner.example/onyx", "webhook_duplicate"),
+        ] {
+            only(
+                &with("webhooks", webhook),
+                code,
+                Step::Webhooks,
+                "webhooks[1]",
+            );
+        }
+    }
+
+    #[test]
+    fn a_support_url_over_https_is_required() {
+        let mut draft = valid_draft();
+        draft.support_url = None;
+        only(&draft, "support_missing", Step::Support, "support_url");
+        for (url, code) in [
+            ("", "support_missing"),
+            ("http://partner.example/help", "support_not_https"),
+            ("mailto:help@partner.example", "support_not_https"),
+            ("partner.example/help", "support_not_https"),
+        ] {
+            only(
+                &with("support_url", url),
+                code,
+                Step::Support,
+                "support_url",
+            );
+        }
+    }
+
+    #[test]
+    fn findings_come_in_check_order_then_list_order() {
+        let mut draft = with("scopes", "nope");
+        draft.support_url = None;
+        draft.name.clear();
+        draft.redirect_uris = strings(&["http://a.example/cb", "https://app.partner.example/cb#x"]);
+        draft.domain = None;
+        let got: Vec<_> = check(&draft)
+            .into_iter()
+            .map(|f| (f.code, f.field))
+            .collect();
+        let expected = [
+            ("domain_missing", "domain"),
+            ("redirect_uri_not_https", "redirect_uris[0]"),
+            ("redirect_uri_fragment", "redirect_uris[1]"),
+            ("name_missing", "name"),
+            ("scope_unknown", "scopes[4]"),
+            ("support_missing", "support_url"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(c, f)| (c.to_string(), f.to_string()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn no_input_panics_and_messages_stay_short() {
+        let huge = "é".repeat(100_000);
+        let weird = [
+            "",
+            " ",
+            "\0",
+            "#",
+            "*",
+            ":",
+            "://",
+            "[",
+            "[::",
+            "http://[",
+            "https://",
+            "a:",
+            ".",
+            "..",
+            "-",
+            "\u{202e}",
+            "🦀",
+            "ｏｎｙｘ",
+            "xn--",
+            "https://ü.example/",
+            "http://127.0.0.1:99999/",
+            huge.as_str(),
+        ];
+        for raw in weird {
+            let value = raw.to_string();
+            let list = vec![value.clone(), value.clone()];
+            let draft = AppDraft {
+                name: value.clone(),
+                description: value.clone(),
+                use_case: value.clone(),
+                purpose: value.clone(),
+                consent_copy: value.clone(),
+                domain: Some(value.clone()),
+                redirect_uris: list.clone(),
+                origins: list.clone(),
+                webhooks: list.clone(),
+                support_url: Some(value.clone()),
+                scopes: list.clone(),
+                optional_scopes: list.clone(),
+                justifications: [(value.clone(), value.clone())].into(),
+                capabilities: list.clone(),
+            };
+            for f in run(
+                &draft,
+                &Context {
+                    approved_names: &list,
+                },
+            ) {
+                assert!(
+                    f.message.chars().count() < 1_000,
+                    "{}: {}",
+                    f.code,
+                    f.message.len()
+                );
+            }
+        }
+    }
+}
