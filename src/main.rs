@@ -294,6 +294,13 @@ enum AppsCommand {
         #[arg(long = "withdraw-scope")]
         withdraw_scopes: Vec<String>,
     },
+    /// Set how far Onyx trusts an app (scopes name the trust level they need).
+    Trust {
+        #[arg(long)]
+        app: String,
+        #[arg(long, value_parser = ["basic", "verified", "trusted"])]
+        level: String,
+    },
     /// Set a gated capability's state for an app.
     Capability {
         #[arg(long)]
@@ -705,6 +712,12 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     }
                     Err(e) => Err(e),
                 }),
+                AppsCommand::Trust { app, level } => {
+                    program_result(match program::any_app(&db, &app).await {
+                        Ok(app) => program::set_trust_level(&db, now, "cli", &app, &level).await,
+                        Err(e) => Err(e),
+                    })
+                }
                 AppsCommand::Capability {
                     app,
                     name,

@@ -71,6 +71,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/operator/apps/{client_id}/access",
             put(op_access_set),
         )
+        .route(
+            "/api/v1/operator/apps/{client_id}/trust-level",
+            put(op_trust_set),
+        )
         .route("/api/v1/operator/audit", get(op_audit))
 }
 
@@ -184,7 +188,7 @@ async fn owner(state: &AppState, headers: &HeaderMap) -> Result<KeyOwner, AuthEr
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
         _ => return Err(AuthError::Missing),
     };
-    partners::key_owner(&state.db.pool, key)
+    partners::key_owner(&state.db, key, state.now())
         .await
         .map_err(AuthError::Db)?
         .ok_or(AuthError::Invalid)
@@ -716,6 +720,23 @@ async fn op_access_set(
         },
     )
     .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustBody {
+    trust_level: String,
+}
+
+async fn op_trust_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (actor, app) = op_app!(state, headers, client_id);
+    let b: TrustBody = try_or_respond!(body_as(&body));
+    ok(program::set_trust_level(&state.db, state.now(), &actor, &app, &b.trust_level).await)
 }
 
 #[derive(Deserialize)]

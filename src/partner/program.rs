@@ -824,6 +824,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<Value> {
         "partner_id": app.partner_id,
         "client_type": app.client_type.as_str(),
         "stage": app.stage,
+        "trust_level": app.consent.trust_level.as_str(),
         "access": access_json(app),
         "live": {
             "name": app.name,
@@ -1410,6 +1411,38 @@ pub async fn set_capability(
     audit::append(&mut tx, now, Event { actor, partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: "capability.set", detail: json!({ "capability": name, "from": old.state, "to": state, "reason": caps.get(name).reason, "note": note }) }).await?;
     tx.commit().await?;
     Ok(capability_json(name, &caps.get(name)))
+}
+
+/// An operator sets how far Onyx trusts the app (scopes name the level they need).
+pub async fn set_trust_level(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    level: &str,
+) -> Result<Value> {
+    let Some(level) = crate::scopes::TrustLevel::parse(level) else {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            "trust_level must be basic, verified or trusted",
+        ));
+    };
+    let mut tx = db.begin().await?;
+    apps::set_trust_level(&mut tx, &app.client_id, level).await?;
+    audit::append(
+        &mut tx,
+        now,
+        Event {
+            actor,
+            partner_id: app.partner_id.as_deref(),
+            client_id: Some(&app.client_id),
+            action: "app.trust_level_set",
+            detail: json!({ "from": app.consent.trust_level.as_str(), "to": level.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({ "client_id": app.client_id, "trust_level": level.as_str() }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -589,6 +589,19 @@ pub async fn apply_step(
     Ok(())
 }
 
+pub async fn set_trust_level(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    level: TrustLevel,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET trust_level = $1 WHERE client_id = $2")
+        .bind(level.as_str())
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_stage(tx: &mut Tx<'_>, client_id: &str, stage: Stage) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE apps SET stage = $1 WHERE client_id = $2")
         .bind(stage.as_str())

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use super::{Pool, Tx};
 use crate::clock::Timestamp;
 
-/// Who did something: `operator:<user id>`, `partner:<partner id>/key:<key id>`, `cli` (an
+/// Who did something: `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>`, `cli` (an
 /// operator at the command line), or `onyx-id` (an automatic trigger).
 pub type Actor = String;
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Pool, Tx};
 use crate::clock::Timestamp;
 use crate::crypto::{random_id, random_secret, secret_hash};
 
@@ -202,7 +202,11 @@ struct KeyRow {
 /// The owner of an unrevoked key (an operator key counts only while its account is still an
 /// operator). The lookup is by the key's SHA-256: equal hashes mean equal keys, and the hash
 /// of a 256-bit random key reveals nothing to time.
-pub async fn key_owner(pool: &Pool, presented: &str) -> Result<Option<KeyOwner>, sqlx::Error> {
+pub async fn key_owner(
+    db: &Db,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<KeyOwner>, sqlx::Error> {
     if !(presented.starts_with(PARTNER_KEY_PREFIX) || presented.starts_with(OPERATOR_KEY_PREFIX))
         || presented.len() > 200
     {
@@ -214,8 +218,20 @@ pub async fn key_owner(pool: &Pool, presented: &str) -> Result<Option<KeyOwner>,
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(secret_hash(presented))
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await?;
+    if let Some(r) = &row {
+        // When the key was last used, to the minute: at most one write a minute per key.
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(&r.id)
+        .bind(now - 60)
+        .execute(&db.writer)
+        .await?;
+    }
     Ok(
         row.and_then(|r| match (r.kind.as_str(), r.partner_id, r.user_id) {
             ("partner", Some(partner_id), _) => Some(KeyOwner::Partner {
