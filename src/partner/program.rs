@@ -414,6 +414,17 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
 
 /// Reads a draft (or a change to one) from JSON, naming the field that does not fit.
 fn parse_draft(value: Value) -> Result<AppDraft> {
+    parse_draft_raw(value).map(|mut d| {
+        // Domain names are compared and fetched in lowercase.
+        d.domain = d
+            .domain
+            .map(|x| x.trim().to_ascii_lowercase())
+            .filter(|x| !x.is_empty());
+        d
+    })
+}
+
+fn parse_draft_raw(value: Value) -> Result<AppDraft> {
     serde_json::from_value(value.clone()).map_err(|e| {
         // Name the field: try each member on its own.
         let field = value.as_object().and_then(|m| {

@@ -155,36 +155,12 @@ const STATUS_COLUMNS: &str = "t.jti, t.client_id, t.user_id, t.grant_id, t.famil
         a.consent_ttl AS app_consent_ttl, g.status AS grant_status,
         u.email_verified AS user_verified, u.region AS user_region, u.risk_level AS user_risk,
         gs.scope AS p_scope, gs.state AS p_state, gs.reason AS p_reason,
-        gs.granted_at AS p_updated, gs.expires_at AS p_expires, NULL AS p_json";
+        gs.granted_at AS p_updated, gs.expires_at AS p_expires";
 
 const STATUS_JOINS: &str = "LEFT JOIN apps a ON a.client_id = t.client_id
  LEFT JOIN grants g ON g.id = t.grant_id
  LEFT JOIN users u ON u.id = t.user_id
  LEFT JOIN grant_scopes gs ON gs.grant_id = t.grant_id";
-
-/// The same lookup for PostgreSQL, in one row: the grant's permissions come as one JSON array
-/// (`[[scope, state, reason, updated, expires], ...]`) instead of one row each, which saves the
-/// server building, and the client decoding, the repeated columns of every extra row.
-fn status_columns_postgres() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let head = STATUS_COLUMNS
-            .split("gs.scope AS p_scope")
-            .next()
-            .unwrap_or(STATUS_COLUMNS);
-        format!(
-            "{head}NULL::text AS p_scope, NULL::text AS p_state, NULL::text AS p_reason,
-             NULL::bigint AS p_updated, NULL::bigint AS p_expires,
-             (SELECT json_agg(json_build_array(gs.scope, gs.state, gs.reason, gs.granted_at,
-                                               gs.expires_at))::text
-              FROM grant_scopes gs WHERE gs.grant_id = t.grant_id) AS p_json"
-        )
-    })
-}
-
-const STATUS_JOINS_POSTGRES: &str = "LEFT JOIN apps a ON a.client_id = t.client_id
- LEFT JOIN grants g ON g.id = t.grant_id
- LEFT JOIN users u ON u.id = t.user_id";
 
 #[derive(Debug, FromRow)]
 struct StatusRow {
@@ -215,8 +191,6 @@ struct StatusRow {
     p_reason: Option<String>,
     p_updated: Option<Timestamp>,
     p_expires: Option<Timestamp>,
-    /// PostgreSQL: every permission, as JSON (see `status_columns_postgres`).
-    p_json: Option<String>,
 }
 
 impl StatusRow {
@@ -255,7 +229,6 @@ impl StatusRow {
             p_reason: c.get("p_reason")?,
             p_updated: c.get("p_updated")?,
             p_expires: c.get("p_expires")?,
-            p_json: c.get("p_json")?,
         })
     }
 }
@@ -285,27 +258,7 @@ fn fold(rows: Vec<StatusRow>) -> Option<TokenStatus> {
             updated_at: r.p_updated.unwrap_or_default(),
         })
     };
-    let mut permissions: Vec<Permission> = match &first.p_json {
-        Some(json) => {
-            type Entry = (String, String, Option<String>, Timestamp, Option<Timestamp>);
-            serde_json::from_str::<Vec<Entry>>(json)
-                .unwrap_or_default()
-                .into_iter()
-                .map(
-                    |(scope, state, reason, updated_at, expires_at)| Permission {
-                        scope,
-                        stored: Stored {
-                            state: State::parse(&state).unwrap_or(State::Revoked),
-                            reason: reason.as_deref().and_then(Reason::parse),
-                            expires_at,
-                        },
-                        updated_at,
-                    },
-                )
-                .collect()
-        }
-        None => permission(&first).into_iter().collect(),
-    };
+    let mut permissions: Vec<Permission> = permission(&first).into_iter().collect();
     permissions.extend(rows.filter_map(|r| permission(&r)));
     let user = first.user_verified.map(|v| UserConditions {
         email_verified: v != 0,
@@ -412,24 +365,6 @@ fn status_by_hash_sql() -> &'static str {
     })
 }
 
-fn status_by_hash_sql_postgres() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT {} FROM access_tokens t {STATUS_JOINS_POSTGRES} WHERE t.token_hash = $1",
-            status_columns_postgres()
-        )
-    })
-}
-
-/// The lookup's SQL for this database.
-fn pick(db: &Db, sqlite: fn() -> &'static str, postgres: fn() -> &'static str) -> &'static str {
-    match db.backend {
-        crate::config::Backend::Postgres => postgres(),
-        crate::config::Backend::Sqlite => sqlite(),
-    }
-}
-
 /// Looks a token up by the hash of its text, with everything that decides its state, in one
 /// query.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -444,14 +379,10 @@ pub async fn status_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenSta
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
         None => {
-            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(pick(
-                db,
-                status_by_hash_sql,
-                status_by_hash_sql_postgres,
-            )))
-            .bind(token_hash)
-            .fetch_all(&db.pool)
-            .await?
+            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_by_hash_sql()))
+                .bind(token_hash)
+                .fetch_all(&db.pool)
+                .await?
         }
     };
     Ok(fold(rows))
@@ -544,21 +475,6 @@ fn caller_and_token_sql() -> &'static str {
     })
 }
 
-fn caller_and_token_sql_postgres() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name, rs.audience AS rs_audience,
-                    rs.secret_hash AS rs_secret_hash, {}
-             FROM resource_servers rs
-             LEFT JOIN access_tokens t ON t.token_hash = $2
-             {STATUS_JOINS_POSTGRES}
-             WHERE rs.client_id = $1",
-            status_columns_postgres()
-        )
-    })
-}
-
 /// The hot path of introspection by a resource server: the caller's row and the token's
 /// status in one round trip. `None` if there is no such resource server.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -577,15 +493,11 @@ pub async fn resource_server_and_status(
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
         None => {
-            sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(pick(
-                db,
-                caller_and_token_sql,
-                caller_and_token_sql_postgres,
-            )))
-            .bind(rs_client_id)
-            .bind(token_hash)
-            .fetch_all(&db.pool)
-            .await?
+            sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
+                .bind(rs_client_id)
+                .bind(token_hash)
+                .fetch_all(&db.pool)
+                .await?
         }
     };
     let Some(first) = rows.first() else {
