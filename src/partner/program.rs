@@ -82,6 +82,29 @@ impl From<sqlx::Error> for ProgramError {
 
 type Result<T> = std::result::Result<T, ProgramError>;
 
+/// Appends an event about `app` (and its partner) to the audit log.
+async fn app_event(
+    tx: &mut crate::store::Tx<'_>,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    action: &str,
+    detail: Value,
+) -> std::result::Result<(), sqlx::Error> {
+    audit::append(
+        tx,
+        now,
+        Event {
+            actor,
+            partner_id: app.partner_id.as_deref(),
+            client_id: Some(&app.client_id),
+            action,
+            detail,
+        },
+    )
+    .await
+}
+
 fn check_len(field: &str, value: &str, max: usize) -> Result<()> {
     if value.chars().count() > max {
         return Err(ProgramError::invalid(
@@ -193,9 +216,13 @@ pub async fn create_partner(
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        json!({ "partner_id": partner_id, "name": name, "owner": owner.email, "api_key_id": key_id, "api_key": key }),
-    )
+    Ok(json!({
+        "partner_id": partner_id,
+        "name": name,
+        "owner": owner.email,
+        "api_key_id": key_id,
+        "api_key": key,
+    }))
 }
 
 /// Adds a member (owner or developer) to a partner.
@@ -551,7 +578,12 @@ pub async fn create_app(
     )
     .await?;
     tx.commit().await?;
-    let mut out = json!({ "client_id": client_id, "client_type": client_type.as_str(), "stage": "draft", "draft": draft });
+    let mut out = json!({
+        "client_id": client_id,
+        "client_type": client_type.as_str(),
+        "stage": "draft",
+        "draft": draft,
+    });
     if let Some(secret) = secret {
         out["client_secret"] = secret.into();
     }
@@ -662,16 +694,13 @@ pub async fn update_draft(
             reviews::set_findings(&mut tx, &review.id, &findings).await?;
         }
     }
-    audit::append(
+    app_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action: "app.draft_updated",
-            detail: json!({ "fields": changed, "reopened_steps": reopened }),
-        },
+        actor,
+        app,
+        "app.draft_updated",
+        json!({ "fields": changed, "reopened_steps": reopened }),
     )
     .await?;
     tx.commit().await?;
@@ -705,16 +734,13 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<V
     match &previous {
         Some(open) if open.is_open() => {
             reviews::set_findings(&mut tx, &open.id, &findings).await?;
-            audit::append(
+            app_event(
                 &mut tx,
                 now,
-                Event {
-                    actor,
-                    partner_id: app.partner_id.as_deref(),
-                    client_id: Some(&app.client_id),
-                    action: "review.resubmitted",
-                    detail: json!({ "review": open.number, "findings": findings.len() }),
-                },
+                actor,
+                app,
+                "review.resubmitted",
+                json!({ "review": open.number, "findings": findings.len() }),
             )
             .await?;
         }
@@ -760,16 +786,13 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<V
                 })
                 .collect();
             reviews::open(&mut tx, &app.client_id, number, &findings, &steps, now).await?;
-            audit::append(
+            app_event(
                 &mut tx,
                 now,
-                Event {
-                    actor,
-                    partner_id: app.partner_id.as_deref(),
-                    client_id: Some(&app.client_id),
-                    action: "review.submitted",
-                    detail: json!({ "review": number, "findings": findings.len() }),
-                },
+                actor,
+                app,
+                "review.submitted",
+                json!({ "review": number, "findings": findings.len() }),
             )
             .await?;
         }
@@ -896,7 +919,14 @@ pub async fn partner_apps(db: &Db, partner_id: &str) -> Result<Value> {
     let list = apps::of_partner(&db.pool, partner_id).await?;
     let out: Vec<Value> = list
         .iter()
-        .map(|a| json!({ "client_id": a.client_id, "name": a.name, "stage": a.stage, "access_state": a.access }))
+        .map(|a| {
+            json!({
+                "client_id": a.client_id,
+                "name": a.name,
+                "stage": a.stage,
+                "access_state": a.access,
+            })
+        })
         .collect();
     Ok(json!({ "apps": out }))
 }
@@ -982,7 +1012,11 @@ pub async fn decide(
         if !blocking.is_empty() {
             return Err(ProgramError::conflict(
                 "step_blocked",
-                format!("the pre-checks found {} problem(s) in the {} step; the partner must fix them first", blocking.len(), step.as_str()),
+                format!(
+                    "the pre-checks found {} problem(s) in the {} step; the partner must fix them first",
+                    blocking.len(),
+                    step.as_str()
+                ),
             )
             .with("findings", serde_json::to_value(&blocking).unwrap_or_default()));
         }
@@ -1090,7 +1124,19 @@ pub async fn decide(
                 now,
             )
             .await?;
-            audit::append(&mut tx, now, Event { actor: "onyx-id", partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: "access.limited", detail: json!({ "reason": "review_reopened", "step": step.as_str(), "withdrawn_scopes": withdrawn }) }).await?;
+            app_event(
+                &mut tx,
+                now,
+                "onyx-id",
+                app,
+                "access.limited",
+                json!({
+                    "reason": "review_reopened",
+                    "step": step.as_str(),
+                    "withdrawn_scopes": withdrawn,
+                }),
+            )
+            .await?;
             effects.push("access: limited (review_reopened)");
         }
     }
@@ -1112,21 +1158,33 @@ pub async fn decide(
             now,
         )
         .await?;
-        audit::append(
+        app_event(
             &mut tx,
             now,
-            Event {
-                actor: "onyx-id",
-                partner_id: app.partner_id.as_deref(),
-                client_id: Some(&app.client_id),
-                action: "access.restored",
-                detail: json!({ "reason": "review_reopened", "step": step.as_str() }),
-            },
+            "onyx-id",
+            app,
+            "access.restored",
+            json!({ "reason": "review_reopened", "step": step.as_str() }),
         )
         .await?;
         effects.push("access: active (restored)");
     }
-    audit::append(&mut tx, now, Event { actor, partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: "review.step_decided", detail: json!({ "review": review.number, "step": step.as_str(), "state": decision, "note": note, "effects": effects, "launch_checklist": checklist }) }).await?;
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "review.step_decided",
+        json!({
+            "review": review.number,
+            "step": step.as_str(),
+            "state": decision,
+            "note": note,
+            "effects": effects,
+            "launch_checklist": checklist,
+        }),
+    )
+    .await?;
     tx.commit().await?;
     let app = any_app(db, &app.client_id).await?;
     let mut out = review_view(db, &app).await?;
@@ -1333,16 +1391,13 @@ pub async fn request_capability(
     );
     let mut tx = db.begin().await?;
     apps::set_capabilities(&mut tx, &app.client_id, &caps).await?;
-    audit::append(
+    app_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action: "capability.requested",
-            detail: json!({ "capability": name, "justification": justification }),
-        },
+        actor,
+        app,
+        "capability.requested",
+        json!({ "capability": name, "justification": justification }),
     )
     .await?;
     tx.commit().await?;
@@ -1419,7 +1474,21 @@ pub async fn set_capability(
     );
     let mut tx = db.begin().await?;
     apps::set_capabilities(&mut tx, &app.client_id, &caps).await?;
-    audit::append(&mut tx, now, Event { actor, partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: "capability.set", detail: json!({ "capability": name, "from": old.state, "to": state, "reason": caps.get(name).reason, "note": note }) }).await?;
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "capability.set",
+        json!({
+            "capability": name,
+            "from": old.state,
+            "to": state,
+            "reason": caps.get(name).reason,
+            "note": note,
+        }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(capability_json(name, &caps.get(name)))
 }
@@ -1440,16 +1509,13 @@ pub async fn set_trust_level(
     };
     let mut tx = db.begin().await?;
     apps::set_trust_level(&mut tx, &app.client_id, level).await?;
-    audit::append(
+    app_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action: "app.trust_level_set",
-            detail: json!({ "from": app.consent.trust_level.as_str(), "to": level.as_str() }),
-        },
+        actor,
+        app,
+        "app.trust_level_set",
+        json!({ "from": app.consent.trust_level.as_str(), "to": level.as_str() }),
     )
     .await?;
     tx.commit().await?;
@@ -1558,7 +1624,28 @@ pub async fn set_access(
         now,
     )
     .await?;
-    audit::append(&mut tx, now, Event { actor, partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: &format!("access.{}", match state { AccessState::Active => "restored", AccessState::Limited => "limited", AccessState::Suspended => "suspended" }), detail: json!({ "from": app.access, "to": state, "reason": reason, "note": note, "withdrawn_scopes": withdrawn }) }).await?;
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        &format!(
+            "access.{}",
+            match state {
+                AccessState::Active => "restored",
+                AccessState::Limited => "limited",
+                AccessState::Suspended => "suspended",
+            }
+        ),
+        json!({
+            "from": app.access,
+            "to": state,
+            "reason": reason,
+            "note": note,
+            "withdrawn_scopes": withdrawn,
+        }),
+    )
+    .await?;
     tx.commit().await?;
     let app = any_app(db, &app.client_id).await?;
     Ok(json!({ "client_id": app.client_id, "access": access_json(&app) }))
@@ -1600,22 +1687,21 @@ pub async fn rotate_secret(
         now + overlap,
     )
     .await?;
-    audit::append(
+    app_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action: "app.secret_rotated",
-            detail: json!({ "previous_secret_valid_until": now + overlap }),
-        },
+        actor,
+        app,
+        "app.secret_rotated",
+        json!({ "previous_secret_valid_until": now + overlap }),
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        json!({ "client_id": app.client_id, "client_secret": secret, "previous_secret_valid_until": now + overlap }),
-    )
+    Ok(json!({
+        "client_id": app.client_id,
+        "client_secret": secret,
+        "previous_secret_valid_until": now + overlap,
+    }))
 }
 
 /// The token the partner must publish, and where.
@@ -1677,16 +1763,13 @@ pub async fn verify_domain(
     let out = match &result {
         Ok(()) => {
             apps::set_domain_verified(&mut tx, &app.client_id, Some(&domain), now).await?;
-            audit::append(
+            app_event(
                 &mut tx,
                 now,
-                Event {
-                    actor,
-                    partner_id: app.partner_id.as_deref(),
-                    client_id: Some(&app.client_id),
-                    action: "domain.verified",
-                    detail: json!({ "domain": domain }),
-                },
+                actor,
+                app,
+                "domain.verified",
+                json!({ "domain": domain }),
             )
             .await?;
             let mut restored = false;
@@ -1703,21 +1786,23 @@ pub async fn verify_domain(
                     now,
                 )
                 .await?;
-                audit::append(
+                app_event(
                     &mut tx,
                     now,
-                    Event {
-                        actor: "onyx-id",
-                        partner_id: app.partner_id.as_deref(),
-                        client_id: Some(&app.client_id),
-                        action: "access.restored",
-                        detail: json!({ "reason": "verification_lapsed" }),
-                    },
+                    "onyx-id",
+                    app,
+                    "access.restored",
+                    json!({ "reason": "verification_lapsed" }),
                 )
                 .await?;
                 restored = true;
             }
-            json!({ "domain": domain, "verified": true, "verified_at": now, "access_restored": restored })
+            json!({
+                "domain": domain,
+                "verified": true,
+                "verified_at": now,
+                "access_restored": restored,
+            })
         }
         Err(e) => {
             let lapsed = app.domain_verified.as_deref() == Some(domain.as_str());
@@ -1739,23 +1824,35 @@ pub async fn verify_domain(
                         now,
                     )
                     .await?;
-                    audit::append(&mut tx, now, Event { actor: "onyx-id", partner_id: app.partner_id.as_deref(), client_id: Some(&app.client_id), action: "access.limited", detail: json!({ "reason": "verification_lapsed", "withdrawn_scopes": withdrawn }) }).await?;
+                    app_event(
+                        &mut tx,
+                        now,
+                        "onyx-id",
+                        app,
+                        "access.limited",
+                        json!({ "reason": "verification_lapsed", "withdrawn_scopes": withdrawn }),
+                    )
+                    .await?;
                     limited = true;
                 }
             }
-            audit::append(
+            app_event(
                 &mut tx,
                 now,
-                Event {
-                    actor,
-                    partner_id: app.partner_id.as_deref(),
-                    client_id: Some(&app.client_id),
-                    action: "domain.verification_failed",
-                    detail: json!({ "domain": domain, "error": e.code(), "lapsed": lapsed }),
-                },
+                actor,
+                app,
+                "domain.verification_failed",
+                json!({ "domain": domain, "error": e.code(), "lapsed": lapsed }),
             )
             .await?;
-            json!({ "domain": domain, "verified": false, "error": e.code(), "error_description": e.to_string(), "verification_lapsed": lapsed, "access_limited": limited })
+            json!({
+                "domain": domain,
+                "verified": false,
+                "error": e.code(),
+                "error_description": e.to_string(),
+                "verification_lapsed": lapsed,
+                "access_limited": limited,
+            })
         }
     };
     tx.commit().await?;
@@ -1791,16 +1888,13 @@ pub async fn set_test_accounts(
     list.dedup();
     let mut tx = db.begin().await?;
     apps::set_test_accounts(&mut tx, &app.client_id, &list, now).await?;
-    audit::append(
+    app_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action: "app.test_accounts_set",
-            detail: json!({ "count": list.len() }),
-        },
+        actor,
+        app,
+        "app.test_accounts_set",
+        json!({ "count": list.len() }),
     )
     .await?;
     tx.commit().await?;

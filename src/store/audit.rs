@@ -8,8 +8,8 @@ use sqlx::FromRow;
 use super::{Pool, Tx};
 use crate::clock::Timestamp;
 
-/// Who did something: `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>`, `cli` (an
-/// operator at the command line), or `onyx-id` (an automatic trigger).
+/// Who did something: `operator:<user id>/key:<key id>` and `partner:<partner id>/key:<key id>`
+/// (API callers), `cli` (an operator at the command line) or `onyx-id` (an automatic trigger).
 pub type Actor = String;
 
 #[derive(Debug, Clone, Serialize)]
