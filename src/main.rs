@@ -158,10 +158,10 @@ enum Command {
     /// Read the partner program's audit log (newest first).
     Audit {
         /// Only this app's entries.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: Option<String>,
         /// Only this partner's entries.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         partner: Option<String>,
         #[arg(long, default_value_t = 200)]
         limit: i64,
@@ -189,7 +189,7 @@ enum PartnersCommand {
     },
     /// Add a member (owner or developer) to a partner.
     AddMember {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         partner: String,
         #[arg(long)]
         email: String,
@@ -198,7 +198,7 @@ enum PartnersCommand {
     },
     /// Print a partner's profile, members and keys.
     Show {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         partner: String,
     },
 }
@@ -218,7 +218,7 @@ enum ReviewsCommand {
     Queue,
     /// Decide one step of an app's review.
     Decide {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
         /// company, app_identity, use_case, scopes, domain, redirect_uris, webhooks,
         /// connectivity_catalogue, support, privacy_security or production.
@@ -274,12 +274,12 @@ enum UsersCommand {
 enum AppsCommand {
     /// Print an app: live configuration, draft, access, capabilities, review.
     Show {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
     },
     /// Limit, suspend or restore an app's access (takes effect on the next request).
     Access {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
         #[arg(long, value_parser = ["active", "limited", "suspended"])]
         state: String,
@@ -296,14 +296,14 @@ enum AppsCommand {
     },
     /// Set how far Onyx trusts an app (scopes name the trust level they need).
     Trust {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
         #[arg(long, value_parser = ["basic", "verified", "trusted"])]
         level: String,
     },
     /// Set a gated capability's state for an app.
     Capability {
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
         #[arg(long)]
         name: String,
@@ -407,7 +407,7 @@ enum GrantsCommand {
     Revoke {
         #[arg(long)]
         user: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         app: String,
         #[arg(long)]
         scope: Option<String>,

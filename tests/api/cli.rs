@@ -513,6 +513,8 @@ async fn the_partner_program_commands_register_partners_and_change_access_at_onc
                 "abuse_review",
             ],
             vec!["apps", "access", "--app", "nope", "--state", "active"],
+            // Client ids are base64url and may start with '-': still read as the value.
+            vec!["apps", "access", "--app", "-yNotAnApp", "--state", "active"],
             vec![
                 "reviews",
                 "decide",

@@ -592,6 +592,32 @@ async fn each_gated_capability_state_is_seen_at_authorize_token_and_introspectio
             .await
             .unwrap();
         assert!(html.contains("capability Onyx has not enabled"), "{html}");
+        // Each state of the community capability, as the consent screen shows it.
+        for state in ["requested", "gated", "enabled"] {
+            let (status, v) = put(
+                &app,
+                &format!("{cap_path}community_execution"),
+                &op,
+                json!({ "state": state }),
+            )
+            .await;
+            assert_eq!(status, 200, "{v}");
+            let (url, _) = authorize_url(&app, &client.client_id, "openid community:access", &[]);
+            let res = browser.get(url).send().await.unwrap();
+            let consent = location(res.headers());
+            assert!(consent.starts_with("/consent"), "{state}: {consent}");
+            let html = browser
+                .get(absolute(&app, &consent))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let gated = html.contains("capability Onyx has not enabled");
+            assert_eq!(gated, state != "enabled", "{state}: {html}");
+            assert!(html.contains("Your communities"), "{state}: {html}");
+        }
 
         for (state, expect_ok) in [("requested", false), ("gated", false), ("enabled", true)] {
             let (status, v) = put(
