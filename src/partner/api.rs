@@ -253,20 +253,12 @@ fn created(v: Result<Value, ProgramError>) -> Response {
     }
 }
 
-macro_rules! caller {
-    ($f:ident, $state:expr, $headers:expr) => {
-        match $f(&$state, &$headers).await {
-            Ok(c) => c,
-            Err(e) => return e.into_response(),
-        }
-    };
-}
-
-macro_rules! try_or_respond {
+/// The value, or the response that refuses (any error that knows its own response).
+macro_rules! or_respond {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return ProgramError::from(e).into_response(),
+            Err(e) => return IntoResponse::into_response(e),
         }
     };
 }
@@ -294,7 +286,7 @@ async fn openapi() -> Response {
 }
 
 async fn partner_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let p = caller!(partner, state, headers);
+    let p = or_respond!(partner(&state, &headers).await);
     ok(program::partner_view(&state.db, &p.partner_id).await)
 }
 
@@ -305,8 +297,8 @@ struct KeyBody {
 }
 
 async fn key_create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let p = caller!(partner, state, headers);
-    let b: KeyBody = try_or_respond!(body_as(&body));
+    let p = or_respond!(partner(&state, &headers).await);
+    let b: KeyBody = or_respond!(body_as(&body));
     created(
         program::create_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &b.name).await,
     )
@@ -317,18 +309,18 @@ async fn key_revoke(
     headers: HeaderMap,
     Path(key_id): Path<String>,
 ) -> Response {
-    let p = caller!(partner, state, headers);
+    let p = or_respond!(partner(&state, &headers).await);
     ok(program::revoke_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &key_id).await)
 }
 
 async fn apps_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let p = caller!(partner, state, headers);
+    let p = or_respond!(partner(&state, &headers).await);
     ok(program::partner_apps(&state.db, &p.partner_id).await)
 }
 
 async fn app_create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let p = caller!(partner, state, headers);
-    let b = try_or_respond!(body_json(&body));
+    let p = or_respond!(partner(&state, &headers).await);
+    let b = or_respond!(body_json(&body));
     created(program::create_app(&state.db, state.now(), &p.actor, &p.partner_id, b).await)
 }
 
@@ -347,21 +339,12 @@ async fn own_app(
     Ok((p, app))
 }
 
-macro_rules! own_app {
-    ($state:expr, $headers:expr, $id:expr) => {
-        match own_app(&$state, &$headers, &$id).await {
-            Ok(v) => v,
-            Err(res) => return res,
-        }
-    };
-}
-
 async fn app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::app_view(&state.db, &app).await)
 }
 
@@ -371,8 +354,8 @@ async fn app_patch(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
-    let b = try_or_respond!(body_json(&body));
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b = or_respond!(body_json(&body));
     ok(program::update_draft(&state.db, state.now(), &p.actor, &app, b).await)
 }
 
@@ -381,7 +364,7 @@ async fn app_submit(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::submit(&state.db, state.now(), &p.actor, &app).await)
 }
 
@@ -390,7 +373,7 @@ async fn app_review(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::review_view(&state.db, &app).await)
 }
 
@@ -399,7 +382,7 @@ async fn app_launch(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::launch_view(&state.db, &app).await)
 }
 
@@ -408,7 +391,7 @@ async fn app_capabilities(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(Ok(program::capabilities_view(&app)))
 }
 
@@ -425,8 +408,8 @@ async fn app_capability_request(
     Path((client_id, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
-    let b: CapabilityRequest = try_or_respond!(body_as(&body));
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: CapabilityRequest = or_respond!(body_as(&body));
     ok(program::request_capability(
         &state.db,
         state.now(),
@@ -451,8 +434,8 @@ async fn app_secret_rotate(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
-    let b: RotateBody = try_or_respond!(body_as(&body));
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: RotateBody = or_respond!(body_as(&body));
     ok(program::rotate_secret(&state.db, state.now(), &p.actor, &app, b.overlap_seconds).await)
 }
 
@@ -461,7 +444,7 @@ async fn app_test_accounts(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::test_accounts_view(&state.db, &app).await)
 }
 
@@ -477,8 +460,8 @@ async fn app_test_accounts_set(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
-    let b: TestAccountsBody = try_or_respond!(body_as(&body));
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: TestAccountsBody = or_respond!(body_as(&body));
     ok(program::set_test_accounts(&state.db, state.now(), &p.actor, &app, &b.emails).await)
 }
 
@@ -487,7 +470,7 @@ async fn app_domain_get(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = own_app!(state, headers, client_id);
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::domain_challenge(&state.db, &verifier(&state), &app).await)
 }
 
@@ -496,7 +479,7 @@ async fn app_domain_verify(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (p, app) = own_app!(state, headers, client_id);
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(program::verify_domain(&state.db, &verifier(&state), state.now(), &p.actor, &app).await)
 }
 
@@ -505,7 +488,7 @@ async fn app_domain_verify(
 // ---------------------------------------------------------------------------------------------
 
 async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    caller!(operator, state, headers);
+    or_respond!(operator(&state, &headers).await);
     ok(program::queue(&state.db).await)
 }
 
@@ -525,8 +508,8 @@ async fn op_partner_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let actor = caller!(operator, state, headers);
-    let b: PartnerBody = try_or_respond!(body_as(&body));
+    let actor = or_respond!(operator(&state, &headers).await);
+    let b: PartnerBody = or_respond!(body_as(&body));
     created(
         program::create_partner(
             &state.db,
@@ -557,8 +540,8 @@ async fn op_member_add(
     Path(partner_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let actor = caller!(operator, state, headers);
-    let b: MemberBody = try_or_respond!(body_as(&body));
+    let actor = or_respond!(operator(&state, &headers).await);
+    let b: MemberBody = or_respond!(body_as(&body));
     ok(program::add_member(
         &state.db,
         state.now(),
@@ -584,21 +567,12 @@ async fn op_app(
     Ok((actor, app))
 }
 
-macro_rules! op_app {
-    ($state:expr, $headers:expr, $id:expr) => {
-        match op_app(&$state, &$headers, &$id).await {
-            Ok(v) => v,
-            Err(res) => return res,
-        }
-    };
-}
-
 async fn op_app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let (_, app) = op_app!(state, headers, client_id);
+    let (_, app) = or_respond!(op_app(&state, &headers, &client_id).await);
     let mut view = match program::app_view(&state.db, &app).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
@@ -623,7 +597,7 @@ async fn op_step_decide(
     Path((client_id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (actor, app) = op_app!(state, headers, client_id);
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
     let Some(step) = Step::parse(&step) else {
         return ProgramError::invalid(
             "invalid_request",
@@ -634,7 +608,7 @@ async fn op_step_decide(
         )
         .into_response();
     };
-    let b: DecisionBody = try_or_respond!(body_as(&body));
+    let b: DecisionBody = or_respond!(body_as(&body));
     let Some(decision) = StepState::parse(&b.state) else {
         return ProgramError::invalid(
             "invalid_request",
@@ -670,8 +644,8 @@ async fn op_capability_set(
     Path((client_id, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (actor, app) = op_app!(state, headers, client_id);
-    let b: CapabilityBody = try_or_respond!(body_as(&body));
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: CapabilityBody = or_respond!(body_as(&body));
     ok(program::set_capability(
         &state.db,
         state.now(),
@@ -705,8 +679,8 @@ async fn op_access_set(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (actor, app) = op_app!(state, headers, client_id);
-    let b: AccessBody = try_or_respond!(body_as(&body));
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: AccessBody = or_respond!(body_as(&body));
     ok(program::set_access(
         &state.db,
         state.now(),
@@ -734,8 +708,8 @@ async fn op_trust_set(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (actor, app) = op_app!(state, headers, client_id);
-    let b: TrustBody = try_or_respond!(body_as(&body));
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: TrustBody = or_respond!(body_as(&body));
     ok(program::set_trust_level(&state.db, state.now(), &actor, &app, &b.trust_level).await)
 }
 
@@ -752,7 +726,7 @@ async fn op_audit(
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    caller!(operator, state, headers);
+    or_respond!(operator(&state, &headers).await);
     let Ok(Query(q)) = query else {
         return ProgramError::invalid(
             "invalid_request",

@@ -944,6 +944,56 @@ fn review_scopes(app: &App) -> Vec<String> {
         .collect()
 }
 
+/// onyx-id limits a live, active app on its own (`review_reopened`, `verification_lapsed`):
+/// the scopes that need review are withdrawn until the cause is fixed. True if it limited it.
+async fn auto_limit(
+    tx: &mut crate::store::Tx<'_>,
+    now: Timestamp,
+    app: &App,
+    reason: AccessReason,
+    note: Option<&str>,
+    mut detail: Value,
+) -> std::result::Result<bool, sqlx::Error> {
+    let withdrawn = review_scopes(app);
+    if app.stage == Stage::Draft || app.access != AccessState::Active || withdrawn.is_empty() {
+        return Ok(false);
+    }
+    apps::set_access(
+        tx,
+        &app.client_id,
+        AccessState::Limited,
+        reason,
+        note,
+        &withdrawn,
+        now,
+    )
+    .await?;
+    detail["reason"] = json!(reason);
+    detail["withdrawn_scopes"] = json!(withdrawn);
+    app_event(tx, now, "onyx-id", app, "access.limited", detail).await?;
+    Ok(true)
+}
+
+/// onyx-id gives back what `auto_limit` withdrew, once its cause is fixed.
+async fn auto_restore(
+    tx: &mut crate::store::Tx<'_>,
+    now: Timestamp,
+    app: &App,
+    detail: Value,
+) -> std::result::Result<(), sqlx::Error> {
+    apps::set_access(
+        tx,
+        &app.client_id,
+        AccessState::Active,
+        AccessReason::Restored,
+        None,
+        &[],
+        now,
+    )
+    .await?;
+    app_event(tx, now, "onyx-id", app, "access.restored", detail).await
+}
+
 /// An operator decides one step of the app's latest review.
 pub async fn decide(
     db: &Db,
@@ -1111,34 +1161,18 @@ pub async fn decide(
     }
     // A live app whose approved step is reopened loses the scopes that need review until the
     // step is approved again; approving every reopened step gives them back.
-    if reopening_live && app.access == AccessState::Active {
-        let withdrawn = review_scopes(app);
-        if !withdrawn.is_empty() {
-            apps::set_access(
-                &mut tx,
-                &app.client_id,
-                AccessState::Limited,
-                AccessReason::ReviewReopened,
-                note,
-                &withdrawn,
-                now,
-            )
-            .await?;
-            app_event(
-                &mut tx,
-                now,
-                "onyx-id",
-                app,
-                "access.limited",
-                json!({
-                    "reason": "review_reopened",
-                    "step": step.as_str(),
-                    "withdrawn_scopes": withdrawn,
-                }),
-            )
-            .await?;
-            effects.push("access: limited (review_reopened)");
-        }
+    if reopening_live
+        && auto_limit(
+            &mut tx,
+            now,
+            app,
+            AccessReason::ReviewReopened,
+            note,
+            json!({ "step": step.as_str() }),
+        )
+        .await?
+    {
+        effects.push("access: limited (review_reopened)");
     }
     let nothing_reopened = states
         .iter()
@@ -1148,23 +1182,11 @@ pub async fn decide(
         && app.access_reason == Some(AccessReason::ReviewReopened)
         && nothing_reopened
     {
-        apps::set_access(
-            &mut tx,
-            &app.client_id,
-            AccessState::Active,
-            AccessReason::Restored,
-            None,
-            &[],
-            now,
-        )
-        .await?;
-        app_event(
+        auto_restore(
             &mut tx,
             now,
-            "onyx-id",
             app,
-            "access.restored",
-            json!({ "reason": "review_reopened", "step": step.as_str() }),
+            json!({ "cause": "review_reopened", "step": step.as_str() }),
         )
         .await?;
         effects.push("access: active (restored)");
@@ -1776,25 +1798,7 @@ pub async fn verify_domain(
             if app.access == AccessState::Limited
                 && app.access_reason == Some(AccessReason::VerificationLapsed)
             {
-                apps::set_access(
-                    &mut tx,
-                    &app.client_id,
-                    AccessState::Active,
-                    AccessReason::Restored,
-                    None,
-                    &[],
-                    now,
-                )
-                .await?;
-                app_event(
-                    &mut tx,
-                    now,
-                    "onyx-id",
-                    app,
-                    "access.restored",
-                    json!({ "reason": "verification_lapsed" }),
-                )
-                .await?;
+                auto_restore(&mut tx, now, app, json!({ "cause": "verification_lapsed" })).await?;
                 restored = true;
             }
             json!({
@@ -1809,32 +1813,15 @@ pub async fn verify_domain(
             let mut limited = false;
             if lapsed {
                 apps::set_domain_verified(&mut tx, &app.client_id, None, now).await?;
-                let withdrawn = review_scopes(app);
-                if app.stage != Stage::Draft
-                    && app.access == AccessState::Active
-                    && !withdrawn.is_empty()
-                {
-                    apps::set_access(
-                        &mut tx,
-                        &app.client_id,
-                        AccessState::Limited,
-                        AccessReason::VerificationLapsed,
-                        Some(&e.to_string()),
-                        &withdrawn,
-                        now,
-                    )
-                    .await?;
-                    app_event(
-                        &mut tx,
-                        now,
-                        "onyx-id",
-                        app,
-                        "access.limited",
-                        json!({ "reason": "verification_lapsed", "withdrawn_scopes": withdrawn }),
-                    )
-                    .await?;
-                    limited = true;
-                }
+                limited = auto_limit(
+                    &mut tx,
+                    now,
+                    app,
+                    AccessReason::VerificationLapsed,
+                    Some(&e.to_string()),
+                    json!({ "domain": domain }),
+                )
+                .await?;
             }
             app_event(
                 &mut tx,

@@ -416,9 +416,17 @@ async fn app_in_preview(
     app: &TestApp,
     published: &std::sync::Arc<std::sync::Mutex<String>>,
 ) -> (String, String, String, String) {
+    app_in_preview_with(app, published, good_draft()).await
+}
+
+async fn app_in_preview_with(
+    app: &TestApp,
+    published: &std::sync::Arc<std::sync::Mutex<String>>,
+    draft: Value,
+) -> (String, String, String, String) {
     let op = operator_key(app, "reviewer@onyx.example").await;
     let (_, key) = partner(app, &op, "owner@partner.example", "Buddy Ltd").await;
-    let (_, created) = post(app, "/api/v1/apps", &key, good_draft()).await;
+    let (_, created) = post(app, "/api/v1/apps", &key, draft).await;
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     post(
@@ -1185,5 +1193,107 @@ async fn bad_input_on_every_endpoint_gets_a_json_error_that_names_the_problem() 
         let doc: Value = res.json().await.unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         assert!(doc["paths"]["/api/v1/apps/{client_id}/submit"]["post"].is_object());
+    }
+}
+
+#[tokio::test]
+async fn onyx_id_limits_a_live_app_on_its_own_when_a_step_reopens_or_its_domain_lapses() {
+    for backend in backends() {
+        let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let port = publish(published.clone()).await;
+        let app = spawn_program(backend, port).await;
+        let mut draft = good_draft();
+        draft["scopes"] = json!(["openid", "profile", "email", "assertions:read"]);
+        draft["justifications"] = json!({ "assertions:read": "Check travellers are over 18." });
+        let (op, key, client_id, _) = app_in_preview_with(&app, &published, draft).await;
+        let path = format!("/api/v1/apps/{client_id}");
+        let access = |v: &Value| {
+            (
+                v["access"]["state"].as_str().unwrap().to_string(),
+                v["access"]["reason"].as_str().unwrap_or("").to_string(),
+                v["access"]["withdrawn_scopes"].clone(),
+            )
+        };
+
+        // An operator reopens an approved step of the live app: what needs review is withdrawn.
+        let (status, v) = put(
+            &app,
+            &format!("/api/v1/operator/apps/{client_id}/steps/redirect_uris"),
+            &op,
+            json!({ "state": "changes_requested", "note": "explain the second callback" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            access(&v),
+            (
+                "limited".into(),
+                "review_reopened".into(),
+                json!(["assertions:read"])
+            )
+        );
+        // Approved again: given back.
+        let (_, v) = decide(&app, &op, &client_id, "redirect_uris", "approved").await;
+        assert_eq!(
+            access(&v),
+            ("active".into(), "restored".into(), json!([])),
+            "{v}"
+        );
+
+        // The domain stops serving its token: the verification lapses and the app is limited.
+        let dv = format!("{path}/domain-verification");
+        let token = published.lock().unwrap().clone();
+        *published.lock().unwrap() = String::new();
+        let (_, v) = post(&app, &dv, &key, json!({})).await;
+        assert_eq!(
+            (
+                v["verified"].clone(),
+                v["verification_lapsed"].clone(),
+                v["access_limited"].clone()
+            ),
+            (json!(false), json!(true), json!(true)),
+            "{v}"
+        );
+        let (_, v) = get(&app, &path, &key).await;
+        assert_eq!(access(&v).1, "verification_lapsed");
+        assert_eq!(v["domain_verification"]["verified_domain"], Value::Null);
+        // Published again: verified and restored.
+        *published.lock().unwrap() = token;
+        let (_, v) = post(&app, &dv, &key, json!({})).await;
+        assert_eq!(
+            (v["verified"].clone(), v["access_restored"].clone()),
+            (json!(true), json!(true)),
+            "{v}"
+        );
+        let (_, audit) = get(
+            &app,
+            &format!("/api/v1/operator/audit?client_id={client_id}"),
+            &op,
+        )
+        .await;
+        let automatic: Vec<(&str, &str)> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == "onyx-id")
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap(),
+                    e["detail"]["reason"]
+                        .as_str()
+                        .or(e["detail"]["cause"].as_str())
+                        .unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            automatic,
+            [
+                ("access.restored", "verification_lapsed"),
+                ("access.limited", "verification_lapsed"),
+                ("access.restored", "review_reopened"),
+                ("access.limited", "review_reopened"),
+            ]
+        );
     }
 }
