@@ -59,7 +59,11 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     };
     // SQLite has one writer: one task batching for it; PostgreSQL commits in parallel.
     let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
-    let token_writer = TokenWriter::spawn(db.writer.clone(), writers);
+    let token_writer = TokenWriter::spawn(
+        db.writer.clone(),
+        writers,
+        settings.database_url.sqlite_path().as_deref(),
+    );
     crate::store::purge::spawn(db.writer.clone(), clock.clone(), settings.purge_interval);
     if let Some(path) = settings.database_url.sqlite_path() {
         crate::store::direct::spawn_checkpointer(path, std::time::Duration::from_millis(500));

@@ -403,6 +403,59 @@ async fn client_credentials_issue_app_level_scopes_to_confidential_apps_only() {
     }
 }
 
+/// `n` client-credentials requests at once, each on its own task.
+fn cc_requests(app: &TestApp, client: &Client, n: usize) -> tokio::task::JoinSet<(u16, Value)> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let url = app.url("/token");
+        let (id, secret) = (client.client_id.clone(), client.client_secret.clone());
+        set.spawn(async move {
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("scope", "grants:read"),
+            ];
+            post_form(url, &id, secret.as_deref(), &form).await
+        });
+    }
+    set
+}
+
+/// On SQLite, token batches are written on the runtime's thread when the write lock is free, and
+/// queue behind another writer when it is not: either way every token is stored and active.
+#[tokio::test]
+async fn client_credentials_tokens_are_stored_whether_or_not_sqlite_is_locked() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = app
+        .create_app_with(full_spec(&["openid", "grants:read"]))
+        .await;
+    // Many at once share commits.
+    for (status, v) in cc_requests(&app, &client, 40).join_all().await {
+        assert_eq!(status, 200, "{v}");
+        let seen = introspect(&app, &client, &s(&v, "access_token")).await;
+        assert_eq!(seen["active"], true);
+    }
+    // Another writer holds the lock: the requests wait for it instead of failing.
+    let path = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite URL")
+        .to_string();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut waiting = cc_requests(&app, &client, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        waiting.try_join_next().is_none(),
+        "no token is issued before it is stored"
+    );
+    other.execute_batch("COMMIT").unwrap();
+    for (status, v) in waiting.join_all().await {
+        assert_eq!(status, 200, "{v}");
+        let seen = introspect(&app, &client, &s(&v, "access_token")).await;
+        assert_eq!(seen["active"], true);
+    }
+}
+
 struct KeyPair {
     kid: String,
     material: KeyMaterial,
