@@ -14,7 +14,6 @@ use super::error::OAuthError;
 use super::is_form;
 use super::params::Params;
 use super::token::no_store;
-use crate::crypto::secret_hash;
 use crate::startup::AppState;
 use crate::store::refresh_tokens::{self, RefreshStatus};
 use crate::store::resource_servers;
@@ -44,7 +43,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let params = Params::parse(body)?;
     let presented = presented(headers, &params)?;
     let token = params.required("token")?;
-    let hash = secret_hash(token);
+    let lookup = tokens::Lookup::of(token);
+    let hash = lookup.hash();
     let now = state.now();
     // A resource server: its credentials and the token in one round trip. Refresh tokens are
     // never active for a resource server, so there is nothing else to look up.
@@ -53,7 +53,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         .starts_with(resource_servers::ID_PREFIX)
     {
         let (rs, status) =
-            tokens::resource_server_and_status(&state.db, presented.client_id(), &hash)
+            tokens::resource_server_and_status(&state.db, presented.client_id(), &lookup)
                 .await?
                 .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
         check_resource_server(&presented, &rs)?;
@@ -64,17 +64,17 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let caller = authenticate_caller(state, &presented, &endpoint).await?;
     // The hint only decides which kind is looked up first (RFC 7662 §2.1).
     if params.get("token_type_hint") == Some("refresh_token") {
-        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
             return Ok(refresh_answer(state, &caller, &r, now));
         }
-        if let Some(t) = tokens::status_by_hash(&state.db, &hash).await? {
+        if let Some(t) = tokens::status(&state.db, &lookup).await? {
             return Ok(access_answer(state, &caller, &t, now));
         }
     } else {
-        if let Some(t) = tokens::status_by_hash(&state.db, &hash).await? {
+        if let Some(t) = tokens::status(&state.db, &lookup).await? {
             return Ok(access_answer(state, &caller, &t, now));
         }
-        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
             return Ok(refresh_answer(state, &caller, &r, now));
         }
     }

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::AnyConnection;
 
-use crate::crypto::{random_id, random_secret, secret_hash, sha256};
+use crate::crypto::{ordered_id, random_secret, secret_hash, sha256};
 use crate::keys::Algorithm;
 use crate::startup::AppState;
 use crate::store::apps::App;
@@ -44,7 +44,7 @@ pub fn mint_access_token(
 ) -> anyhow::Result<Minted> {
     let now = state.now();
     let record = AccessToken {
-        jti: random_id(),
+        jti: ordered_id(),
         client_id: app.client_id.clone(),
         user_id: grant.user_id.map(str::to_string),
         grant_id: grant.grant_id.map(str::to_string),

@@ -11,7 +11,6 @@ use super::error::OAuthError;
 use super::params::Params;
 use super::token::no_store;
 use super::{cors, is_form};
-use crate::crypto::secret_hash;
 use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::{refresh_tokens, tokens};
@@ -53,7 +52,8 @@ async fn handle(
     cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
     let token = params.required("token")?;
-    let hash = secret_hash(token);
+    let lookup = tokens::Lookup::of(token);
+    let hash = lookup.hash();
     let now = state.now();
 
     let refresh_first = params.get("token_type_hint") != Some("access_token");
@@ -63,7 +63,7 @@ async fn handle(
         ["access", "refresh"]
     } {
         if kind == "refresh" {
-            if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, &hash).await? {
+            if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
                 if r.token.client_id != app.client_id {
                     return Err(not_yours());
                 }
@@ -73,7 +73,7 @@ async fn handle(
                 return preview_evidence(state, &app, now).await;
             }
         } else if let Some(owner) =
-            tokens::revoke_access_token(&state.db.writer, &hash, &app.client_id, now).await?
+            tokens::revoke_access_token(&state.db.writer, &lookup, &app.client_id, now).await?
         {
             if owner != app.client_id {
                 return Err(not_yours());

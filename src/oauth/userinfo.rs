@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::params::Params;
 use super::{cors, is_form};
-use crate::crypto::secret_hash;
 use crate::startup::AppState;
 use crate::store::tokens::AccessToken;
 use crate::store::{apps, tokens, users};
@@ -156,7 +155,7 @@ async fn claims(
             description: "the server could not complete the request",
         }
     };
-    let status = tokens::status_by_hash(&state.db, &secret_hash(token))
+    let status = tokens::status(&state.db, &tokens::Lookup::of(token))
         .await
         .map_err(server)?
         .ok_or(BearerError::invalid_token("the access token is not valid"))?;

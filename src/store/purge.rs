@@ -14,7 +14,7 @@ const BATCH: i64 = 1000;
 const PURGES: &[(&str, &str, &str)] = &[
     // Codes stay an hour past expiry so that a late replay is still recognised as one.
     ("auth_codes", "code_hash", "expires_at < $1 - 3600"),
-    ("access_tokens", "token_hash", "expires_at < $1"),
+    ("access_tokens", "jti", "expires_at < $1"),
     // Spent refresh tokens are kept until their family's absolute expiry: reuse detection.
     ("refresh_tokens", "token_hash", "family_expires_at < $1"),
     ("auth_requests", "id", "expires_at < $1"),

@@ -30,6 +30,55 @@ impl AccessToken {
     }
 }
 
+/// How a presented access token is found: by the `jti` in its payload (time-ordered, so the
+/// key's index grows at its end), and proven genuine by the hash of its whole text, which must
+/// match the stored one. Reading the `jti` trusts nothing in the token: a forged or altered
+/// token has another hash and matches no row.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Empty when the text is not a JWT with a `jti`: such a token matches no row.
+    jti: String,
+    hash: String,
+}
+
+/// Longer presented tokens are not parsed (onyx-id's own are under 1 KiB).
+const MAX_TOKEN_LEN: usize = 8192;
+
+impl Lookup {
+    pub fn of(token: &str) -> Self {
+        Self {
+            jti: jti_of(token).unwrap_or_default(),
+            hash: crate::crypto::secret_hash(token),
+        }
+    }
+
+    /// The hash of the presented text (refresh tokens are looked up by it).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+fn jti_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        jti: String,
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Claims = serde_json::from_slice(&json).ok()?;
+    (!claims.jti.is_empty()).then_some(claims.jti)
+}
+
 const COLUMNS: &str = "token_hash, jti, client_id, user_id, grant_id, family_id, scope, audience, auth_time, issued_at, expires_at, revoked_at";
 
 /// Rows per INSERT statement at most. Statements stay few and their text repeats (so each size
@@ -356,31 +405,35 @@ impl TokenStatus {
     }
 }
 
-fn status_by_hash_sql() -> &'static str {
+fn status_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            "SELECT {STATUS_COLUMNS} FROM access_tokens t {STATUS_JOINS} WHERE t.token_hash = $1"
+            "SELECT {STATUS_COLUMNS} FROM access_tokens t {STATUS_JOINS}
+             WHERE t.jti = $1 AND t.token_hash = $2"
         )
     })
 }
 
-/// Looks a token up by the hash of its text, with everything that decides its state, in one
-/// query.
+/// Looks a presented token up, with everything that decides its state, in one query.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn status_by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenStatus>, sqlx::Error> {
+pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx::Error> {
+    if token.jti.is_empty() {
+        return Ok(None);
+    }
     let rows = match &db.direct {
         Some(direct) => direct.read(|c| {
-            c.prepare_cached(status_by_hash_sql())?
+            c.prepare_cached(status_sql())?
                 .query_map(
-                    rusqlite::named_params! { "$1": token_hash },
+                    rusqlite::named_params! { "$1": token.jti, "$2": token.hash },
                     StatusRow::from_sqlite,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
         None => {
-            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_by_hash_sql()))
-                .bind(token_hash)
+            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_sql()))
+                .bind(&token.jti)
+                .bind(&token.hash)
                 .fetch_all(&db.pool)
                 .await?
         }
@@ -417,21 +470,28 @@ pub async fn revoke_family(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_access_token(
     pool: &Pool,
-    token_hash: &str,
+    token: &Lookup,
     client_id: &str,
     now: Timestamp,
 ) -> Result<Option<String>, sqlx::Error> {
-    let owner: Option<String> =
-        sqlx::query_scalar("SELECT client_id FROM access_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await?;
+    if token.jti.is_empty() {
+        return Ok(None);
+    }
+    let owner: Option<String> = sqlx::query_scalar(
+        "SELECT client_id FROM access_tokens WHERE jti = $1 AND token_hash = $2",
+    )
+    .bind(&token.jti)
+    .bind(&token.hash)
+    .fetch_optional(pool)
+    .await?;
     if owner.as_deref() == Some(client_id) {
         sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1
+             WHERE jti = $2 AND token_hash = $3 AND revoked_at IS NULL",
         )
         .bind(now)
-        .bind(token_hash)
+        .bind(&token.jti)
+        .bind(&token.hash)
         .execute(pool)
         .await?;
     }
@@ -468,7 +528,7 @@ fn caller_and_token_sql() -> &'static str {
             "SELECT rs.client_id AS rs_client_id, rs.name AS rs_name, rs.audience AS rs_audience,
                     rs.secret_hash AS rs_secret_hash, {STATUS_COLUMNS}
              FROM resource_servers rs
-             LEFT JOIN access_tokens t ON t.token_hash = $2
+             LEFT JOIN access_tokens t ON t.jti = $2 AND t.token_hash = $3
              {STATUS_JOINS}
              WHERE rs.client_id = $1"
         )
@@ -481,13 +541,14 @@ fn caller_and_token_sql() -> &'static str {
 pub async fn resource_server_and_status(
     db: &Db,
     rs_client_id: &str,
-    token_hash: &str,
+    token: &Lookup,
 ) -> Result<Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)>, sqlx::Error> {
+    // (A token that is not a JWT binds an empty `jti`, which no row has.)
     let rows = match &db.direct {
         Some(direct) => direct.read(|c| {
             c.prepare_cached(caller_and_token_sql())?
                 .query_map(
-                    rusqlite::named_params! { "$1": rs_client_id, "$2": token_hash },
+                    rusqlite::named_params! { "$1": rs_client_id, "$2": token.jti, "$3": token.hash },
                     CallerRow::from_sqlite,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -495,7 +556,8 @@ pub async fn resource_server_and_status(
         None => {
             sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
                 .bind(rs_client_id)
-                .bind(token_hash)
+                .bind(&token.jti)
+                .bind(&token.hash)
                 .fetch_all(&db.pool)
                 .await?
         }
@@ -513,4 +575,48 @@ pub async fn resource_server_and_status(
         rs,
         fold(rows.into_iter().map(|r| r.status).collect()),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn jwt(payload: &str) -> String {
+        format!(
+            "eyJhbGciOiJFUzI1NiJ9.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    }
+
+    #[test]
+    fn a_lookup_reads_the_jti_and_hashes_the_whole_text() {
+        let token = jwt(r#"{"iss":"https://id.example","jti":"0192abc","scope":"a b"}"#);
+        let l = Lookup::of(&token);
+        assert_eq!(l.jti, "0192abc");
+        assert_eq!(l.hash, crate::crypto::secret_hash(&token));
+        // Same claims, another signature: same jti, another hash, so no stored row matches.
+        let forged = token.replace("c2lnbmF0dXJl", "Zm9yZ2Vk");
+        assert_eq!(Lookup::of(&forged).jti, l.jti);
+        assert_ne!(Lookup::of(&forged).hash, l.hash);
+    }
+
+    #[test]
+    fn text_that_is_not_a_jwt_with_a_jti_matches_nothing() {
+        for bad in [
+            String::new(),
+            "opaque-refresh-token".into(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            "x.!!!.y".into(),
+            jwt("not json"),
+            jwt(r#"{"sub":"no jti"}"#),
+            jwt(r#"{"jti":""}"#),
+            jwt(r#"{"jti":42}"#),
+            jwt(&format!(r#"{{"jti":"{}"}}"#, "j".repeat(MAX_TOKEN_LEN))),
+        ] {
+            assert_eq!(Lookup::of(&bad).jti, "", "{bad:.60}");
+        }
+    }
 }
