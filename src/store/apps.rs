@@ -389,7 +389,7 @@ macro_rules! app_columns {
 const BY_CLIENT_ID: &str = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
 
 impl AppRow {
-    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    fn read<R: super::direct::RowSource>(r: &R) -> Result<Self, R::Error> {
         let mut c = super::direct::Columns::new(r);
         Ok(Self {
             client_id: c.get("client_id")?,
@@ -444,18 +444,23 @@ pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx:
     let row = match &db.direct {
         Some(direct) => direct.read(|c| {
             c.prepare_cached(BY_CLIENT_ID)?
-                .query_row(
-                    rusqlite::named_params! { "$1": client_id },
-                    AppRow::from_sqlite,
-                )
+                .query_row(rusqlite::named_params! { "$1": client_id }, |r| {
+                    AppRow::read(r)
+                })
                 .optional()
         })?,
-        None => {
-            sqlx::query_as::<_, AppRow>(BY_CLIENT_ID)
-                .bind(client_id)
-                .fetch_optional(&db.pool)
-                .await?
-        }
+        None => match db
+            .pipelined(BY_CLIENT_ID, &[client_id], |r| AppRow::read(r))
+            .await
+        {
+            Some(rows) => rows?.into_iter().next(),
+            None => {
+                sqlx::query_as::<_, AppRow>(BY_CLIENT_ID)
+                    .bind(client_id)
+                    .fetch_optional(&db.pool)
+                    .await?
+            }
+        },
     };
     Ok(row.map(App::from))
 }

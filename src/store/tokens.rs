@@ -3,6 +3,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
+use super::direct::{Columns, RowSource};
 use super::grants::Permission;
 use super::{Db, Pool};
 use crate::clock::Timestamp;
@@ -243,13 +244,13 @@ struct StatusRow {
 }
 
 impl StatusRow {
-    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Self::from_sqlite_at(r, 0)
+    fn read<R: RowSource>(r: &R) -> Result<Self, R::Error> {
+        Self::read_at(r, 0)
     }
 
     /// The status columns, starting at column `offset`.
-    fn from_sqlite_at(r: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<Self> {
-        let mut c = super::direct::Columns::at(r, offset);
+    fn read_at<R: RowSource>(r: &R, offset: usize) -> Result<Self, R::Error> {
+        let mut c = Columns::at(r, offset);
         Ok(Self {
             jti: c.get("jti")?,
             client_id: c.get("client_id")?,
@@ -426,17 +427,25 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
             c.prepare_cached(status_sql())?
                 .query_map(
                     rusqlite::named_params! { "$1": token.jti, "$2": token.hash },
-                    StatusRow::from_sqlite,
+                    |r| StatusRow::read(r),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
-        None => {
-            sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_sql()))
-                .bind(&token.jti)
-                .bind(&token.hash)
-                .fetch_all(&db.pool)
-                .await?
-        }
+        None => match db
+            .pipelined(status_sql(), &[&token.jti, &token.hash], |r| {
+                StatusRow::read(r)
+            })
+            .await
+        {
+            Some(rows) => rows?,
+            None => {
+                sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_sql()))
+                    .bind(&token.jti)
+                    .bind(&token.hash)
+                    .fetch_all(&db.pool)
+                    .await?
+            }
+        },
     };
     Ok(fold(rows))
 }
@@ -509,14 +518,14 @@ struct CallerRow {
 }
 
 impl CallerRow {
-    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        let mut c = super::direct::Columns::new(r);
+    fn read<R: RowSource>(r: &R) -> Result<Self, R::Error> {
+        let mut c = Columns::new(r);
         Ok(Self {
             rs_client_id: c.get("rs_client_id")?,
             rs_name: c.get("rs_name")?,
             rs_audience: c.get("rs_audience")?,
             rs_secret_hash: c.get("rs_secret_hash")?,
-            status: StatusRow::from_sqlite_at(r, 4)?,
+            status: StatusRow::read_at(r, 4)?,
         })
     }
 }
@@ -549,18 +558,24 @@ pub async fn resource_server_and_status(
             c.prepare_cached(caller_and_token_sql())?
                 .query_map(
                     rusqlite::named_params! { "$1": rs_client_id, "$2": token.jti, "$3": token.hash },
-                    CallerRow::from_sqlite,
+                    |r| CallerRow::read(r),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
-        None => {
-            sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
-                .bind(rs_client_id)
-                .bind(&token.jti)
-                .bind(&token.hash)
-                .fetch_all(&db.pool)
-                .await?
-        }
+        None => match db
+            .pipelined(caller_and_token_sql(), &[rs_client_id, &token.jti, &token.hash], |r| CallerRow::read(r))
+            .await
+        {
+            Some(rows) => rows?,
+            None => {
+                sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
+                    .bind(rs_client_id)
+                    .bind(&token.jti)
+                    .bind(&token.hash)
+                    .fetch_all(&db.pool)
+                    .await?
+            }
+        },
     };
     let Some(first) = rows.first() else {
         return Ok(None);

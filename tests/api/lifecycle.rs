@@ -816,6 +816,20 @@ async fn a_revocation_at_one_instance_is_seen_by_the_next_introspection_at_anoth
                 "seen at B at once"
             );
         }
+        // On PostgreSQL these lookups run on the pipelined connections, not from any cache.
+        assert_eq!(
+            a.state.db.pipeline.is_some(),
+            matches!(backend, Backend::Postgres)
+        );
+        if let Some(pipeline) = &a.state.db.pipeline {
+            let before = pipeline.served();
+            let (_, t) = token(&a, &client, &[("grant_type", "client_credentials")]).await;
+            assert_eq!(
+                introspect(&a, &client, &s(&t, "access_token")).await["active"],
+                true
+            );
+            assert!(pipeline.served() >= before + 2, "app and token lookups");
+        }
         // A refresh family revoked at B is dead at A.
         let t = sign_in(&a, &client, "gil@example.com", "openid offline_access").await;
         let (status, _) = post_form(

@@ -1,0 +1,249 @@
+//! PostgreSQL reads for the hottest lookups (introspection, client authentication), over a few
+//! shared, pipelined connections (tokio-postgres).
+//!
+//! Through sqlx's pool each of these lookups cost two round trips: the query, then the ping
+//! the pool sends on every connection it takes back (PostgreSQL wakes up, answers, onyx-id
+//! wakes up), and a connection ran one query at a time. Here every request task sends its
+//! query on a shared connection at once: the queries go out together, the server reads them in
+//! one go and answers in order, and nothing is sent besides the queries. Nothing is cached:
+//! each lookup is a query, at the moment it is asked, on the database every instance shares.
+//!
+//! Only these reads run here; everything else uses the pool. When the database URL has options
+//! tokio-postgres does not know, or a connection cannot be made (the server insists on TLS, say,
+//! which these connections do not speak), the lookups go through the pool instead.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::direct::RowSource;
+
+pub struct Pipeline {
+    config: Config,
+    slots: Vec<Slot>,
+    next: AtomicUsize,
+    /// When a lookup last fell back to the pool (Unix seconds), so that it is logged once a
+    /// minute rather than on every request.
+    fell_back_at: AtomicU64,
+    /// Queries answered here (not by the pool).
+    served: AtomicU64,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("connections", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    current: Mutex<Option<Arc<Conn>>>,
+    /// Held while (re)connecting, so a slot makes one connection at a time.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+struct Conn {
+    client: Client,
+    /// Statements prepared on this connection, by their text.
+    statements: Mutex<HashMap<&'static str, Statement>>,
+}
+
+/// Why a lookup did not run here; the caller then uses the pool.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl Pipeline {
+    /// `Err` (and why) when tokio-postgres cannot read the URL.
+    pub fn new(url: &str, connections: usize) -> Result<Self, String> {
+        let config = Config::from_str(url).map_err(|e| e.to_string())?;
+        Ok(Self {
+            config,
+            slots: (0..connections.max(1)).map(|_| Slot::default()).collect(),
+            next: AtomicUsize::new(0),
+            fell_back_at: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+        })
+    }
+
+    async fn conn(&self) -> Result<Arc<Conn>, tokio_postgres::Error> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let live = |slot: &Slot| {
+            slot.current
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .filter(|c| !c.client.is_closed())
+        };
+        if let Some(c) = live(slot) {
+            return Ok(c);
+        }
+        let _connecting = slot.connecting.lock().await;
+        if let Some(c) = live(slot) {
+            return Ok(c);
+        }
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "a pipelined PostgreSQL connection ended; the next lookup reconnects");
+            }
+        });
+        let conn = Arc::new(Conn {
+            client,
+            statements: Mutex::new(HashMap::new()),
+        });
+        *slot.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `sql` (prepared once per connection) with text parameters and returns its rows.
+    /// `Err(Unavailable)` when no connection could be had or it closed under the query: the
+    /// caller then asks the pool. Errors from the query itself are the caller's.
+    pub async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+    ) -> Result<Result<Vec<tokio_postgres::Row>, sqlx::Error>, Unavailable> {
+        let unavailable = |e: tokio_postgres::Error| Unavailable(e.to_string());
+        let conn = self.conn().await.map_err(unavailable)?;
+        let cached = conn
+            .statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+            .cloned();
+        let statement = match cached {
+            Some(s) => s,
+            None => match conn.client.prepare(sql).await {
+                Ok(s) => {
+                    conn.statements
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(sql, s.clone());
+                    s
+                }
+                Err(e) if e.is_closed() => return Err(unavailable(e)),
+                Err(e) => return Ok(Err(driver_error(e))),
+            },
+        };
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        match conn.client.query(&statement, &params).await {
+            Ok(rows) => {
+                self.served.fetch_add(1, Ordering::Relaxed);
+                Ok(Ok(rows))
+            }
+            Err(e) if e.is_closed() => Err(unavailable(e)),
+            Err(e) => Ok(Err(driver_error(e))),
+        }
+    }
+
+    /// How many queries ran here rather than on the pool.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Rows of `sql`, each read by `read`; `None` when the lookup must go through the pool.
+    pub async fn rows<T>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        read: impl Fn(&PgRow<'_>) -> Result<T, sqlx::Error>,
+    ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        match self.query(sql, params).await {
+            Ok(Ok(rows)) => Some(rows.iter().map(|r| read(&PgRow(r))).collect()),
+            Ok(Err(e)) => Some(Err(e)),
+            Err(Unavailable(why)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let last = self.fell_back_at.swap(now, Ordering::Relaxed);
+                if now.saturating_sub(last) >= 60 {
+                    tracing::warn!(reason = %why, "pipelined PostgreSQL lookups are unavailable; using the pool");
+                }
+                None
+            }
+        }
+    }
+}
+
+fn driver_error(e: tokio_postgres::Error) -> sqlx::Error {
+    sqlx::Error::AnyDriverError(Box::new(e))
+}
+
+/// A tokio-postgres row, read by position like the SQLite rows (`direct::Columns`).
+pub struct PgRow<'a>(pub &'a tokio_postgres::Row);
+
+impl RowSource for PgRow<'_> {
+    type Error = sqlx::Error;
+
+    fn column_name(&self, i: usize) -> Option<&str> {
+        self.0.columns().get(i).map(|c| c.name())
+    }
+
+    fn text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+        self.0.try_get(i).map_err(driver_error)
+    }
+
+    fn int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        let ty = self.0.columns().get(i).map(|c| c.type_().clone());
+        match ty {
+            Some(Type::INT4) => Ok(self
+                .0
+                .try_get::<_, Option<i32>>(i)
+                .map_err(driver_error)?
+                .map(i64::from)),
+            Some(Type::INT2) => Ok(self
+                .0
+                .try_get::<_, Option<i16>>(i)
+                .map_err(driver_error)?
+                .map(i64::from)),
+            _ => self.0.try_get(i).map_err(driver_error),
+        }
+    }
+
+    fn unexpected_null(&self, i: usize) -> sqlx::Error {
+        sqlx::Error::ColumnDecode {
+            index: RowSource::column_name(self, i).unwrap_or("?").to_string(),
+            source: "unexpected NULL".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_tokio_postgres_cannot_read_are_refused_up_front() {
+        assert!(Pipeline::new("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/db", 1).is_ok());
+        assert!(Pipeline::new("postgres://u@127.0.0.1:5432/db?sslmode=disable", 2).is_ok());
+        assert!(
+            Pipeline::new(
+                "postgres://u@127.0.0.1:5432/db?statement-cache-capacity=9",
+                1
+            )
+            .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_be_reached_sends_lookups_to_the_pool() {
+        // Port 1 on the loopback address: nothing listens there.
+        let p = Pipeline::new("postgres://u@127.0.0.1:1/db?connect_timeout=2", 1).unwrap();
+        let rows = p.rows("SELECT 1", &[], |_| Ok(())).await;
+        assert!(
+            rows.is_none(),
+            "no answer from here: the caller asks the pool"
+        );
+        assert_eq!(p.served(), 0);
+    }
+}
