@@ -61,6 +61,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
     let token_writer = TokenWriter::spawn(
         db.writer.clone(),
+        db.backend,
         writers,
         settings.database_url.sqlite_path().as_deref(),
     );

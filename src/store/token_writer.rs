@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Pool;
-use super::tokens::{AccessToken, insert_many};
+use super::tokens::{AccessToken, insert_batch_postgres, insert_many};
+use crate::config::Backend;
 
 /// Rows written per transaction at most.
 const MAX_BATCH: usize = 128;
@@ -39,7 +40,7 @@ pub struct TokenWriter {
 impl TokenWriter {
     /// Starts `workers` writer tasks on `pool` (one suits SQLite, which has one writer).
     /// `sqlite_path`: write batches inline on SQLite (see the module's documentation).
-    pub fn spawn(pool: Pool, workers: usize, sqlite_path: Option<&Path>) -> Self {
+    pub fn spawn(pool: Pool, backend: Backend, workers: usize, sqlite_path: Option<&Path>) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let rx = std::sync::Arc::new(Mutex::new(rx));
         for _ in 0..workers.max(1) {
@@ -58,7 +59,9 @@ impl TokenWriter {
                         }
                         batch
                     };
-                    let result = write(&pool, &batch).await.map_err(|e| e.to_string());
+                    let result = write(&pool, backend, &batch)
+                        .await
+                        .map_err(|e| e.to_string());
                     finish(batch, result);
                 }
             });
@@ -95,11 +98,14 @@ fn finish(batch: Vec<Job>, result: Result<(), String>) {
     }
 }
 
-async fn write(pool: &Pool, batch: &[Job]) -> Result<(), sqlx::Error> {
+async fn write(pool: &Pool, backend: Backend, batch: &[Job]) -> Result<(), sqlx::Error> {
     let rows: Vec<(String, AccessToken)> = batch
         .iter()
         .map(|j| (j.token_hash.clone(), j.token.clone()))
         .collect();
+    if backend == Backend::Postgres {
+        return insert_batch_postgres(pool, &rows).await;
+    }
     let mut tx = pool.begin().await?;
     insert_many(&mut tx, &rows).await?;
     tx.commit().await

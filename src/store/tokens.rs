@@ -138,6 +138,40 @@ async fn insert_chunk(
     Ok(())
 }
 
+/// PostgreSQL: inserts a batch of tokens in one statement, whatever its size (the rows travel
+/// as one JSON array), so a batch costs one round trip and one commit.
+pub async fn insert_batch_postgres(
+    pool: &Pool,
+    rows: &[(String, AccessToken)],
+) -> Result<(), sqlx::Error> {
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(hash, t)| {
+            serde_json::json!({
+                "token_hash": hash, "jti": t.jti, "client_id": t.client_id,
+                "user_id": t.user_id, "grant_id": t.grant_id, "family_id": t.family_id,
+                "scope": t.scope, "audience": t.audience, "auth_time": t.auth_time,
+                "issued_at": t.issued_at, "expires_at": t.expires_at,
+                "revoked_at": t.revoked_at,
+            })
+        })
+        .collect();
+    let json = serde_json::to_string(&json).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, family_id,
+             scope, audience, auth_time, issued_at, expires_at, revoked_at)
+         SELECT token_hash, jti, client_id, user_id, grant_id, family_id, scope, audience,
+             auth_time, issued_at, expires_at, revoked_at
+         FROM json_to_recordset($1::text::json) AS r(token_hash TEXT, jti TEXT, client_id TEXT,
+             user_id TEXT, grant_id TEXT, family_id TEXT, scope TEXT, audience TEXT,
+             auth_time BIGINT, issued_at BIGINT, expires_at BIGINT, revoked_at BIGINT)",
+    )
+    .bind(json)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// What Onyx currently allows the app (for working out effective permissions).
 #[derive(Debug, Clone, Default)]
 pub struct AppConditions {
