@@ -26,8 +26,8 @@ pub struct Pipeline {
     config: Config,
     slots: Vec<Slot>,
     next: AtomicUsize,
-    /// When a lookup last fell back to the pool (Unix seconds), so that it is logged once a
-    /// minute rather than on every request.
+    /// When a lookup last fell back to the pool (Unix ms), so that it is logged once a minute
+    /// rather than on every request.
     fell_back_at: AtomicU64,
     /// Queries answered here (not by the pool).
     served: AtomicU64,
@@ -46,6 +46,18 @@ struct Slot {
     current: Mutex<Option<Arc<Conn>>>,
     /// Held while (re)connecting, so a slot makes one connection at a time.
     connecting: tokio::sync::Mutex<()>,
+    /// After a failed connection attempt, no other is made before this time (Unix ms): until
+    /// then the lookups go straight to the pool.
+    retry_at: AtomicU64,
+}
+
+/// How long a slot waits after a failed connection attempt.
+const RETRY_AFTER_MS: u64 = 5_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 struct Conn {
@@ -71,7 +83,7 @@ impl Pipeline {
         })
     }
 
-    async fn conn(&self) -> Result<Arc<Conn>, tokio_postgres::Error> {
+    async fn conn(&self) -> Result<Arc<Conn>, Unavailable> {
         let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
         let live = |slot: &Slot| {
             slot.current
@@ -83,11 +95,21 @@ impl Pipeline {
         if let Some(c) = live(slot) {
             return Ok(c);
         }
+        if now_ms() < slot.retry_at.load(Ordering::Relaxed) {
+            return Err(Unavailable("the last connection attempt failed".into()));
+        }
         let _connecting = slot.connecting.lock().await;
         if let Some(c) = live(slot) {
             return Ok(c);
         }
-        let (client, connection) = self.config.connect(NoTls).await?;
+        let (client, connection) = match self.config.connect(NoTls).await {
+            Ok(c) => c,
+            Err(e) => {
+                slot.retry_at
+                    .store(now_ms() + RETRY_AFTER_MS, Ordering::Relaxed);
+                return Err(Unavailable(format!("cannot connect: {e}")));
+            }
+        };
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "a pipelined PostgreSQL connection ended; the next lookup reconnects");
@@ -110,7 +132,7 @@ impl Pipeline {
         params: &[&str],
     ) -> Result<Result<Vec<tokio_postgres::Row>, sqlx::Error>, Unavailable> {
         let unavailable = |e: tokio_postgres::Error| Unavailable(e.to_string());
-        let conn = self.conn().await.map_err(unavailable)?;
+        let conn = self.conn().await?;
         let cached = conn
             .statements
             .lock()
@@ -161,12 +183,9 @@ impl Pipeline {
             Ok(Ok(rows)) => Some(rows.iter().map(|r| read(&PgRow(r))).collect()),
             Ok(Err(e)) => Some(Err(e)),
             Err(Unavailable(why)) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
+                let now = now_ms();
                 let last = self.fell_back_at.swap(now, Ordering::Relaxed);
-                if now.saturating_sub(last) >= 60 {
+                if now.saturating_sub(last) >= 60_000 {
                     tracing::warn!(reason = %why, "pipelined PostgreSQL lookups are unavailable; using the pool");
                 }
                 None
