@@ -141,6 +141,20 @@ impl Db {
         self.pipeline.as_ref()?.rows(sql, params, read).await
     }
 
+    /// [`Db::pipelined`] for a lookup that many requests make at once (see
+    /// `Pipeline::batched_rows`).
+    pub async fn pipelined_batch<T>(
+        &self,
+        batch_sql: &'static str,
+        params: &[&str],
+        read: impl Fn(&pipeline::PgRow<'_>) -> Result<T, sqlx::Error>,
+    ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        self.pipeline
+            .as_ref()?
+            .batched_rows(batch_sql, params, read)
+            .await
+    }
+
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

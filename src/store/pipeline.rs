@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio_postgres::types::Type;
+use tokio::sync::oneshot;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::direct::RowSource;
@@ -31,6 +32,8 @@ pub struct Pipeline {
     fell_back_at: AtomicU64,
     /// Queries answered here (not by the pool).
     served: AtomicU64,
+    /// Batched lookups, by their statement.
+    batches: Mutex<HashMap<&'static str, Arc<Batch>>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -67,8 +70,26 @@ struct Conn {
 }
 
 /// Why a lookup did not run here; the caller then uses the pool.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Unavailable(pub String);
+
+type Answer = Result<Result<Vec<tokio_postgres::Row>, sqlx::Error>, Unavailable>;
+
+/// Lookups waiting to go out together as one statement.
+#[derive(Default)]
+struct Batch {
+    queue: Mutex<Vec<Waiting>>,
+    /// A flush task is scheduled and has not yet taken the queue.
+    scheduled: AtomicBool,
+}
+
+struct Waiting {
+    params: Vec<String>,
+    done: oneshot::Sender<Answer>,
+}
+
+/// Lookups per batched statement at most.
+const MAX_BATCH: usize = 64;
 
 impl Pipeline {
     /// `Err` (and why) when tokio-postgres cannot read the URL.
@@ -80,6 +101,7 @@ impl Pipeline {
             next: AtomicUsize::new(0),
             fell_back_at: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            batches: Mutex::new(HashMap::new()),
         })
     }
 
@@ -123,14 +145,10 @@ impl Pipeline {
         Ok(conn)
     }
 
-    /// Runs `sql` (prepared once per connection) with text parameters and returns its rows.
-    /// `Err(Unavailable)` when no connection could be had or it closed under the query: the
-    /// caller then asks the pool. Errors from the query itself are the caller's.
-    pub async fn query(
-        &self,
-        sql: &'static str,
-        params: &[&str],
-    ) -> Result<Result<Vec<tokio_postgres::Row>, sqlx::Error>, Unavailable> {
+    /// Runs `sql` (prepared once per connection) and returns its rows. `Err(Unavailable)` when
+    /// no connection could be had or it closed under the query: the caller then asks the pool.
+    /// Errors from the query itself are the caller's.
+    async fn query(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Answer {
         let unavailable = |e: tokio_postgres::Error| Unavailable(e.to_string());
         let conn = self.conn().await?;
         let cached = conn
@@ -153,11 +171,7 @@ impl Pipeline {
                 Err(e) => return Ok(Err(driver_error(e))),
             },
         };
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        match conn.client.query(&statement, &params).await {
+        match conn.client.query(&statement, params).await {
             Ok(rows) => {
                 self.served.fetch_add(1, Ordering::Relaxed);
                 Ok(Ok(rows))
@@ -179,8 +193,143 @@ impl Pipeline {
         params: &[&str],
         read: impl Fn(&PgRow<'_>) -> Result<T, sqlx::Error>,
     ) -> Option<Result<Vec<T>, sqlx::Error>> {
-        match self.query(sql, params).await {
-            Ok(Ok(rows)) => Some(rows.iter().map(|r| read(&PgRow(r))).collect()),
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let answer = self.query(sql, &params).await;
+        self.read_answer(answer, |rows| {
+            rows.iter().map(|r| read(&PgRow(r))).collect()
+        })
+    }
+
+    /// Like [`Pipeline::rows`], for a lookup that many requests make at once: the lookups that
+    /// are waiting together go to PostgreSQL as one statement, which pays the executor's set-up
+    /// (locks, plan nodes, projections: most of such a query's cost) once for all of them.
+    /// `batch_sql` takes one text array per parameter (element `i` from the `i`th lookup) and
+    /// returns, first, the column `n`: the 1-based position of the lookup a row answers. `read`
+    /// reads a row from its second column on.
+    pub async fn batched_rows<T>(
+        self: &Arc<Self>,
+        batch_sql: &'static str,
+        params: &[&str],
+        read: impl Fn(&PgRow<'_>) -> Result<T, sqlx::Error>,
+    ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        let (done, answer) = oneshot::channel();
+        let batch = self.batch(batch_sql);
+        batch
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Waiting {
+                params: params.iter().map(|p| p.to_string()).collect(),
+                done,
+            });
+        if !batch.scheduled.swap(true, Ordering::AcqRel) {
+            let this = self.clone();
+            tokio::spawn(async move { this.flush(batch_sql, batch).await });
+        }
+        let answer = answer
+            .await
+            .unwrap_or_else(|_| Err(Unavailable("the batch was dropped".into())));
+        self.read_answer(answer, |rows| {
+            rows.iter().map(|r| read(&PgRow(r))).collect()
+        })
+    }
+
+    fn batch(&self, sql: &'static str) -> Arc<Batch> {
+        self.batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(sql)
+            .or_default()
+            .clone()
+    }
+
+    async fn flush(self: Arc<Self>, sql: &'static str, batch: Arc<Batch>) {
+        // Let the requests that are ready now queue their lookups first.
+        tokio::task::yield_now().await;
+        batch.scheduled.store(false, Ordering::Release);
+        let waiting = std::mem::take(&mut *batch.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut chunks = Vec::new();
+        let mut rest = waiting;
+        while rest.len() > MAX_BATCH {
+            let tail = rest.split_off(MAX_BATCH);
+            chunks.push(rest);
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            chunks.push(rest);
+        }
+        // Chunks beyond the first run beside it, on the same pipelined connections.
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next();
+        for chunk in chunks {
+            let this = self.clone();
+            tokio::spawn(async move { this.run_batch(sql, chunk).await });
+        }
+        if let Some(chunk) = first {
+            self.run_batch(sql, chunk).await;
+        }
+    }
+
+    async fn run_batch(&self, sql: &'static str, waiting: Vec<Waiting>) {
+        let columns = waiting.first().map_or(0, |w| w.params.len());
+        let arrays: Vec<Vec<&str>> = (0..columns)
+            .map(|c| {
+                waiting
+                    .iter()
+                    .map(|w| w.params.get(c).map_or("", String::as_str))
+                    .collect()
+            })
+            .collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            arrays.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let rows = match self.query(sql, &params).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                let why = e.to_string();
+                for w in waiting {
+                    let _ = w.done.send(Ok(Err(sqlx::Error::Protocol(why.clone()))));
+                }
+                return;
+            }
+            Err(unavailable) => {
+                for w in waiting {
+                    let _ = w.done.send(Err(unavailable.clone()));
+                }
+                return;
+            }
+        };
+        let mut each: Vec<Vec<tokio_postgres::Row>> = waiting.iter().map(|_| Vec::new()).collect();
+        for row in rows {
+            let n = row
+                .try_get::<_, i64>(0)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=each.len()).contains(n));
+            match n {
+                Some(n) => each[n - 1].push(row),
+                None => {
+                    let why = "a batched lookup returned a row that answers no lookup";
+                    for w in waiting {
+                        let _ = w.done.send(Ok(Err(sqlx::Error::Protocol(why.into()))));
+                    }
+                    return;
+                }
+            }
+        }
+        for (w, rows) in waiting.into_iter().zip(each) {
+            let _ = w.done.send(Ok(Ok(rows)));
+        }
+    }
+
+    /// A query's answer as the caller's rows, or `None` (logged) when it must use the pool.
+    fn read_answer<T>(
+        &self,
+        answer: Answer,
+        read: impl FnOnce(&[tokio_postgres::Row]) -> Result<Vec<T>, sqlx::Error>,
+    ) -> Option<Result<Vec<T>, sqlx::Error>> {
+        match answer {
+            Ok(Ok(rows)) => Some(read(&rows)),
             Ok(Err(e)) => Some(Err(e)),
             Err(Unavailable(why)) => {
                 let now = now_ms();

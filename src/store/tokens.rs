@@ -553,13 +553,17 @@ struct CallerRow {
 
 impl CallerRow {
     fn read<R: RowSource>(r: &R) -> Result<Self, R::Error> {
-        let mut c = Columns::new(r);
+        Self::read_at(r, 0)
+    }
+
+    fn read_at<R: RowSource>(r: &R, offset: usize) -> Result<Self, R::Error> {
+        let mut c = Columns::at(r, offset);
         Ok(Self {
             rs_client_id: c.get("rs_client_id")?,
             rs_name: c.get("rs_name")?,
             rs_audience: c.get("rs_audience")?,
             rs_secret_hash: c.get("rs_secret_hash")?,
-            status: StatusRow::read_at(r, 4)?,
+            status: StatusRow::read_at(r, offset + 4)?,
         })
     }
 }
@@ -574,6 +578,24 @@ fn caller_and_token_sql() -> &'static str {
              LEFT JOIN access_tokens t ON t.jti = $2 AND t.token_hash = $3
              {STATUS_JOINS}
              WHERE rs.client_id = $1"
+        )
+    })
+}
+
+/// [`caller_and_token_sql`] for many lookups at once (`Pipeline::batched_rows`): `$1`, `$2` and
+/// `$3` are arrays of resource server ids, `jti`s and hashes, and `n` says which lookup a row
+/// answers.
+fn caller_and_token_batch_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT k.n, rs.client_id AS rs_client_id, rs.name AS rs_name,
+                    rs.audience AS rs_audience, rs.secret_hash AS rs_secret_hash, {STATUS_COLUMNS}
+             FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+                  AS k(rs_id, jti, hash, n)
+             JOIN resource_servers rs ON rs.client_id = k.rs_id
+             LEFT JOIN access_tokens t ON t.jti = k.jti AND t.token_hash = k.hash
+             {STATUS_JOINS}"
         )
     })
 }
@@ -597,7 +619,11 @@ pub async fn resource_server_and_status(
                 .collect::<rusqlite::Result<Vec<_>>>()
         })?,
         None => match db
-            .pipelined(caller_and_token_sql(), &[rs_client_id, &token.jti, &token.hash], |r| CallerRow::read(r))
+            .pipelined_batch(
+                caller_and_token_batch_sql(),
+                &[rs_client_id, &token.jti, &token.hash],
+                |r| CallerRow::read_at(r, 1),
+            )
             .await
         {
             Some(rows) => rows?,

@@ -802,6 +802,118 @@ async fn revocation_follows_rfc_7009() {
     }
 }
 
+/// Resource servers' introspections that arrive together (on PostgreSQL they share one
+/// statement) each get their own answer: active, revoked, unknown, someone else's audience, or a
+/// failed authentication.
+#[tokio::test]
+async fn concurrent_introspections_by_resource_servers_each_get_their_own_answer() {
+    for backend in backends() {
+        eprintln!("backend: {backend:?}");
+        let app = spawn_app(backend).await;
+        let travel = resource_server(&app, API).await;
+        let other = resource_server(&app, "https://other.example").await;
+        let client = app
+            .create_app_with(full_spec(&["openid", "grants:read"]))
+            .await;
+        let form = [("grant_type", "client_credentials"), ("resource", API)];
+        let mut live = Vec::new();
+        for _ in 0..6 {
+            live.push(s(&token(&app, &client, &form).await.1, "access_token"));
+        }
+        let revoked = s(&token(&app, &client, &form).await.1, "access_token");
+        assert_eq!(revoke(&app, &client, &revoked, None).await.status(), 200);
+        // (caller id, secret, token, expected status, expected `active`)
+        let mut cases: Vec<(String, String, String, u16, bool)> = Vec::new();
+        for at in &live {
+            cases.push((
+                travel.id.clone(),
+                travel.secret.clone(),
+                at.clone(),
+                200,
+                true,
+            ));
+            cases.push((
+                other.id.clone(),
+                other.secret.clone(),
+                at.clone(),
+                200,
+                false,
+            ));
+        }
+        cases.push((
+            travel.id.clone(),
+            travel.secret.clone(),
+            revoked.clone(),
+            200,
+            false,
+        ));
+        cases.push((
+            travel.id.clone(),
+            travel.secret.clone(),
+            "garbage".into(),
+            200,
+            false,
+        ));
+        cases.push((
+            travel.id.clone(),
+            "wrong".into(),
+            live[0].clone(),
+            401,
+            false,
+        ));
+        cases.push((
+            "rs_unknown".into(),
+            travel.secret.clone(),
+            live[0].clone(),
+            401,
+            false,
+        ));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (id, secret, at, _, _)) in cases.iter().cloned().enumerate() {
+            let url = app.url("/introspect");
+            set.spawn(async move {
+                let answer = post_form(url, &id, Some(&secret), &[("token", &at)]).await;
+                (i, answer)
+            });
+        }
+        for (i, (status, v)) in set.join_all().await {
+            let (_, _, _, want_status, want_active) = &cases[i];
+            assert_eq!(status, *want_status, "case {i}: {v}");
+            if status == 200 {
+                assert_eq!(v["active"], *want_active, "case {i}: {v}");
+            } else {
+                assert_eq!(v["error"], "invalid_client", "case {i}: {v}");
+            }
+        }
+        // Lookups that wait together go out as one statement on PostgreSQL, and each still
+        // gets its own row.
+        if let Some(p) = &app.state.db.pipeline {
+            use onyx_id::store::tokens::{Lookup, resource_server_and_status};
+            let db = &app.state.db;
+            let (a, b, c) = (
+                Lookup::of(&live[0]),
+                Lookup::of(&revoked),
+                Lookup::of(&live[1]),
+            );
+            let before = p.served();
+            let (mine, revoked_one, unknown) = tokio::join!(
+                resource_server_and_status(db, &travel.id, &a),
+                resource_server_and_status(db, &other.id, &b),
+                resource_server_and_status(db, "rs_unknown", &c),
+            );
+            assert_eq!(p.served() - before, 1, "three lookups, one statement");
+            let (rs, status) = mine.unwrap().expect("travel exists");
+            assert_eq!(rs.client_id, travel.id);
+            let status = status.expect("live[0] is stored");
+            assert!(status.token.revoked_at.is_none());
+            let (rs, status) = revoked_one.unwrap().expect("other exists");
+            assert_eq!(rs.client_id, other.id);
+            assert!(status.expect("stored").token.revoked_at.is_some());
+            assert!(unknown.unwrap().is_none(), "no such resource server");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_revocation_at_one_instance_is_seen_by_the_next_introspection_at_another() {
     for backend in backends() {
