@@ -433,23 +433,28 @@ def cmd_report(rawdir, out, meta_path):
         return s if s and not s["failed"] else None
 
     lines += ["", "## Targets", "", "| target | backend | measured | verdict |", "|---|---|---|---|"]
+    # Issue 3 sets the ratios to the peer on SQLite; on PostgreSQL its target is "within 2x of
+    # SQLite", and the ratios to the peer are shown for information.
+    def verdict_for(b, met):
+        return verdict(met) if b == "sqlite" else "information (the target: within 2x of SQLite)"
+
     for b in backends:
         o, p = ok(b, "introspection", "onyx"), ok(b, "introspection", "peer")
         if o and p:
             r = o["rps"] / p["rps"]
             lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | {r:.2f}x, p99 "
-                         f"{fmt_ms(o['p99'])} | {verdict(r >= 5 and o['p99'] < 5)} |")
+                         f"{fmt_ms(o['p99'])} | {verdict_for(b, r >= 5 and o['p99'] < 5)} |")
         else:
             lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | failed run | "
-                         f"{verdict(False)} |")
+                         f"{verdict_for(b, False)} |")
         o, p = ok(b, "client_credentials", "onyx"), ok(b, "client_credentials", "peer")
         if o and p:
             r = o["rps"] / p["rps"]
             lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | {r:.2f}x | "
-                         f"{verdict(r >= 3)} |")
+                         f"{verdict_for(b, r >= 3)} |")
         else:
             lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | failed run | "
-                         f"{verdict(False)} |")
+                         f"{verdict_for(b, False)} |")
     if "postgres" in backends and "sqlite" in backends:
         for case, label in CASES:
             s, pg = ok("sqlite", case, "onyx"), ok("postgres", case, "onyx")
