@@ -8,6 +8,11 @@
 //! one go and answers in order, and nothing is sent besides the queries. Nothing is cached:
 //! each lookup is a query, at the moment it is asked, on the database every instance shares.
 //!
+//! The lookup every resource server makes on every request goes further
+//! ([`Pipeline::batched_rows`]): the lookups waiting at the same moment become one statement,
+//! because most of what PostgreSQL spends on such a join is setting up its executor, once per
+//! statement however many rows it answers.
+//!
 //! Only these reads run here; everything else uses the pool. When the database URL has options
 //! tokio-postgres does not know, or a connection cannot be made (the server insists on TLS, say,
 //! which these connections do not speak), the lookups go through the pool instead.

@@ -9,8 +9,9 @@
 //! and the threads' context-switch counters showed it). A WAL commit with `synchronous =
 //! NORMAL` does not fsync, so the batch costs about as much CPU as signing a token. The inline
 //! writer never waits for SQLite's write lock: when another writer holds it (a consent, a
-//! refresh rotation, the purge), or the connection is in use on another thread, the batch goes
-//! to the sqlx writer task below, which queues for the lock as every other write does.
+//! refresh rotation, the purge), or the connection is in use on another thread, or the write
+//! fails, the batch goes to the sqlx writer task below, which queues for the lock as every other
+//! write does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,10 +124,10 @@ struct Inline {
     fallback: mpsc::Sender<Job>,
 }
 
-/// How a batch went.
+/// How a batch went. Unless committed, nothing of it was written.
 enum Outcome {
     Committed,
-    /// The write lock or the connection was busy: nothing was written.
+    /// The write lock or the connection was busy.
     Busy,
     Failed(String),
 }
@@ -167,14 +168,17 @@ impl Inline {
             return;
         }
         match self.write(&batch) {
-            Outcome::Committed => finish(batch, Ok(())),
-            Outcome::Failed(e) => finish(batch, Err(e)),
-            Outcome::Busy => {
-                for job in batch {
-                    if let Err(mpsc::error::SendError(job)) = self.fallback.send(job).await {
-                        let _ = job.done.send(Err("the token writer has stopped".into()));
-                    }
-                }
+            Outcome::Committed => return finish(batch, Ok(())),
+            Outcome::Busy => {}
+            // Nothing was committed, so the sqlx writer can try: it waits for the lock, and its
+            // error (if the database really is broken) is the one the requests get.
+            Outcome::Failed(e) => {
+                tracing::warn!(error = %e, "writing tokens inline failed; the sqlx writer takes the batch")
+            }
+        }
+        for job in batch {
+            if let Err(mpsc::error::SendError(job)) = self.fallback.send(job).await {
+                let _ = job.done.send(Err("the token writer has stopped".into()));
             }
         }
     }
