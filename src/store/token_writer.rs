@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Pool;
-use super::tokens::{AccessToken, insert_batch_postgres, insert_many};
+use super::tokens::{AccessToken, insert_batch_postgres, insert_many, insert_one_sql};
 use crate::config::Backend;
 
 /// Rows written per transaction at most.
@@ -132,10 +132,6 @@ enum Outcome {
     Failed(String),
 }
 
-const INSERT: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
-     family_id, scope, audience, auth_time, issued_at, expires_at, revoked_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-
 impl Inline {
     fn new(path: PathBuf, fallback: mpsc::Sender<Job>) -> Self {
         Self {
@@ -244,7 +240,7 @@ impl Inline {
 fn insert_inline(conn: &mut rusqlite::Connection, batch: &[Job]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
-        let mut stmt = tx.prepare_cached(INSERT)?;
+        let mut stmt = tx.prepare_cached(insert_one_sql())?;
         for job in batch {
             let t = &job.token;
             stmt.execute(rusqlite::params![

@@ -138,6 +138,21 @@ async fn insert_chunk(
     Ok(())
 }
 
+/// One token's INSERT with numbered placeholders, in the order of `COLUMNS` (the SQLite
+/// inline writer prepares it once).
+pub fn insert_one_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let marks: Vec<String> = (1..=COLUMNS.split(',').count())
+            .map(|i| format!("?{i}"))
+            .collect();
+        format!(
+            "INSERT INTO access_tokens ({COLUMNS}) VALUES ({})",
+            marks.join(", ")
+        )
+    })
+}
+
 /// PostgreSQL: inserts a batch of tokens in one statement, whatever its size (the rows travel
 /// as one JSON array), so a batch costs one round trip and one commit.
 pub async fn insert_batch_postgres(
@@ -157,18 +172,20 @@ pub async fn insert_batch_postgres(
         })
         .collect();
     let json = serde_json::to_string(&json).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, family_id,
-             scope, audience, auth_time, issued_at, expires_at, revoked_at)
-         SELECT token_hash, jti, client_id, user_id, grant_id, family_id, scope, audience,
-             auth_time, issued_at, expires_at, revoked_at
-         FROM json_to_recordset($1::text::json) AS r(token_hash TEXT, jti TEXT, client_id TEXT,
-             user_id TEXT, grant_id TEXT, family_id TEXT, scope TEXT, audience TEXT,
-             auth_time BIGINT, issued_at BIGINT, expires_at BIGINT, revoked_at BIGINT)",
-    )
-    .bind(json)
-    .execute(pool)
-    .await?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO access_tokens ({COLUMNS}) SELECT {COLUMNS}
+             FROM json_to_recordset($1::text::json) AS r(token_hash TEXT, jti TEXT,
+                 client_id TEXT, user_id TEXT, grant_id TEXT, family_id TEXT, scope TEXT,
+                 audience TEXT, auth_time BIGINT, issued_at BIGINT, expires_at BIGINT,
+                 revoked_at BIGINT)"
+        )
+    });
+    sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(json)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
