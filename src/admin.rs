@@ -450,24 +450,52 @@ pub async fn create_resource_server(
     }
 }
 
-pub fn rotate_keys(settings: &Settings, now: i64, immediately: bool) -> Result<Value, AdminError> {
+pub async fn rotate_keys(
+    db: &Db,
+    settings: &Settings,
+    now: i64,
+    immediately: bool,
+    revoke_old: bool,
+) -> Result<Value, AdminError> {
     let ahead = if immediately {
         0
     } else {
         settings.key_publish_ahead
     };
-    let keep_old_for = settings
-        .lifetimes
-        .access_token
-        .max(settings.lifetimes.id_token);
-    let added = keys::rotate(&settings.keys_dir, now, ahead, keep_old_for)?;
+    // The old keys stay published until the longest-lived token they may still sign has
+    // expired: the server's lifetimes and every app's own.
+    let (app_access, app_id) = apps::longest_token_lifetimes(&db.pool).await?;
+    let keep_old_for = [
+        Some(settings.lifetimes.access_token),
+        Some(settings.lifetimes.id_token),
+        app_access,
+        app_id,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    let retire = if revoke_old {
+        keys::Retire::Now
+    } else {
+        keys::Retire::After(keep_old_for)
+    };
+    let added = keys::rotate(&settings.keys_dir, now, ahead, retire)?;
     let keys: Vec<Value> = added
         .iter()
         .map(|(kid, alg, at)| json!({ "kid": kid, "alg": alg.as_str(), "signs_from": at }))
         .collect();
-    Ok(
-        json!({ "rotated": true, "keys": keys, "previous_keys_published_until": now + ahead + keep_old_for }),
-    )
+    let until = if revoke_old {
+        now
+    } else {
+        now + ahead + keep_old_for
+    };
+    Ok(json!({
+        "rotated": true,
+        "keys": keys,
+        "previous_keys_revoked": revoke_old,
+        "previous_keys_published_until": until,
+    }))
 }
 
 /// Every grant of the account with this email: each app's permissions as the app sees them now,

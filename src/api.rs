@@ -46,8 +46,7 @@ fn not_found() -> Response {
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<App, OAuthError> {
     let empty = Params::parse(b"")?;
     let presented = presented(headers, &empty)?;
-    let endpoint = state.settings.issuer.endpoint("/api/v1/grants");
-    authenticate(state, &presented, &endpoint).await
+    authenticate(state, &presented).await
 }
 
 /// The user and the app's grant (the current one, else the latest ended one).

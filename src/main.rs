@@ -423,6 +423,10 @@ enum KeysCommand {
         /// Sign with the new keys at once (for a compromised key).
         #[arg(long)]
         now: bool,
+        /// With --now: take every older key out of the JWKS at once (a compromised key), instead
+        /// of keeping it published until the tokens it signed expire.
+        #[arg(long, requires = "now")]
+        revoke_old: bool,
     },
 }
 
@@ -512,8 +516,18 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
     let result: Result<serde_json::Value, AdminError> = match command {
         Command::Serve => return serve(settings).await,
         Command::Keys {
-            command: KeysCommand::Rotate { now: immediately },
-        } => admin::rotate_keys(&settings, now, immediately),
+            command:
+                KeysCommand::Rotate {
+                    now: immediately,
+                    revoke_old,
+                },
+        } => {
+            let db = match open_db(&settings).await {
+                Ok(db) => db,
+                Err(code) => return code,
+            };
+            admin::rotate_keys(&db, &settings, now, immediately, revoke_old).await
+        }
         Command::Users { command } => {
             let db = match open_db(&settings).await {
                 Ok(db) => db,

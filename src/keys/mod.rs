@@ -159,25 +159,36 @@ impl KeyStore {
     }
 }
 
+/// When the keys a rotation replaces leave the JWKS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retire {
+    /// This many seconds after the new keys start signing: the longest life of a token the
+    /// old ones signed.
+    After(i64),
+    /// At once, with every key not yet retired (a compromised key): tokens they signed no
+    /// longer verify against the JWKS.
+    Now,
+}
+
 /// Adds a new key per algorithm that signs from `now + publish_ahead`; the keys it replaces
-/// leave the JWKS `keep_old_for` seconds after that. Keys already retired are deleted.
+/// leave the JWKS as `retire` says. Keys already retired are deleted.
 pub fn rotate(
     dir: &Path,
     now: Timestamp,
     publish_ahead: i64,
-    keep_old_for: i64,
+    retire: Retire,
 ) -> anyhow::Result<Vec<(String, Algorithm, Timestamp)>> {
     let _ = KeyStore::open_or_init(dir, now)?;
     let mut manifest = read_manifest(dir)?;
     let activates_at = now + publish_ahead.max(0);
     let mut added = Vec::new();
     for alg in [Algorithm::ES256, Algorithm::RS256] {
-        for k in manifest
-            .keys
-            .iter_mut()
-            .filter(|k| k.alg == alg && k.retires_at.is_none())
-        {
-            k.retires_at = Some(activates_at + keep_old_for);
+        for k in manifest.keys.iter_mut().filter(|k| k.alg == alg) {
+            k.retires_at = match (retire, k.retires_at) {
+                (Retire::Now, _) => Some(now),
+                (Retire::After(keep), None) => Some(activates_at + keep.max(0)),
+                (Retire::After(_), already) => already,
+            };
         }
         let entry = generate_into(dir, alg, now, activates_at)?;
         added.push((entry.kid.clone(), alg, activates_at));
@@ -285,7 +296,7 @@ mod tests {
         assert!(set.signer(Algorithm::RS256, 1000).is_some());
         assert_eq!(set.jwks(1000)["keys"].as_array().unwrap().len(), 2);
 
-        rotate(dir.path(), 2000, 120, 3600).unwrap();
+        rotate(dir.path(), 2000, 120, Retire::After(3600)).unwrap();
         let set = store.current();
         // Published at once, signing only after the publish-ahead window.
         assert_eq!(set.jwks(2000)["keys"].as_array().unwrap().len(), 4);
@@ -294,6 +305,39 @@ mod tests {
         assert_ne!(new.kid, es.kid);
         // The old key leaves the JWKS once its tokens have expired.
         assert_eq!(set.jwks(2120 + 3600)["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn revoking_the_old_keys_takes_them_out_of_the_jwks_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open_or_init(dir.path(), 1000).unwrap();
+        let old = store.current().signer(Algorithm::ES256, 1000).unwrap();
+        // A rotation that keeps them, then one that revokes everything before it.
+        rotate(dir.path(), 2000, 120, Retire::After(3600)).unwrap();
+        rotate(dir.path(), 2010, 0, Retire::Now).unwrap();
+        let set = store.current();
+        let kids: Vec<String> = set.jwks(2010)["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kids.len(), 2, "only the newest ES256 and RS256 keys: {kids:?}");
+        assert!(!kids.contains(&old.kid));
+        let signer = set.signer(Algorithm::ES256, 2010).unwrap();
+        assert!(kids.contains(&signer.kid));
+        // Their files are gone from the folder too.
+        let pems = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".pem")
+            })
+            .count();
+        assert_eq!(pems, 2);
     }
 
     #[test]

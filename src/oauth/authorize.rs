@@ -400,6 +400,29 @@ pub async fn validate(
     Ok((req, app))
 }
 
+/// Whether a session signed in at `auth_time` may answer `req` (first received at
+/// `created_at`) at `now`: `prompt=login` needs a sign-in made for this request, and `max_age`
+/// one at most that old, or made for this request. Every step that can issue a code checks it
+/// (the authorization endpoint, the login and the consent pages).
+pub fn session_satisfies(
+    req: &AuthorizationRequest,
+    created_at: i64,
+    auth_time: i64,
+    now: i64,
+) -> bool {
+    let fresh = auth_time >= created_at;
+    if req.prompt.login && !fresh {
+        return false;
+    }
+    if let Some(max_age) = req.max_age
+        && !fresh
+        && now - auth_time > max_age
+    {
+        return false;
+    }
+    true
+}
+
 /// Decides the next step for `req`, first received at `created_at`, given the browser's session.
 pub async fn decide(
     state: &AppState,
@@ -412,13 +435,7 @@ pub async fn decide(
     let Some(session) = session else {
         return Ok(Outcome::Login);
     };
-    // prompt=login: a sign-in that happened for this request, not an older one.
-    if req.prompt.login && session.auth_time < created_at {
-        return Ok(Outcome::Login);
-    }
-    if let Some(max_age) = req.max_age
-        && now - session.auth_time > max_age
-    {
+    if !session_satisfies(req, created_at, session.auth_time, now) {
         return Ok(Outcome::Login);
     }
     let Some(user) = users::by_id(&state.db.pool, &session.user_id).await? else {
@@ -452,8 +469,17 @@ pub async fn decide(
         Some(g) if sorted.asked.is_empty() => {
             // Nothing to ask: what is unavailable is recorded as such, then the flow goes on
             // with the granted scopes (the token response's `scope` says which).
-            if !sorted.unavailable.is_empty() {
-                let changes = unavailable_changes(&sorted);
+            // A scope stored as granted stays so: its effective state already says it is
+            // limited, and it comes back when the condition does.
+            let changes: Vec<grants::Change> = unavailable_changes(&sorted)
+                .into_iter()
+                .filter(|c| {
+                    !perms.iter().any(|p| {
+                        p.scope == c.scope && p.stored.state == consent::State::Granted
+                    })
+                })
+                .collect();
+            if !changes.is_empty() {
                 grants::record(
                     &state.db.writer,
                     &user.id,

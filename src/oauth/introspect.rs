@@ -13,7 +13,7 @@ use super::client_auth::{Caller, authenticate_caller, check_resource_server, pre
 use super::error::OAuthError;
 use super::is_form;
 use super::params::Params;
-use super::token::no_store;
+use super::token::{no_store, refreshable, usable_scopes};
 use crate::startup::AppState;
 use crate::store::refresh_tokens::{self, RefreshStatus};
 use crate::store::resource_servers;
@@ -60,12 +60,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         let caller = Caller::ResourceServer(rs);
         return Ok(status.map_or_else(inactive, |t| access_answer(state, &caller, &t, now)));
     }
-    let endpoint = state.settings.issuer.endpoint("/introspect");
-    let caller = authenticate_caller(state, &presented, &endpoint).await?;
+    let caller = authenticate_caller(state, &presented).await?;
     // The hint only decides which kind is looked up first (RFC 7662 §2.1).
     if params.get("token_type_hint") == Some("refresh_token") {
         if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
-            return Ok(refresh_answer(state, &caller, &r, now));
+            return refresh_answer(state, &caller, &r, now).await;
         }
         if let Some(t) = tokens::status(&state.db, &lookup).await? {
             return Ok(access_answer(state, &caller, &t, now));
@@ -75,7 +74,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
             return Ok(access_answer(state, &caller, &t, now));
         }
         if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
-            return Ok(refresh_answer(state, &caller, &r, now));
+            return refresh_answer(state, &caller, &r, now).await;
         }
     }
     Ok(inactive())
@@ -126,29 +125,44 @@ fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -
     v
 }
 
-fn refresh_answer(state: &AppState, caller: &Caller, s: &RefreshStatus, now: i64) -> Value {
+async fn refresh_answer(
+    state: &AppState,
+    caller: &Caller,
+    s: &RefreshStatus,
+    now: i64,
+) -> Result<Value, OAuthError> {
     let r = &s.token;
     // Only the app a refresh token was issued to may learn about it.
-    let may_see = matches!(caller, Caller::App(app) if app.client_id == r.client_id);
-    let active = may_see
-        && r.used_at.is_none()
+    let app = match caller {
+        Caller::App(app) if app.client_id == r.client_id => app,
+        _ => return Ok(inactive()),
+    };
+    let active = r.used_at.is_none()
         && r.revoked_at.is_none()
         && r.expires_at > now
         && r.family_expires_at > now
         && crate::partner::access::usable_state(&s.app_state)
         && grant_stands(Some(&r.grant_id), s.grant_status.as_deref());
     if !active {
-        return inactive();
+        return Ok(inactive());
     }
-    json!({
+    // Active only while a refresh would be made, with the scopes it would carry.
+    let usable = {
+        let mut conn = state.db.pool.acquire().await?;
+        usable_scopes(&mut conn, app, &r.grant_id, &r.user_id, now).await?
+    };
+    let Some(scope) = refreshable(&r.scope, &usable) else {
+        return Ok(inactive());
+    };
+    Ok(json!({
         "active": true,
         "iss": state.settings.issuer.as_str(),
-        "scope": r.scope,
+        "scope": scope.join(" "),
         "client_id": r.client_id,
         "sub": r.user_id,
         "aud": r.audience,
         "exp": r.expires_at,
         "iat": r.issued_at,
         "token_type": "refresh_token",
-    })
+    }))
 }

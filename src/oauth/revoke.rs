@@ -47,8 +47,7 @@ async fn handle(
         ));
     }
     let params = Params::parse(body)?;
-    let endpoint = state.settings.issuer.endpoint("/revoke");
-    let app = authenticate(state, &presented(headers, &params)?, &endpoint).await?;
+    let app = authenticate(state, &presented(headers, &params)?).await?;
     cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
     let token = params.required("token")?;

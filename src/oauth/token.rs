@@ -55,8 +55,7 @@ async fn handle(
         ));
     }
     let params = Params::parse(body)?;
-    let endpoint = state.settings.issuer.endpoint("/token");
-    let app = authenticate(state, &presented(headers, &params)?, &endpoint).await?;
+    let app = authenticate(state, &presented(headers, &params)?).await?;
     cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
     app.gate().map_err(|r| r.oauth())?;
@@ -302,19 +301,17 @@ async fn refresh_token(
     if rt.expires_at <= now || rt.family_expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    // What the user's consent covers now: revoked, expired or limited scopes drop out, and
-    // when nothing is left the refresh fails.
+    // What the user's consent covers now: revoked, expired or limited scopes drop out. Without
+    // offline_access the app may not stay connected: the family's refresh tokens stop here.
     let usable = usable_scopes(&mut tx, app, &rt.grant_id, &rt.user_id, now).await?;
-    let granted: Vec<&str> = rt
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty() && usable.iter().any(|u| u == s))
-        .collect();
-    if granted.is_empty() {
+    let Some(granted) = refreshable(&rt.scope, &usable) else {
+        let revoked = refresh_tokens::revoke_family(&mut tx, &rt.family_id, now).await?;
+        tx.commit().await?;
+        tracing::info!(client_id = %rt.client_id, family = %rt.family_id, revoked, "refresh refused: offline_access is no longer usable");
         return Err(OAuthError::invalid_grant(
-            "the user's consent for this app no longer covers this refresh token",
+            "the user's consent for this app no longer lets it stay connected (offline_access); its refresh tokens are revoked",
         ));
-    }
+    };
     let scope = match params.get("scope") {
         None => granted.join(" "),
         Some(raw) => {
@@ -354,8 +351,9 @@ async fn refresh_token(
     )?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut *tx, &rt.grant_id, now).await?;
-    // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access
-    // token only.
+    // The successor carries what is still usable of the original scope (RFC 6749 §6): narrowing
+    // by `scope` applies to this access token only, and a scope no longer usable is gone.
+    let successor_scope = granted.join(" ");
     let next = issue::refresh_token(
         &mut tx,
         state,
@@ -364,7 +362,7 @@ async fn refresh_token(
             family_id: &rt.family_id,
             user_id: &rt.user_id,
             grant_id: &rt.grant_id,
-            scope: &rt.scope,
+            scope: &successor_scope,
             audience: &rt.audience,
             auth_time: rt.auth_time,
             family_expires_at: Some(rt.family_expires_at),
@@ -375,6 +373,17 @@ async fn refresh_token(
     let mut response = token_response(&access, now);
     response["refresh_token"] = next.into();
     Ok(response)
+}
+
+/// The scopes of a refresh token's `scope` that a refresh may carry now, given the grant's
+/// `usable` scopes; `None` when no refresh may be made (offline_access is no longer usable).
+/// The token endpoint and introspection both answer from it, so they agree.
+pub fn refreshable<'a>(scope: &'a str, usable: &[String]) -> Option<Vec<&'a str>> {
+    let granted: Vec<&str> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && usable.iter().any(|u| u == s))
+        .collect();
+    granted.contains(&"offline_access").then_some(granted)
 }
 
 /// The scopes of the grant the app may use now (see `crate::consent`); none when the grant has

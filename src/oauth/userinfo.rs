@@ -173,6 +173,12 @@ async fn claims(
     if record.expires_at <= state.now() {
         return Err(BearerError::invalid_token("the access token has expired"));
     }
+    // A token minted for a resource server (RFC 8707 `resource`) is not for userinfo.
+    if record.audience != state.settings.issuer.as_str() {
+        return Err(BearerError::invalid_token(
+            "the access token's audience is not this server: it was issued for a resource server",
+        ));
+    }
     if record.grant_id.is_some() && status.grant_status.as_deref() != Some("active") {
         return Err(BearerError::invalid_token(
             "the user's consent for this app no longer stands",

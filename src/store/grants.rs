@@ -160,6 +160,78 @@ pub async fn record(
     now: Timestamp,
 ) -> Result<String, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let (grant_id, version) = current_for_update(&mut tx, user_id, client_id, copy_version, now).await?;
+    for change in changes {
+        set_state(&mut tx, &grant_id, change, actor, &version, now).await?;
+    }
+    tx.commit().await?;
+    Ok(grant_id)
+}
+
+/// Records the question a consent screen asks, which changes nothing the user granted:
+/// `changes` (scopes asked for the first time, now `requested`, and unavailable ones with why)
+/// are set as by [`record`], by the app; each scope of `reasked` (granted before, asked again)
+/// keeps its state, and the history notes the question once, without rewriting the permission.
+pub async fn record_question(
+    pool: &Pool,
+    user_id: &str,
+    client_id: &str,
+    changes: &[Change],
+    reasked: &[String],
+    now: Timestamp,
+) -> Result<String, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (grant_id, version) = current_for_update(&mut tx, user_id, client_id, None, now).await?;
+    for change in changes {
+        set_state(&mut tx, &grant_id, change, Actor::App, &version, now).await?;
+    }
+    for scope in reasked {
+        let last: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT reason FROM permission_history WHERE grant_id = $1 AND scope = $2
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&grant_id)
+        .bind(scope)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if last.flatten().as_deref() == Some(Reason::AwaitingDecision.as_str()) {
+            continue;
+        }
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT state FROM grant_scopes WHERE grant_id = $1 AND scope = $2")
+                .bind(&grant_id)
+                .bind(scope)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(state) = current.as_deref().and_then(State::parse) else {
+            continue;
+        };
+        append_history(
+            &mut tx,
+            &grant_id,
+            scope,
+            Some(state.as_str()),
+            state,
+            Some(Reason::AwaitingDecision),
+            Actor::App,
+            &version,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(grant_id)
+}
+
+/// The user's current grant to the app inside `tx`, made if there is none, with its write lock
+/// taken; `copy_version`, when given, becomes the grant's. Returns its id and copy version.
+async fn current_for_update(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    client_id: &str,
+    copy_version: Option<&str>,
+    now: Timestamp,
+) -> Result<(String, String), sqlx::Error> {
     // Write first: the update takes SQLite's write lock at once.
     let touched = sqlx::query(
         "UPDATE grants SET updated_at = $1 WHERE user_id = $2 AND client_id = $3 AND status = 'active'",
@@ -167,7 +239,7 @@ pub async fn record(
     .bind(now)
     .bind(user_id)
     .bind(client_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let grant_id: String = if touched.rows_affected() == 0 {
         let id = crate::crypto::random_id();
@@ -180,7 +252,7 @@ pub async fn record(
         .bind(client_id)
         .bind(now)
         .bind(copy_version.unwrap_or(""))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         id
     } else {
@@ -189,25 +261,21 @@ pub async fn record(
         )
         .bind(user_id)
         .bind(client_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
     };
     if let Some(v) = copy_version {
         sqlx::query("UPDATE grants SET copy_version = $1 WHERE id = $2")
             .bind(v)
             .bind(&grant_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     let version: String = sqlx::query_scalar("SELECT copy_version FROM grants WHERE id = $1")
         .bind(&grant_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-    for change in changes {
-        set_state(&mut tx, &grant_id, change, actor, &version, now).await?;
-    }
-    tx.commit().await?;
-    Ok(grant_id)
+    Ok((grant_id, version))
 }
 
 /// Sets one scope's state and appends the change to the history. A repeated `requested` (the
@@ -335,6 +403,21 @@ pub async fn revoke(
         p.stored.state == State::Granted && !scopes.is_empty() && !scopes.contains(&p.scope)
     });
     let ended = scopes.is_empty() || !still_granted;
+    // Without "stay connected" the app may not refresh: its refresh tokens stop at once.
+    let offline_removed = perms.iter().any(|p| {
+        p.scope == "offline_access"
+            && p.stored.state == State::Granted
+            && scopes.iter().any(|s| s == "offline_access")
+    });
+    if offline_removed && !ended {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     if ended {
         sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
             .bind(reason.as_str())

@@ -128,3 +128,20 @@ pub async fn status_by_hash(
     .fetch_optional(pool)
     .await
 }
+
+/// Revokes the refresh tokens of a family (its access tokens stay as they are). Returns how
+/// many it revoked.
+pub async fn revoke_family(
+    conn: &mut sqlx::AnyConnection,
+    family_id: &str,
+    now: Timestamp,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

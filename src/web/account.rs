@@ -107,6 +107,10 @@ async fn app_view(
             when: date_time(h.at),
             label: label(&h.scope),
             change: match &h.old_state {
+                // A question that changed nothing (the app asked again).
+                Some(old) if *old == h.new_state && h.reason.as_deref() == Some("awaiting_decision") => {
+                    format!("Asked again; still {}", state_label(old).to_lowercase())
+                }
                 Some(old) => format!("{} → {}", state_label(old), state_label(&h.new_state)),
                 None => state_label(&h.new_state).to_string(),
             },

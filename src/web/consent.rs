@@ -1,9 +1,16 @@
 //! The consent page (`/consent`): what the app asks for, in the catalogue's plain words, with
 //! Allow and Decline.
+//!
+//! Showing the page changes nothing the person granted: a scope asked for the first time is
+//! recorded as `requested`, a scope already granted stays granted (the question is noted in the
+//! history), and only the answer changes permissions. The answer grants exactly what the page
+//! showed: a digest of it is bound into the form, and when anything changed in between, the page
+//! is shown again instead.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use base64::Engine;
 use serde::Deserialize;
 
 use super::views::{ConsentPage, ScopeGroup, ScopeView, UnavailableView};
@@ -11,7 +18,8 @@ use super::{csrf, render, see_other, with_cookies};
 use crate::consent::{self, Classified, Reason};
 use crate::error::AppError;
 use crate::oauth::authorize::{
-    AuthorizationRequest, error_redirect, finish_with_code, load_request, unavailable_changes,
+    AuthorizationRequest, error_redirect, finish_with_code, load_request, session_satisfies,
+    unavailable_changes,
 };
 use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
@@ -19,6 +27,8 @@ use crate::oauth::redirect::with_query;
 use crate::scopes::{Scope, ScopeInfo, catalogue};
 use crate::startup::AppState;
 use crate::store::apps::App;
+use crate::store::grants::Permission;
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{grants, users};
 
@@ -77,6 +87,26 @@ struct Situation {
     user: User,
     sorted: Classified,
     copy_changed: bool,
+    /// The user's current grant to the app, as stored.
+    perms: Vec<Permission>,
+}
+
+impl Situation {
+    /// Whether the scope is stored as granted: a question or an unavailability found now does
+    /// not overwrite that (its effective state already says what the app may do).
+    fn stored_granted(&self, scope: &str) -> bool {
+        self.perms
+            .iter()
+            .any(|p| p.scope == scope && p.stored.state == consent::State::Granted)
+    }
+
+    /// What is recorded about the unavailable scopes, leaving granted ones as they are.
+    fn unavailable_changes(&self) -> Vec<grants::Change> {
+        unavailable_changes(&self.sorted)
+            .into_iter()
+            .filter(|c| !self.stored_granted(&c.scope))
+            .collect()
+    }
 }
 
 async fn situation(
@@ -108,71 +138,82 @@ async fn situation(
         user,
         sorted,
         copy_changed,
+        perms,
     }))
 }
 
-pub async fn consent_get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<ConsentQuery>,
-) -> Result<Response, AppError> {
-    let request_id = q.request_id.ok_or_else(missing_request)?;
-    let (req, _, app) = load_request(&state, &request_id).await?;
-    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
-    let Some(session) = super::session::current(&state, &headers).await? else {
-        return Ok(to_login());
-    };
-    let Some(Situation {
+/// A digest of everything the page shows that the answer depends on: the app's name, verified
+/// domain and consent copy version, and each scope as asked (required or optional), already
+/// granted or unavailable (with why). It is bound to the request and the browser's CSRF token.
+fn shown_digest(request_id: &str, csrf: &str, app: &App, sorted: &Classified) -> String {
+    let mut text = format!(
+        "{request_id}\0{csrf}\0{}\0{}\0{}\0asked",
+        app.name,
+        app.consent.domain.as_deref().unwrap_or(""),
+        app.copy_version()
+    );
+    for s in &sorted.asked {
+        let kind = if app.is_optional(&s.name) {
+            "optional"
+        } else {
+            "required"
+        };
+        text.push_str(&format!("\0{}={kind}", s.name));
+    }
+    text.push_str("\0granted");
+    for s in &sorted.granted {
+        text.push_str(&format!("\0{}", s.name));
+    }
+    text.push_str("\0unavailable");
+    for (s, r) in &sorted.unavailable {
+        text.push_str(&format!("\0{}={}", s.name, r.as_str()));
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::sha256(text.as_bytes()))
+}
+
+const CHANGED_NOTICE: &str = "Something about this request changed since the page was shown. Nothing was allowed yet: check it again, then answer.";
+
+/// The consent page for `situation`, with its digest in the form.
+fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &AuthorizationRequest,
+    app: &App,
+    request_id: &str,
+    situation: &Situation,
+    notice: Option<&str>,
+) -> Response {
+    let now = state.now();
+    let Situation {
         user,
         sorted,
         copy_changed,
-    }) = situation(&state, &app, &req, &session.user_id).await?
-    else {
-        return Ok(to_login());
-    };
-    let now = state.now();
-    // The screen is an open request: its scopes are `requested` until answered, and what cannot
-    // be granted is recorded as unavailable, with why.
-    let mut changes = unavailable_changes(&sorted);
-    changes.extend(sorted.asked.iter().map(|s| grants::Change {
-        scope: s.name.clone(),
-        state: consent::State::Requested,
-        reason: Some(Reason::AwaitingDecision),
-        expires_at: None,
-    }));
-    if !sorted.asked.is_empty() {
-        grants::record(
-            &state.db.writer,
-            &user.id,
-            &app.client_id,
-            &changes,
-            grants::Actor::App,
-            None,
-            now,
-        )
-        .await?;
-    }
+        ..
+    } = situation;
     let (facts, user_facts) = (app.facts(), user.facts());
     let asked: Vec<ScopeView> = sorted
         .asked
         .iter()
-        .map(|s| view(s, &app, consent::expires_at(s, &facts, &user_facts, now)))
+        .map(|s| view(s, app, consent::expires_at(s, &facts, &user_facts, now)))
         .collect();
     let app_host = url::Url::parse(&req.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| req.redirect_uri.clone());
-    let (token, set) = csrf::token(&state, &headers);
+    let (token, set) = csrf::token(state, headers);
+    let shown = shown_digest(request_id, &token, app, sorted);
     let page = ConsentPage {
         app_name: &app.name,
         app_host: &app_host,
         app_domain: app.consent.domain.as_deref(),
         purpose: &app.consent.purpose,
         consent_copy: &app.consent.consent_copy,
-        copy_changed,
+        copy_changed: *copy_changed,
+        notice,
         user_email: &user.email,
-        request_id: &request_id,
+        request_id,
         csrf: &token,
+        shown: &shown,
         common_expiry: match asked.first().map(|v| &v.expiry) {
             Some(Some(first)) if asked.iter().all(|v| v.expiry.as_ref() == Some(first)) => {
                 Some(first.clone())
@@ -188,9 +229,75 @@ pub async fn consent_get(
                 reason: r.sentence(),
             })
             .collect(),
-        already_granted: sorted.granted.iter().map(|s| view(s, &app, None)).collect(),
+        already_granted: sorted.granted.iter().map(|s| view(s, app, None)).collect(),
     };
-    Ok(with_cookies(render(StatusCode::OK, &page), set))
+    with_cookies(render(StatusCode::OK, &page), set)
+}
+
+/// The signed-in session that may answer this request: `None` when the person must sign in
+/// (again) first, for `prompt=login` and `max_age` hold on this page as at `/authorize`.
+async fn answering_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &AuthorizationRequest,
+    created_at: i64,
+) -> Result<Option<Session>, AppError> {
+    Ok(super::session::current(state, headers)
+        .await?
+        .filter(|s| session_satisfies(req, created_at, s.auth_time, state.now())))
+}
+
+pub async fn consent_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ConsentQuery>,
+) -> Result<Response, AppError> {
+    let request_id = q.request_id.ok_or_else(missing_request)?;
+    let (req, created_at, app) = load_request(&state, &request_id).await?;
+    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
+    let Some(session) = answering_session(&state, &headers, &req, created_at).await? else {
+        return Ok(to_login());
+    };
+    let Some(situation) = situation(&state, &app, &req, &session.user_id).await? else {
+        return Ok(to_login());
+    };
+    let now = state.now();
+    // The open question: a scope not granted yet becomes `requested`, what cannot be granted is
+    // recorded as unavailable (with why), and a scope granted before stays granted.
+    let mut changes = situation.unavailable_changes();
+    let mut reasked = Vec::new();
+    for s in &situation.sorted.asked {
+        if situation.stored_granted(&s.name) {
+            reasked.push(s.name.clone());
+        } else {
+            changes.push(grants::Change {
+                scope: s.name.clone(),
+                state: consent::State::Requested,
+                reason: Some(Reason::AwaitingDecision),
+                expires_at: None,
+            });
+        }
+    }
+    if !situation.sorted.asked.is_empty() {
+        grants::record_question(
+            &state.db.writer,
+            &situation.user.id,
+            &app.client_id,
+            &changes,
+            &reasked,
+            now,
+        )
+        .await?;
+    }
+    Ok(page(
+        &state,
+        &headers,
+        &req,
+        &app,
+        &request_id,
+        &situation,
+        None,
+    ))
 }
 
 pub async fn consent_post(
@@ -205,21 +312,15 @@ pub async fn consent_post(
         .ok_or_else(missing_request)?
         .to_string();
     csrf::require(&state, &headers, form.get("csrf_token"))?;
-    let (req, _, app) = load_request(&state, &request_id).await?;
-    let Some(session) = super::session::current(&state, &headers).await? else {
-        return Ok(see_other(&with_query(
-            "/login",
-            &[("request_id", &request_id)],
-        )));
+    let (req, created_at, app) = load_request(&state, &request_id).await?;
+    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
+    let Some(session) = answering_session(&state, &headers, &req, created_at).await? else {
+        return Ok(to_login());
     };
-    let Some(Situation { user, sorted, .. }) =
-        situation(&state, &app, &req, &session.user_id).await?
-    else {
-        return Ok(see_other(&with_query(
-            "/login",
-            &[("request_id", &request_id)],
-        )));
+    let Some(situation) = situation(&state, &app, &req, &session.user_id).await? else {
+        return Ok(to_login());
     };
+    let user = &situation.user;
     if let Some(why) = crate::oauth::authorize::preview_refusal(&state, &app, &user.email).await? {
         crate::store::auth_requests::take(&state.db.writer, &request_id).await?;
         return Ok(error_redirect(
@@ -230,13 +331,32 @@ pub async fn consent_post(
             &why,
         ));
     }
+    // The answer is to the page that was shown: if what it would show now differs, show it again.
+    let csrf_token = form.get("csrf_token").unwrap_or_default();
+    let expected = shown_digest(&request_id, csrf_token, &app, &situation.sorted);
+    let shown_matches = form
+        .get("shown")
+        .is_some_and(|s| crate::crypto::ct_eq(s.as_bytes(), expected.as_bytes()));
+    if !shown_matches {
+        tracing::info!(client_id = %app.client_id, "consent request changed since it was shown: shown again");
+        return Ok(page(
+            &state,
+            &headers,
+            &req,
+            &app,
+            &request_id,
+            &situation,
+            Some(CHANGED_NOTICE),
+        ));
+    }
     let now = state.now();
     let version = app.copy_version();
+    let sorted = &situation.sorted;
     match form.get("decision") {
         Some("approve") => {
             // Required scopes are granted with the approval; optional ones only when ticked.
             let (facts, user_facts) = (app.facts(), user.facts());
-            let mut changes = unavailable_changes(&sorted);
+            let mut changes = situation.unavailable_changes();
             let mut granted: Vec<&str> = sorted.granted.iter().map(|s| s.name.as_str()).collect();
             for s in &sorted.asked {
                 let ticked = form.get(&format!("scope:{}", s.name)).is_some();
@@ -304,20 +424,34 @@ pub async fn consent_post(
                     "This request was already answered. Go back to the app and start again.",
                 ));
             }
-            let mut changes = unavailable_changes(&sorted);
-            changes.extend(sorted.asked.iter().map(|s| grants::Change {
-                scope: s.name.clone(),
-                state: consent::State::Denied,
-                reason: Some(Reason::UserDeclined),
-                expires_at: None,
-            }));
+            // Declining answers this request: what was asked for the first time is denied, and
+            // what the person granted before stays as it was (removing it is done on Connected
+            // apps). The copy version is then recorded only when nothing granted remains under
+            // the old one, so a changed copy is asked again next time.
+            let mut changes = situation.unavailable_changes();
+            changes.extend(
+                sorted
+                    .asked
+                    .iter()
+                    .filter(|s| !situation.stored_granted(&s.name))
+                    .map(|s| grants::Change {
+                        scope: s.name.clone(),
+                        state: consent::State::Denied,
+                        reason: Some(Reason::UserDeclined),
+                        expires_at: None,
+                    }),
+            );
+            let keeps_grants = situation
+                .perms
+                .iter()
+                .any(|p| p.stored.state == consent::State::Granted);
             grants::record(
                 &state.db.writer,
                 &user.id,
                 &app.client_id,
                 &changes,
                 grants::Actor::User,
-                Some(&version),
+                (!keeps_grants).then_some(version.as_str()),
                 now,
             )
             .await?;

@@ -54,9 +54,13 @@ pub struct ConsentPage<'a> {
     pub consent_copy: &'a str,
     /// The user answered an earlier version of the app's consent copy.
     pub copy_changed: bool,
+    /// Why the page is shown again (something changed since it was last shown).
+    pub notice: Option<&'a str>,
     pub user_email: &'a str,
     pub request_id: &'a str,
     pub csrf: &'a str,
+    /// The digest of what this page shows, bound into the form.
+    pub shown: &'a str,
     pub groups: Vec<ScopeGroup>,
     /// When every asked scope ends at the same time: said once, not per scope.
     pub common_expiry: Option<String>,

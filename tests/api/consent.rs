@@ -69,6 +69,7 @@ async fn approve(app: &TestApp, browser: &reqwest::Client, html: &str, ticked: &
     let mut form = vec![
         ("request_id".to_string(), hidden_field(html, "request_id")),
         ("csrf_token".to_string(), hidden_field(html, "csrf_token")),
+        ("shown".to_string(), hidden_field(html, "shown")),
         ("decision".to_string(), "approve".to_string()),
     ];
     for s in ticked {

@@ -363,6 +363,7 @@ pub async fn answer_consent(
         .form(&[
             ("request_id", hidden_field(&html, "request_id")),
             ("csrf_token", hidden_field(&html, "csrf_token")),
+            ("shown", hidden_field(&html, "shown")),
             ("decision", decision.to_string()),
         ])
         .send()

@@ -487,11 +487,12 @@ fn key_pair(kid: &str) -> KeyPair {
 fn assertion(
     key: &KeyPair,
     client_id: &str,
-    aud: &str,
+    aud: impl Into<Value>,
     exp_in: i64,
     jti: &str,
     now: i64,
 ) -> String {
+    let aud: Value = aud.into();
     let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "exp": now + exp_in, "iat": now, "jti": jti });
     encode_jws(&key.kid, Algorithm::ES256, "JWT", &claims, &key.material).unwrap()
 }
@@ -535,7 +536,7 @@ async fn private_key_jwt_authenticates_and_refuses_replays_and_bad_assertions() 
             }
         };
         let token_url = app.url("/token");
-        let good = assertion(&key, &id, &token_url, 60, "jti-1", now);
+        let good = assertion(&key, &id, app.issuer.as_str(), 60, "jti-1", now);
         let (status, v) = call(good.clone()).await;
         assert_eq!(status, 200, "{v}");
         let (status, err) = call(good).await;
@@ -545,11 +546,18 @@ async fn private_key_jwt_authenticates_and_refuses_replays_and_bad_assertions() 
             "a replayed jti"
         );
         assert!(s(&err, "error_description").contains("jti"));
-        // The issuer is an accepted audience too.
+        // An array that contains the issuer is accepted too.
         assert_eq!(
-            call(assertion(&key, &id, &app.issuer, 60, "jti-2", now))
-                .await
-                .0,
+            call(assertion(
+                &key,
+                &id,
+                json!(["https://elsewhere.example", app.issuer]),
+                60,
+                "jti-2",
+                now
+            ))
+            .await
+            .0,
             200
         );
         for (why, a) in [
@@ -557,17 +565,30 @@ async fn private_key_jwt_authenticates_and_refuses_replays_and_bad_assertions() 
                 "another audience",
                 assertion(&key, &id, "https://elsewhere.example", 60, "jti-3", now),
             ),
+            // Endpoint URLs are not the issuer identifier (RFC 7523bis audience injection).
+            (
+                "the token endpoint as audience",
+                assertion(&key, &id, token_url.as_str(), 60, "jti-7", now),
+            ),
+            (
+                "the introspection endpoint as audience",
+                assertion(&key, &id, app.url("/introspect"), 60, "jti-8", now),
+            ),
+            (
+                "an array without the issuer",
+                assertion(&key, &id, json!([token_url, "https://elsewhere.example"]), 60, "jti-9", now),
+            ),
             (
                 "expired",
-                assertion(&key, &id, &token_url, -120, "jti-4", now),
+                assertion(&key, &id, app.issuer.as_str(), -120, "jti-4", now),
             ),
             (
                 "lives too long",
-                assertion(&key, &id, &token_url, 3600, "jti-5", now),
+                assertion(&key, &id, app.issuer.as_str(), 3600, "jti-5", now),
             ),
             (
                 "signed by another key",
-                assertion(&key_pair("k1"), &id, &token_url, 60, "jti-6", now),
+                assertion(&key_pair("k1"), &id, app.issuer.as_str(), 60, "jti-6", now),
             ),
             ("not a JWT", "abc".to_string()),
         ] {

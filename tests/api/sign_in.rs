@@ -584,7 +584,9 @@ async fn keys_rotate_publishes_the_new_key_first_and_signs_with_it_later() {
     assert_eq!(before["keys"].as_array().unwrap().len(), 2);
     let mut settings = app.state.settings.clone();
     settings.keys_dir = app.keys_dir.clone();
-    let out = onyx_id::admin::rotate_keys(&settings, app.clock_now(), false).unwrap();
+    let out = onyx_id::admin::rotate_keys(&app.state.db, &settings, app.clock_now(), false, false)
+        .await
+        .unwrap();
     let new_es = out["keys"][0]["kid"].as_str().unwrap().to_string();
     let after = jwks(&app).await;
     let kids: Vec<&str> = after["keys"]
