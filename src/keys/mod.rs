@@ -322,7 +322,11 @@ mod tests {
             .iter()
             .map(|k| k["kid"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(kids.len(), 2, "only the newest ES256 and RS256 keys: {kids:?}");
+        assert_eq!(
+            kids.len(),
+            2,
+            "only the newest ES256 and RS256 keys: {kids:?}"
+        );
         assert!(!kids.contains(&old.kid));
         let signer = set.signer(Algorithm::ES256, 2010).unwrap();
         assert!(kids.contains(&signer.kid));

@@ -474,9 +474,9 @@ pub async fn decide(
             let changes: Vec<grants::Change> = unavailable_changes(&sorted)
                 .into_iter()
                 .filter(|c| {
-                    !perms.iter().any(|p| {
-                        p.scope == c.scope && p.stored.state == consent::State::Granted
-                    })
+                    !perms
+                        .iter()
+                        .any(|p| p.scope == c.scope && p.stored.state == consent::State::Granted)
                 })
                 .collect();
             if !changes.is_empty() {

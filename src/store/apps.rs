@@ -785,7 +785,9 @@ pub async fn origin_is_registered(pool: &Pool, origin: &str) -> Result<bool, sql
 
 /// The longest access and ID token lifetimes any app sets for itself (seconds), if any app
 /// overrides the server's: a retired signing key stays published that long.
-pub async fn longest_token_lifetimes(pool: &Pool) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+pub async fn longest_token_lifetimes(
+    pool: &Pool,
+) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
     sqlx::query_as("SELECT MAX(access_token_ttl), MAX(id_token_ttl) FROM apps")
         .fetch_one(pool)
         .await

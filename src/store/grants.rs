@@ -160,7 +160,8 @@ pub async fn record(
     now: Timestamp,
 ) -> Result<String, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let (grant_id, version) = current_for_update(&mut tx, user_id, client_id, copy_version, now).await?;
+    let (grant_id, version) =
+        current_for_update(&mut tx, user_id, client_id, copy_version, now).await?;
     for change in changes {
         set_state(&mut tx, &grant_id, change, actor, &version, now).await?;
     }

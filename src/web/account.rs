@@ -108,7 +108,9 @@ async fn app_view(
             label: label(&h.scope),
             change: match &h.old_state {
                 // A question that changed nothing (the app asked again).
-                Some(old) if *old == h.new_state && h.reason.as_deref() == Some("awaiting_decision") => {
+                Some(old)
+                    if *old == h.new_state && h.reason.as_deref() == Some("awaiting_decision") =>
+                {
                     format!("Asked again; still {}", state_label(old).to_lowercase())
                 }
                 Some(old) => format!("{} → {}", state_label(old), state_label(&h.new_state)),

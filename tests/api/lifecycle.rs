@@ -576,7 +576,14 @@ async fn private_key_jwt_authenticates_and_refuses_replays_and_bad_assertions() 
             ),
             (
                 "an array without the issuer",
-                assertion(&key, &id, json!([token_url, "https://elsewhere.example"]), 60, "jti-9", now),
+                assertion(
+                    &key,
+                    &id,
+                    json!([token_url, "https://elsewhere.example"]),
+                    60,
+                    "jti-9",
+                    now,
+                ),
             ),
             (
                 "expired",
