@@ -8,6 +8,8 @@ mod cli;
 mod consent;
 mod garbage;
 mod lifecycle;
+mod login_limits;
 mod partner;
+mod pending_requests;
 mod refusals;
 mod sign_in;
