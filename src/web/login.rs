@@ -275,7 +275,7 @@ pub async fn login_post(
             app,
             request_id,
         } => {
-            tracing::info!(user_id = %user.id, client_id = %app.client_id, "signed in");
+            tracing::info!(user_id = %user.id, client_id = %app.client_id, address = ?ip, "signed in");
             proceed(
                 &state,
                 app,
@@ -288,7 +288,7 @@ pub async fn login_post(
             .await
         }
         Purpose::Account { next } => {
-            tracing::info!(user_id = %user.id, "signed in to the account pages");
+            tracing::info!(user_id = %user.id, address = ?ip, "signed in to the account pages");
             super::see_other(next)
         }
     };
