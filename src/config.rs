@@ -226,6 +226,12 @@ pub struct Settings {
     pub purge_interval: std::time::Duration,
     /// How partner domains are fetched for verification.
     pub domain_verification: crate::partner::domain::VerifierConfig,
+    /// Proxies whose `X-Forwarded-For` names the client (default: none).
+    pub trusted_proxies: TrustedProxies,
+    /// Failed sign-ins allowed, and how many password checks run at once.
+    pub login_limits: LoginLimits,
+    /// Unanswered authorization requests stored at most, per client address and per app.
+    pub pending_requests: PendingCaps,
 }
 
 impl Settings {
@@ -254,7 +260,28 @@ impl Settings {
             key_publish_ahead: 120,
             purge_interval: std::time::Duration::from_secs(60),
             domain_verification: Default::default(),
+            trusted_proxies: TrustedProxies::default(),
+            login_limits: LoginLimits::default(),
+            pending_requests: PendingCaps::default(),
         })
+    }
+
+    /// `--trusted-proxy` / `ONYX_TRUSTED_PROXIES`: each entry a CIDR (or one address).
+    pub fn with_trusted_proxies(mut self, entries: &[String]) -> Result<Self, String> {
+        self.trusted_proxies = TrustedProxies::parse(entries)?;
+        Ok(self)
+    }
+
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Result<Self, String> {
+        limits.validate()?;
+        self.login_limits = limits;
+        Ok(self)
+    }
+
+    pub fn with_pending_caps(mut self, caps: PendingCaps) -> Result<Self, String> {
+        caps.validate()?;
+        self.pending_requests = caps;
+        Ok(self)
     }
 
     pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Result<Self, String> {
@@ -269,6 +296,134 @@ impl Settings {
             self.default_audience = a.to_string();
         }
         Ok(self)
+    }
+}
+
+/// The proxies in front of onyx-id (a TLS-terminating load balancer, say). Only from these
+/// peers is `X-Forwarded-For` read; from any other peer it is ignored, since anyone can send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses CIDRs such as `10.0.0.0/8` or `fd00::/8`; a bare address is that one host.
+    /// Empty entries (as from an empty variable) are skipped.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let net = match entry.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => match entry.parse::<IpAddr>() {
+                    Ok(ip) => ipnet::IpNet::from(ip),
+                    Err(_) => {
+                        return Err(format!(
+                            "ONYX_TRUSTED_PROXIES {entry:?} is not a CIDR (like 10.0.0.0/8 or fd00::/8)"
+                        ));
+                    }
+                },
+            };
+            nets.push(net.trunc());
+        }
+        Ok(Self(nets))
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Failed sign-ins allowed in `window` seconds, and the bound on password checks at once.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Per account from one client address (IPv6: one /64): the lockout the owner meets only
+    /// from the attacker's address.
+    pub per_account_and_address: i64,
+    /// Per account across all addresses: stops guessing spread over many addresses.
+    pub per_account: i64,
+    /// Per client address across all accounts: stops one address trying many accounts.
+    pub per_address: i64,
+    pub window: i64,
+    /// Password checks (argon2, 19 MiB each) running at once: one per core.
+    pub concurrent_checks: usize,
+    /// How long a sign-in waits for a free check before it is told to try again.
+    pub check_wait: std::time::Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_account_and_address: 5,
+            per_account: 50,
+            per_address: 30,
+            window: 15 * 60,
+            concurrent_checks: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            check_wait: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+impl LoginLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        let counts = [
+            (
+                "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+                self.per_account_and_address,
+            ),
+            ("ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT", self.per_account),
+            ("ONYX_LOGIN_MAX_FAILURES_PER_ADDRESS", self.per_address),
+            ("ONYX_LOGIN_FAILURE_WINDOW", self.window),
+        ];
+        for (name, v) in counts {
+            if v <= 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.window > 24 * 3600 {
+            // Older attempts are purged after a day.
+            return Err("ONYX_LOGIN_FAILURE_WINDOW must be at most 86400 seconds".into());
+        }
+        if self.per_account < self.per_account_and_address {
+            return Err(
+                "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT must be at least ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS"
+                    .into(),
+            );
+        }
+        if self.concurrent_checks == 0 {
+            return Err("at least one password check must be allowed at once".into());
+        }
+        Ok(())
+    }
+}
+
+/// Caps on unanswered authorization requests (each a stored row of up to about 8 KiB).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingCaps {
+    pub per_address: i64,
+    pub per_app: i64,
+}
+
+impl Default for PendingCaps {
+    fn default() -> Self {
+        Self {
+            per_address: 1000,
+            per_app: 10_000,
+        }
+    }
+}
+
+impl PendingCaps {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.per_address <= 0 {
+            return Err("ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS must be at least 1".into());
+        }
+        if self.per_app <= 0 {
+            return Err("ONYX_MAX_PENDING_REQUESTS_PER_APP must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -327,5 +482,21 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_single_addresses() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p =
+            TrustedProxies::parse(&list(&["10.0.0.0/8", " 192.0.2.1 ", "", "fd00::/8"])).unwrap();
+        assert!(p.contains("10.1.2.3".parse().unwrap()));
+        assert!(p.contains("192.0.2.1".parse().unwrap()));
+        assert!(!p.contains("192.0.2.2".parse().unwrap()));
+        assert!(p.contains("fd12::1".parse().unwrap()));
+        assert!(p.contains("::ffff:10.9.9.9".parse().unwrap()));
+        assert!(TrustedProxies::parse(&[]).unwrap().is_empty());
+        let err = TrustedProxies::parse(&list(&["10.0.0.0/33"])).unwrap_err();
+        assert!(err.contains("10.0.0.0/33"), "{err}");
+        assert!(TrustedProxies::parse(&list(&["proxy.example"])).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
-use onyx_id::config::{Lifetimes, Settings};
+use onyx_id::config::{Lifetimes, LoginLimits, PendingCaps, Settings};
 use onyx_id::partner::program::{self, ProgramError};
 use onyx_id::partner::{Step, StepState};
 use onyx_id::scopes::TrustLevel;
@@ -109,6 +109,63 @@ struct Common {
         global = true
     )]
     domain_verification_resolve: Vec<String>,
+    /// A proxy whose X-Forwarded-For names the client, as a CIDR (repeat; comma-separated in
+    /// the variable). Default: none, and the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "ONYX_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    trusted_proxy: Vec<String>,
+    /// Failed sign-ins per account from one client address (IPv6: one /64) in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+        default_value_t = 5,
+        global = true
+    )]
+    login_max_failures_per_account_address: i64,
+    /// Failed sign-ins per account from all addresses together in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 50,
+        global = true
+    )]
+    login_max_failures_per_account: i64,
+    /// Failed sign-ins per client address to all accounts together in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 30,
+        global = true
+    )]
+    login_max_failures_per_address: i64,
+    /// The window the sign-in limits count failures in, seconds (at most 86400).
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_FAILURE_WINDOW",
+        default_value_t = 900,
+        global = true
+    )]
+    login_failure_window: i64,
+    /// Unanswered authorization requests stored at most per client address (IPv6: one /64).
+    #[arg(
+        long,
+        env = "ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS",
+        default_value_t = 1000,
+        global = true
+    )]
+    max_pending_requests_per_address: i64,
+    /// Unanswered authorization requests stored at most per app.
+    #[arg(
+        long,
+        env = "ONYX_MAX_PENDING_REQUESTS_PER_APP",
+        default_value_t = 10_000,
+        global = true
+    )]
+    max_pending_requests_per_app: i64,
 }
 
 #[derive(Subcommand)]
@@ -500,6 +557,23 @@ fn main() -> ExitCode {
         }
         Ok(s)
     });
+    let settings = settings
+        .and_then(|s| s.with_trusted_proxies(&c.trusted_proxy))
+        .and_then(|s| {
+            s.with_login_limits(LoginLimits {
+                per_account_and_address: c.login_max_failures_per_account_address,
+                per_account: c.login_max_failures_per_account,
+                per_address: c.login_max_failures_per_address,
+                window: c.login_failure_window,
+                ..LoginLimits::default()
+            })
+        })
+        .and_then(|s| {
+            s.with_pending_caps(PendingCaps {
+                per_address: c.max_pending_requests_per_address,
+                per_app: c.max_pending_requests_per_app,
+            })
+        });
     let settings = match settings {
         Ok(s) => s,
         Err(reason) => return fail(reason),

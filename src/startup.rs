@@ -31,6 +31,8 @@ pub struct Inner {
     pub clock: SharedClock,
     pub cookies: CookieNames,
     pub token_writer: TokenWriter,
+    /// The bound on password checks running at once.
+    pub password_checks: crate::web::login::PasswordChecks,
     /// The discovery document, serialised once: it changes only with the configuration.
     pub discovery: axum::body::Bytes,
 }
@@ -71,6 +73,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     }
     Ok(AppState(Arc::new(Inner {
         token_writer,
+        password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),
         settings,
         db,
@@ -91,8 +94,32 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         // Forms and protocol requests are small; anything bigger is refused with 413.
         .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(RequestSpan(state.settings.trusted_proxies.clone())),
+        )
         .with_state(state)
+}
+
+/// The span of each request names its client address (trusted-proxy aware).
+#[derive(Clone)]
+struct RequestSpan(crate::config::TrustedProxies);
+
+impl<B> tower_http::trace::MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> tracing::Span {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = crate::web::client_ip::resolve(peer, req.headers(), &self.0);
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            uri = %req.uri(),
+            version = ?req.version(),
+            client = ?client,
+        )
+    }
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {

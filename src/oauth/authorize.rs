@@ -2,6 +2,8 @@
 //! decides what the user must do next — sign in, consent, or nothing — and finally sends the
 //! code back to the registered redirect URI.
 
+use std::net::IpAddr;
+
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +20,7 @@ use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::sessions::Session;
 use crate::store::{apps, auth_requests, codes, grants, users};
+use crate::web::client_ip::ClientIp;
 use crate::web::{error_page, see_other};
 
 /// `prompt` (OIDC Core §3.1.2.1).
@@ -102,17 +105,19 @@ pub async fn preview_refusal(
 
 pub async fn authorize_get(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Query(raw): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
     let encoded = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(raw.iter())
         .finish();
-    authorize(state, encoded.as_bytes(), &headers).await
+    authorize(state, encoded.as_bytes(), &headers, client).await
 }
 
 pub async fn authorize_post(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -123,10 +128,15 @@ pub async fn authorize_post(
             "The request must be sent as application/x-www-form-urlencoded.",
         );
     }
-    authorize(state, &body, &headers).await
+    authorize(state, &body, &headers, client).await
 }
 
-async fn authorize(state: AppState, raw: &[u8], headers: &HeaderMap) -> Response {
+async fn authorize(
+    state: AppState,
+    raw: &[u8],
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Response {
     let params = match Params::parse(raw) {
         Ok(p) => p,
         Err(e) => {
@@ -143,7 +153,18 @@ async fn authorize(state: AppState, raw: &[u8], headers: &HeaderMap) -> Response
     };
     let session = crate::web::session::current(&state, headers).await;
     match session {
-        Ok(session) => proceed(&state, &app, &req, None, state.now(), session.as_ref()).await,
+        Ok(session) => {
+            proceed(
+                &state,
+                &app,
+                &req,
+                None,
+                state.now(),
+                session.as_ref(),
+                client,
+            )
+            .await
+        }
         Err(e) => AppError::from(e).into_response(),
     }
 }
@@ -180,6 +201,10 @@ pub fn error_redirect(
     pairs.push(("iss", state.settings.issuer.as_str()));
     see_other(&with_query(redirect_uri, &pairs))
 }
+
+/// Longest `state` (RFC 6749 §4.1.1) and `nonce` (OIDC Core §3.1.2.1) accepted, in bytes.
+pub const MAX_STATE_LEN: usize = 512;
+pub const MAX_NONCE_LEN: usize = 512;
 
 /// Validates the request parameters against the app's registration.
 pub async fn validate(
@@ -234,6 +259,27 @@ pub async fn validate(
         state: client_state.clone(),
         error: OAuthError::new(code, d),
     };
+
+    // Both are stored with the request and echoed back: bounded, so a request stays small.
+    if client_state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_LEN)
+    {
+        return Err(Invalid::Redirect {
+            redirect_uri: requested_redirect.to_string(),
+            state: None,
+            error: OAuthError::new(
+                ErrorCode::InvalidRequest,
+                format!("state must be at most {MAX_STATE_LEN} bytes"),
+            ),
+        });
+    }
+    if p.get("nonce").is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("nonce must be at most {MAX_NONCE_LEN} bytes"),
+        ));
+    }
 
     if p.get("request").is_some() {
         return Err(fail(
@@ -547,6 +593,7 @@ pub async fn proceed(
     request_id: Option<&str>,
     created_at: i64,
     session: Option<&Session>,
+    client: Option<IpAddr>,
 ) -> Response {
     let outcome = match decide(state, app, req, created_at, session).await {
         Ok(o) => o,
@@ -610,16 +657,32 @@ pub async fn proceed(
                 Ok(p) => p,
                 Err(e) => return AppError::Internal(e.into()).into_response(),
             };
+            let address = client.map(crate::web::client_ip::network_key);
             match auth_requests::create(
                 &state.db.writer,
-                &app.client_id,
-                &params,
+                auth_requests::NewRequest {
+                    client_id: &app.client_id,
+                    params: &params,
+                    client_address: address.as_deref(),
+                },
                 created_at,
                 state.settings.lifetimes.auth_request,
+                state.settings.pending_requests,
             )
             .await
             {
-                Ok(id) => id,
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    tracing::warn!(address = ?client, client_id = %app.client_id, "authorization request refused: too many pending");
+                    let mut res = error_page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many sign-ins waiting",
+                        "Too many sign-ins to this app are waiting to be finished, from your network or overall. Finish or close the ones you have open, or try again in a few minutes.",
+                    );
+                    res.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, 60.into());
+                    return res;
+                }
                 Err(e) => return AppError::from(e).into_response(),
             }
         }

@@ -3,28 +3,49 @@
 
 use super::Pool;
 use crate::clock::Timestamp;
+use crate::config::PendingCaps;
 
-#[tracing::instrument(level = "debug", skip(pool, params))]
+/// A request to store.
+#[derive(Debug)]
+pub struct NewRequest<'a> {
+    pub client_id: &'a str,
+    /// The validated request, serialised.
+    pub params: &'a str,
+    /// Where it came from (an IPv4 address or an IPv6 /64), for the per-address cap.
+    pub client_address: Option<&'a str>,
+}
+
+/// Stores a request unless its app, or its client address, already has as many pending
+/// (unexpired) requests as `caps` allow: then `None`. Check and insert are one statement; the
+/// counts stop at the cap, so the check costs at most that many index entries.
+#[tracing::instrument(level = "debug", skip(pool, new), fields(client_id = new.client_id))]
 pub async fn create(
     pool: &Pool,
-    client_id: &str,
-    params: &str,
+    new: NewRequest<'_>,
     now: Timestamp,
     lifetime: i64,
-) -> Result<String, sqlx::Error> {
+    caps: PendingCaps,
+) -> Result<Option<String>, sqlx::Error> {
     let id = crate::crypto::random_secret();
-    sqlx::query(
-        "INSERT INTO auth_requests (id, client_id, params, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+    let done = sqlx::query(
+        "INSERT INTO auth_requests (id, client_id, params, created_at, expires_at, client_address)
+         SELECT $1, $2, $3, $4, $5, $6
+         WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
+                 WHERE client_id = $2 AND expires_at > $4 LIMIT $7) AS by_app) < $7
+           AND ($6 IS NULL OR (SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests
+                 WHERE client_address = $6 AND expires_at > $4 LIMIT $8) AS by_address) < $8)",
     )
     .bind(&id)
-    .bind(client_id)
-    .bind(params)
+    .bind(new.client_id)
+    .bind(new.params)
     .bind(now)
     .bind(now + lifetime)
+    .bind(new.client_address)
+    .bind(caps.per_app)
+    .bind(caps.per_address)
     .execute(pool)
     .await?;
-    Ok(id)
+    Ok((done.rows_affected() == 1).then_some(id))
 }
 
 /// The stored parameters and creation time of a live request.

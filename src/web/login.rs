@@ -14,13 +14,62 @@ use crate::oauth::params::Params;
 use crate::startup::AppState;
 use crate::store::{login_attempts, sessions, users};
 
-/// Failed attempts allowed per account, and per address, in [`WINDOW`] seconds.
-const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-const MAX_FAILURES_PER_ADDRESS: i64 = 30;
-const WINDOW: i64 = 15 * 60;
-
 const WRONG_CREDENTIALS: &str = "The email or password is not correct.";
 const TOO_MANY: &str = "Too many sign-in attempts. Wait a few minutes and try again.";
+const BUSY: &str = "Too many sign-ins right now. Wait a moment and try again.";
+/// Seconds a person is asked to wait when every password check is busy.
+const BUSY_RETRY_AFTER: u64 = 5;
+
+/// The password checks (argon2, 19 MiB of memory each): at most one per core runs at once, and a
+/// sign-in waits a bounded time for its turn instead of queueing without limit.
+pub struct PasswordChecks {
+    /// One permit per check that may run at once.
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+    checked: std::sync::atomic::AtomicU64,
+}
+
+impl PasswordChecks {
+    pub fn new(limits: &crate::config::LoginLimits) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.concurrent_checks)),
+            wait: limits.check_wait,
+            checked: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many passwords this instance has checked since it started.
+    pub fn checked(&self) -> u64 {
+        self.checked.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Checks `password` against `phc` on the blocking pool, or `None` if no check became free
+    /// in time.
+    async fn verify(&self, password: String, phc: String) -> Result<Option<bool>, AppError> {
+        let acquire = self.permits.clone().acquire_owned();
+        let Ok(Ok(permit)) = tokio::time::timeout(self.wait, acquire).await else {
+            return Ok(None);
+        };
+        self.checked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The permit goes with the check: it is held until argon2 is done, even if the person
+        // gives up waiting and the request is dropped.
+        let matches = tokio::task::spawn_blocking(move || {
+            let matches = crate::crypto::verify_password(&password, &phc);
+            drop(permit);
+            matches
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+        Ok(Some(matches))
+    }
+}
+
+fn with_retry_after(mut res: Response, seconds: u64) -> Response {
+    res.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    res
+}
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -140,47 +189,74 @@ pub async fn login_post(
     };
 
     let now = state.now();
-    let account_key = format!("account:{}", users::normalise_email(&email));
-    let address_key = ip.map(|ip| format!("address:{ip}"));
-    let (pool, writer) = (&state.db.pool, &state.db.writer);
-    let mut over_limit = login_attempts::recent_failures(pool, &account_key, now - WINDOW).await?
-        >= MAX_FAILURES_PER_ACCOUNT;
+    let limits = &state.settings.login_limits;
+    let account = users::normalise_email(&email);
+    let network = ip.map(super::client_ip::network_key);
+    // The lockout the owner meets is per account *and* address, so an attacker's failures
+    // elsewhere do not lock them out; the per-account ceiling stops guessing spread over many
+    // addresses, the per-address limit one address trying many accounts.
+    let pair_key = format!(
+        "account_address:{account}|{}",
+        network.as_deref().unwrap_or("-")
+    );
+    let account_key = format!("account:{account}");
+    let address_key = network.as_ref().map(|n| format!("address:{n}"));
+    let mut keys = vec![
+        login_attempts::Limit {
+            key: &pair_key,
+            max: limits.per_account_and_address,
+        },
+        login_attempts::Limit {
+            key: &account_key,
+            max: limits.per_account,
+        },
+    ];
     if let Some(k) = &address_key {
-        over_limit |= login_attempts::recent_failures(pool, k, now - WINDOW).await?
-            >= MAX_FAILURES_PER_ADDRESS;
+        keys.push(login_attempts::Limit {
+            key: k,
+            max: limits.per_address,
+        });
     }
-    if over_limit {
+    let (pool, writer) = (&state.db.pool, &state.db.writer);
+    // The attempt counts before its password is checked: parallel guesses cannot all pass.
+    let Some(reservation) =
+        login_attempts::reserve(writer, state.db.backend, &keys, now, now - limits.window).await?
+    else {
         tracing::warn!(address = ?ip, "sign-in refused: too many failed attempts");
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY));
-    }
+        return Ok(with_retry_after(
+            again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY),
+            u64::try_from(limits.window).unwrap_or(900),
+        ));
+    };
 
     let user = if email.is_empty() || password.is_empty() {
         None
     } else {
         users::by_email(pool, &email).await?
     };
-    // argon2 takes tens of milliseconds of CPU: keep it off the async workers. An unknown email
-    // is checked against a dummy hash so that it takes as long as a wrong password.
+    // An unknown email is checked against a dummy hash so that it takes as long as a wrong
+    // password.
     let phc = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| crate::crypto::dummy_password_hash().to_string());
-    let pw = password.clone();
-    let matches = tokio::task::spawn_blocking(move || crate::crypto::verify_password(&pw, &phc))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let Some(matches) = state.password_checks.verify(password, phc).await? else {
+        // Not checked, so not a failure.
+        login_attempts::release(writer, &reservation).await?;
+        tracing::warn!(address = ?ip, "sign-in refused: every password check is busy");
+        return Ok(with_retry_after(
+            again(StatusCode::TOO_MANY_REQUESTS, BUSY),
+            BUSY_RETRY_AFTER,
+        ));
+    };
     let user = match user {
         Some(u) if matches => u,
-        _ => {
-            let mut keys = vec![account_key.as_str()];
-            if let Some(k) = &address_key {
-                keys.push(k);
-            }
-            login_attempts::record_failure(writer, &keys, now).await?;
-            return Ok(again(StatusCode::OK, WRONG_CREDENTIALS));
-        }
+        // The reservation stays: it is this failure.
+        _ => return Ok(again(StatusCode::OK, WRONG_CREDENTIALS)),
     };
-    login_attempts::clear(writer, &account_key).await?;
+    // A success is no failure; and the owner, signed in from here, starts afresh here.
+    login_attempts::release(writer, &reservation).await?;
+    login_attempts::clear(writer, &pair_key).await?;
 
     // A new session id at every login (no fixation); the old session, if any, ends.
     if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {
@@ -199,7 +275,7 @@ pub async fn login_post(
             app,
             request_id,
         } => {
-            tracing::info!(user_id = %user.id, client_id = %app.client_id, "signed in");
+            tracing::info!(user_id = %user.id, client_id = %app.client_id, address = ?ip, "signed in");
             proceed(
                 &state,
                 app,
@@ -207,11 +283,12 @@ pub async fn login_post(
                 Some(request_id),
                 *created_at,
                 Some(&session),
+                ip,
             )
             .await
         }
         Purpose::Account { next } => {
-            tracing::info!(user_id = %user.id, "signed in to the account pages");
+            tracing::info!(user_id = %user.id, address = ?ip, "signed in to the account pages");
             super::see_other(next)
         }
     };

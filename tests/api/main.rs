@@ -9,6 +9,8 @@ mod consent;
 mod garbage;
 mod hardening;
 mod lifecycle;
+mod login_limits;
 mod partner;
+mod pending_requests;
 mod refusals;
 mod sign_in;
