@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod consent;
 mod garbage;
+mod internal_addresses;
 mod lifecycle;
 mod partner;
 mod refusals;
