@@ -12,3 +12,4 @@ mod lifecycle;
 mod partner;
 mod refusals;
 mod sign_in;
+mod transport;
