@@ -44,7 +44,8 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    fn parse(raw: &str) -> Result<Self, String> {
+    /// `source` names where the value came from, for the error.
+    fn parse(raw: &str, source: &str) -> Result<Self, String> {
         Ok(match raw {
             "disable" => Self::Disable,
             "prefer" => Self::Prefer,
@@ -54,7 +55,7 @@ impl SslMode {
             // libpq's "allow" tries clear text first: a downgrade nobody should pick by accident.
             other => {
                 return Err(format!(
-                    "ONYX_DATABASE_URL sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                    "{source} {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
                 ));
             }
         })
@@ -99,9 +100,10 @@ impl PgTls {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        let mode = match param("sslmode").or_else(|| env("PGSSLMODE")) {
-            Some(raw) => SslMode::parse(&raw)?,
-            None => SslMode::Prefer,
+        let mode = match (param("sslmode"), env("PGSSLMODE")) {
+            (Some(raw), _) => SslMode::parse(&raw, "ONYX_DATABASE_URL sslmode")?,
+            (None, Some(raw)) => SslMode::parse(&raw, "PGSSLMODE")?,
+            (None, None) => SslMode::Prefer,
         };
         let root_cert = param("sslrootcert")
             .or_else(|| env("PGSSLROOTCERT"))
@@ -343,6 +345,9 @@ mod tests {
         // The URL wins over the environment.
         let tls = PgTls::from_url_and_env("postgres://u@db/onyx?sslmode=disable", env).unwrap();
         assert_eq!(tls.mode, SslMode::Disable);
+        let bad = |_: &str| Some("on".to_string());
+        let e = PgTls::from_url_and_env("postgres://u@db/onyx", bad).unwrap_err();
+        assert!(e.starts_with("PGSSLMODE \"on\""), "{e}");
     }
 
     #[test]
