@@ -107,6 +107,8 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             Url::parse(raw).map_err(|e| format!("ONYX_DATABASE_URL is not a valid URL: {e}"))?;
+            // A bad sslmode stops the start here, in one line.
+            crate::store::tls::PgTls::from_url(raw)?;
             return Ok(Self {
                 url: raw.to_string(),
                 backend: Backend::Postgres,

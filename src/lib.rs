@@ -10,6 +10,7 @@ pub mod consent;
 pub mod crypto;
 pub mod error;
 pub mod keys;
+pub mod net;
 pub mod oauth;
 pub mod partner;
 pub mod scopes;

@@ -85,7 +85,8 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let https = state.settings.issuer.is_https();
+    let router = Router::new()
         .merge(crate::oauth::router())
         .merge(crate::web::router())
         .merge(crate::api::router())
@@ -97,8 +98,14 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan(state.settings.trusted_proxies.clone())),
-        )
-        .with_state(state)
+        );
+    // Outermost, so that every answer carries it: pages, JSON, errors, 404s and 413s.
+    let router = if https {
+        router.layer(axum::middleware::map_response(strict_transport_security))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// The span of each request names its client address (trusted-proxy aware).
@@ -121,6 +128,20 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpan {
         )
     }
 }
+
+/// `Strict-Transport-Security` (RFC 6797) for an https issuer: after one visit a browser goes
+/// to this host (and names under it) only over https for a year, so a network attacker cannot
+/// strip TLS from the sign-in page or read the session cookie off a plain-http request. An
+/// http issuer (loopback development) sends none: it would pin localhost to https.
+async fn strict_transport_security(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut()
+        .entry(axum::http::header::STRICT_TRANSPORT_SECURITY)
+        .or_insert(axum::http::HeaderValue::from_static(HSTS));
+    res
+}
+
+/// One year, this host and the names under it.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {

@@ -112,7 +112,7 @@ fn stamp(path: &Path) -> Option<FileStamp> {
 impl KeyStore {
     /// Opens the folder, generating the first ES256 and RS256 keys when it has none.
     pub fn open_or_init(dir: &Path, now: Timestamp) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
+        create_private_dir(dir)
             .map_err(|e| anyhow::anyhow!("cannot create the keys folder {}: {e}", dir.display()))?;
         let manifest_path = dir.join(MANIFEST);
         if !manifest_path.exists() {
@@ -265,6 +265,43 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     std::fs::write(&tmp, serde_json::to_vec_pretty(manifest)?)?;
     std::fs::rename(&tmp, dir.join(MANIFEST))?;
     Ok(())
+}
+
+/// The keys folder, readable by this user only (0700): the private keys are 0600 each, and the
+/// folder's listing and manifest say which keys exist and when they rotate. A folder found
+/// open to others is closed where it can be, with a warning either way.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                let mode = std::fs::metadata(dir)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    // Best effort: a folder mounted read-only (a secret volume) stays as it is.
+                    let shown = format!("{:o}", mode & 0o777);
+                    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                        Ok(()) => {
+                            tracing::warn!(dir = %dir.display(), mode = shown, "the keys folder was open to other users: set it to 0700")
+                        }
+                        Err(e) => {
+                            tracing::warn!(dir = %dir.display(), mode = shown, error = %e, "the keys folder is open to other users and cannot be closed")
+                        }
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {

@@ -5,12 +5,12 @@
 //!
 //! The fetch is a server-side request to a URL the partner controls, so it is built against
 //! server-side request forgery: the host is resolved here and every address must be public
-//! ([`is_public`]); the connection is then pinned to the checked addresses so DNS cannot change
+//! ([`crate::net::is_public_address`], the one guard every such check shares); the connection is then pinned to the checked addresses so DNS cannot change
 //! between the check and the connect; redirects are followed by hand, only on the same host and
 //! scheme, and re-checked; the whole exchange has a deadline and the body a size cap enforced
 //! while it streams in. No proxy, no cookies, only status 200 counts.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -205,10 +205,7 @@ impl Verifier {
         if !self.config.allow_private {
             // One private address is enough to refuse: which one a client connects to is not
             // ours to choose once DNS has answered.
-            if let Some((addr, kind)) = addrs
-                .iter()
-                .find_map(|a| non_public_kind(a.ip()).map(|kind| (a.ip(), kind)))
-            {
+            if let Some((addr, kind)) = crate::net::first_non_public(&addrs) {
                 return Err(VerifyError::NotPublic {
                     domain: domain.to_string(),
                     addr,
@@ -514,76 +511,6 @@ fn domain_problem(domain: &str, allow_private: bool) -> Option<&'static str> {
         return Some("its last label must start with a letter");
     }
     None
-}
-
-/// Whether an address is public: not loopback, unspecified, private, link-local, shared
-/// (CGNAT), multicast, broadcast, documentation, benchmarking or reserved, in IPv4 or IPv6,
-/// including IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64).
-pub fn is_public(ip: IpAddr) -> bool {
-    non_public_kind(ip).is_none()
-}
-
-const PRIVATE: &str = "a private address";
-const DOCUMENTATION: &str = "a documentation address";
-const RESERVED: &str = "a reserved address";
-
-/// What kind of non-public address `ip` is, in words, or `None` for a public one.
-fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => v4_kind(v4),
-        IpAddr::V6(v6) => v6_kind(v6),
-    }
-}
-
-fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    let kind = match (a, b, c) {
-        _ if ip.is_unspecified() => "an unspecified address",
-        (0, ..) => "a \"this network\" address",
-        (127, ..) => "a loopback address",
-        (10, ..) | (172, 16..=31, _) | (192, 168, _) => PRIVATE,
-        (100, 64..=127, _) => "a shared (carrier-grade NAT) address",
-        (169, 254, _) => "a link-local address",
-        (192, 0, 0) => RESERVED,
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => DOCUMENTATION,
-        (198, 18..=19, _) => "a benchmarking address",
-        (224..=239, ..) => "a multicast address",
-        _ if ip == Ipv4Addr::BROADCAST => "the broadcast address",
-        (240..=255, ..) => RESERVED,
-        _ => return None,
-    };
-    Some(kind)
-}
-
-fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
-    if ip.is_unspecified() {
-        return Some("an unspecified address");
-    }
-    if ip.is_loopback() {
-        return Some("a loopback address");
-    }
-    let seg = ip.segments();
-    let embedded_v4 = || Ipv4Addr::from((u32::from(seg[6]) << 16) | u32::from(seg[7]));
-    // These forms reach an IPv4 address (mapped ::ffff:a.b.c.d, the deprecated compatible
-    // ::a.b.c.d, NAT64 64:ff9b::a.b.c.d): judge that address.
-    if seg[..6] == [0, 0, 0, 0, 0, 0xffff]
-        || seg[..6] == [0; 6]
-        || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-    {
-        return v4_kind(embedded_v4());
-    }
-    let kind = match seg {
-        [0, ..] => RESERVED,
-        [s, ..] if s & 0xfe00 == 0xfc00 => "a private (unique local) address",
-        [s, ..] if s & 0xffc0 == 0xfe80 => "a link-local address",
-        [s, ..] if s & 0xffc0 == 0xfec0 => "a site-local address",
-        [s, ..] if s & 0xff00 == 0xff00 => "a multicast address",
-        [0x2001, 0x0db8, ..] => DOCUMENTATION,
-        [0x3fff, s, ..] if s & 0xf000 == 0 => DOCUMENTATION,
-        [0x0100, 0, 0, 0, ..] => "a discard-only address",
-        _ => return None,
-    };
-    Some(kind)
 }
 
 /// The first `max` characters of partner-supplied text, safe to show and log: control and
@@ -1006,85 +933,6 @@ mod tests {
         assert!(domain_problem("partner.example", false).is_none());
         assert!(domain_problem("xn--bcher-kva.example", false).is_none());
         assert!(domain_problem("a-1.b2.example", false).is_none());
-    }
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        let table = [
-            // IPv4
-            ("8.8.8.8", true),
-            ("1.1.1.1", true),
-            ("93.184.216.34", true),
-            ("172.15.255.255", true),
-            ("172.32.0.1", true),
-            ("100.63.255.255", true),
-            ("100.128.0.1", true),
-            ("198.17.255.255", true),
-            ("198.20.0.1", true),
-            ("223.255.255.255", true),
-            ("0.0.0.0", false),
-            ("0.1.2.3", false),
-            ("127.0.0.1", false),
-            ("127.255.255.254", false),
-            ("10.0.0.1", false),
-            ("10.255.255.255", false),
-            ("172.16.0.1", false),
-            ("172.31.255.255", false),
-            ("192.168.1.1", false),
-            ("169.254.169.254", false),
-            ("100.64.0.1", false),
-            ("100.127.255.255", false),
-            ("192.0.0.8", false),
-            ("192.0.2.1", false),
-            ("198.51.100.7", false),
-            ("203.0.113.9", false),
-            ("198.18.0.1", false),
-            ("198.19.255.255", false),
-            ("224.0.0.1", false),
-            ("239.255.255.250", false),
-            ("240.0.0.1", false),
-            ("255.255.255.255", false),
-            // IPv6
-            ("2606:4700:4700::1111", true),
-            ("2a00:1450:4001:82a::200e", true),
-            ("::ffff:8.8.8.8", true),
-            ("64:ff9b::808:808", true),
-            ("::", false),
-            ("::1", false),
-            ("fc00::1", false),
-            ("fd12:3456:789a::1", false),
-            ("fe80::1", false),
-            ("febf::1", false),
-            ("fec0::1", false),
-            ("ff02::1", false),
-            ("ff0e::1", false),
-            ("2001:db8::1", false),
-            ("2001:db8:ffff::1", false),
-            ("3fff::1", false),
-            ("100::1", false),
-            ("::ffff:10.0.0.1", false),
-            ("::ffff:127.0.0.1", false),
-            ("::ffff:169.254.169.254", false),
-            ("::ffff:192.168.0.1", false),
-            ("::10.0.0.1", false),
-            ("::127.0.0.1", false),
-            ("64:ff9b::a00:1", false),
-            ("64:ff9b::7f00:1", false),
-        ];
-        for (raw, public) in table {
-            let ip: IpAddr = raw.parse().unwrap();
-            assert_eq!(is_public(ip), public, "{raw}");
-        }
-    }
-
-    #[test]
-    fn not_public_addresses_are_named_in_words() {
-        let kind = |raw: &str| non_public_kind(raw.parse().unwrap());
-        assert_eq!(kind("10.0.0.5"), Some("a private address"));
-        assert_eq!(kind("::ffff:10.0.0.5"), Some("a private address"));
-        assert_eq!(kind("169.254.169.254"), Some("a link-local address"));
-        assert_eq!(kind("255.255.255.255"), Some("the broadcast address"));
-        assert_eq!(kind("8.8.8.8"), None);
     }
 
     #[test]

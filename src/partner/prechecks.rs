@@ -696,30 +696,14 @@ fn is_localhost<S: AsRef<str>>(host: &Host<S>) -> bool {
     }
 }
 
-/// A host Onyx may connect to from inside its network: a dotted name, or a global IP address.
+/// A host Onyx may connect to from inside its network: a dotted name (its addresses are
+/// checked when Onyx connects), or a public IP address ([`crate::net::is_public_address`], the
+/// same guard the connection uses).
 fn is_public_host(url: &Url) -> bool {
-    let public_v4 = |ip: Ipv4Addr| {
-        let shared = ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64; // RFC 6598
-        !(ip.is_loopback()
-            || ip.is_private()
-            || ip.is_link_local()
-            || ip.is_unspecified()
-            || ip.is_broadcast()
-            || ip.is_documentation()
-            || shared)
-    };
     match url.host() {
         Some(Host::Domain(name)) => name.contains('.') && !is_localhost(&Host::Domain(name)),
-        Some(Host::Ipv4(ip)) => public_v4(ip),
-        Some(Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
-            Some(v4) => public_v4(v4),
-            None => {
-                !(ip.is_loopback()
-                    || ip.is_unspecified()
-                    || ip.is_unique_local()
-                    || ip.is_unicast_link_local())
-            }
-        },
+        Some(Host::Ipv4(ip)) => crate::net::is_public_address(ip.into()),
+        Some(Host::Ipv6(ip)) => crate::net::is_public_address(ip.into()),
         None => false,
     }
 }
@@ -1286,6 +1270,14 @@ mod tests {
             ("https://10.1.2.3/onyx", "webhook_invalid"),
             ("https://[::1]/onyx", "webhook_invalid"),
             ("https://[::ffff:192.168.0.1]/onyx", "webhook_invalid"),
+            ("https://224.0.0.1/onyx", "webhook_invalid"),
+            ("https://240.0.0.1/onyx", "webhook_invalid"),
+            ("https://[64:ff9b::7f00:1]/onyx", "webhook_invalid"),
+            ("https://[2002:a9fe:a9fe::1]/onyx", "webhook_invalid"),
+            (
+                "https://[2001:0:808:808::80ff:fffe]/onyx",
+                "webhook_invalid",
+            ),
             ("https://intranet/onyx", "webhook_invalid"),
             ("https://hooks.partner.example/onyx", "webhook_duplicate"),
         ] {

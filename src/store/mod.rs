@@ -17,6 +17,7 @@ pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod reviews;
 pub mod sessions;
+pub mod tls;
 pub mod token_writer;
 pub mod tokens;
 pub mod users;
@@ -67,6 +68,11 @@ impl Db {
                         anyhow::anyhow!("cannot create the folder {}: {e}", parent.display())
                     })?;
                 }
+                if let Some(path) = url.sqlite_path() {
+                    private_sqlite_files(&path).map_err(|e| {
+                        anyhow::anyhow!("cannot create the database {}: {e}", path.display())
+                    })?;
+                }
                 let raw = url.expose();
                 let with_mode = if raw.contains("mode=") {
                     raw.to_string()
@@ -90,12 +96,23 @@ impl Db {
                 }
             }
             Backend::Postgres => {
+                // sqlx reads sslmode and sslrootcert from the URL itself; the pipelined
+                // connections get the same settings from here. Reading them first stops a bad
+                // value or root certificate file with its own message.
+                let tls = tls::PgTls::from_url(url.expose()).map_err(anyhow::Error::msg)?;
+                tls.client_config().map_err(anyhow::Error::msg)?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(url.pool_size)
                     .acquire_timeout(Duration::from_secs(10))
                     .test_before_acquire(false)
                     .connect(url.expose())
-                    .await?;
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot connect to PostgreSQL (sslmode={}): {e}",
+                            tls.mode.as_str()
+                        )
+                    })?;
                 let pipeline = match pipeline::Pipeline::new(url.expose(), pipelined_connections())
                 {
                     Ok(p) => Some(Arc::new(p)),
@@ -170,6 +187,50 @@ impl Db {
 /// PostgreSQL backend busy.
 fn pipelined_connections() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
+}
+
+/// The SQLite database readable by this user only (0600): it holds password hashes, token
+/// hashes and sessions. The file is made 0600 before SQLite opens it, and SQLite gives its
+/// `-wal` and `-shm` files the database file's mode. Files found open to others (a database
+/// from before, say) are closed where they can be, with a warning either way.
+fn private_sqlite_files(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = std::path::PathBuf::from(file);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                let shown = format!("{:o}", mode & 0o777);
+                match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => {
+                        tracing::warn!(file = %file.display(), mode = shown, "a database file was open to other users: set it to 0600")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %file.display(), mode = shown, error = %e, "a database file is open to other users and cannot be closed")
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn sqlite_pool(size: u32) -> AnyPoolOptions {

@@ -13,9 +13,10 @@
 //! because most of what PostgreSQL spends on such a join is setting up its executor, once per
 //! statement however many rows it answers.
 //!
-//! Only these reads run here; everything else uses the pool. When the database URL has options
-//! tokio-postgres does not know, or a connection cannot be made (the server insists on TLS, say,
-//! which these connections do not speak), the lookups go through the pool instead.
+//! Only these reads run here; everything else uses the pool. These connections speak TLS as the
+//! pool does (`sslmode` and `sslrootcert` from the same URL, see `tls`). When the database URL
+//! has options tokio-postgres does not know, or a connection cannot be made, the lookups go
+//! through the pool instead.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -24,12 +25,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::direct::RowSource;
 
 pub struct Pipeline {
     config: Config,
+    /// TLS as `sslmode` asks (never used when it is `disable`).
+    tls: MakeRustlsConnect,
     slots: Vec<Slot>,
     next: AtomicUsize,
     /// When a lookup last fell back to the pool (Unix ms), so that it is logged once a minute
@@ -97,11 +101,17 @@ struct Waiting {
 const MAX_BATCH: usize = 64;
 
 impl Pipeline {
-    /// `Err` (and why) when tokio-postgres cannot read the URL.
+    /// `Err` (and why) when tokio-postgres cannot read the URL, or its `sslmode` and
+    /// `sslrootcert` (read by `tls`, since tokio-postgres cannot) are unusable.
     pub fn new(url: &str, connections: usize) -> Result<Self, String> {
-        let config = Config::from_str(url).map_err(|e| e.to_string())?;
+        use super::tls::PgTls;
+        let tls = PgTls::from_url(url)?;
+        let mut config =
+            Config::from_str(&PgTls::tokio_postgres_url(url)?).map_err(|e| e.to_string())?;
+        config.ssl_mode(tls.tokio_postgres_mode());
         Ok(Self {
             config,
+            tls: tls.connector()?,
             slots: (0..connections.max(1)).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             fell_back_at: AtomicU64::new(0),
@@ -129,7 +139,7 @@ impl Pipeline {
         if let Some(c) = live(slot) {
             return Ok(c);
         }
-        let (client, connection) = match self.config.connect(NoTls).await {
+        let (client, connection) = match self.config.connect(self.tls.clone()).await {
             Ok(c) => c,
             Err(e) => {
                 slot.retry_at

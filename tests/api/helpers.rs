@@ -418,3 +418,83 @@ pub async fn exchange(
         .await
         .unwrap()
 }
+
+/// `spawn_app_with`, with the issuer given (an https issuer, as behind a TLS front end; `None`
+/// for the server's own address) and a start-up failure returned instead of a panic.
+pub async fn try_spawn_app(
+    backend: Backend,
+    issuer: Option<&str>,
+    configure: &dyn Fn(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir()?;
+    let keys_dir = dir.path().join("keys");
+    copy_dir(fixture_keys(), &keys_dir);
+    let (database_url, pg_drop) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("onyx.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, admin, name) = fresh_postgres_database().await;
+            (url, Some((admin, name)))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let issuer = issuer.unwrap_or(&address).to_string();
+    let mut settings = Settings::parse(
+        &listener.local_addr()?.to_string(),
+        &issuer,
+        &database_url,
+        keys_dir.to_str().unwrap(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    configure(&mut settings);
+    let clock = ManualClock::new();
+    let database_url = settings.database_url.expose().to_string();
+    let keys_dir = settings.keys_dir.clone();
+    let state = match build_state(settings, Arc::new(clock.clone())).await {
+        Ok(state) => state,
+        Err(e) => {
+            if let Some((admin, name)) = pg_drop {
+                drop_postgres_database(admin, name);
+            }
+            return Err(e);
+        }
+    };
+    tokio::spawn(run(listener, state.clone()));
+    Ok(TestApp {
+        address,
+        issuer,
+        clock,
+        state,
+        database_url,
+        keys_dir,
+        _dir: dir,
+        pg_drop,
+    })
+}
+
+/// Drops a test database (from outside async code: on a small runtime of its own).
+fn drop_postgres_database(admin: String, name: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        });
+    })
+    .join();
+}
