@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod consent;
 mod garbage;
+mod hardening_partner;
 mod lifecycle;
 mod partner;
 mod refusals;
