@@ -535,7 +535,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate { now: immediately },
         } => {
-            // Opened first: a rotation the audit log could not record is not made.
+            // Opened first: no rotation is made while the audit log cannot be reached.
             let db = match open_db(&settings).await {
                 Ok(db) => db,
                 Err(code) => return code,
