@@ -13,8 +13,62 @@ use crate::partner::access::{Capabilities, Capability, CapabilityState, Stage};
 use crate::scopes::Scope;
 use crate::store::Db;
 use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
+use crate::store::audit::{self, Event};
 use crate::store::users::{self, CreateUserError};
 use crate::store::{grants, resource_servers};
+
+/// How the audit log names an operator at the command line: `cli`; the detail of each entry
+/// adds the OS account that ran the command (`os_user`), when the environment says.
+pub const CLI_ACTOR: &str = "cli";
+
+fn os_user() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|u| u.trim().chars().take(64).collect::<String>())
+        .find(|u| !u.is_empty() && !u.chars().any(char::is_control))
+}
+
+/// The detail of a CLI audit entry: `detail` with the OS user.
+fn cli_detail(mut detail: Value) -> Value {
+    detail["os_user"] = json!(os_user());
+    detail
+}
+
+/// Appends a CLI command's entry to the audit log, in the caller's transaction.
+async fn cli_event(
+    tx: &mut crate::store::Tx<'_>,
+    now: i64,
+    client_id: Option<&str>,
+    action: &str,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    audit::append(
+        tx,
+        now,
+        Event {
+            actor: CLI_ACTOR,
+            partner_id: None,
+            client_id,
+            action,
+            detail: cli_detail(detail),
+        },
+    )
+    .await
+}
+
+/// Records a CLI command that changed something outside the database (`keys rotate`).
+pub async fn record_cli_event(
+    db: &Db,
+    now: i64,
+    action: &str,
+    detail: Value,
+) -> Result<(), AdminError> {
+    let mut tx = db.begin().await?;
+    cli_event(&mut tx, now, None, action, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// A refusal an operator can act on (bad input), as opposed to an internal failure.
 #[derive(Debug, thiserror::Error)]
@@ -110,10 +164,38 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
     let Some(user) = users::by_email(&db.pool, email).await? else {
         return Err(invalid(format!("there is no account with email {email:?}")));
     };
+    let facts = |u: &users::User| {
+        json!({
+            "email_verified": u.email_verified != 0,
+            "region": u.region,
+            "risk_level": u.risk_level,
+        })
+    };
+    let before = facts(&user);
     users::update_facts(&db.writer, &user.id, changes).await?;
     let user = users::by_id(&db.writer, &user.id)
         .await?
         .ok_or_else(|| invalid("the account was deleted meanwhile"))?;
+    let after = facts(&user);
+    let changed: serde_json::Map<String, Value> = after
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| before.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| (k.clone(), json!({ "from": before[k.as_str()], "to": v })))
+        .collect();
+    if !changed.is_empty() {
+        let mut tx = db.begin().await?;
+        cli_event(
+            &mut tx,
+            crate::clock::Clock::now(&crate::clock::SystemClock),
+            None,
+            "user.updated",
+            json!({ "user_id": user.id, "email": user.email, "changes": changed }),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     Ok(json!({
         "user_id": user.id,
         "email": user.email,
@@ -303,6 +385,9 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
         spec.scopes.clone()
     };
     scopes.extend(spec.consent.optional_scopes.iter().cloned());
+    // The grants API needs grants:read; every app made here holds it (an operator takes it
+    // away with `apps access --state limited --withdraw-scope grants:read`).
+    scopes.push("grants:read".to_string());
     for s in &scopes {
         Scope::parse(s).map_err(|e| invalid(e.to_string()))?;
     }
@@ -365,8 +450,9 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
             })
             .collect(),
     );
-    let client_id = apps::create(
-        &db.writer,
+    let mut tx = db.begin().await?;
+    let client_id = apps::create_in(
+        &mut tx,
         NewApp {
             name,
             client_type,
@@ -392,6 +478,28 @@ pub async fn create_app(db: &Db, now: i64, spec: AppSpec) -> Result<Value, Admin
         now,
     )
     .await?;
+    cli_event(
+        &mut tx,
+        now,
+        Some(&client_id),
+        "app.created",
+        json!({
+            "name": name,
+            "client_type": client_type.as_str(),
+            "auth_method": auth_method.as_str(),
+            "redirect_uris": redirect_uris,
+            "origins": origins,
+            "scopes": scopes,
+            "optional_scopes": consent.optional_scopes,
+            "pending_scopes": consent.pending_scopes,
+            "grant_types": grant_types,
+            "capabilities": consent.capabilities,
+            "trust_level": consent.trust_level.as_str(),
+            "domain": consent.domain,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     let method = match auth_method {
         AuthMethod::ClientSecret => "client_secret_basic",
         AuthMethod::PrivateKeyJwt => "private_key_jwt",
@@ -559,5 +667,21 @@ pub async fn revoke_grant(
         now,
     )
     .await?;
+    let mut tx = db.begin().await?;
+    cli_event(
+        &mut tx,
+        now,
+        Some(client_id),
+        "grant.revoked",
+        json!({
+            "user_id": user.id,
+            "email": user.email,
+            "grant_id": grant.id,
+            "scopes": if scopes.is_empty() { json!("all") } else { json!(scopes) },
+            "grant_ended": ended,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(json!({ "grant_id": grant.id, "revoked": scopes, "grant_ended": ended }))
 }

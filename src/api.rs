@@ -5,6 +5,11 @@
 //!   reason and expiry as the app must treat it now;
 //! - `GET /api/v1/grants/{sub}/history`: the permission history the user also sees;
 //! - `DELETE /api/v1/grants/{sub}`: the app gives up its access (`revoked_by_partner`).
+//!
+//! Every call needs the app to be usable (a suspended app, or one Onyx has not approved, gets
+//! 403 with `access_state` and `reason`, as at the token endpoint) and to hold `grants:read`
+//! (approved, not withdrawn by a limit): otherwise 403 `insufficient_scope` naming it. A
+//! limited app that still holds it reads on; every answer carries the app's `access_state`.
 
 use axum::Json;
 use axum::Router;
@@ -43,10 +48,59 @@ fn not_found() -> Response {
     )
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<App, OAuthError> {
-    let empty = Params::parse(b"")?;
-    let presented = presented(headers, &empty)?;
-    authenticate(state, &presented).await
+/// The scope the grants API needs.
+const GRANTS_READ: &str = "grants:read";
+
+fn forbidden(body: Value) -> Response {
+    no_store((StatusCode::FORBIDDEN, Json(body)).into_response())
+}
+
+/// The authenticated app, if Onyx lets it use the grants API now; else the answer refusing it.
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<App, Response> {
+    let app = async {
+        let empty = Params::parse(b"")?;
+        let presented = presented(headers, &empty)?;
+        authenticate(state, &presented).await
+    }
+    .await
+    .map_err(IntoResponse::into_response)?;
+    if let Err(refusal) = app.gate() {
+        return Err(forbidden(json!({
+            "error": "unauthorized_client",
+            "error_description": refusal.description,
+            "access_state": refusal.state,
+            "reason": refusal.reason,
+        })));
+    }
+    let why_not = crate::scopes::catalogue()
+        .get(GRANTS_READ)
+        .map(|info| consent::app_unavailable_because(info, &app.facts()));
+    match why_not {
+        Some(None) => Ok(app),
+        Some(Some(reason)) => Err(forbidden(json!({
+            "error": "insufficient_scope",
+            "error_description": format!(
+                "the grants API needs the scope {GRANTS_READ}, which this app does not hold now ({}): {}",
+                reason.as_str(),
+                reason.sentence()
+            ),
+            "scope": GRANTS_READ,
+            "reason": reason.as_str(),
+            "access_state": app.access.as_str(),
+        }))),
+        None => Err(OAuthError::new(
+            crate::oauth::error::ErrorCode::ServerError,
+            "the scope catalogue has no grants:read",
+        )
+        .into_response()),
+    }
+}
+
+/// What the answer says about the app's own access (a limited app still reads).
+fn with_access(mut v: Value, app: &App) -> Value {
+    v["access_state"] = json!(app.access.as_str());
+    v["access_reason"] = json!(app.access_reason.map(|r| r.as_str()));
+    v
 }
 
 /// The user and the app's grant (the current one, else the latest ended one).
@@ -123,7 +177,7 @@ async fn grant_get(
 ) -> Response {
     let app = match caller(&state, &headers).await {
         Ok(a) => a,
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     let found = match lookup(&state, &app, &sub).await {
         Ok(f) => f,
@@ -133,7 +187,7 @@ async fn grant_get(
         return not_found();
     };
     match grant_json(&state, &app, &user, &grant).await {
-        Ok(v) => no_store(Json(v).into_response()),
+        Ok(v) => no_store(Json(with_access(v, &app)).into_response()),
         Err(e) => OAuthError::from(e).into_response(),
     }
 }
@@ -145,7 +199,7 @@ async fn history_get(
 ) -> Response {
     let app = match caller(&state, &headers).await {
         Ok(a) => a,
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     let entries = match lookup(&state, &app, &sub).await {
         Ok(None) => return not_found(),
@@ -174,8 +228,11 @@ async fn history_get(
                 })
                 .collect();
             no_store(
-                Json(json!({ "sub": sub, "client_id": app.client_id, "entries": entries }))
-                    .into_response(),
+                Json(with_access(
+                    json!({ "sub": sub, "client_id": app.client_id, "entries": entries }),
+                    &app,
+                ))
+                .into_response(),
             )
         }
         Err(e) => OAuthError::from(e).into_response(),
@@ -189,7 +246,7 @@ async fn grant_delete(
 ) -> Response {
     let app = match caller(&state, &headers).await {
         Ok(a) => a,
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     let result = async {
         let Some((user, grant)) = lookup(&state, &app, &sub).await? else {
@@ -213,7 +270,7 @@ async fn grant_delete(
     match result {
         Ok(Some(v)) => {
             tracing::info!(client_id = %app.client_id, user_id = %sub, "grant revoked by the partner");
-            no_store(Json(v).into_response())
+            no_store(Json(with_access(v, &app)).into_response())
         }
         Ok(None) => not_found(),
         Err(e) => OAuthError::from(e).into_response(),

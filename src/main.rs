@@ -285,6 +285,10 @@ enum ReviewsCommand {
         state: String,
         #[arg(long)]
         note: Option<String>,
+        /// The draft version the decision is made on (required; `apps show` and `reviews
+        /// queue` show it). A decision on an older version is refused with what changed.
+        #[arg(long)]
+        draft_version: Option<i64>,
     },
 }
 
@@ -350,6 +354,10 @@ enum AppsCommand {
         /// A scope a limit withdraws (repeat).
         #[arg(long = "withdraw-scope")]
         withdraw_scopes: Vec<String>,
+        /// With --state active: the one cause to clear (its reason). Without it, active clears
+        /// every operator cause and keeps onyx-id's automatic ones.
+        #[arg(long)]
+        cause: Option<String>,
     },
     /// Set how far Onyx trusts an app (scopes name the trust level they need).
     Trust {
@@ -383,7 +391,8 @@ enum AppsCommand {
         /// An allowed CORS origin, like https://app.example (repeat for several).
         #[arg(long = "origin")]
         origins: Vec<String>,
-        /// A scope the app is approved for and needs (repeat; default: openid).
+        /// A scope the app is approved for and needs (repeat; default: openid). grants:read is
+        /// always approved too: the grants API needs it.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// A scope the app is approved for that users may untick on the consent screen.
@@ -497,6 +506,18 @@ fn program_result(
     })
 }
 
+/// `result`, once its success is in the audit log (with what it answered).
+async fn audited(
+    db: &onyx_id::store::Db,
+    now: i64,
+    action: &str,
+    result: Result<serde_json::Value, AdminError>,
+) -> Result<serde_json::Value, AdminError> {
+    let value = result?;
+    admin::record_cli_event(db, now, action, value.clone()).await?;
+    Ok(value)
+}
+
 async fn open_db(settings: &Settings) -> Result<onyx_id::store::Db, ExitCode> {
     onyx_id::store::Db::connect(&settings.database_url)
         .await
@@ -596,11 +617,13 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     revoke_old,
                 },
         } => {
+            // Opened first: no rotation is made while the audit log cannot be reached.
             let db = match open_db(&settings).await {
                 Ok(db) => db,
                 Err(code) => return code,
             };
-            admin::rotate_keys(&db, &settings, now, immediately, revoke_old).await
+            let rotated = admin::rotate_keys(&db, &settings, now, immediately, revoke_old).await;
+            audited(&db, now, "keys.rotated", rotated).await
         }
         Command::Users { command } => {
             let db = match open_db(&settings).await {
@@ -724,11 +747,21 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     step,
                     state,
                     note,
+                    draft_version,
                 } => match (Step::parse(&step), StepState::parse(&state)) {
                     (Some(step), Some(decision)) => match program::any_app(&db, &app).await {
                         Ok(app) => {
-                            program::decide(&db, now, "cli", &app, step, decision, note.as_deref())
-                                .await
+                            program::decide(
+                                &db,
+                                now,
+                                "cli",
+                                &app,
+                                step,
+                                decision,
+                                note.as_deref(),
+                                draft_version,
+                            )
+                            .await
                         }
                         Err(e) => Err(e),
                     },
@@ -782,6 +815,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     reason,
                     note,
                     withdraw_scopes,
+                    cause,
                 } => program_result(match program::any_app(&db, &app).await {
                     Ok(app) => {
                         program::set_access(
@@ -794,6 +828,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                                 reason: reason.as_deref(),
                                 note: note.as_deref(),
                                 withdrawn: &withdraw_scopes,
+                                cause: cause.as_deref(),
                             },
                         )
                         .await

@@ -197,6 +197,88 @@ impl AccessReason {
     }
 }
 
+/// Who set an access cause: an operator's manual decision, or onyx-id itself when it saw the
+/// condition (`review_reopened`, `verification_lapsed`). An automatic restore clears only the
+/// automatic cause of its own reason, so nothing a partner does lifts an operator's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseSource {
+    Operator,
+    Automatic,
+}
+
+impl CauseSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Automatic => "automatic",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "operator" => Self::Operator,
+            "automatic" => Self::Automatic,
+            _ => return None,
+        })
+    }
+}
+
+/// One reason an app is limited or suspended. Causes stack: the app's access state is computed
+/// from all of them (`effective`), and it is active only when none remains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessCause {
+    pub source: CauseSource,
+    pub reason: AccessReason,
+    /// `limited` or `suspended`.
+    pub state: AccessState,
+    pub note: Option<String>,
+    pub withdrawn_scopes: Vec<String>,
+    pub actor: String,
+    pub at: i64,
+}
+
+/// The access state an app's causes add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub state: AccessState,
+    /// The reason of the strongest, latest cause (`restored` when none remains).
+    pub reason: AccessReason,
+    pub note: Option<String>,
+    /// Every scope any cause withdraws.
+    pub withdrawn: Vec<String>,
+}
+
+/// Suspended if any cause suspends, else limited if any limits, else active; the withdrawn
+/// scopes are the union of every cause's.
+pub fn effective(causes: &[AccessCause]) -> Effective {
+    let rank = |s: AccessState| match s {
+        AccessState::Suspended => 2,
+        AccessState::Limited => 1,
+        AccessState::Active => 0,
+    };
+    let mut withdrawn: Vec<String> = causes
+        .iter()
+        .flat_map(|c| c.withdrawn_scopes.iter().cloned())
+        .collect();
+    withdrawn.sort();
+    withdrawn.dedup();
+    match causes.iter().max_by_key(|c| (rank(c.state), c.at)) {
+        Some(top) => Effective {
+            state: top.state,
+            reason: top.reason,
+            note: top.note.clone(),
+            withdrawn,
+        },
+        None => Effective {
+            state: AccessState::Active,
+            reason: AccessReason::Restored,
+            note: None,
+            withdrawn,
+        },
+    }
+}
+
 /// The state of one gated capability for one app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -343,6 +425,65 @@ mod tests {
         );
         assert!(Capabilities::parse("not json").enabled().is_empty());
         assert_eq!(caps.all().len(), super::super::CAPABILITIES.len());
+    }
+
+    fn cause(
+        source: CauseSource,
+        reason: AccessReason,
+        state: AccessState,
+        w: &[&str],
+        at: i64,
+    ) -> AccessCause {
+        AccessCause {
+            source,
+            reason,
+            state,
+            note: None,
+            withdrawn_scopes: w.iter().map(|s| s.to_string()).collect(),
+            actor: "test".into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn causes_stack_the_strongest_wins_and_withdrawn_scopes_add_up() {
+        assert_eq!(effective(&[]).state, AccessState::Active);
+        assert_eq!(effective(&[]).reason, AccessReason::Restored);
+        let lapsed = cause(
+            CauseSource::Automatic,
+            AccessReason::VerificationLapsed,
+            AccessState::Limited,
+            &["assertions:read"],
+            5,
+        );
+        let region = cause(
+            CauseSource::Operator,
+            AccessReason::RegionWithdrawn,
+            AccessState::Limited,
+            &["messaging:send", "assertions:read"],
+            7,
+        );
+        let e = effective(&[lapsed.clone(), region.clone()]);
+        assert_eq!(
+            (e.state, e.reason, e.withdrawn.clone()),
+            (
+                AccessState::Limited,
+                AccessReason::RegionWithdrawn,
+                vec!["assertions:read".to_string(), "messaging:send".to_string()]
+            )
+        );
+        let abuse = cause(
+            CauseSource::Operator,
+            AccessReason::AbuseReview,
+            AccessState::Suspended,
+            &[],
+            1,
+        );
+        let e = effective(&[lapsed, abuse, region]);
+        assert_eq!(
+            (e.state, e.reason),
+            (AccessState::Suspended, AccessReason::AbuseReview)
+        );
     }
 
     #[test]

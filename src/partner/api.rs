@@ -589,6 +589,9 @@ struct DecisionBody {
     state: String,
     #[serde(default)]
     note: Option<String>,
+    /// The draft version the decision was made on (required; checked by `program::decide`).
+    #[serde(default)]
+    draft_version: Option<i64>,
 }
 
 async fn op_step_decide(
@@ -624,6 +627,7 @@ async fn op_step_decide(
         step,
         decision,
         b.note.as_deref(),
+        b.draft_version,
     )
     .await)
 }
@@ -671,6 +675,8 @@ struct AccessBody {
     note: Option<String>,
     #[serde(default)]
     withdrawn_scopes: Vec<String>,
+    #[serde(default)]
+    cause: Option<String>,
 }
 
 async fn op_access_set(
@@ -691,6 +697,7 @@ async fn op_access_set(
             reason: b.reason.as_deref(),
             note: b.note.as_deref(),
             withdrawn: &b.withdrawn_scopes,
+            cause: b.cause.as_deref(),
         },
     )
     .await)

@@ -4,7 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::access::{AccessReason, AccessState, Capabilities, Capability, CapabilityState, Stage};
+use super::access::{
+    AccessCause, AccessReason, AccessState, Capabilities, Capability, CapabilityState, CauseSource,
+    Stage,
+};
 use super::domain::Verifier;
 use super::prechecks;
 use super::{AppDraft, CAPABILITIES, Finding, Step, StepState};
@@ -17,6 +20,7 @@ use crate::store::audit::{self, Event};
 use crate::store::partners::{self, NewPartner};
 use crate::store::reviews::{self, NewStep, Review};
 use crate::store::users;
+use crate::store::{access_causes, draft_versions};
 
 /// A refusal that names what is wrong, as the partner and operator APIs answer it:
 /// `{"error": code, "error_description": message, ...extra}`.
@@ -577,12 +581,14 @@ pub async fn create_app(
         },
     )
     .await?;
+    draft_versions::record(&mut tx, &client_id, 1, &draft, &[], actor, now).await?;
     tx.commit().await?;
     let mut out = json!({
         "client_id": client_id,
         "client_type": client_type.as_str(),
         "stage": "draft",
         "draft": draft,
+        "draft_version": 1,
     });
     if let Some(secret) = secret {
         out["client_secret"] = secret.into();
@@ -637,9 +643,10 @@ pub async fn update_draft(
             "the body must be a JSON object",
         ));
     };
-    let current = apps::draft(&db.pool, &app.client_id)
+    let (current, version) = draft_versions::current(&db.pool, &app.client_id)
         .await?
-        .unwrap_or_default();
+        .ok_or(ProgramError::NotFound("app"))?;
+    let current = current.unwrap_or_default();
     let mut merged =
         serde_json::to_value(&current).map_err(|e| ProgramError::Internal(e.into()))?;
     let changed: Vec<String> = patch.keys().cloned().collect();
@@ -650,8 +657,27 @@ pub async fn update_draft(
     }
     let draft = parse_draft(merged)?;
     check_draft_shape(&draft)?;
-    let review = reviews::latest(&db.pool, &app.client_id).await?;
     let mut tx = db.begin().await?;
+    // Raising the version first takes the app row's lock: a review decision on the version
+    // read here either committed before (and is seen by the read of the review below) or
+    // waits, then finds the version moved on and is refused.
+    if !draft_versions::bump(
+        &mut tx,
+        &app.client_id,
+        version,
+        &draft,
+        &changed,
+        actor,
+        now,
+    )
+    .await?
+    {
+        return Err(ProgramError::conflict(
+            "draft_changed",
+            "the draft changed while this edit was being made; read it again and repeat the edit",
+        ));
+    }
+    let review = reviews::latest(&db.pool, &app.client_id).await?;
     apps::set_draft(
         &mut tx,
         &app.client_id,
@@ -679,6 +705,7 @@ pub async fn update_draft(
                             rec.step.fields().join(", ")
                         )),
                         snapshot: rec.snapshot.clone(),
+                        draft_version: Some(version + 1),
                     },
                     now,
                 )
@@ -700,7 +727,11 @@ pub async fn update_draft(
         actor,
         app,
         "app.draft_updated",
-        json!({ "fields": changed, "reopened_steps": reopened }),
+        json!({
+            "fields": changed,
+            "reopened_steps": reopened,
+            "draft_version": version + 1,
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -722,7 +753,8 @@ async fn run_prechecks(db: &Db, client_id: &str, draft: &AppDraft) -> Result<Vec
 /// records the new findings). Steps approved in the previous review whose fields did not change
 /// stay approved.
 pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<Value> {
-    let Some(draft) = apps::draft(&db.pool, &app.client_id).await? else {
+    let Some((Some(draft), version)) = draft_versions::current(&db.pool, &app.client_id).await?
+    else {
         return Err(ProgramError::conflict(
             "not_a_partner_app",
             "this app was registered by an operator and has no draft to review",
@@ -762,6 +794,7 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<V
                             reviewer: Some("onyx-id".into()),
                             note: Some("nothing to review for this app".into()),
                             snapshot: snap,
+                            draft_version: Some(version),
                         }
                     } else if let Some(rec) = carried {
                         NewStep {
@@ -773,6 +806,7 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<V
                                 previous.as_ref().map_or(0, |r| r.number)
                             )),
                             snapshot: snap,
+                            draft_version: rec.draft_version,
                         }
                     } else {
                         NewStep {
@@ -781,6 +815,7 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<V
                             reviewer: None,
                             note: None,
                             snapshot: None,
+                            draft_version: None,
                         }
                     }
                 })
@@ -809,10 +844,15 @@ pub async fn review_view(db: &Db, app: &App) -> Result<Value> {
             "this app has not been submitted for review yet",
         ));
     };
-    Ok(review_json(&review))
+    let version = draft_versions::current(&db.pool, &app.client_id)
+        .await?
+        .map(|(_, v)| v);
+    Ok(review_json(&review, version))
 }
 
-fn review_json(review: &Review) -> Value {
+/// The review as JSON. `draft_version` is the draft's current version: the one a decision
+/// must name.
+fn review_json(review: &Review, draft_version: Option<i64>) -> Value {
     let steps: Vec<Value> = review
         .steps
         .iter()
@@ -829,6 +869,7 @@ fn review_json(review: &Review) -> Value {
                 "reviewer": s.reviewer,
                 "note": s.note,
                 "updated_at": s.updated_at,
+                "decided_on_draft_version": s.draft_version,
                 "blocking_findings": blocking.len(),
             })
         })
@@ -838,6 +879,7 @@ fn review_json(review: &Review) -> Value {
         "state": review.state,
         "submitted_at": review.submitted_at,
         "closed_at": review.closed_at,
+        "draft_version": draft_version,
         "steps": steps,
         "findings": review.findings,
     })
@@ -845,8 +887,11 @@ fn review_json(review: &Review) -> Value {
 
 /// Everything about an app a partner or operator reads.
 pub async fn app_view(db: &Db, app: &App) -> Result<Value> {
-    let draft = apps::draft(&db.pool, &app.client_id).await?;
+    let (draft, version) = draft_versions::current(&db.pool, &app.client_id)
+        .await?
+        .unwrap_or((None, 1));
     let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let access = access_view(db, app).await?;
     let caps: Vec<Value> = app
         .capabilities
         .all()
@@ -859,14 +904,14 @@ pub async fn app_view(db: &Db, app: &App) -> Result<Value> {
         "client_type": app.client_type.as_str(),
         "stage": app.stage,
         "trust_level": app.consent.trust_level.as_str(),
-        "access": access_json(app),
+        "access": access,
         "live": {
             "name": app.name,
             "description": app.description,
             "use_case": app.use_case,
             "purpose": app.consent.purpose,
             "consent_copy": app.consent.consent_copy,
-            "domain": app.consent.domain,
+            "domain": app.live_domain,
             "redirect_uris": app.redirect_uris,
             "origins": app.origins,
             "webhooks": app.webhooks,
@@ -877,16 +922,38 @@ pub async fn app_view(db: &Db, app: &App) -> Result<Value> {
             "grant_types": app.grant_types,
         },
         "draft": draft,
+        "draft_version": draft.is_some().then_some(version),
         "domain_verification": {
             "verified_domain": app.domain_verified,
             "verified_at": app.domain_verified_at,
         },
         "capabilities": caps,
-        "review": review.as_ref().map(review_json),
+        "review": review.as_ref().map(|r| review_json(r, Some(version))),
     }))
 }
 
-fn access_json(app: &App) -> Value {
+/// The app's effective access state and every cause it adds up from.
+async fn access_view(db: &Db, app: &App) -> Result<Value> {
+    let causes = access_causes::of_app(&db.pool, &app.client_id).await?;
+    Ok(access_json(app, &causes))
+}
+
+fn access_json(app: &App, causes: &[AccessCause]) -> Value {
+    let causes: Vec<Value> = causes
+        .iter()
+        .map(|c| {
+            json!({
+                "source": c.source,
+                "reason": c.reason,
+                "reason_text": c.reason.sentence(),
+                "state": c.state,
+                "note": c.note,
+                "withdrawn_scopes": c.withdrawn_scopes,
+                "actor": c.actor,
+                "since": c.at,
+            })
+        })
+        .collect();
     json!({
         "state": app.access,
         "reason": app.access_reason,
@@ -894,6 +961,7 @@ fn access_json(app: &App) -> Value {
         "note": app.access_note,
         "withdrawn_scopes": app.withdrawn,
         "changed_at": app.access_changed_at,
+        "causes": causes,
     })
 }
 
@@ -944,8 +1012,9 @@ fn review_scopes(app: &App) -> Vec<String> {
         .collect()
 }
 
-/// onyx-id limits a live, active app on its own (`review_reopened`, `verification_lapsed`):
-/// the scopes that need review are withdrawn until the cause is fixed. True if it limited it.
+/// onyx-id limits a live app on its own (`review_reopened`, `verification_lapsed`): the scopes
+/// that need review are withdrawn until the cause is fixed. The cause stacks with any other
+/// (an operator's limit, the other automatic one). True if it added the cause.
 async fn auto_limit(
     tx: &mut crate::store::Tx<'_>,
     now: Timestamp,
@@ -955,46 +1024,113 @@ async fn auto_limit(
     mut detail: Value,
 ) -> std::result::Result<bool, sqlx::Error> {
     let withdrawn = review_scopes(app);
-    if app.stage == Stage::Draft || app.access != AccessState::Active || withdrawn.is_empty() {
+    if app.stage == Stage::Draft || withdrawn.is_empty() {
         return Ok(false);
     }
-    apps::set_access(
+    access_causes::put(
         tx,
         &app.client_id,
-        AccessState::Limited,
-        reason,
-        note,
-        &withdrawn,
-        now,
+        &AccessCause {
+            source: CauseSource::Automatic,
+            reason,
+            state: AccessState::Limited,
+            note: note.map(str::to_string),
+            withdrawn_scopes: withdrawn.clone(),
+            actor: "onyx-id".into(),
+            at: now,
+        },
     )
     .await?;
+    let after = access_causes::recompute(tx, &app.client_id, now).await?;
     detail["reason"] = json!(reason);
     detail["withdrawn_scopes"] = json!(withdrawn);
+    detail["access_state"] = json!(after.state);
     app_event(tx, now, "onyx-id", app, "access.limited", detail).await?;
     Ok(true)
 }
 
-/// onyx-id gives back what `auto_limit` withdrew, once its cause is fixed.
+/// onyx-id clears the automatic cause `reason` once it is fixed, and nothing else: the app is
+/// active again only if no other cause remains. Returns the state after, if it cleared one.
 async fn auto_restore(
     tx: &mut crate::store::Tx<'_>,
     now: Timestamp,
     app: &App,
-    detail: Value,
-) -> std::result::Result<(), sqlx::Error> {
-    apps::set_access(
+    reason: AccessReason,
+    mut detail: Value,
+) -> std::result::Result<Option<AccessState>, sqlx::Error> {
+    let cleared = access_causes::clear(
         tx,
         &app.client_id,
-        AccessState::Active,
-        AccessReason::Restored,
-        None,
-        &[],
-        now,
+        Some(CauseSource::Automatic),
+        Some(reason),
     )
     .await?;
-    app_event(tx, now, "onyx-id", app, "access.restored", detail).await
+    if cleared == 0 {
+        return Ok(None);
+    }
+    let after = access_causes::recompute(tx, &app.client_id, now).await?;
+    detail["cause"] = json!(reason);
+    detail["access_state"] = json!(after.state);
+    let action = if after.state == AccessState::Active {
+        "access.restored"
+    } else {
+        "access.cause_cleared"
+    };
+    app_event(tx, now, "onyx-id", app, action, detail).await?;
+    Ok(Some(after.state))
 }
 
-/// An operator decides one step of the app's latest review.
+/// The 409 for a decision made on draft version `seen` when the draft is at `current`: what
+/// changed since, field by field (before: at `seen`, after: now), and the edits in between.
+async fn draft_changed(db: &Db, client_id: &str, seen: i64, current: i64) -> Result<ProgramError> {
+    let versions = draft_versions::since(&db.pool, client_id, seen.clamp(1, current)).await?;
+    let before = versions
+        .iter()
+        .find(|v| v.version == seen)
+        .map(|v| serde_json::to_value(v.draft()).unwrap_or_default());
+    let after = versions
+        .iter()
+        .find(|v| v.version == current)
+        .map(|v| serde_json::to_value(v.draft()).unwrap_or_default());
+    let mut changes = Vec::new();
+    if let (Some(Value::Object(before)), Some(Value::Object(after))) = (&before, &after) {
+        for (field, now_value) in after {
+            let then = before.get(field).cloned().unwrap_or(Value::Null);
+            if &then != now_value {
+                changes.push(json!({ "field": field, "before": then, "after": now_value }));
+            }
+        }
+    }
+    let edits: Vec<Value> = versions
+        .iter()
+        .filter(|v| v.version > seen)
+        .map(|v| json!({ "draft_version": v.version, "fields": v.fields(), "actor": v.actor, "at": v.at }))
+        .collect();
+    let fields: Vec<&str> = changes.iter().filter_map(|c| c["field"].as_str()).collect();
+    let message = if seen > current || seen < 1 {
+        format!("draft version {seen} does not exist; the draft is at version {current}")
+    } else {
+        format!(
+            "the draft changed since version {seen} (now {current}{}); read the review again and decide on version {current}",
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", fields.join(", "))
+            }
+        )
+    };
+    Ok(ProgramError::conflict("draft_changed", message)
+        .with("draft_version", current)
+        .with("decided_on_draft_version", seen)
+        .with("changed_fields", json!(fields))
+        .with("changes", json!(changes))
+        .with("edits", json!(edits)))
+}
+
+/// An operator decides one step of the app's latest review, on the draft version they read
+/// (`draft_version`): a decision on an older version is refused with what changed since, so an
+/// approval never makes live a value the reviewer did not see.
+#[allow(clippy::too_many_arguments)]
 pub async fn decide(
     db: &Db,
     now: Timestamp,
@@ -1003,6 +1139,7 @@ pub async fn decide(
     step: Step,
     decision: StepState,
     note: Option<&str>,
+    draft_version: Option<i64>,
 ) -> Result<Value> {
     let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
         return Err(ProgramError::conflict(
@@ -1010,7 +1147,9 @@ pub async fn decide(
             "this app has not been submitted for review yet",
         ));
     };
-    let Some(draft) = apps::draft(&db.pool, &app.client_id).await? else {
+    let Some((Some(draft), current_version)) =
+        draft_versions::current(&db.pool, &app.client_id).await?
+    else {
         return Err(ProgramError::conflict(
             "not_a_partner_app",
             "this app has no draft to review",
@@ -1040,6 +1179,19 @@ pub async fn decide(
             ));
         }
         _ => {}
+    }
+    let Some(seen) = draft_version else {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            format!(
+                "draft_version is required: the version of the draft the decision was made on (the review shows it; it is {current_version} now)"
+            ),
+        )
+        .with("field", "draft_version")
+        .with("draft_version", current_version));
+    };
+    if seen != current_version {
+        return Err(draft_changed(db, &app.client_id, seen, current_version).await?);
     }
     let current = review.step_state(step);
     let reopening_live = decision == StepState::ChangesRequested
@@ -1109,6 +1261,12 @@ pub async fn decide(
         .then(|| snapshot(step, &draft))
         .flatten();
     let mut tx = db.begin().await?;
+    // The version is checked again under the app row's lock: an edit that landed after the
+    // read above refuses the decision instead of being made live unseen.
+    if let Err(current) = draft_versions::lock_version(&mut tx, &app.client_id, seen).await? {
+        drop(tx);
+        return Err(draft_changed(db, &app.client_id, seen, current).await?);
+    }
     reviews::set_step(
         &mut tx,
         &review.id,
@@ -1118,6 +1276,7 @@ pub async fn decide(
             reviewer,
             note: note.map(str::to_string),
             snapshot: snap,
+            draft_version: Some(seen),
         },
         now,
     )
@@ -1177,19 +1336,20 @@ pub async fn decide(
     let nothing_reopened = states
         .iter()
         .all(|(s, st)| *s == Step::Production || *st != StepState::ChangesRequested);
-    if decision == StepState::Approved
-        && app.access == AccessState::Limited
-        && app.access_reason == Some(AccessReason::ReviewReopened)
-        && nothing_reopened
-    {
-        auto_restore(
+    if decision == StepState::Approved && nothing_reopened {
+        match auto_restore(
             &mut tx,
             now,
             app,
-            json!({ "cause": "review_reopened", "step": step.as_str() }),
+            AccessReason::ReviewReopened,
+            json!({ "step": step.as_str() }),
         )
-        .await?;
-        effects.push("access: active (restored)");
+        .await?
+        {
+            Some(AccessState::Active) => effects.push("access: active (restored)"),
+            Some(_) => effects.push("access: review_reopened cleared; other causes remain"),
+            None => {}
+        }
     }
     app_event(
         &mut tx,
@@ -1204,6 +1364,7 @@ pub async fn decide(
             "note": note,
             "effects": effects,
             "launch_checklist": checklist,
+            "draft_version": seen,
         }),
     )
     .await?;
@@ -1211,7 +1372,7 @@ pub async fn decide(
     let app = any_app(db, &app.client_id).await?;
     let mut out = review_view(db, &app).await?;
     out["stage"] = json!(app.stage);
-    out["access"] = access_json(&app);
+    out["access"] = access_view(db, &app).await?;
     out["effects"] = json!(effects);
     Ok(out)
 }
@@ -1557,9 +1718,15 @@ pub struct AccessChange<'a> {
     pub note: Option<&'a str>,
     /// The scopes a limit withdraws.
     pub withdrawn: &'a [String],
+    /// For `active`: the one cause to clear (its reason; it may be an automatic one, which
+    /// the operator then overrides). Without it, `active` clears every operator cause and
+    /// leaves the automatic ones, whose condition onyx-id still sees.
+    pub cause: Option<&'a str>,
 }
 
-/// An operator limits, suspends or restores an app. Takes effect on the next request.
+/// An operator limits, suspends or restores an app. A limit or suspension adds a cause (or
+/// replaces the operator's cause of the same reason); causes stack, and the app is active
+/// only when none remains. Takes effect on the next request.
 pub async fn set_access(
     db: &Db,
     now: Timestamp,
@@ -1572,6 +1739,7 @@ pub async fn set_access(
         reason,
         note,
         withdrawn,
+        cause,
     } = change;
     let Some(state) = AccessState::parse(state) else {
         return Err(ProgramError::invalid(
@@ -1609,6 +1777,27 @@ pub async fn set_access(
     if let Some(n) = note {
         check_len("note", n, 2000)?;
     }
+    let cause = match cause {
+        None => None,
+        Some(_) if state != AccessState::Active => {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                "cause names what a restore (state active) clears",
+            )
+            .with("field", "cause"));
+        }
+        Some(c) => Some(
+            AccessReason::parse(c)
+                .filter(|r| *r != AccessReason::Restored)
+                .ok_or_else(|| {
+                    ProgramError::invalid(
+                        "invalid_request",
+                        format!("cause {c:?} is not the reason of one of the app's causes"),
+                    )
+                    .with("field", "cause")
+                })?,
+        ),
+    };
     let mut withdrawn: Vec<String> = withdrawn.to_vec();
     withdrawn.sort();
     withdrawn.dedup();
@@ -1636,41 +1825,68 @@ pub async fn set_access(
         _ => {}
     }
     let mut tx = db.begin().await?;
-    apps::set_access(
-        &mut tx,
-        &app.client_id,
-        state,
-        reason,
-        note,
-        &withdrawn,
-        now,
-    )
-    .await?;
+    let mut cleared = 0;
+    if state == AccessState::Active {
+        cleared = match cause {
+            Some(r) => access_causes::clear(&mut tx, &app.client_id, None, Some(r)).await?,
+            None => {
+                access_causes::clear(&mut tx, &app.client_id, Some(CauseSource::Operator), None)
+                    .await?
+            }
+        };
+        if cause.is_some() && cleared == 0 {
+            return Err(ProgramError::conflict(
+                "no_such_cause",
+                format!(
+                    "the app is not limited or suspended for {}",
+                    cause.map_or("", AccessReason::as_str)
+                ),
+            )
+            .with("access_state", app.access.as_str()));
+        }
+    } else {
+        access_causes::put(
+            &mut tx,
+            &app.client_id,
+            &AccessCause {
+                source: CauseSource::Operator,
+                reason,
+                state,
+                note: note.map(str::to_string),
+                withdrawn_scopes: withdrawn.clone(),
+                actor: actor.to_string(),
+                at: now,
+            },
+        )
+        .await?;
+    }
+    let after = access_causes::recompute(&mut tx, &app.client_id, now).await?;
+    let action = match (state, after.state) {
+        (AccessState::Active, AccessState::Active) => "access.restored",
+        (AccessState::Active, _) => "access.cause_cleared",
+        (AccessState::Limited, _) => "access.limited",
+        (AccessState::Suspended, _) => "access.suspended",
+    };
     app_event(
         &mut tx,
         now,
         actor,
         app,
-        &format!(
-            "access.{}",
-            match state {
-                AccessState::Active => "restored",
-                AccessState::Limited => "limited",
-                AccessState::Suspended => "suspended",
-            }
-        ),
+        action,
         json!({
             "from": app.access,
-            "to": state,
+            "to": after.state,
             "reason": reason,
             "note": note,
             "withdrawn_scopes": withdrawn,
+            "cleared_cause": cause,
+            "causes_cleared": cleared,
         }),
     )
     .await?;
     tx.commit().await?;
     let app = any_app(db, &app.client_id).await?;
-    Ok(json!({ "client_id": app.client_id, "access": access_json(&app) }))
+    Ok(json!({ "client_id": app.client_id, "access": access_view(db, &app).await? }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1794,18 +2010,22 @@ pub async fn verify_domain(
                 json!({ "domain": domain }),
             )
             .await?;
-            let mut restored = false;
-            if app.access == AccessState::Limited
-                && app.access_reason == Some(AccessReason::VerificationLapsed)
-            {
-                auto_restore(&mut tx, now, app, json!({ "cause": "verification_lapsed" })).await?;
-                restored = true;
-            }
+            // Clears onyx-id's own verification_lapsed cause only: an operator's limit (of any
+            // reason) stays, whatever the partner publishes.
+            let after = auto_restore(
+                &mut tx,
+                now,
+                app,
+                AccessReason::VerificationLapsed,
+                json!({ "domain": domain }),
+            )
+            .await?;
             json!({
                 "domain": domain,
                 "verified": true,
                 "verified_at": now,
-                "access_restored": restored,
+                "access_restored": after == Some(AccessState::Active),
+                "cause_cleared": after.is_some(),
             })
         }
         Err(e) => {
@@ -1894,7 +2114,10 @@ pub async fn queue(db: &Db) -> Result<Value> {
     let mut out = Vec::new();
     for r in open {
         let name = apps::by_client_id(db, &r.client_id).await?.map(|a| a.name);
-        let mut v = review_json(&r);
+        let version = draft_versions::current(&db.pool, &r.client_id)
+            .await?
+            .map(|(_, v)| v);
+        let mut v = review_json(&r, version);
         v["client_id"] = json!(r.client_id);
         v["app"] = json!(name);
         out.push(v);

@@ -71,7 +71,9 @@ pub struct ConsentProfile {
     pub purpose: String,
     /// The app's own words on the consent screen.
     pub consent_copy: String,
-    /// The app's verified domain.
+    /// The app's verified domain: for a partner app, only while its verification holds (a
+    /// lapsed domain is never shown as verified); for an app made with `apps create`, the one
+    /// the operator vouched for.
     pub domain: Option<String>,
     /// How long consent to this app lasts, seconds (`None`: only the scopes' own limits).
     pub consent_ttl: Option<i64>,
@@ -165,6 +167,9 @@ pub struct App {
     pub domain_token: Option<String>,
     pub domain_verified: Option<String>,
     pub domain_verified_at: Option<Timestamp>,
+    /// The domain Onyx approved for the live app, verified or not (`consent.domain` is the
+    /// one to show people).
+    pub live_domain: Option<String>,
     /// Launch evidence: a sign-in completed in preview, a revocation call made in preview.
     pub preview_sign_in_at: Option<Timestamp>,
     pub preview_revocation_at: Option<Timestamp>,
@@ -220,6 +225,13 @@ fn list(json: &str) -> Vec<String> {
 impl From<AppRow> for App {
     fn from(r: AppRow) -> Self {
         let capabilities = Capabilities::parse(&r.capability_states);
+        let shown_domain = match (&r.partner_id, &r.domain) {
+            (None, d) => d.clone(),
+            (Some(_), Some(d)) if r.domain_verified.as_deref() == Some(d.as_str()) => {
+                Some(d.clone())
+            }
+            (Some(_), _) => None,
+        };
         Self {
             client_type: if r.client_type == "public" {
                 ClientType::Public
@@ -238,7 +250,7 @@ impl From<AppRow> for App {
                 trust_level: TrustLevel::parse(&r.trust_level).unwrap_or_default(),
                 purpose: r.purpose,
                 consent_copy: r.consent_copy,
-                domain: r.domain,
+                domain: shown_domain,
                 consent_ttl: r.consent_ttl,
             },
             lifetimes: LifetimeOverrides {
@@ -270,6 +282,7 @@ impl From<AppRow> for App {
             domain_token: r.domain_token,
             domain_verified: r.domain_verified,
             domain_verified_at: r.domain_verified_at,
+            live_domain: r.domain,
             preview_sign_in_at: r.preview_sign_in_at,
             preview_revocation_at: r.preview_revocation_at,
         }
@@ -554,11 +567,17 @@ pub async fn apply_step(
         }
         Step::Scopes => {
             let pending: Vec<String> = vec![];
+            // The review's approval of the scopes includes grants:read, which the grants API
+            // needs: every reviewed app may read its own users' permission states.
+            let mut scopes = d.scopes.clone();
+            if !scopes.iter().any(|s| s == "grants:read") {
+                scopes.push("grants:read".into());
+            }
             sqlx::query(
                 "UPDATE apps SET scopes = $1, optional_scopes = $2, pending_scopes = $3
                  WHERE client_id = $4",
             )
-            .bind(json(&d.scopes))
+            .bind(json(&scopes))
             .bind(json(&d.optional_scopes))
             .bind(json(&pending))
         }

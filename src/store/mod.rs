@@ -2,12 +2,14 @@
 //! driver: queries use `$N` placeholders (which SQLite accepts too), timestamps are integer
 //! seconds and booleans integers, so every column decodes the same way on both.
 
+pub mod access_causes;
 pub mod apps;
 pub mod assertions;
 pub mod audit;
 pub mod auth_requests;
 pub mod codes;
 pub mod direct;
+pub mod draft_versions;
 pub mod grants;
 pub mod login_attempts;
 pub mod partners;

@@ -20,6 +20,9 @@ pub struct StepRecord {
     #[serde(skip)]
     pub snapshot: Option<Value>,
     pub updated_at: Timestamp,
+    /// The draft version the decision was made on (none while pending, or when decided
+    /// before versions were kept).
+    pub draft_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,11 +72,12 @@ struct StepRow {
     note: Option<String>,
     snapshot: Option<String>,
     updated_at: Timestamp,
+    draft_version: Option<i64>,
 }
 
 async fn steps_of(pool: &Pool, review_id: &str) -> Result<Vec<StepRecord>, sqlx::Error> {
     let rows: Vec<StepRow> = sqlx::query_as(
-        "SELECT step, state, reviewer, note, snapshot, updated_at FROM review_steps
+        "SELECT step, state, reviewer, note, snapshot, updated_at, draft_version FROM review_steps
          WHERE review_id = $1",
     )
     .bind(review_id)
@@ -89,6 +93,7 @@ async fn steps_of(pool: &Pool, review_id: &str) -> Result<Vec<StepRecord>, sqlx:
                 note: r.note,
                 snapshot: r.snapshot.and_then(|s| serde_json::from_str(&s).ok()),
                 updated_at: r.updated_at,
+                draft_version: r.draft_version,
             })
         })
         .collect();
@@ -144,6 +149,8 @@ pub struct NewStep {
     pub reviewer: Option<String>,
     pub note: Option<String>,
     pub snapshot: Option<Value>,
+    /// The draft version this state was set on.
+    pub draft_version: Option<i64>,
 }
 
 /// Opens review number `number` for the app.
@@ -169,8 +176,9 @@ pub async fn open(
     .await?;
     for s in steps {
         sqlx::query(
-            "INSERT INTO review_steps (review_id, step, state, reviewer, note, snapshot, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO review_steps
+                 (review_id, step, state, reviewer, note, snapshot, updated_at, draft_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(s.step.as_str())
@@ -179,6 +187,7 @@ pub async fn open(
         .bind(s.note.as_deref())
         .bind(s.snapshot.as_ref().map(Value::to_string))
         .bind(now)
+        .bind(s.draft_version)
         .execute(&mut **tx)
         .await?;
     }
@@ -193,14 +202,16 @@ pub async fn set_step(
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE review_steps SET state = $1, reviewer = $2, note = $3, snapshot = $4, updated_at = $5
-         WHERE review_id = $6 AND step = $7",
+        "UPDATE review_steps SET state = $1, reviewer = $2, note = $3, snapshot = $4, updated_at = $5,
+             draft_version = $6
+         WHERE review_id = $7 AND step = $8",
     )
     .bind(step.state.as_str())
     .bind(step.reviewer.as_deref())
     .bind(step.note.as_deref())
     .bind(step.snapshot.as_ref().map(Value::to_string))
     .bind(now)
+    .bind(step.draft_version)
     .bind(review_id)
     .bind(step.step.as_str())
     .execute(&mut **tx)

@@ -8,7 +8,11 @@ use tokio::process::Command;
 
 use crate::helpers::*;
 
-async fn onyx(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+pub(crate) async fn onyx(
+    app: &TestApp,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
     cmd.args(args)
         .env("ONYX_DATABASE_URL", &app.database_url)
@@ -33,7 +37,7 @@ async fn onyx(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (i32, String
     )
 }
 
-fn one_json_object(stdout: &str) -> serde_json::Value {
+pub(crate) fn one_json_object(stdout: &str) -> serde_json::Value {
     assert_eq!(
         stdout.trim().lines().count(),
         1,
@@ -493,7 +497,10 @@ async fn the_partner_program_commands_register_partners_and_change_access_at_onc
             .iter()
             .map(|e| e["action"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(actions, ["app.trust_level_set", "access.suspended"]);
+        assert_eq!(
+            actions,
+            ["app.trust_level_set", "access.suspended", "app.created"]
+        );
         let (code, out, _) = onyx(&app, &["reviews", "queue"], None).await;
         assert_eq!(
             (code, one_json_object(&out)["reviews"].clone()),

@@ -694,6 +694,7 @@ async fn introspection_answers_inactive_for_every_reason_a_token_stops() {
                         reason,
                         note: None,
                         withdrawn: &[],
+                        cause: None,
                     },
                 )
                 .await

@@ -8,6 +8,7 @@ mod cli;
 mod consent;
 mod garbage;
 mod hardening;
+mod hardening_partner;
 mod internal_addresses;
 mod lifecycle;
 mod login_limits;

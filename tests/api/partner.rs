@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::*;
 
 /// The domain of the test partner's app: `REDIRECT` lives on it.
-const DOMAIN: &str = "app.example";
+pub(crate) const DOMAIN: &str = "app.example";
 
 /// A server whose domain verification fetches `app.example` from a loopback server over http.
-async fn spawn_program(backend: Backend, verification_port: u16) -> TestApp {
+pub(crate) async fn spawn_program(backend: Backend, verification_port: u16) -> TestApp {
     spawn_app_with(backend, &move |s| {
         let v = &mut s.domain_verification;
         v.allow_private = true;
@@ -29,7 +29,7 @@ async fn spawn_program(backend: Backend, verification_port: u16) -> TestApp {
 
 /// A tiny HTTP server on loopback that answers every request with `body` (the published
 /// verification token). Returns its port.
-async fn publish(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+pub(crate) async fn publish(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -55,7 +55,7 @@ async fn publish(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
 }
 
 /// Calls the partner program API with a key; returns the status and the JSON answer.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -76,24 +76,29 @@ async fn call(
     (status, v)
 }
 
-async fn get(app: &TestApp, path: &str, key: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &TestApp, path: &str, key: &str) -> (StatusCode, Value) {
     call(app, reqwest::Method::GET, path, Some(key), None).await
 }
 
-async fn post(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
     call(app, reqwest::Method::POST, path, Some(key), Some(body)).await
 }
 
-async fn put(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn put(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
     call(app, reqwest::Method::PUT, path, Some(key), Some(body)).await
 }
 
-async fn patch(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn patch(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     call(app, reqwest::Method::PATCH, path, Some(key), Some(body)).await
 }
 
 /// An operator key, made the way `onyx-id operators create` makes one.
-async fn operator_key(app: &TestApp, email: &str) -> String {
+pub(crate) async fn operator_key(app: &TestApp, email: &str) -> String {
     app.create_user(email, "Onyx Reviewer").await;
     let v =
         onyx_id::partner::program::create_operator(&app.state.db, app.clock_now(), "test", email)
@@ -103,7 +108,7 @@ async fn operator_key(app: &TestApp, email: &str) -> String {
 }
 
 /// A partner registered by an operator through the API; returns its id and key.
-async fn partner(app: &TestApp, op: &str, owner: &str, name: &str) -> (String, String) {
+pub(crate) async fn partner(app: &TestApp, op: &str, owner: &str, name: &str) -> (String, String) {
     app.create_user(owner, "Partner Owner").await;
     let (status, v) = post(
         app,
@@ -126,7 +131,7 @@ async fn partner(app: &TestApp, op: &str, owner: &str, name: &str) -> (String, S
 }
 
 /// A draft that passes every pre-check.
-fn good_draft() -> Value {
+pub(crate) fn good_draft() -> Value {
     json!({
         "name": "Travel Buddy",
         "description": "Plan trips with friends.",
@@ -151,24 +156,31 @@ fn codes(findings: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn decide(
+/// The draft version an operator reviewing the app sees now.
+pub(crate) async fn draft_version(app: &TestApp, op: &str, client_id: &str) -> Value {
+    let (_, v) = get(app, &format!("/api/v1/operator/apps/{client_id}"), op).await;
+    v["draft_version"].clone()
+}
+
+pub(crate) async fn decide(
     app: &TestApp,
     op: &str,
     client_id: &str,
     step: &str,
     state: &str,
 ) -> (StatusCode, Value) {
+    let version = draft_version(app, op, client_id).await;
     put(
         app,
         &format!("/api/v1/operator/apps/{client_id}/steps/{step}"),
         op,
-        json!({ "state": state, "note": "checked" }),
+        json!({ "state": state, "note": "checked", "draft_version": version }),
     )
     .await
 }
 
 /// Where the browser lands when `email` starts signing in to the app.
-async fn sign_in(app: &TestApp, client_id: &str, email: &str) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp, client_id: &str, email: &str) -> (String, String) {
     let browser = browser();
     let (url, verifier) = authorize_url(app, client_id, "openid profile", &[]);
     let res = browser.get(url).send().await.unwrap();
@@ -419,7 +431,7 @@ async fn app_in_preview(
     app_in_preview_with(app, published, good_draft()).await
 }
 
-async fn app_in_preview_with(
+pub(crate) async fn app_in_preview_with(
     app: &TestApp,
     published: &std::sync::Arc<std::sync::Mutex<String>>,
     draft: Value,
@@ -540,7 +552,7 @@ async fn editing_a_reviewed_field_reopens_its_steps_and_the_live_app_keeps_what_
     }
 }
 
-async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+pub(crate) async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
     http()
         .post(app.url("/introspect"))
         .basic_auth(&client.client_id, client.client_secret.as_deref())
@@ -553,7 +565,11 @@ async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
         .unwrap()
 }
 
-async fn client_credentials(app: &TestApp, client: &Client, scope: &str) -> (StatusCode, Value) {
+pub(crate) async fn client_credentials(
+    app: &TestApp,
+    client: &Client,
+    scope: &str,
+) -> (StatusCode, Value) {
     let res = http()
         .post(app.url("/token"))
         .basic_auth(&client.client_id, client.client_secret.as_deref())
@@ -1220,7 +1236,11 @@ async fn onyx_id_limits_a_live_app_on_its_own_when_a_step_reopens_or_its_domain_
             &app,
             &format!("/api/v1/operator/apps/{client_id}/steps/redirect_uris"),
             &op,
-            json!({ "state": "changes_requested", "note": "explain the second callback" }),
+            json!({
+                "state": "changes_requested",
+                "note": "explain the second callback",
+                "draft_version": draft_version(&app, &op, &client_id).await,
+            }),
         )
         .await;
         assert_eq!(status, 200, "{v}");
