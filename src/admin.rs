@@ -172,8 +172,10 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
         })
     };
     let before = facts(&user);
-    users::update_facts(&db.writer, &user.id, changes).await?;
-    let user = users::by_id(&db.writer, &user.id)
+    // The change and its audit entry commit together.
+    let mut tx = db.begin().await?;
+    users::update_facts(&mut tx, &user.id, changes).await?;
+    let user = users::by_id_on(&mut tx, &user.id)
         .await?
         .ok_or_else(|| invalid("the account was deleted meanwhile"))?;
     let after = facts(&user);
@@ -185,7 +187,6 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
         .map(|(k, v)| (k.clone(), json!({ "from": before[k.as_str()], "to": v })))
         .collect();
     if !changed.is_empty() {
-        let mut tx = db.begin().await?;
         cli_event(
             &mut tx,
             crate::clock::Clock::now(&crate::clock::SystemClock),
@@ -194,8 +195,8 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
             json!({ "user_id": user.id, "email": user.email, "changes": changed }),
         )
         .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(json!({
         "user_id": user.id,
         "email": user.email,
@@ -658,8 +659,10 @@ pub async fn revoke_grant(
         )));
     };
     let scopes: Vec<String> = scope.map(|s| vec![s.to_string()]).unwrap_or_default();
-    let ended = grants::revoke(
-        &db.writer,
+    // The revocation and its audit entry commit together.
+    let mut tx = db.begin().await?;
+    let ended = grants::revoke_in(
+        &mut tx,
         &grant.id,
         &scopes,
         crate::consent::Reason::RevokedByOnyx,
@@ -667,7 +670,6 @@ pub async fn revoke_grant(
         now,
     )
     .await?;
-    let mut tx = db.begin().await?;
     cli_event(
         &mut tx,
         now,

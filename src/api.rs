@@ -4,7 +4,8 @@
 //! - `GET /api/v1/grants/{sub}`: the user's grant to this app, each permission with its state,
 //!   reason and expiry as the app must treat it now;
 //! - `GET /api/v1/grants/{sub}/history`: the permission history the user also sees;
-//! - `DELETE /api/v1/grants/{sub}`: the app gives up its access (`revoked_by_partner`).
+//! - `DELETE /api/v1/grants/{sub}`: the app gives up its access (`revoked_by_partner`), or
+//!   only the scopes of `?scope=a b` ("stay connected" alone: `?scope=offline_access`).
 //!
 //! Every call needs the app to be usable (a suspended app, or one Onyx has not approved, gets
 //! 403 with `access_state` and `reason`, as at the token endpoint) and to hold `grants:read`
@@ -13,7 +14,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -239,14 +240,33 @@ async fn history_get(
     }
 }
 
+/// The scopes a partner's DELETE gives up: `?scope=a b` (space-separated), or all of them.
+fn delete_scopes(query: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let params = Params::parse(query.unwrap_or("").as_bytes())?;
+    match params.get("scope") {
+        None => Ok(Vec::new()),
+        Some(raw) => {
+            let scopes = crate::scopes::parse_scope_list(raw).map_err(|e| {
+                OAuthError::new(crate::oauth::error::ErrorCode::InvalidScope, e.to_string())
+            })?;
+            Ok(scopes.iter().map(|s| s.as_str().to_string()).collect())
+        }
+    }
+}
+
 async fn grant_delete(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(sub): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let app = match caller(&state, &headers).await {
         Ok(a) => a,
         Err(res) => return res,
+    };
+    let scopes = match delete_scopes(query.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
     };
     let result = async {
         let Some((user, grant)) = lookup(&state, &app, &sub).await? else {
@@ -255,7 +275,7 @@ async fn grant_delete(
         grants::revoke(
             &state.db.writer,
             &grant.id,
-            &[],
+            &scopes,
             Reason::RevokedByPartner,
             Actor::Partner,
             state.now(),

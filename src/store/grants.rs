@@ -373,20 +373,35 @@ pub async fn revoke(
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let ended = revoke_in(&mut tx, grant_id, scopes, reason, actor, now).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// [`revoke`] inside `tx`, for a caller that writes more in the same transaction (an audit
+/// entry).
+pub async fn revoke_in(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    scopes: &[String],
+    reason: Reason,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
     let touched =
         sqlx::query("UPDATE grants SET updated_at = $1 WHERE id = $2 AND status = 'active'")
             .bind(now)
             .bind(grant_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     if touched.rows_affected() == 0 {
         return Ok(false);
     }
     let version: String = sqlx::query_scalar("SELECT copy_version FROM grants WHERE id = $1")
         .bind(grant_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-    let perms = permissions(&mut *tx, grant_id).await?;
+    let perms = permissions(&mut **tx, grant_id).await?;
     for p in &perms {
         let wanted = scopes.is_empty() || scopes.contains(&p.scope);
         let live = matches!(p.stored.state, State::Granted | State::Requested);
@@ -397,7 +412,7 @@ pub async fn revoke(
                 reason: Some(reason),
                 expires_at: p.stored.expires_at,
             };
-            set_state(&mut tx, grant_id, &change, actor, &version, now).await?;
+            set_state(tx, grant_id, &change, actor, &version, now).await?;
         }
     }
     let still_granted = perms.iter().any(|p| {
@@ -416,31 +431,30 @@ pub async fn revoke(
         )
         .bind(now)
         .bind(grant_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     if ended {
         sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
             .bind(reason.as_str())
             .bind(grant_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(grant_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(grant_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(ended)
 }
 

@@ -97,36 +97,36 @@ pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
         .await
 }
 
-/// Sets the facts `changes` names (checked by the caller).
-#[tracing::instrument(level = "debug", skip(pool))]
+/// Sets the facts `changes` names (checked by the caller) inside `tx`, so that the audit entry
+/// of the change commits with it.
+#[tracing::instrument(level = "debug", skip(tx))]
 pub async fn update_facts(
-    pool: &Pool,
+    tx: &mut super::Tx<'_>,
     id: &str,
     changes: &crate::admin::UserChanges,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
     if let Some(v) = changes.email_verified {
         sqlx::query("UPDATE users SET email_verified = $1 WHERE id = $2")
             .bind(i64::from(v))
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     if let Some(region) = &changes.region {
         sqlx::query("UPDATE users SET region = $1 WHERE id = $2")
             .bind(region.as_deref())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     if let Some(risk) = &changes.risk_level {
         sqlx::query("UPDATE users SET risk_level = $1 WHERE id = $2")
             .bind(risk)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// `by_id` on a connection (inside a transaction).

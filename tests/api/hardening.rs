@@ -214,6 +214,40 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
     assert_eq!(seen["scope"], "openid profile");
     let _ = sub;
 
+    // The partner's DELETE of offline_access alone.
+    let cy = app.create_user("cy@example.com", "Cy").await;
+    let (_, tokens) = connect(&app, &client, "cy@example.com", scope).await;
+    let rt = text(&tokens, "refresh_token");
+    let res = http()
+        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=offline_access")))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        states(&app, &client, &cy).await,
+        pairs(&[
+            ("openid", "granted"),
+            ("profile", "granted"),
+            ("offline_access", "revoked"),
+        ])
+    );
+    let (status, err) = refresh(&app, &client, &rt).await;
+    assert_eq!(
+        (status, text(&err, "error")),
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    // A scope list it cannot read is refused, and changes nothing.
+    let res = http()
+        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=no-such-scope")))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(states(&app, &client, &cy).await.len(), 3);
+
     // `grants revoke --scope offline_access` (Onyx).
     let (_, tokens) = connect(&app, &client, "bo@example.com", scope).await;
     let rt = text(&tokens, "refresh_token");
@@ -266,7 +300,7 @@ async fn refresh_stops_when_offline_access_is_no_longer_usable_and_introspection
 
     // Onyx withdraws its approval of offline_access (nothing revokes the refresh token itself):
     // introspection already says inactive, and the refresh is refused and ends the family.
-    let approved = json!(["openid", "profile", "email"]).to_string();
+    let approved = json!(["openid", "profile", "email", "grants:read"]).to_string();
     sqlx::query("UPDATE apps SET scopes = $1, optional_scopes = $2 WHERE client_id = $3")
         .bind(&approved)
         .bind(json!(["email"]).to_string())
@@ -282,7 +316,7 @@ async fn refresh_stops_when_offline_access_is_no_longer_usable_and_introspection
     );
     // The approval comes back, but the family's refresh tokens are revoked for good.
     sqlx::query("UPDATE apps SET scopes = $1, optional_scopes = $2 WHERE client_id = $3")
-        .bind(json!(["openid", "profile"]).to_string())
+        .bind(json!(["openid", "profile", "grants:read"]).to_string())
         .bind(json!(["email", "offline_access"]).to_string())
         .bind(&client.client_id)
         .execute(&app.state.db.pool)
@@ -496,7 +530,7 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
 
     // While the page is open, Onyx approves email and the app edits its consent copy.
     sqlx::query("UPDATE apps SET scopes = $1, pending_scopes = '[]', consent_copy = $2 WHERE client_id = $3")
-        .bind(json!(["openid", "profile", "email"]).to_string())
+        .bind(json!(["openid", "profile", "email", "grants:read"]).to_string())
         .bind("We share your email with our airline partners.")
         .bind(&client.client_id)
         .execute(&app.state.db.pool)
