@@ -426,13 +426,7 @@ pub async fn revoke_in(
             && scopes.iter().any(|s| s == "offline_access")
     });
     if offline_removed && !ended {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut **tx)
-        .await?;
+        revoke_refresh_tokens(tx, grant_id, now).await?;
     }
     if ended {
         sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
@@ -447,15 +441,24 @@ pub async fn revoke_in(
         .bind(grant_id)
         .execute(&mut **tx)
         .await?;
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut **tx)
-        .await?;
+        revoke_refresh_tokens(tx, grant_id, now).await?;
     }
     Ok(ended)
+}
+
+async fn revoke_refresh_tokens(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Records the expiry of granted permissions whose time has come (their effective state is

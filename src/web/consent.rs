@@ -234,17 +234,39 @@ fn page(
     with_cookies(render(StatusCode::OK, &page), set)
 }
 
-/// The signed-in session that may answer this request: `None` when the person must sign in
-/// (again) first, for `prompt=login` and `max_age` hold on this page as at `/authorize`.
-async fn answering_session(
+/// A stored request open on this page, with the session that may answer it.
+struct Open {
+    req: AuthorizationRequest,
+    app: App,
+    session: Session,
+    situation: Situation,
+}
+
+/// Loads the request `request_id` and the browser's session; `Err` is where to send the person
+/// first: to sign in when there is no session or it does not satisfy the request, for
+/// `prompt=login` and `max_age` hold on this page as at `/authorize`.
+async fn open(
     state: &AppState,
     headers: &HeaderMap,
-    req: &AuthorizationRequest,
-    created_at: i64,
-) -> Result<Option<Session>, AppError> {
-    Ok(super::session::current(state, headers)
+    request_id: &str,
+) -> Result<Result<Open, Response>, AppError> {
+    let (req, created_at, app) = load_request(state, request_id).await?;
+    let to_login = || see_other(&with_query("/login", &[("request_id", request_id)]));
+    let session = super::session::current(state, headers)
         .await?
-        .filter(|s| session_satisfies(req, created_at, s.auth_time, state.now())))
+        .filter(|s| session_satisfies(&req, created_at, s.auth_time, state.now()));
+    let Some(session) = session else {
+        return Ok(Err(to_login()));
+    };
+    let Some(situation) = situation(state, &app, &req, &session.user_id).await? else {
+        return Ok(Err(to_login()));
+    };
+    Ok(Ok(Open {
+        req,
+        app,
+        session,
+        situation,
+    }))
 }
 
 pub async fn consent_get(
@@ -253,13 +275,14 @@ pub async fn consent_get(
     Query(q): Query<ConsentQuery>,
 ) -> Result<Response, AppError> {
     let request_id = q.request_id.ok_or_else(missing_request)?;
-    let (req, created_at, app) = load_request(&state, &request_id).await?;
-    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
-    let Some(session) = answering_session(&state, &headers, &req, created_at).await? else {
-        return Ok(to_login());
-    };
-    let Some(situation) = situation(&state, &app, &req, &session.user_id).await? else {
-        return Ok(to_login());
+    let Open {
+        req,
+        app,
+        situation,
+        ..
+    } = match open(&state, &headers, &request_id).await? {
+        Ok(open) => open,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     let now = state.now();
     // The open question: a scope not granted yet becomes `requested`, what cannot be granted is
@@ -312,13 +335,14 @@ pub async fn consent_post(
         .ok_or_else(missing_request)?
         .to_string();
     csrf::require(&state, &headers, form.get("csrf_token"))?;
-    let (req, created_at, app) = load_request(&state, &request_id).await?;
-    let to_login = || see_other(&with_query("/login", &[("request_id", &request_id)]));
-    let Some(session) = answering_session(&state, &headers, &req, created_at).await? else {
-        return Ok(to_login());
-    };
-    let Some(situation) = situation(&state, &app, &req, &session.user_id).await? else {
-        return Ok(to_login());
+    let Open {
+        req,
+        app,
+        session,
+        situation,
+    } = match open(&state, &headers, &request_id).await? {
+        Ok(open) => open,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     let user = &situation.user;
     if let Some(why) = crate::oauth::authorize::preview_refusal(&state, &app, &user.email).await? {

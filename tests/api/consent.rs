@@ -92,19 +92,6 @@ async fn tokens(app: &TestApp, client: &Client, back: &str, verifier: &str) -> V
     res.json().await.unwrap()
 }
 
-async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn userinfo(app: &TestApp, token: &str) -> (StatusCode, Value) {
     let res = http()
         .get(app.url("/userinfo"))

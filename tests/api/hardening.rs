@@ -119,30 +119,6 @@ async fn connect(
     (browser, res.json().await.unwrap())
 }
 
-async fn refresh(app: &TestApp, client: &Client, token: &str) -> (StatusCode, Value) {
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
-}
-
-async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// The partner API's view of the user's grant: scope → state.
 async fn states(app: &TestApp, client: &Client, sub: &str) -> Vec<(String, String)> {
     let v: Value = http()

@@ -498,3 +498,33 @@ fn drop_postgres_database(admin: String, name: String) {
     })
     .join();
 }
+
+/// Introspects `token` with the app's own credentials (HTTP Basic); the JSON answer.
+pub async fn introspect(app: &TestApp, client: &Client, token: &str) -> serde_json::Value {
+    http()
+        .post(app.url("/introspect"))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A refresh with the app's own credentials (HTTP Basic): the status and the JSON answer.
+pub async fn refresh(
+    app: &TestApp,
+    client: &Client,
+    token: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let res = http()
+        .post(app.url("/token"))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
