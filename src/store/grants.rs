@@ -426,7 +426,7 @@ pub async fn revoke_in(
             && scopes.iter().any(|s| s == "offline_access")
     });
     if offline_removed && !ended {
-        revoke_refresh_tokens(tx, grant_id, now).await?;
+        revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
     }
     if ended {
         sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
@@ -434,26 +434,22 @@ pub async fn revoke_in(
             .bind(grant_id)
             .execute(&mut **tx)
             .await?;
-        sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(grant_id)
-        .execute(&mut **tx)
-        .await?;
-        revoke_refresh_tokens(tx, grant_id, now).await?;
+        revoke_tokens(tx, "access_tokens", grant_id, now).await?;
+        revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
     }
     Ok(ended)
 }
 
-async fn revoke_refresh_tokens(
+/// Revokes the grant's live tokens in `table` (`access_tokens` or `refresh_tokens`).
+async fn revoke_tokens(
     tx: &mut Tx<'_>,
+    table: &'static str,
     grant_id: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL"
+    )))
     .bind(now)
     .bind(grant_id)
     .execute(&mut **tx)
