@@ -138,14 +138,7 @@ pub async fn create_user(
     }
 }
 
-/// Changes to an account's facts that decide eligibility and how long consent lasts.
-#[derive(Debug, Default, Clone)]
-pub struct UserChanges {
-    pub email_verified: Option<bool>,
-    /// `Some(None)` clears the region.
-    pub region: Option<Option<String>>,
-    pub risk_level: Option<String>,
-}
+pub use crate::store::users::UserChanges;
 
 /// Applies `changes` to the account with this email. Prints the account's facts.
 pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<Value, AdminError> {

@@ -97,13 +97,22 @@ pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
         .await
 }
 
+/// Changes to an account's facts that decide eligibility and how long consent lasts.
+#[derive(Debug, Default, Clone)]
+pub struct UserChanges {
+    pub email_verified: Option<bool>,
+    /// `Some(None)` clears the region.
+    pub region: Option<Option<String>>,
+    pub risk_level: Option<String>,
+}
+
 /// Sets the facts `changes` names (checked by the caller) inside `tx`, so that the audit entry
 /// of the change commits with it.
 #[tracing::instrument(level = "debug", skip(tx))]
 pub async fn update_facts(
     tx: &mut super::Tx<'_>,
     id: &str,
-    changes: &crate::admin::UserChanges,
+    changes: &UserChanges,
 ) -> Result<(), sqlx::Error> {
     if let Some(v) = changes.email_verified {
         sqlx::query("UPDATE users SET email_verified = $1 WHERE id = $2")
