@@ -8,6 +8,11 @@ use tokio::process::Command;
 
 use crate::helpers::*;
 
+on_each_backend!(
+    accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server,
+    the_partner_program_commands_register_partners_and_change_access_at_once,
+);
+
 pub(crate) async fn onyx(
     app: &TestApp,
     args: &[&str],
@@ -48,82 +53,78 @@ pub(crate) fn one_json_object(stdout: &str) -> serde_json::Value {
     v
 }
 
-#[tokio::test]
-async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "users",
-                "create",
-                "--email",
-                "Quinn@Example.com",
-                "--name",
-                "Quinn",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let user = one_json_object(&out);
-        assert_eq!(user["email"], "quinn@example.com");
+async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "users",
+            "create",
+            "--email",
+            "Quinn@Example.com",
+            "--name",
+            "Quinn",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let user = one_json_object(&out);
+    assert_eq!(user["email"], "quinn@example.com");
 
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "apps",
-                "create",
-                "--name",
-                "CLI App",
-                "--redirect-uri",
-                REDIRECT,
-                "--redirect-uri",
-                "https://app.example/second",
-                "--origin",
-                "https://app.example",
-                "--scope",
-                "openid",
-                "--scope",
-                "email",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let created = one_json_object(&out);
-        let client = Client {
-            client_id: created["client_id"].as_str().unwrap().to_string(),
-            client_secret: Some(created["client_secret"].as_str().unwrap().to_string()),
-        };
-        // The running server sees both without a restart.
-        let (c, verifier) =
-            authorize_code(&app, &client.client_id, "quinn@example.com", "openid email").await;
-        let res = exchange(&app, &client, &c, &verifier).await;
-        assert_eq!(res.status(), 200);
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "CLI App",
+            "--redirect-uri",
+            REDIRECT,
+            "--redirect-uri",
+            "https://app.example/second",
+            "--origin",
+            "https://app.example",
+            "--scope",
+            "openid",
+            "--scope",
+            "email",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let created = one_json_object(&out);
+    let client = Client {
+        client_id: created["client_id"].as_str().unwrap().to_string(),
+        client_secret: Some(created["client_secret"].as_str().unwrap().to_string()),
+    };
+    // The running server sees both without a restart.
+    let (c, verifier) =
+        authorize_code(&app, &client.client_id, "quinn@example.com", "openid email").await;
+    let res = exchange(&app, &client, &c, &verifier).await;
+    assert_eq!(res.status(), 200);
 
-        let (code, out, _) = onyx(
-            &app,
-            &[
-                "apps",
-                "create",
-                "--name",
-                "P",
-                "--redirect-uri",
-                "com.example.app:/cb",
-                "--public",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert!(
-            one_json_object(&out).get("client_secret").is_none(),
-            "public apps get no secret"
-        );
-    }
+    let (code, out, _) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "P",
+            "--redirect-uri",
+            "com.example.app:/cb",
+            "--public",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        one_json_object(&out).get("client_secret").is_none(),
+        "public apps get no secret"
+    );
 }
 
 #[tokio::test]
@@ -389,167 +390,166 @@ async fn keys_rotate_from_the_cli_is_seen_by_the_running_server() {
     assert!(jwks.to_string().contains(kid));
 }
 
-#[tokio::test]
-async fn the_partner_program_commands_register_partners_and_change_access_at_once() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        app.create_user("owner@partner.example", "Owner").await;
-        app.create_user("reviewer@onyx.example", "Reviewer").await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "partners",
-                "create",
-                "--name",
-                "Buddy Ltd",
-                "--website",
-                "https://partner.example",
-                "--support-contact",
-                "help@partner.example",
-                "--region",
-                "GB",
-                "--owner",
-                "owner@partner.example",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let partner = one_json_object(&out);
-        let key = partner["api_key"].as_str().unwrap();
-        assert!(key.starts_with("onyxpk_"));
-        let (code, out, _) = onyx(
-            &app,
-            &["operators", "create", "--email", "reviewer@onyx.example"],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert!(
-            one_json_object(&out)["api_key"]
-                .as_str()
-                .unwrap()
-                .starts_with("onyxok_")
-        );
-        // The partner key works against the running server at once.
-        let res = http()
-            .get(app.url("/api/v1/partner"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-
-        // An operator suspends a development app; the server refuses it on the next request.
-        let client = app.create_app(&["openid", "grants:read"]).await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "apps",
-                "access",
-                "--app",
-                &client.client_id,
-                "--state",
-                "suspended",
-                "--reason",
-                "abuse_review",
-                "--note",
-                "spam reports",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(one_json_object(&out)["access"]["state"], "suspended");
-        let res = http()
-            .post(app.url("/token"))
-            .basic_auth(&client.client_id, client.client_secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
-        let v: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(
-            (v["access_state"].as_str(), v["reason"].as_str()),
-            (Some("suspended"), Some("abuse_review")),
-            "{v}"
-        );
-        let (code, out, _) = onyx(
-            &app,
-            &[
-                "apps",
-                "trust",
-                "--app",
-                &client.client_id,
-                "--level",
-                "trusted",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert_eq!(one_json_object(&out)["trust_level"], "trusted");
-        let (code, out, _) = onyx(&app, &["audit", "--app", &client.client_id], None).await;
-        assert_eq!(code, 0);
-        let actions: Vec<String> = one_json_object(&out)["entries"]
-            .as_array()
+async fn the_partner_program_commands_register_partners_and_change_access_at_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.create_user("owner@partner.example", "Owner").await;
+    app.create_user("reviewer@onyx.example", "Reviewer").await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "partners",
+            "create",
+            "--name",
+            "Buddy Ltd",
+            "--website",
+            "https://partner.example",
+            "--support-contact",
+            "help@partner.example",
+            "--region",
+            "GB",
+            "--owner",
+            "owner@partner.example",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let partner = one_json_object(&out);
+    let key = partner["api_key"].as_str().unwrap();
+    assert!(key.starts_with("onyxpk_"));
+    let (code, out, _) = onyx(
+        &app,
+        &["operators", "create", "--email", "reviewer@onyx.example"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        one_json_object(&out)["api_key"]
+            .as_str()
             .unwrap()
-            .iter()
-            .map(|e| e["action"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            actions,
-            ["app.trust_level_set", "access.suspended", "app.created"]
-        );
-        let (code, out, _) = onyx(&app, &["reviews", "queue"], None).await;
-        assert_eq!(
-            (code, one_json_object(&out)["reviews"].clone()),
-            (0, serde_json::json!([]))
-        );
+            .starts_with("onyxok_")
+    );
+    // The partner key works against the running server at once.
+    let res = http()
+        .get(app.url("/api/v1/partner"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 
-        // Bad input: a one-line reason and a non-zero exit.
-        for args in [
-            vec![
-                "apps",
-                "access",
-                "--app",
-                client.client_id.as_str(),
-                "--state",
-                "limited",
-                "--reason",
-                "abuse_review",
-            ],
-            vec!["apps", "access", "--app", "nope", "--state", "active"],
-            // Client ids are base64url and may start with '-': still read as the value.
-            vec!["apps", "access", "--app", "-yNotAnApp", "--state", "active"],
-            vec![
-                "reviews",
-                "decide",
-                "--app",
-                client.client_id.as_str(),
-                "--step",
-                "vibes",
-                "--state",
-                "approved",
-            ],
-            vec![
-                "partners",
-                "create",
-                "--name",
-                "X",
-                "--website",
-                "http://x.example",
-                "--support-contact",
-                "a@x.example",
-                "--owner",
-                "owner@partner.example",
-            ],
-            vec!["operators", "create", "--email", "nobody@example.com"],
-        ] {
-            let (code, out, err) = onyx(&app, &args, None).await;
-            assert_ne!(code, 0, "{args:?}");
-            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
-            assert!(one_json_object(&out)["error_description"].is_string());
-        }
+    // An operator suspends a development app; the server refuses it on the next request.
+    let client = app.create_app(&["openid", "grants:read"]).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "access",
+            "--app",
+            &client.client_id,
+            "--state",
+            "suspended",
+            "--reason",
+            "abuse_review",
+            "--note",
+            "spam reports",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(one_json_object(&out)["access"]["state"], "suspended");
+    let res = http()
+        .post(app.url("/token"))
+        .basic_auth(&client.client_id, client.client_secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        (v["access_state"].as_str(), v["reason"].as_str()),
+        (Some("suspended"), Some("abuse_review")),
+        "{v}"
+    );
+    let (code, out, _) = onyx(
+        &app,
+        &[
+            "apps",
+            "trust",
+            "--app",
+            &client.client_id,
+            "--level",
+            "trusted",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(one_json_object(&out)["trust_level"], "trusted");
+    let (code, out, _) = onyx(&app, &["audit", "--app", &client.client_id], None).await;
+    assert_eq!(code, 0);
+    let actions: Vec<String> = one_json_object(&out)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        ["app.trust_level_set", "access.suspended", "app.created"]
+    );
+    let (code, out, _) = onyx(&app, &["reviews", "queue"], None).await;
+    assert_eq!(
+        (code, one_json_object(&out)["reviews"].clone()),
+        (0, serde_json::json!([]))
+    );
+
+    // Bad input: a one-line reason and a non-zero exit.
+    for args in [
+        vec![
+            "apps",
+            "access",
+            "--app",
+            client.client_id.as_str(),
+            "--state",
+            "limited",
+            "--reason",
+            "abuse_review",
+        ],
+        vec!["apps", "access", "--app", "nope", "--state", "active"],
+        // Client ids are base64url and may start with '-': still read as the value.
+        vec!["apps", "access", "--app", "-yNotAnApp", "--state", "active"],
+        vec![
+            "reviews",
+            "decide",
+            "--app",
+            client.client_id.as_str(),
+            "--step",
+            "vibes",
+            "--state",
+            "approved",
+        ],
+        vec![
+            "partners",
+            "create",
+            "--name",
+            "X",
+            "--website",
+            "http://x.example",
+            "--support-contact",
+            "a@x.example",
+            "--owner",
+            "owner@partner.example",
+        ],
+        vec!["operators", "create", "--email", "nobody@example.com"],
+    ] {
+        let (code, out, err) = onyx(&app, &args, None).await;
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(one_json_object(&out)["error_description"].is_string());
     }
 }

@@ -9,7 +9,9 @@ use onyx_id::admin::{self, AppSpec};
 use onyx_id::clock::{Clock, ManualClock};
 use onyx_id::config::Settings;
 use onyx_id::startup::{AppState, build_state, run};
+use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
+use serde_json::Value;
 use sqlx::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,43 @@ pub fn backends() -> Vec<Backend> {
         b.push(Backend::Postgres);
     }
     b
+}
+
+/// Whether the PostgreSQL case of a test runs: yes when `ONYX_TEST_POSTGRES_URL` is set. Without
+/// it the case says it is skipped, except under CI (`CI` set), where a PostgreSQL case that
+/// cannot run is a failure, not a silent pass.
+pub fn postgres_runs() -> bool {
+    if backends().contains(&Backend::Postgres) {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty()) {
+        panic!("CI is set but ONYX_TEST_POSTGRES_URL is not: CI must run every PostgreSQL case");
+    }
+    eprintln!("SKIPPED: the PostgreSQL case, as ONYX_TEST_POSTGRES_URL is not set");
+    false
+}
+
+/// Registers each `async fn name(backend: Backend)` as two tests, `name::sqlite` and
+/// `name::postgres`, so a failure names its backend and PostgreSQL still runs when SQLite
+/// fails. The PostgreSQL case follows `postgres_runs()`.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if crate::helpers::postgres_runs() {
+                    super::$name(Backend::Postgres).await
+                }
+            }
+        }
+    )*};
 }
 
 pub struct TestApp {
@@ -351,24 +390,8 @@ pub async fn answer_consent(
     consent_url: &str,
     decision: &str,
 ) -> String {
-    let page = browser
-        .get(absolute(app, consent_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let res = browser
-        .post(app.url("/consent"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("shown", hidden_field(&html, "shown")),
-            ("decision", decision.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let html = consent_page(app, browser, consent_url).await;
+    let res = post_consent(app, browser, &html, decision, &[]).await;
     assert_eq!(res.status(), 303);
     location(res.headers())
 }
@@ -499,32 +522,131 @@ fn drop_postgres_database(admin: String, name: String) {
     .join();
 }
 
-/// Introspects `token` with the app's own credentials (HTTP Basic); the JSON answer.
-pub async fn introspect(app: &TestApp, client: &Client, token: &str) -> serde_json::Value {
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// A string field of a JSON value, or a panic naming the field and the value.
+pub fn text(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_string()
 }
 
-/// A refresh with the app's own credentials (HTTP Basic): the status and the JSON answer.
-pub async fn refresh(
+/// The status and the JSON body of a response: `null` for an empty body, a panic for a body
+/// that is not JSON.
+pub async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    if body.is_empty() {
+        return (status, Value::Null);
+    }
+    let v = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {body}"));
+    (status, v)
+}
+
+/// A form POST to `url` with HTTP Basic credentials: the status and the JSON answer.
+pub async fn post_form(
+    url: String,
+    id: &str,
+    secret: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let req = http().post(url).basic_auth(id, secret).form(form);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// A form POST to `path` with the app's own credentials (HTTP Basic), as the app makes it.
+pub async fn app_post(
     app: &TestApp,
     client: &Client,
-    token: &str,
-) -> (reqwest::StatusCode, serde_json::Value) {
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let secret = client.client_secret.as_deref();
+    post_form(app.url(path), &client.client_id, secret, form).await
+}
+
+/// A token request with the app's own credentials.
+pub async fn token(app: &TestApp, client: &Client, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    app_post(app, client, "/token", form).await
+}
+
+/// Introspects `token` with the app's own credentials; the answer, checked to be a 200 whose
+/// `active` is a JSON boolean.
+pub async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+    let (status, v) = app_post(app, client, "/introspect", &[("token", token)]).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["active"].is_boolean(), "active is a JSON boolean: {v}");
+    v
+}
+
+/// Presents a refresh token with the app's own credentials.
+pub async fn refresh(app: &TestApp, client: &Client, refresh_token: &str) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    token(app, client, &form).await
+}
+
+/// The client credentials grant for `scope`.
+pub async fn client_credentials(
+    app: &TestApp,
+    client: &Client,
+    scope: &str,
+) -> (StatusCode, Value) {
+    let form = [("grant_type", "client_credentials"), ("scope", scope)];
+    token(app, client, &form).await
+}
+
+/// Userinfo with a Bearer token.
+pub async fn userinfo(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let req = http().get(app.url("/userinfo")).bearer_auth(token);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// The grants API (`/api/v1/grants/…`) with the app's own credentials.
+pub async fn grants_api(
+    app: &TestApp,
+    client: &Client,
+    method: reqwest::Method,
+    path: &str,
+) -> (StatusCode, Value) {
+    let secret = client.client_secret.as_deref();
+    let req = http()
+        .request(method, app.url(path))
+        .basic_auth(&client.client_id, secret);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// The consent page's HTML, after following `url` (a path or URL) with a signed-in browser.
+pub async fn consent_page(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
+    assert!(
+        url.starts_with("/consent"),
+        "expected the consent page, got {url}"
+    );
+    let res = browser.get(absolute(app, url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let frame = res.headers()["x-frame-options"].to_str().unwrap();
+    assert_eq!(frame, "DENY");
+    res.text().await.unwrap()
+}
+
+/// Posts the consent form of `html` with `decision`, ticking `ticked` optional scopes.
+pub async fn post_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    html: &str,
+    decision: &str,
+    ticked: &[&str],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("request_id".to_string(), hidden_field(html, "request_id")),
+        ("csrf_token".to_string(), hidden_field(html, "csrf_token")),
+        ("shown".to_string(), hidden_field(html, "shown")),
+        ("decision".to_string(), decision.to_string()),
+    ];
+    for s in ticked {
+        form.push((format!("scope:{s}"), "allow".to_string()));
+    }
+    let req = browser.post(app.url("/consent")).form(&form);
+    req.send().await.unwrap()
 }

@@ -1,6 +1,7 @@
 //! onyx-id's integration tests: one binary. Each test starts the real server on a random port
 //! with a fresh database, and talks HTTP to it like a partner app and a browser would.
 
+#[macro_use]
 mod helpers;
 
 mod browser;
