@@ -42,6 +42,24 @@ pub(crate) async fn onyx(
     )
 }
 
+/// `onyx-id serve` with `var=value` on top of the app's settings: it exits non-zero with a
+/// one-line reason that names the setting.
+pub(crate) async fn assert_serve_refuses(app: &TestApp, var: &str, value: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
+        .args(["serve"])
+        .env("ONYX_DATABASE_URL", &app.database_url)
+        .env("ONYX_KEYS_DIR", &app.keys_dir)
+        .env(var, value)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{var}={value}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(var), "the reason names the setting: {err}");
+}
+
 pub(crate) fn one_json_object(stdout: &str) -> serde_json::Value {
     assert_eq!(
         stdout.trim().lines().count(),
@@ -357,18 +375,7 @@ async fn invalid_configuration_exits_non_zero_with_a_one_line_reason() {
         ("ONYX_BIND", "nowhere"),
         ("ONYX_DATABASE_URL", "mysql://x"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
-            .args(["serve"])
-            .env("ONYX_DATABASE_URL", &app.database_url)
-            .env("ONYX_KEYS_DIR", &app.keys_dir)
-            .env(var, value)
-            .output()
-            .await
-            .unwrap();
-        assert!(!out.status.success(), "{var}={value}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(var), "the reason names the setting: {err}");
+        assert_serve_refuses(&app, var, value).await;
     }
 }
 
@@ -379,14 +386,7 @@ async fn keys_rotate_from_the_cli_is_seen_by_the_running_server() {
     assert_eq!(code, 0, "{err}");
     let rotated = one_json_object(&out);
     let kid = rotated["keys"][0]["kid"].as_str().unwrap();
-    let jwks: serde_json::Value = http()
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = get_json(&http(), app.url("/jwks.json")).await;
     assert!(jwks.to_string().contains(kid));
 }
 

@@ -86,14 +86,7 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
     // Remove on Connected apps.
     let (browser, tokens) = connect(&app, &client, "ada@example.com", scope).await;
     let rt = text(&tokens, "refresh_token");
-    let html = browser
-        .get(app.url("/account/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&browser, app.url("/account/apps")).await;
     let res = browser
         .post(app.url("/account/apps/revoke"))
         .form(&[
@@ -378,14 +371,7 @@ async fn the_consent_page_cannot_skip_a_required_sign_in(backend: Backend) {
         assert_eq!(res.status(), 303, "{extra:?}");
         assert_eq!(location(res.headers()), login, "{extra:?}: sent to sign in");
         // Nor can it post an answer with the CSRF token the login page gave it.
-        let login_html = browser
-            .get(app.url(&login))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let login_html = get_text(&browser, app.url(&login)).await;
         let res = browser
             .post(app.url("/consent"))
             .form(&[

@@ -674,24 +674,10 @@ async fn a_lapsed_domain_is_never_shown_as_verified_on_the_consent_screen_or_con
     let login = location(res.headers());
     let consent = log_in(&app, &browser, &login, "tess@partner.example").await;
     assert!(consent.starts_with("/consent"), "{consent}");
-    let page = browser
-        .get(app.url(&consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, app.url(&consent)).await;
     assert!(page.contains(&verified), "{page}");
     answer_consent(&app, &browser, &consent, "approve").await;
-    let account = browser
-        .get(app.url("/account/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = get_text(&browser, app.url("/account/apps")).await;
     assert!(
         account.contains(&format!("Verified domain {DOMAIN}")),
         "{account}"
@@ -712,24 +698,10 @@ async fn a_lapsed_domain_is_never_shown_as_verified_on_the_consent_screen_or_con
     let res = browser.get(url).send().await.unwrap();
     let consent = location(res.headers());
     assert!(consent.starts_with("/consent"), "{consent}");
-    let page = browser
-        .get(app.url(&consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, app.url(&consent)).await;
     assert!(!page.contains("Verified domain:"), "{page}");
     assert!(page.contains("This app has no verified domain."), "{page}");
-    let account = browser
-        .get(app.url("/account/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let account = get_text(&browser, app.url("/account/apps")).await;
     assert!(!account.contains("Verified domain"), "{account}");
 }
 
@@ -757,11 +729,7 @@ async fn cli_changes_to_apps_users_grants_and_keys_are_in_the_audit_log(backend:
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    let created = one_json_object(&out);
-    let client = Client {
-        client_id: created["client_id"].as_str().unwrap().to_string(),
-        client_secret: created["client_secret"].as_str().map(str::to_string),
-    };
+    let client = Client::from_created(&one_json_object(&out));
     let sub = app.create_user("hal@example.com", "Hal").await;
     let (code, out, err) = onyx(
         &app,

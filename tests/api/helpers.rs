@@ -118,33 +118,47 @@ async fn fresh_postgres_database() -> (String, String, String) {
     (url.to_string(), admin_url, name)
 }
 
+/// A server started on a random port.
+struct Started {
+    address: String,
+    issuer: String,
+    state: AppState,
+    database_url: String,
+    keys_dir: PathBuf,
+}
+
 /// Starts a server on a random port; its issuer is its own address unless `issuer` is given (as
-/// for a second instance behind the same public name). Returns the address and the state.
+/// for a second instance behind the same public name), and `configure` changes its settings
+/// first.
 async fn start_server(
     database_url: &str,
     keys_dir: &Path,
     issuer: Option<&str>,
     clock: &ManualClock,
     configure: &dyn Fn(&mut Settings),
-) -> (String, AppState) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let settings = Settings::parse(
-        &listener.local_addr().unwrap().to_string(),
-        issuer.unwrap_or(&address),
+) -> anyhow::Result<Started> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let issuer = issuer.unwrap_or(&address).to_string();
+    let mut settings = Settings::parse(
+        &listener.local_addr()?.to_string(),
+        &issuer,
         database_url,
         keys_dir.to_str().unwrap(),
     )
-    .expect("test settings");
-    let mut settings = settings;
+    .map_err(anyhow::Error::msg)?;
     configure(&mut settings);
-    let state = build_state(settings, Arc::new(clock.clone()))
-        .await
-        .expect("building the app");
+    let database_url = settings.database_url.expose().to_string();
+    let keys_dir = settings.keys_dir.clone();
+    let state = build_state(settings, Arc::new(clock.clone())).await?;
     tokio::spawn(run(listener, state.clone()));
-    (address, state)
+    Ok(Started {
+        address,
+        issuer,
+        state,
+        database_url,
+        keys_dir,
+    })
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -153,12 +167,24 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// `spawn_app`, with settings changed by `configure` first.
 pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut Settings)) -> TestApp {
+    try_spawn_app(backend, None, configure)
+        .await
+        .expect("building the app")
+}
+
+/// `spawn_app_with`, with the issuer given (an https issuer, as behind a TLS front end; `None`
+/// for the server's own address) and a start-up failure returned instead of a panic.
+pub async fn try_spawn_app(
+    backend: Backend,
+    issuer: Option<&str>,
+    configure: &dyn Fn(&mut Settings),
+) -> anyhow::Result<TestApp> {
     // Server logs go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .with_test_writer()
         .try_init();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir()?;
     let keys_dir = dir.path().join("keys");
     copy_dir(fixture_keys(), &keys_dir);
     let (database_url, pg_drop) = match backend {
@@ -172,39 +198,31 @@ pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut Settings))
         }
     };
     let clock = ManualClock::new();
-    let (address, state) = start_server(&database_url, &keys_dir, None, &clock, configure).await;
-    TestApp {
-        issuer: address.clone(),
-        address,
+    let started = match start_server(&database_url, &keys_dir, issuer, &clock, configure).await {
+        Ok(started) => started,
+        Err(e) => {
+            if let Some((admin, name)) = pg_drop {
+                drop_postgres_database(admin, name);
+            }
+            return Err(e);
+        }
+    };
+    Ok(TestApp {
+        address: started.address,
+        issuer: started.issuer,
         clock,
-        state,
-        database_url,
-        keys_dir,
+        state: started.state,
+        database_url: started.database_url,
+        keys_dir: started.keys_dir,
         _dir: dir,
         pg_drop,
-    }
+    })
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg_drop.take() {
-            // Drop runs outside async code: use a small runtime of its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut conn)
-                        .await;
-                    }
-                });
-            })
-            .join();
+            drop_postgres_database(admin, name);
         }
     }
 }
@@ -217,11 +235,21 @@ pub struct Client {
     pub client_secret: Option<String>,
 }
 
+impl Client {
+    /// The credentials in the answer that created an app (`apps create`, or the admin call).
+    pub fn from_created(created: &Value) -> Client {
+        Client {
+            client_id: text(created, "client_id"),
+            client_secret: created["client_secret"].as_str().map(str::to_string),
+        }
+    }
+}
+
 impl TestApp {
     /// Another instance on the same database and keys, with the same issuer and clock (as
     /// several stateless instances behind one name). Returns its base URL.
     pub async fn second_instance(&self) -> String {
-        start_server(
+        let started = start_server(
             &self.database_url,
             &self.keys_dir,
             Some(&self.issuer),
@@ -229,7 +257,8 @@ impl TestApp {
             &|_| {},
         )
         .await
-        .0
+        .expect("a second instance");
+        started.address
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -251,10 +280,7 @@ impl TestApp {
         let v = admin::create_app(&self.state.db, self.clock.now(), spec)
             .await
             .expect("creating an app");
-        Client {
-            client_id: v["client_id"].as_str().unwrap().to_string(),
-            client_secret: v["client_secret"].as_str().map(str::to_string),
-        }
+        Client::from_created(&v)
     }
 
     /// A confidential app at `REDIRECT` approved for `scopes`.
@@ -396,8 +422,9 @@ pub async fn answer_consent(
     location(res.headers())
 }
 
-/// The whole browser part: authorize, log in, approve. Returns the code and the verifier.
-pub async fn authorize_code(
+/// The whole browser part: authorize, log in, approve if asked. Returns where the server sends
+/// the browser back to the app, and the PKCE verifier.
+pub async fn sign_in_and_approve(
     app: &TestApp,
     client_id: &str,
     email: &str,
@@ -406,6 +433,7 @@ pub async fn authorize_code(
     let browser = browser();
     let (url, verifier) = authorize_url(app, client_id, scope, &[]);
     let res = browser.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let login = location(res.headers());
     let next = log_in(app, &browser, &login, email).await;
     let back = if next.starts_with("/consent") {
@@ -413,8 +441,18 @@ pub async fn authorize_code(
     } else {
         next
     };
-    let q = query(&back);
-    (q["code"].clone(), verifier)
+    (back, verifier)
+}
+
+/// `sign_in_and_approve`; returns the code and the verifier.
+pub async fn authorize_code(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+    scope: &str,
+) -> (String, String) {
+    let (back, verifier) = sign_in_and_approve(app, client_id, email, scope).await;
+    (query(&back)["code"].clone(), verifier)
 }
 
 /// Exchanges a code with client_secret_post; returns the response.
@@ -440,66 +478,6 @@ pub async fn exchange(
         .send()
         .await
         .unwrap()
-}
-
-/// `spawn_app_with`, with the issuer given (an https issuer, as behind a TLS front end; `None`
-/// for the server's own address) and a start-up failure returned instead of a panic.
-pub async fn try_spawn_app(
-    backend: Backend,
-    issuer: Option<&str>,
-    configure: &dyn Fn(&mut Settings),
-) -> anyhow::Result<TestApp> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir()?;
-    let keys_dir = dir.path().join("keys");
-    copy_dir(fixture_keys(), &keys_dir);
-    let (database_url, pg_drop) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("onyx.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, admin, name) = fresh_postgres_database().await;
-            (url, Some((admin, name)))
-        }
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = format!("http://{}", listener.local_addr()?);
-    let issuer = issuer.unwrap_or(&address).to_string();
-    let mut settings = Settings::parse(
-        &listener.local_addr()?.to_string(),
-        &issuer,
-        &database_url,
-        keys_dir.to_str().unwrap(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    configure(&mut settings);
-    let clock = ManualClock::new();
-    let database_url = settings.database_url.expose().to_string();
-    let keys_dir = settings.keys_dir.clone();
-    let state = match build_state(settings, Arc::new(clock.clone())).await {
-        Ok(state) => state,
-        Err(e) => {
-            if let Some((admin, name)) = pg_drop {
-                drop_postgres_database(admin, name);
-            }
-            return Err(e);
-        }
-    };
-    tokio::spawn(run(listener, state.clone()));
-    Ok(TestApp {
-        address,
-        issuer,
-        clock,
-        state,
-        database_url,
-        keys_dir,
-        _dir: dir,
-        pg_drop,
-    })
 }
 
 /// Drops a test database (from outside async code: on a small runtime of its own).
@@ -528,6 +506,16 @@ pub fn text(v: &Value, key: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no {key} in {v}"))
         .to_string()
+}
+
+/// The body of a GET to `url` (a page, mostly).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The JSON body of a GET to `url`.
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// The status and the JSON body of a response: `null` for an empty body, a panic for a body

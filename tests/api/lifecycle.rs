@@ -1112,14 +1112,7 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
 #[tokio::test]
 async fn discovery_advertises_the_lifecycle_endpoints() {
     let app = spawn_app(Backend::Sqlite).await;
-    let d: Value = http()
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = get_json(&http(), app.url("/.well-known/openid-configuration")).await;
     assert_eq!(d["introspection_endpoint"], app.url("/introspect"));
     assert_eq!(d["revocation_endpoint"], app.url("/revoke"));
     for g in ["authorization_code", "refresh_token", "client_credentials"] {
@@ -1139,13 +1132,7 @@ async fn discovery_advertises_the_lifecycle_endpoints() {
             .iter()
             .any(|v| v == "private_key_jwt")
     );
-    let rfc8414: Value = http()
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rfc8414: Value =
+        get_json(&http(), app.url("/.well-known/oauth-authorization-server")).await;
     assert_eq!(rfc8414, d);
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use onyx_id::config::{Settings, TrustedProxies};
 use reqwest::StatusCode;
 
+use crate::cli::assert_serve_refuses;
 use crate::helpers::*;
 
 on_each_backend!(
@@ -43,14 +44,7 @@ impl LoginForm {
         let browser = browser();
         let (url, _) = authorize_url(app, &client.client_id, "openid", &[]);
         let login = location(browser.get(url).send().await.unwrap().headers());
-        let html = browser
-            .get(app.url(&login))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(&browser, app.url(&login)).await;
         Self {
             browser,
             url: app.url("/login"),
@@ -306,18 +300,6 @@ async fn an_invalid_trusted_proxy_or_limit_stops_the_server_with_a_one_line_reas
         ("ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS", "0"),
         ("ONYX_MAX_PENDING_REQUESTS_PER_APP", "-1"),
     ] {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx-id"))
-            .args(["serve"])
-            .env("ONYX_DATABASE_URL", &app.database_url)
-            .env("ONYX_KEYS_DIR", &app.keys_dir)
-            .env(var, value)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap();
-        assert!(!out.status.success(), "{var}={value}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(var), "the reason names the setting: {err}");
+        assert_serve_refuses(&app, var, value).await;
     }
 }

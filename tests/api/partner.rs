@@ -192,18 +192,7 @@ pub(crate) async fn decide(
 
 /// Where the browser lands when `email` starts signing in to the app.
 pub(crate) async fn sign_in(app: &TestApp, client_id: &str, email: &str) -> (String, String) {
-    let browser = browser();
-    let (url, verifier) = authorize_url(app, client_id, "openid profile", &[]);
-    let res = browser.get(url).send().await.unwrap();
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    let login = location(res.headers());
-    let next = log_in(app, &browser, &login, email).await;
-    let back = if next.starts_with("/consent") {
-        answer_consent(app, &browser, &next, "approve").await
-    } else {
-        next
-    };
-    (back, verifier)
+    sign_in_and_approve(app, client_id, email, "openid profile").await
 }
 
 async fn a_partner_goes_from_registration_through_review_and_preview_to_production(
@@ -588,14 +577,7 @@ async fn each_gated_capability_state_is_seen_at_authorize_token_and_introspectio
     let res = browser.get(url).send().await.unwrap();
     let login = location(res.headers());
     let consent = log_in(&app, &browser, &login, "ada@example.com").await;
-    let html = browser
-        .get(absolute(&app, &consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&browser, absolute(&app, &consent)).await;
     assert!(html.contains("capability Onyx has not enabled"), "{html}");
     // Each state of the community capability, as the consent screen shows it.
     for state in ["requested", "gated", "enabled"] {
@@ -611,14 +593,7 @@ async fn each_gated_capability_state_is_seen_at_authorize_token_and_introspectio
         let res = browser.get(url).send().await.unwrap();
         let consent = location(res.headers());
         assert!(consent.starts_with("/consent"), "{state}: {consent}");
-        let html = browser
-            .get(absolute(&app, &consent))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(&browser, absolute(&app, &consent)).await;
         let gated = html.contains("capability Onyx has not enabled");
         assert_eq!(gated, state != "enabled", "{state}: {html}");
         assert!(html.contains("Your communities"), "{state}: {html}");

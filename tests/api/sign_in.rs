@@ -55,14 +55,7 @@ async fn full_flow(app: &TestApp, client: &Client, alg: CoreJwsSigningAlgorithm)
     assert!(login.starts_with("/login?request_id="), "{login}");
     let consent = log_in(app, &browser, &login, "ada@example.com").await;
     assert!(consent.starts_with("/consent?request_id="), "{consent}");
-    let page = browser
-        .get(absolute(app, &consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, absolute(app, &consent)).await;
     assert!(
         page.contains("Travel Buddy"),
         "the consent page names the app"
@@ -180,14 +173,7 @@ async fn a_granted_app_skips_the_consent_screen_unless_prompt_consent_asks_for_i
     let (url, _) = authorize_url(&app, &client.client_id, "openid profile email", &[]);
     let consent = location(browser.get(url).send().await.unwrap().headers());
     assert!(consent.starts_with("/consent"), "{consent}");
-    let html = browser
-        .get(absolute(&app, &consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&browser, absolute(&app, &consent)).await;
     let asked = &html[..html
         .find("Already allowed")
         .expect("already granted scopes are listed apart")];
@@ -260,14 +246,7 @@ async fn wrong_credentials_get_one_generic_message_and_repeated_failures_are_lim
     let browser = browser();
     let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
     let login = location(browser.get(url).send().await.unwrap().headers());
-    let html = browser
-        .get(app.url(&login))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&browser, app.url(&login)).await;
     let (rid, csrf) = (
         hidden_field(&html, "request_id"),
         hidden_field(&html, "csrf_token"),
@@ -371,14 +350,7 @@ async fn login_and_consent_pages_cannot_be_framed_or_cached_and_forms_need_the_c
     let fresh = super::helpers::browser();
     let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
     let login = location(fresh.get(url).send().await.unwrap().headers());
-    let html = fresh
-        .get(app.url(&login))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&fresh, app.url(&login)).await;
     let res = fresh
         .post(app.url("/login"))
         .form(&[
