@@ -198,19 +198,13 @@ async fn resource_servers_and_machine_apps_made_by_the_cli_can_use_the_token_lif
         .unwrap();
     let t: serde_json::Value = res.json().await.unwrap();
     assert_eq!(t["expires_in"], 120, "{t}");
-    let seen: serde_json::Value = http()
-        .post(app.url("/introspect"))
-        .basic_auth(
-            rs["client_id"].as_str().unwrap(),
-            rs["client_secret"].as_str(),
-        )
-        .form(&[("token", t["access_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, seen) = post_form(
+        app.url("/introspect"),
+        rs["client_id"].as_str().unwrap(),
+        rs["client_secret"].as_str(),
+        &[("token", t["access_token"].as_str().unwrap())],
+    )
+    .await;
     assert_eq!(seen["active"], true);
     assert_eq!(seen["scope"], "grants:read");
     // The same audience twice is refused.
@@ -462,14 +456,7 @@ async fn the_partner_program_commands_register_partners_and_change_access_at_onc
     .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(one_json_object(&out)["access"]["state"], "suspended");
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = res.json().await.unwrap();
+    let (_, v) = token(&app, &client, &[("grant_type", "client_credentials")]).await;
     assert_eq!(
         (v["access_state"].as_str(), v["reason"].as_str()),
         (Some("suspended"), Some("abuse_review")),

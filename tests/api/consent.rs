@@ -422,18 +422,8 @@ async fn expiry_by_policy_stops_use_at_once_and_renewal_is_asked(backend: Backen
     assert_eq!(seen["active"], false, "every permission expired: {seen}");
     let (status, _) = userinfo(&app, &token).await;
     assert_eq!(status, 401);
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let err: Value = res.json().await.unwrap();
+    let (status, err) = crate::helpers::refresh(&app, &client, &refresh).await;
+    assert_eq!(status, 400);
     assert_eq!(err["error"], "invalid_grant");
     let (_, g) = grants_api(
         &app,
@@ -601,17 +591,8 @@ async fn users_revoke_on_the_connected_apps_page_partners_and_onyx_revoke_too(ba
     assert_eq!(introspect(&app, &client, &token).await["active"], false);
     let (status, _) = userinfo(&app, &token).await;
     assert_eq!(status, 401);
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let (status, _) = crate::helpers::refresh(&app, &client, &refresh).await;
+    assert_eq!(status, 400);
     let (_, g) = grants_api(
         &app,
         &client,

@@ -114,13 +114,9 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
     let cy = app.create_user("cy@example.com", "Cy").await;
     let (_, tokens) = connect(&app, &client, "cy@example.com", scope).await;
     let rt = text(&tokens, "refresh_token");
-    let res = http()
-        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=offline_access")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let path = format!("/api/v1/grants/{cy}?scope=offline_access");
+    let (status, _) = grants_api(&app, &client, reqwest::Method::DELETE, &path).await;
+    assert_eq!(status, 200);
     assert_eq!(
         states(&app, &client, &cy).await,
         pairs(&[
@@ -135,13 +131,9 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
         (StatusCode::BAD_REQUEST, "invalid_grant".into())
     );
     // A scope list it cannot read is refused, and changes nothing.
-    let res = http()
-        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=no-such-scope")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let path = format!("/api/v1/grants/{cy}?scope=no-such-scope");
+    let (status, _) = grants_api(&app, &client, reqwest::Method::DELETE, &path).await;
+    assert_eq!(status, 400);
     assert_eq!(states(&app, &client, &cy).await.len(), 3);
 
     // `grants revoke --scope offline_access` (Onyx).
@@ -267,15 +259,8 @@ async fn a_consent_screen_left_unanswered_takes_nothing_away(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let history: Value = http()
-        .get(app.url(&format!("/api/v1/grants/{sub}/history")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/api/v1/grants/{sub}/history");
+    let (_, history) = grants_api(&app, &client, reqwest::Method::GET, &path).await;
     let entries = history["entries"]
         .as_array()
         .unwrap_or_else(|| panic!("a history list: {history}"))

@@ -177,19 +177,7 @@ async fn the_grants_api_needs_grants_read_and_says_so_when_it_is_withdrawn(backe
             .contains(&json!("grants:read")),
         "{shown}"
     );
-    let own_token = || async {
-        http()
-            .post(app.url("/token"))
-            .basic_auth(&client.client_id, client.client_secret.as_deref())
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "grants:read"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
+    let own_token = || async { client_credentials(&app, &client, "grants:read").await.0 };
     assert_eq!(own_token().await, 200);
 
     let (status, v) = put(

@@ -9,6 +9,10 @@ use onyx_id::admin::{self, AppSpec};
 use onyx_id::clock::{Clock, ManualClock};
 use onyx_id::config::Settings;
 use onyx_id::startup::{AppState, build_state, run};
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl,
+};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
 use serde_json::Value;
@@ -637,4 +641,30 @@ pub async fn post_consent(
     }
     let req = browser.post(app.url("/consent")).form(&form);
     req.send().await.unwrap()
+}
+
+/// An `openidconnect` client for `client`, from the server's discovery document (as a partner
+/// app sets one up), redirecting to `REDIRECT`.
+pub async fn oidc_client(
+    app: &TestApp,
+    client: &Client,
+    http: &reqwest::Client,
+) -> CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+> {
+    let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client.client_id.clone()),
+        client.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap())
 }

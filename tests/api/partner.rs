@@ -684,30 +684,12 @@ async fn limit_and_suspend_take_effect_on_the_very_next_request_for_live_tokens_
         (json!("limited"), json!("app_access_limited")),
         "{email}"
     );
-    let info: Value = http()
-        .get(app.url("/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, info) = userinfo(&app, &access).await;
     assert!(
         info.get("email").is_none() && info["name"] == "Ada",
         "{info}"
     );
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let refreshed: Value = res.json().await.unwrap();
+    let (_, refreshed) = crate::helpers::refresh(&app, &client, &refresh).await;
     assert_eq!(
         refreshed["scope"], "openid profile offline_access",
         "{refreshed}"

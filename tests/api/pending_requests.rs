@@ -1,11 +1,8 @@
 //! Unauthenticated `/authorize` requests store a row each: capped per client address and per
 //! app, and `state` and `nonce` are bounded while long ones keep working.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, TokenResponse,
-};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, TokenResponse};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -179,16 +176,7 @@ async fn state_and_nonce_of_64_to_100_characters_keep_working_through_a_whole_fl
     let client = app.create_app(&["openid"]).await;
     app.create_user("ada@example.com", "Ada").await;
     let http = http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-    let oidc = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.client_id.clone()),
-        client.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
+    let oidc = oidc_client(&app, &client, &http).await;
     for len in [64, 65, 100] {
         let state = onyx_id::crypto::random_token(len)[..len].to_string();
         let nonce_value = format!("{}{}", "n".repeat(len - 10), "0123456789");

@@ -1,12 +1,9 @@
 //! The sign-in flow, driven by the `openidconnect` crate as a partner app would drive it.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 
 use crate::helpers::*;
@@ -25,16 +22,7 @@ on_each_backend!(
 async fn full_flow(app: &TestApp, client: &Client, alg: CoreJwsSigningAlgorithm) {
     app.create_user("ada@example.com", "Ada Lovelace").await;
     let http = http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-    let oidc = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.client_id.clone()),
-        client.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
+    let oidc = oidc_client(app, client, &http).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf_state, nonce) = oidc
         .authorize_url(
@@ -383,15 +371,7 @@ async fn userinfo_releases_only_the_claims_of_granted_scopes(backend: Backend) {
         .await
         .unwrap();
     let at = tokens["access_token"].as_str().unwrap();
-    let info: serde_json::Value = http()
-        .get(app.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, info) = userinfo(&app, at).await;
     assert!(info["sub"].is_string());
     assert!(
         info.get("email").is_none() && info.get("name").is_none(),
