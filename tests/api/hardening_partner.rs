@@ -7,9 +7,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cli::{one_json_object, onyx};
 use crate::helpers::*;
-use crate::partner::{
+use crate::support::cli::{one_json_object, onyx};
+use crate::support::partner_api::{
     DOMAIN, app_in_preview_with, decide, draft_version, get, good_draft, operator_key, patch, post,
     publish, put, spawn_program,
 };

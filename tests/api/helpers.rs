@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use onyx_id::admin::{self, AppSpec};
 use onyx_id::clock::{Clock, ManualClock};
-use onyx_id::config::Settings;
+use onyx_id::config::{Settings, TrustedProxies};
 use onyx_id::startup::{AppState, build_state, run};
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -163,6 +163,12 @@ async fn start_server(
         database_url,
         keys_dir,
     })
+}
+
+/// The test server listens on 127.0.0.1: trusting it as a proxy lets a test speak from any
+/// address through `X-Forwarded-For`.
+pub fn trust_localhost(s: &mut Settings) {
+    s.trusted_proxies = TrustedProxies::parse(&["127.0.0.1/32".to_string()]).unwrap();
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::partner::{DOMAIN, good_draft, operator_key, partner, post};
+use crate::support::partner_api::{DOMAIN, good_draft, operator_key, partner, post};
 
 on_each_backend!(
     the_webhook_pre_check_refuses_internal_addresses_in_every_form,

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use onyx_id::config::{Settings, TrustedProxies};
+use onyx_id::config::TrustedProxies;
 use reqwest::StatusCode;
 
-use crate::cli::assert_serve_refuses;
 use crate::helpers::*;
+use crate::support::cli::assert_serve_refuses;
 
 on_each_backend!(
     sixteen_parallel_wrong_passwords_get_no_more_password_checks_than_the_limit,
@@ -22,12 +22,6 @@ on_each_backend!(
 const WRONG: &str = "The email or password is not correct.";
 const LOCKED: &str = "Too many sign-in attempts";
 const BUSY: &str = "Too many sign-ins right now";
-
-/// The test server listens on 127.0.0.1: trusting it as a proxy lets a test speak from any
-/// address through `X-Forwarded-For`.
-pub fn trust_localhost(s: &mut Settings) {
-    s.trusted_proxies = TrustedProxies::parse(&["127.0.0.1/32".to_string()]).unwrap();
-}
 
 /// A login page for an authorization request in progress, and a browser that holds its CSRF
 /// cookie.

@@ -6,7 +6,6 @@ use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Toke
 use reqwest::StatusCode;
 
 use crate::helpers::*;
-use crate::login_limits::trust_localhost;
 
 on_each_backend!(
     pending_requests_over_the_cap_per_address_get_a_page_while_other_addresses_still_work,
