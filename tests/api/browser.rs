@@ -114,37 +114,6 @@ fn permission<'a>(v: &'a Value, scope: &str) -> (&'a str, &'a str) {
     )
 }
 
-/// The status and the JSON body of a response.
-async fn json_of(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// A POST with the app's client credentials (HTTP Basic), as the app makes it.
-async fn app_post(
-    app: &TestApp,
-    client: &Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let secret = client.client_secret.as_deref();
-    let req = http()
-        .post(app.url(path))
-        .basic_auth(&client.client_id, secret);
-    json_of(req.form(form).send().await.unwrap()).await
-}
-
-async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
-    let (status, v) = app_post(app, client, "/introspect", &[("token", token)]).await;
-    assert_eq!(status, 200, "{v}");
-    v
-}
-
-async fn userinfo(app: &TestApp, token: &str) -> (u16, Value) {
-    let req = http().get(app.url("/userinfo")).bearer_auth(token);
-    json_of(req.send().await.unwrap()).await
-}
-
 #[tokio::test]
 async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() {
     if !browser_available() {

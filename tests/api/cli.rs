@@ -1,129 +1,86 @@
 //! The operator CLI, run as a separate process against the same database and keys folder as a
 //! running server.
 
-use std::process::Stdio;
-
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
 use crate::helpers::*;
+use crate::support::cli::*;
 
-pub(crate) async fn onyx(
-    app: &TestApp,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
-    cmd.args(args)
-        .env("ONYX_DATABASE_URL", &app.database_url)
-        .env("ONYX_KEYS_DIR", &app.keys_dir)
-        .env("ONYX_ISSUER", &app.issuer)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("running onyx-id");
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).await.unwrap();
-        }
-    }
-    let out = child.wait_with_output().await.unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+on_each_backend!(
+    accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server,
+    the_partner_program_commands_register_partners_and_change_access_at_once,
+);
+
+async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "users",
+            "create",
+            "--email",
+            "Quinn@Example.com",
+            "--name",
+            "Quinn",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
     )
-}
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let user = one_json_object(&out);
+    assert_eq!(user["email"], "quinn@example.com");
 
-pub(crate) fn one_json_object(stdout: &str) -> serde_json::Value {
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "exactly one line on stdout: {stdout}"
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "CLI App",
+            "--redirect-uri",
+            REDIRECT,
+            "--redirect-uri",
+            "https://app.example/second",
+            "--origin",
+            "https://app.example",
+            "--scope",
+            "openid",
+            "--scope",
+            "email",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let created = one_json_object(&out);
+    let client = Client {
+        client_id: created["client_id"].as_str().unwrap().to_string(),
+        client_secret: Some(created["client_secret"].as_str().unwrap().to_string()),
+    };
+    // The running server sees both without a restart.
+    let (c, verifier) =
+        authorize_code(&app, &client.client_id, "quinn@example.com", "openid email").await;
+    let res = exchange(&app, &client, &c, &verifier).await;
+    assert_eq!(res.status(), 200);
+
+    let (code, out, _) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "P",
+            "--redirect-uri",
+            "com.example.app:/cb",
+            "--public",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        one_json_object(&out).get("client_secret").is_none(),
+        "public apps get no secret"
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("stdout is JSON");
-    assert!(v.is_object());
-    v
-}
-
-#[tokio::test]
-async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "users",
-                "create",
-                "--email",
-                "Quinn@Example.com",
-                "--name",
-                "Quinn",
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let user = one_json_object(&out);
-        assert_eq!(user["email"], "quinn@example.com");
-
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "apps",
-                "create",
-                "--name",
-                "CLI App",
-                "--redirect-uri",
-                REDIRECT,
-                "--redirect-uri",
-                "https://app.example/second",
-                "--origin",
-                "https://app.example",
-                "--scope",
-                "openid",
-                "--scope",
-                "email",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let created = one_json_object(&out);
-        let client = Client {
-            client_id: created["client_id"].as_str().unwrap().to_string(),
-            client_secret: Some(created["client_secret"].as_str().unwrap().to_string()),
-        };
-        // The running server sees both without a restart.
-        let (c, verifier) =
-            authorize_code(&app, &client.client_id, "quinn@example.com", "openid email").await;
-        let res = exchange(&app, &client, &c, &verifier).await;
-        assert_eq!(res.status(), 200);
-
-        let (code, out, _) = onyx(
-            &app,
-            &[
-                "apps",
-                "create",
-                "--name",
-                "P",
-                "--redirect-uri",
-                "com.example.app:/cb",
-                "--public",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert!(
-            one_json_object(&out).get("client_secret").is_none(),
-            "public apps get no secret"
-        );
-    }
 }
 
 #[tokio::test]
@@ -179,19 +136,13 @@ async fn resource_servers_and_machine_apps_made_by_the_cli_can_use_the_token_lif
         .unwrap();
     let t: serde_json::Value = res.json().await.unwrap();
     assert_eq!(t["expires_in"], 120, "{t}");
-    let seen: serde_json::Value = http()
-        .post(app.url("/introspect"))
-        .basic_auth(
-            rs["client_id"].as_str().unwrap(),
-            rs["client_secret"].as_str(),
-        )
-        .form(&[("token", t["access_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, seen) = post_form(
+        app.url("/introspect"),
+        rs["client_id"].as_str().unwrap(),
+        rs["client_secret"].as_str(),
+        &[("token", t["access_token"].as_str().unwrap())],
+    )
+    .await;
     assert_eq!(seen["active"], true);
     assert_eq!(seen["scope"], "grants:read");
     // The same audience twice is refused.
@@ -356,18 +307,7 @@ async fn invalid_configuration_exits_non_zero_with_a_one_line_reason() {
         ("ONYX_BIND", "nowhere"),
         ("ONYX_DATABASE_URL", "mysql://x"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
-            .args(["serve"])
-            .env("ONYX_DATABASE_URL", &app.database_url)
-            .env("ONYX_KEYS_DIR", &app.keys_dir)
-            .env(var, value)
-            .output()
-            .await
-            .unwrap();
-        assert!(!out.status.success(), "{var}={value}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(var), "the reason names the setting: {err}");
+        assert_serve_refuses(&app, var, value).await;
     }
 }
 
@@ -378,178 +318,163 @@ async fn keys_rotate_from_the_cli_is_seen_by_the_running_server() {
     assert_eq!(code, 0, "{err}");
     let rotated = one_json_object(&out);
     let kid = rotated["keys"][0]["kid"].as_str().unwrap();
-    let jwks: serde_json::Value = http()
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = get_json(&http(), app.url("/jwks.json")).await;
     assert!(jwks.to_string().contains(kid));
 }
 
-#[tokio::test]
-async fn the_partner_program_commands_register_partners_and_change_access_at_once() {
-    for backend in backends() {
-        let app = spawn_app(backend).await;
-        app.create_user("owner@partner.example", "Owner").await;
-        app.create_user("reviewer@onyx.example", "Reviewer").await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "partners",
-                "create",
-                "--name",
-                "Buddy Ltd",
-                "--website",
-                "https://partner.example",
-                "--support-contact",
-                "help@partner.example",
-                "--region",
-                "GB",
-                "--owner",
-                "owner@partner.example",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        let partner = one_json_object(&out);
-        let key = partner["api_key"].as_str().unwrap();
-        assert!(key.starts_with("onyxpk_"));
-        let (code, out, _) = onyx(
-            &app,
-            &["operators", "create", "--email", "reviewer@onyx.example"],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert!(
-            one_json_object(&out)["api_key"]
-                .as_str()
-                .unwrap()
-                .starts_with("onyxok_")
-        );
-        // The partner key works against the running server at once.
-        let res = http()
-            .get(app.url("/api/v1/partner"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-
-        // An operator suspends a development app; the server refuses it on the next request.
-        let client = app.create_app(&["openid", "grants:read"]).await;
-        let (code, out, err) = onyx(
-            &app,
-            &[
-                "apps",
-                "access",
-                "--app",
-                &client.client_id,
-                "--state",
-                "suspended",
-                "--reason",
-                "abuse_review",
-                "--note",
-                "spam reports",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(one_json_object(&out)["access"]["state"], "suspended");
-        let res = http()
-            .post(app.url("/token"))
-            .basic_auth(&client.client_id, client.client_secret.as_deref())
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
-        let v: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(
-            (v["access_state"].as_str(), v["reason"].as_str()),
-            (Some("suspended"), Some("abuse_review")),
-            "{v}"
-        );
-        let (code, out, _) = onyx(
-            &app,
-            &[
-                "apps",
-                "trust",
-                "--app",
-                &client.client_id,
-                "--level",
-                "trusted",
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(code, 0);
-        assert_eq!(one_json_object(&out)["trust_level"], "trusted");
-        let (code, out, _) = onyx(&app, &["audit", "--app", &client.client_id], None).await;
-        assert_eq!(code, 0);
-        let actions: Vec<String> = one_json_object(&out)["entries"]
-            .as_array()
+async fn the_partner_program_commands_register_partners_and_change_access_at_once(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.create_user("owner@partner.example", "Owner").await;
+    app.create_user("reviewer@onyx.example", "Reviewer").await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "partners",
+            "create",
+            "--name",
+            "Buddy Ltd",
+            "--website",
+            "https://partner.example",
+            "--support-contact",
+            "help@partner.example",
+            "--region",
+            "GB",
+            "--owner",
+            "owner@partner.example",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let partner = one_json_object(&out);
+    let key = partner["api_key"].as_str().unwrap();
+    assert!(key.starts_with("onyxpk_"));
+    let (code, out, _) = onyx(
+        &app,
+        &["operators", "create", "--email", "reviewer@onyx.example"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        one_json_object(&out)["api_key"]
+            .as_str()
             .unwrap()
-            .iter()
-            .map(|e| e["action"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            actions,
-            ["app.trust_level_set", "access.suspended", "app.created"]
-        );
-        let (code, out, _) = onyx(&app, &["reviews", "queue"], None).await;
-        assert_eq!(
-            (code, one_json_object(&out)["reviews"].clone()),
-            (0, serde_json::json!([]))
-        );
+            .starts_with("onyxok_")
+    );
+    // The partner key works against the running server at once.
+    let res = http()
+        .get(app.url("/api/v1/partner"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 
-        // Bad input: a one-line reason and a non-zero exit.
-        for args in [
-            vec![
-                "apps",
-                "access",
-                "--app",
-                client.client_id.as_str(),
-                "--state",
-                "limited",
-                "--reason",
-                "abuse_review",
-            ],
-            vec!["apps", "access", "--app", "nope", "--state", "active"],
-            // Client ids are base64url and may start with '-': still read as the value.
-            vec!["apps", "access", "--app", "-yNotAnApp", "--state", "active"],
-            vec![
-                "reviews",
-                "decide",
-                "--app",
-                client.client_id.as_str(),
-                "--step",
-                "vibes",
-                "--state",
-                "approved",
-            ],
-            vec![
-                "partners",
-                "create",
-                "--name",
-                "X",
-                "--website",
-                "http://x.example",
-                "--support-contact",
-                "a@x.example",
-                "--owner",
-                "owner@partner.example",
-            ],
-            vec!["operators", "create", "--email", "nobody@example.com"],
-        ] {
-            let (code, out, err) = onyx(&app, &args, None).await;
-            assert_ne!(code, 0, "{args:?}");
-            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
-            assert!(one_json_object(&out)["error_description"].is_string());
-        }
+    // An operator suspends a development app; the server refuses it on the next request.
+    let client = app.create_app(&["openid", "grants:read"]).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "access",
+            "--app",
+            &client.client_id,
+            "--state",
+            "suspended",
+            "--reason",
+            "abuse_review",
+            "--note",
+            "spam reports",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(one_json_object(&out)["access"]["state"], "suspended");
+    let (_, v) = token(&app, &client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(
+        (v["access_state"].as_str(), v["reason"].as_str()),
+        (Some("suspended"), Some("abuse_review")),
+        "{v}"
+    );
+    let (code, out, _) = onyx(
+        &app,
+        &[
+            "apps",
+            "trust",
+            "--app",
+            &client.client_id,
+            "--level",
+            "trusted",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(one_json_object(&out)["trust_level"], "trusted");
+    let (code, out, _) = onyx(&app, &["audit", "--app", &client.client_id], None).await;
+    assert_eq!(code, 0);
+    let actions: Vec<String> = one_json_object(&out)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        ["app.trust_level_set", "access.suspended", "app.created"]
+    );
+    let (code, out, _) = onyx(&app, &["reviews", "queue"], None).await;
+    assert_eq!(
+        (code, one_json_object(&out)["reviews"].clone()),
+        (0, serde_json::json!([]))
+    );
+
+    // Bad input: a one-line reason and a non-zero exit.
+    for args in [
+        vec![
+            "apps",
+            "access",
+            "--app",
+            client.client_id.as_str(),
+            "--state",
+            "limited",
+            "--reason",
+            "abuse_review",
+        ],
+        vec!["apps", "access", "--app", "nope", "--state", "active"],
+        // Client ids are base64url and may start with '-': still read as the value.
+        vec!["apps", "access", "--app", "-yNotAnApp", "--state", "active"],
+        vec![
+            "reviews",
+            "decide",
+            "--app",
+            client.client_id.as_str(),
+            "--step",
+            "vibes",
+            "--state",
+            "approved",
+        ],
+        vec![
+            "partners",
+            "create",
+            "--name",
+            "X",
+            "--website",
+            "http://x.example",
+            "--support-contact",
+            "a@x.example",
+            "--owner",
+            "owner@partner.example",
+        ],
+        vec!["operators", "create", "--email", "nobody@example.com"],
+    ] {
+        let (code, out, err) = onyx(&app, &args, None).await;
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(one_json_object(&out)["error_description"].is_string());
     }
 }

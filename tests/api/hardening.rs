@@ -10,30 +10,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// `name::sqlite` and `name::postgres` tests for `async fn name(backend)`; the PostgreSQL one
-/// says it is skipped when `ONYX_TEST_POSTGRES_URL` is not set.
-macro_rules! on_each_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use crate::helpers::Backend;
-
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(Backend::Sqlite).await
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if crate::helpers::backends().contains(&Backend::Postgres) {
-                    super::$name(Backend::Postgres).await
-                } else {
-                    eprintln!("skipped: ONYX_TEST_POSTGRES_URL is not set");
-                }
-            }
-        }
-    )*};
-}
-
 on_each_backend!(
     removing_stay_connected_stops_refresh_at_once,
     refresh_stops_when_offline_access_is_no_longer_usable_and_introspection_agrees,
@@ -55,48 +31,6 @@ fn connected_spec() -> AppSpec {
     s
 }
 
-fn text(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("no {k} in {v}"))
-        .to_string()
-}
-
-/// The consent page a signed-in `browser` is at, after following `url` (a path or URL).
-async fn page(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
-    assert!(
-        url.starts_with("/consent"),
-        "expected the consent page: {url}"
-    );
-    let res = browser.get(absolute(app, url)).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
-}
-
-/// Posts the consent form of `html` with `decision`, ticking `ticked` optional scopes.
-async fn answer(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    html: &str,
-    decision: &str,
-    ticked: &[&str],
-) -> reqwest::Response {
-    let mut form = vec![
-        ("request_id".to_string(), hidden_field(html, "request_id")),
-        ("csrf_token".to_string(), hidden_field(html, "csrf_token")),
-        ("shown".to_string(), hidden_field(html, "shown")),
-        ("decision".to_string(), decision.to_string()),
-    ];
-    for s in ticked {
-        form.push((format!("scope:{s}"), "allow".to_string()));
-    }
-    browser
-        .post(app.url("/consent"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Signs in with a fresh browser and allows `scope` with every optional scope ticked: the
 /// browser (still signed in) and the token response.
 async fn connect(
@@ -109,9 +43,9 @@ async fn connect(
     let (url, verifier) = authorize_url(app, &client.client_id, scope, &[]);
     let res = browser.get(url).send().await.unwrap();
     let next = log_in(app, &browser, &location(res.headers()), email).await;
-    let html = page(app, &browser, &next).await;
+    let html = consent_page(app, &browser, &next).await;
     let ticked: Vec<&str> = scope.split(' ').collect();
-    let res = answer(app, &browser, &html, "approve", &ticked).await;
+    let res = post_consent(app, &browser, &html, "approve", &ticked).await;
     assert_eq!(res.status(), 303);
     let back = location(res.headers());
     let res = exchange(app, client, &query(&back)["code"], &verifier).await;
@@ -121,15 +55,8 @@ async fn connect(
 
 /// The partner API's view of the user's grant: scope → state.
 async fn states(app: &TestApp, client: &Client, sub: &str) -> Vec<(String, String)> {
-    let v: Value = http()
-        .get(app.url(&format!("/api/v1/grants/{sub}")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/api/v1/grants/{sub}");
+    let (_, v) = grants_api(app, client, reqwest::Method::GET, &path).await;
     let mut out: Vec<(String, String)> = v["permissions"]
         .as_array()
         .unwrap_or_else(|| panic!("no permissions in {v}"))
@@ -159,14 +86,7 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
     // Remove on Connected apps.
     let (browser, tokens) = connect(&app, &client, "ada@example.com", scope).await;
     let rt = text(&tokens, "refresh_token");
-    let html = browser
-        .get(app.url("/account/apps"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&browser, app.url("/account/apps")).await;
     let res = browser
         .post(app.url("/account/apps/revoke"))
         .form(&[
@@ -194,13 +114,9 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
     let cy = app.create_user("cy@example.com", "Cy").await;
     let (_, tokens) = connect(&app, &client, "cy@example.com", scope).await;
     let rt = text(&tokens, "refresh_token");
-    let res = http()
-        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=offline_access")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let path = format!("/api/v1/grants/{cy}?scope=offline_access");
+    let (status, _) = grants_api(&app, &client, reqwest::Method::DELETE, &path).await;
+    assert_eq!(status, 200);
     assert_eq!(
         states(&app, &client, &cy).await,
         pairs(&[
@@ -215,13 +131,9 @@ async fn removing_stay_connected_stops_refresh_at_once(backend: Backend) {
         (StatusCode::BAD_REQUEST, "invalid_grant".into())
     );
     // A scope list it cannot read is refused, and changes nothing.
-    let res = http()
-        .delete(app.url(&format!("/api/v1/grants/{cy}?scope=no-such-scope")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    let path = format!("/api/v1/grants/{cy}?scope=no-such-scope");
+    let (status, _) = grants_api(&app, &client, reqwest::Method::DELETE, &path).await;
+    assert_eq!(status, 400);
     assert_eq!(states(&app, &client, &cy).await.len(), 3);
 
     // `grants revoke --scope offline_access` (Onyx).
@@ -329,7 +241,7 @@ async fn a_consent_screen_left_unanswered_takes_nothing_away(backend: Backend) {
         &[("prompt", "consent")],
     );
     let res = browser.get(url).send().await.unwrap();
-    let html = page(&app, &browser, &location(res.headers())).await;
+    let html = consent_page(&app, &browser, &location(res.headers())).await;
     assert!(html.contains("Allow"), "the question is asked");
     assert_eq!(states(&app, &client, &sub).await, granted);
     let seen = introspect(&app, &client, &text(&tokens, "access_token")).await;
@@ -347,15 +259,8 @@ async fn a_consent_screen_left_unanswered_takes_nothing_away(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let history: Value = http()
-        .get(app.url(&format!("/api/v1/grants/{sub}/history")))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/api/v1/grants/{sub}/history");
+    let (_, history) = grants_api(&app, &client, reqwest::Method::GET, &path).await;
     let entries = history["entries"]
         .as_array()
         .unwrap_or_else(|| panic!("a history list: {history}"))
@@ -376,7 +281,7 @@ async fn a_consent_screen_left_unanswered_takes_nothing_away(backend: Backend) {
     // Incremental: a new scope is `requested` on its own; the granted ones stay granted.
     let (url, _) = authorize_url(&app, &client.client_id, "openid profile email", &[]);
     let res = browser.get(url).send().await.unwrap();
-    let _ = page(&app, &browser, &location(res.headers())).await;
+    let _ = consent_page(&app, &browser, &location(res.headers())).await;
     assert_eq!(
         states(&app, &client, &sub).await,
         pairs(&[
@@ -402,8 +307,8 @@ async fn declining_a_repeated_question_keeps_what_was_granted(backend: Backend) 
         &[("prompt", "consent")],
     );
     let res = browser.get(url).send().await.unwrap();
-    let html = page(&app, &browser, &location(res.headers())).await;
-    let res = answer(&app, &browser, &html, "deny", &[]).await;
+    let html = consent_page(&app, &browser, &location(res.headers())).await;
+    let res = post_consent(&app, &browser, &html, "deny", &[]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(query(&location(res.headers()))["error"], "access_denied");
     // The new scope is denied; what the person granted before still stands.
@@ -428,9 +333,11 @@ async fn the_consent_page_cannot_skip_a_required_sign_in(backend: Backend) {
     let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
     let res = browser.get(url).send().await.unwrap();
     let next = log_in(&app, &browser, &location(res.headers()), "fay@example.com").await;
-    let html = page(&app, &browser, &next).await;
+    let html = consent_page(&app, &browser, &next).await;
     assert_eq!(
-        answer(&app, &browser, &html, "approve", &[]).await.status(),
+        post_consent(&app, &browser, &html, "approve", &[])
+            .await
+            .status(),
         303
     );
     for extra in [[("prompt", "login")], [("max_age", "60")]] {
@@ -449,14 +356,7 @@ async fn the_consent_page_cannot_skip_a_required_sign_in(backend: Backend) {
         assert_eq!(res.status(), 303, "{extra:?}");
         assert_eq!(location(res.headers()), login, "{extra:?}: sent to sign in");
         // Nor can it post an answer with the CSRF token the login page gave it.
-        let login_html = browser
-            .get(app.url(&login))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let login_html = get_text(&browser, app.url(&login)).await;
         let res = browser
             .post(app.url("/consent"))
             .form(&[
@@ -479,9 +379,9 @@ async fn the_consent_page_cannot_skip_a_required_sign_in(backend: Backend) {
         // Signing in again answers it, with the new auth_time.
         let mut next = log_in(&app, &browser, &login, "fay@example.com").await;
         if next.starts_with("/consent") {
-            let html = page(&app, &browser, &next).await;
+            let html = consent_page(&app, &browser, &next).await;
             next = location(
-                answer(&app, &browser, &html, "approve", &[])
+                post_consent(&app, &browser, &html, "approve", &[])
                     .await
                     .headers(),
             );
@@ -501,7 +401,7 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
     let (url, verifier) = authorize_url(&app, &client.client_id, "openid profile email", &[]);
     let res = browser.get(url).send().await.unwrap();
     let next = log_in(&app, &browser, &location(res.headers()), "gil@example.com").await;
-    let shown = page(&app, &browser, &next).await;
+    let shown = consent_page(&app, &browser, &next).await;
     assert!(shown.contains("Not available"), "email waits for review");
 
     // While the page is open, Onyx approves email and the app edits its consent copy.
@@ -512,7 +412,7 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    let res = answer(&app, &browser, &shown, "approve", &[]).await;
+    let res = post_consent(&app, &browser, &shown, "approve", &[]).await;
     assert_eq!(res.status(), 200, "the page is shown again, no code");
     let again = res.text().await.unwrap();
     assert!(
@@ -531,14 +431,14 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
     // A forged digest fares no better.
     let forged = again.replace(&hidden_field(&again, "shown"), "AAAA");
     assert_eq!(
-        answer(&app, &browser, &forged, "approve", &[])
+        post_consent(&app, &browser, &forged, "approve", &[])
             .await
             .status(),
         200
     );
 
     // The page as shown now is answered, with the copy version it showed.
-    let res = answer(&app, &browser, &again, "approve", &[]).await;
+    let res = post_consent(&app, &browser, &again, "approve", &[]).await;
     assert_eq!(res.status(), 303);
     let back = location(res.headers());
     let res = exchange(&app, &client, &query(&back)["code"], &verifier).await;
@@ -571,9 +471,9 @@ async fn userinfo_refuses_a_token_minted_for_a_resource_server(backend: Backend)
         let res = browser.get(url).send().await.unwrap();
         let mut next = log_in(&app, &browser, &location(res.headers()), "hal@example.com").await;
         if next.starts_with("/consent") {
-            let html = page(&app, &browser, &next).await;
+            let html = consent_page(&app, &browser, &next).await;
             next = location(
-                answer(&app, &browser, &html, "approve", &[])
+                post_consent(&app, &browser, &html, "approve", &[])
                     .await
                     .headers(),
             );

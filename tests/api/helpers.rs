@@ -7,9 +7,15 @@ use std::sync::{Arc, OnceLock};
 
 use onyx_id::admin::{self, AppSpec};
 use onyx_id::clock::{Clock, ManualClock};
-use onyx_id::config::Settings;
+use onyx_id::config::{Settings, TrustedProxies};
 use onyx_id::startup::{AppState, build_state, run};
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl,
+};
+use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
+use serde_json::Value;
 use sqlx::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +31,43 @@ pub fn backends() -> Vec<Backend> {
         b.push(Backend::Postgres);
     }
     b
+}
+
+/// Whether the PostgreSQL case of a test runs: yes when `ONYX_TEST_POSTGRES_URL` is set. Without
+/// it the case says it is skipped, except under CI (`CI` set), where a PostgreSQL case that
+/// cannot run is a failure, not a silent pass.
+pub fn postgres_runs() -> bool {
+    if backends().contains(&Backend::Postgres) {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| !v.is_empty()) {
+        panic!("CI is set but ONYX_TEST_POSTGRES_URL is not: CI must run every PostgreSQL case");
+    }
+    eprintln!("SKIPPED: the PostgreSQL case, as ONYX_TEST_POSTGRES_URL is not set");
+    false
+}
+
+/// Registers each `async fn name(backend: Backend)` as two tests, `name::sqlite` and
+/// `name::postgres`, so a failure names its backend and PostgreSQL still runs when SQLite
+/// fails. The PostgreSQL case follows `postgres_runs()`.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if crate::helpers::postgres_runs() {
+                    super::$name(Backend::Postgres).await
+                }
+            }
+        }
+    )*};
 }
 
 pub struct TestApp {
@@ -79,33 +122,53 @@ async fn fresh_postgres_database() -> (String, String, String) {
     (url.to_string(), admin_url, name)
 }
 
+/// A server started on a random port.
+struct Started {
+    address: String,
+    issuer: String,
+    state: AppState,
+    database_url: String,
+    keys_dir: PathBuf,
+}
+
 /// Starts a server on a random port; its issuer is its own address unless `issuer` is given (as
-/// for a second instance behind the same public name). Returns the address and the state.
+/// for a second instance behind the same public name), and `configure` changes its settings
+/// first.
 async fn start_server(
     database_url: &str,
     keys_dir: &Path,
     issuer: Option<&str>,
     clock: &ManualClock,
     configure: &dyn Fn(&mut Settings),
-) -> (String, AppState) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let settings = Settings::parse(
-        &listener.local_addr().unwrap().to_string(),
-        issuer.unwrap_or(&address),
+) -> anyhow::Result<Started> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}", listener.local_addr()?);
+    let issuer = issuer.unwrap_or(&address).to_string();
+    let mut settings = Settings::parse(
+        &listener.local_addr()?.to_string(),
+        &issuer,
         database_url,
         keys_dir.to_str().unwrap(),
     )
-    .expect("test settings");
-    let mut settings = settings;
+    .map_err(anyhow::Error::msg)?;
     configure(&mut settings);
-    let state = build_state(settings, Arc::new(clock.clone()))
-        .await
-        .expect("building the app");
+    let database_url = settings.database_url.expose().to_string();
+    let keys_dir = settings.keys_dir.clone();
+    let state = build_state(settings, Arc::new(clock.clone())).await?;
     tokio::spawn(run(listener, state.clone()));
-    (address, state)
+    Ok(Started {
+        address,
+        issuer,
+        state,
+        database_url,
+        keys_dir,
+    })
+}
+
+/// The test server listens on 127.0.0.1: trusting it as a proxy lets a test speak from any
+/// address through `X-Forwarded-For`.
+pub fn trust_localhost(s: &mut Settings) {
+    s.trusted_proxies = TrustedProxies::parse(&["127.0.0.1/32".to_string()]).unwrap();
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -114,12 +177,24 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// `spawn_app`, with settings changed by `configure` first.
 pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut Settings)) -> TestApp {
+    try_spawn_app(backend, None, configure)
+        .await
+        .expect("building the app")
+}
+
+/// `spawn_app_with`, with the issuer given (an https issuer, as behind a TLS front end; `None`
+/// for the server's own address) and a start-up failure returned instead of a panic.
+pub async fn try_spawn_app(
+    backend: Backend,
+    issuer: Option<&str>,
+    configure: &dyn Fn(&mut Settings),
+) -> anyhow::Result<TestApp> {
     // Server logs go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .with_test_writer()
         .try_init();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir()?;
     let keys_dir = dir.path().join("keys");
     copy_dir(fixture_keys(), &keys_dir);
     let (database_url, pg_drop) = match backend {
@@ -133,39 +208,31 @@ pub async fn spawn_app_with(backend: Backend, configure: &dyn Fn(&mut Settings))
         }
     };
     let clock = ManualClock::new();
-    let (address, state) = start_server(&database_url, &keys_dir, None, &clock, configure).await;
-    TestApp {
-        issuer: address.clone(),
-        address,
+    let started = match start_server(&database_url, &keys_dir, issuer, &clock, configure).await {
+        Ok(started) => started,
+        Err(e) => {
+            if let Some((admin, name)) = pg_drop {
+                drop_postgres_database(admin, name);
+            }
+            return Err(e);
+        }
+    };
+    Ok(TestApp {
+        address: started.address,
+        issuer: started.issuer,
         clock,
-        state,
-        database_url,
-        keys_dir,
+        state: started.state,
+        database_url: started.database_url,
+        keys_dir: started.keys_dir,
         _dir: dir,
         pg_drop,
-    }
+    })
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg_drop.take() {
-            // Drop runs outside async code: use a small runtime of its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut conn)
-                        .await;
-                    }
-                });
-            })
-            .join();
+            drop_postgres_database(admin, name);
         }
     }
 }
@@ -178,11 +245,21 @@ pub struct Client {
     pub client_secret: Option<String>,
 }
 
+impl Client {
+    /// The credentials in the answer that created an app (`apps create`, or the admin call).
+    pub fn from_created(created: &Value) -> Client {
+        Client {
+            client_id: text(created, "client_id"),
+            client_secret: created["client_secret"].as_str().map(str::to_string),
+        }
+    }
+}
+
 impl TestApp {
     /// Another instance on the same database and keys, with the same issuer and clock (as
     /// several stateless instances behind one name). Returns its base URL.
     pub async fn second_instance(&self) -> String {
-        start_server(
+        let started = start_server(
             &self.database_url,
             &self.keys_dir,
             Some(&self.issuer),
@@ -190,7 +267,8 @@ impl TestApp {
             &|_| {},
         )
         .await
-        .0
+        .expect("a second instance");
+        started.address
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -212,10 +290,7 @@ impl TestApp {
         let v = admin::create_app(&self.state.db, self.clock.now(), spec)
             .await
             .expect("creating an app");
-        Client {
-            client_id: v["client_id"].as_str().unwrap().to_string(),
-            client_secret: v["client_secret"].as_str().map(str::to_string),
-        }
+        Client::from_created(&v)
     }
 
     /// A confidential app at `REDIRECT` approved for `scopes`.
@@ -351,30 +426,15 @@ pub async fn answer_consent(
     consent_url: &str,
     decision: &str,
 ) -> String {
-    let page = browser
-        .get(absolute(app, consent_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let res = browser
-        .post(app.url("/consent"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("shown", hidden_field(&html, "shown")),
-            ("decision", decision.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let html = consent_page(app, browser, consent_url).await;
+    let res = post_consent(app, browser, &html, decision, &[]).await;
     assert_eq!(res.status(), 303);
     location(res.headers())
 }
 
-/// The whole browser part: authorize, log in, approve. Returns the code and the verifier.
-pub async fn authorize_code(
+/// The whole browser part: authorize, log in, approve if asked. Returns where the server sends
+/// the browser back to the app, and the PKCE verifier.
+pub async fn sign_in_and_approve(
     app: &TestApp,
     client_id: &str,
     email: &str,
@@ -383,6 +443,7 @@ pub async fn authorize_code(
     let browser = browser();
     let (url, verifier) = authorize_url(app, client_id, scope, &[]);
     let res = browser.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let login = location(res.headers());
     let next = log_in(app, &browser, &login, email).await;
     let back = if next.starts_with("/consent") {
@@ -390,8 +451,18 @@ pub async fn authorize_code(
     } else {
         next
     };
-    let q = query(&back);
-    (q["code"].clone(), verifier)
+    (back, verifier)
+}
+
+/// `sign_in_and_approve`; returns the code and the verifier.
+pub async fn authorize_code(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+    scope: &str,
+) -> (String, String) {
+    let (back, verifier) = sign_in_and_approve(app, client_id, email, scope).await;
+    (query(&back)["code"].clone(), verifier)
 }
 
 /// Exchanges a code with client_secret_post; returns the response.
@@ -419,66 +490,6 @@ pub async fn exchange(
         .unwrap()
 }
 
-/// `spawn_app_with`, with the issuer given (an https issuer, as behind a TLS front end; `None`
-/// for the server's own address) and a start-up failure returned instead of a panic.
-pub async fn try_spawn_app(
-    backend: Backend,
-    issuer: Option<&str>,
-    configure: &dyn Fn(&mut Settings),
-) -> anyhow::Result<TestApp> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir()?;
-    let keys_dir = dir.path().join("keys");
-    copy_dir(fixture_keys(), &keys_dir);
-    let (database_url, pg_drop) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("onyx.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, admin, name) = fresh_postgres_database().await;
-            (url, Some((admin, name)))
-        }
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = format!("http://{}", listener.local_addr()?);
-    let issuer = issuer.unwrap_or(&address).to_string();
-    let mut settings = Settings::parse(
-        &listener.local_addr()?.to_string(),
-        &issuer,
-        &database_url,
-        keys_dir.to_str().unwrap(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    configure(&mut settings);
-    let clock = ManualClock::new();
-    let database_url = settings.database_url.expose().to_string();
-    let keys_dir = settings.keys_dir.clone();
-    let state = match build_state(settings, Arc::new(clock.clone())).await {
-        Ok(state) => state,
-        Err(e) => {
-            if let Some((admin, name)) = pg_drop {
-                drop_postgres_database(admin, name);
-            }
-            return Err(e);
-        }
-    };
-    tokio::spawn(run(listener, state.clone()));
-    Ok(TestApp {
-        address,
-        issuer,
-        clock,
-        state,
-        database_url,
-        keys_dir,
-        _dir: dir,
-        pg_drop,
-    })
-}
-
 /// Drops a test database (from outside async code: on a small runtime of its own).
 fn drop_postgres_database(admin: String, name: String) {
     let _ = std::thread::spawn(move || {
@@ -499,32 +510,167 @@ fn drop_postgres_database(admin: String, name: String) {
     .join();
 }
 
-/// Introspects `token` with the app's own credentials (HTTP Basic); the JSON answer.
-pub async fn introspect(app: &TestApp, client: &Client, token: &str) -> serde_json::Value {
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// A string field of a JSON value, or a panic naming the field and the value.
+pub fn text(v: &Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_string()
 }
 
-/// A refresh with the app's own credentials (HTTP Basic): the status and the JSON answer.
-pub async fn refresh(
+/// The body of a GET to `url` (a page, mostly).
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The JSON body of a GET to `url`.
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The status and the JSON body of a response: `null` for an empty body, a panic for a body
+/// that is not JSON.
+pub async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    if body.is_empty() {
+        return (status, Value::Null);
+    }
+    let v = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {body}"));
+    (status, v)
+}
+
+/// A form POST to `url` with HTTP Basic credentials: the status and the JSON answer.
+pub async fn post_form(
+    url: String,
+    id: &str,
+    secret: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let req = http().post(url).basic_auth(id, secret).form(form);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// A form POST to `path` with the app's own credentials (HTTP Basic), as the app makes it.
+pub async fn app_post(
     app: &TestApp,
     client: &Client,
-    token: &str,
-) -> (reqwest::StatusCode, serde_json::Value) {
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let secret = client.client_secret.as_deref();
+    post_form(app.url(path), &client.client_id, secret, form).await
+}
+
+/// A token request with the app's own credentials.
+pub async fn token(app: &TestApp, client: &Client, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    app_post(app, client, "/token", form).await
+}
+
+/// Introspects `token` with the app's own credentials; the answer, checked to be a 200 whose
+/// `active` is a JSON boolean.
+pub async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
+    let (status, v) = app_post(app, client, "/introspect", &[("token", token)]).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["active"].is_boolean(), "active is a JSON boolean: {v}");
+    v
+}
+
+/// Presents a refresh token with the app's own credentials.
+pub async fn refresh(app: &TestApp, client: &Client, refresh_token: &str) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    token(app, client, &form).await
+}
+
+/// The client credentials grant for `scope`.
+pub async fn client_credentials(
+    app: &TestApp,
+    client: &Client,
+    scope: &str,
+) -> (StatusCode, Value) {
+    let form = [("grant_type", "client_credentials"), ("scope", scope)];
+    token(app, client, &form).await
+}
+
+/// Userinfo with a Bearer token.
+pub async fn userinfo(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let req = http().get(app.url("/userinfo")).bearer_auth(token);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// The grants API (`/api/v1/grants/…`) with the app's own credentials.
+pub async fn grants_api(
+    app: &TestApp,
+    client: &Client,
+    method: reqwest::Method,
+    path: &str,
+) -> (StatusCode, Value) {
+    let secret = client.client_secret.as_deref();
+    let req = http()
+        .request(method, app.url(path))
+        .basic_auth(&client.client_id, secret);
+    json_of(req.send().await.unwrap()).await
+}
+
+/// The consent page's HTML, after following `url` (a path or URL) with a signed-in browser.
+pub async fn consent_page(app: &TestApp, browser: &reqwest::Client, url: &str) -> String {
+    assert!(
+        url.starts_with("/consent"),
+        "expected the consent page, got {url}"
+    );
+    let res = browser.get(absolute(app, url)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let frame = res.headers()["x-frame-options"].to_str().unwrap();
+    assert_eq!(frame, "DENY");
+    res.text().await.unwrap()
+}
+
+/// Posts the consent form of `html` with `decision`, ticking `ticked` optional scopes.
+pub async fn post_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    html: &str,
+    decision: &str,
+    ticked: &[&str],
+) -> reqwest::Response {
+    let mut form = vec![
+        ("request_id".to_string(), hidden_field(html, "request_id")),
+        ("csrf_token".to_string(), hidden_field(html, "csrf_token")),
+        ("shown".to_string(), hidden_field(html, "shown")),
+        ("decision".to_string(), decision.to_string()),
+    ];
+    for s in ticked {
+        form.push((format!("scope:{s}"), "allow".to_string()));
+    }
+    let req = browser.post(app.url("/consent")).form(&form);
+    req.send().await.unwrap()
+}
+
+/// An `openidconnect` client for `client`, from the server's discovery document (as a partner
+/// app sets one up), redirecting to `REDIRECT`.
+pub async fn oidc_client(
+    app: &TestApp,
+    client: &Client,
+    http: &reqwest::Client,
+) -> CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+> {
+    let issuer = IssuerUrl::new(app.issuer.clone()).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
         .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
+        .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client.client_id.clone()),
+        client.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap())
 }

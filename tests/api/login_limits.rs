@@ -3,20 +3,25 @@
 
 use std::time::Duration;
 
-use onyx_id::config::{Settings, TrustedProxies};
+use onyx_id::config::TrustedProxies;
 use reqwest::StatusCode;
 
 use crate::helpers::*;
+use crate::support::cli::assert_serve_refuses;
+
+on_each_backend!(
+    sixteen_parallel_wrong_passwords_get_no_more_password_checks_than_the_limit,
+    the_owner_signs_in_from_another_address_while_an_attacker_is_locked_out,
+    the_per_account_ceiling_stops_guessing_spread_over_many_addresses,
+    ipv6_addresses_in_one_64_share_a_counter,
+    forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy,
+    the_rightmost_forwarded_address_that_is_not_a_proxy_is_the_client,
+    one_wrong_password_per_person_behind_a_trusted_proxy_locks_no_one_out,
+);
 
 const WRONG: &str = "The email or password is not correct.";
 const LOCKED: &str = "Too many sign-in attempts";
 const BUSY: &str = "Too many sign-ins right now";
-
-/// The test server listens on 127.0.0.1: trusting it as a proxy lets a test speak from any
-/// address through `X-Forwarded-For`.
-pub fn trust_localhost(s: &mut Settings) {
-    s.trusted_proxies = TrustedProxies::parse(&["127.0.0.1/32".to_string()]).unwrap();
-}
 
 /// A login page for an authorization request in progress, and a browser that holds its CSRF
 /// cookie.
@@ -33,14 +38,7 @@ impl LoginForm {
         let browser = browser();
         let (url, _) = authorize_url(app, &client.client_id, "openid", &[]);
         let login = location(browser.get(url).send().await.unwrap().headers());
-        let html = browser
-            .get(app.url(&login))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_text(&browser, app.url(&login)).await;
         Self {
             browser,
             url: app.url("/login"),
@@ -86,203 +84,176 @@ fn is_locked(r: &(StatusCode, String)) -> bool {
     r.0 == StatusCode::TOO_MANY_REQUESTS && r.1.contains(LOCKED)
 }
 
-#[tokio::test]
-async fn sixteen_parallel_wrong_passwords_get_no_more_password_checks_than_the_limit() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        let checked_before = app.state.password_checks.checked();
-        let mut guesses = tokio::task::JoinSet::new();
-        for i in 0..16 {
-            guesses.spawn(form.attempt(None, "fi@example.com", &format!("guess {i}")));
-        }
-        let results = guesses.join_all().await;
-        let wrong = results.iter().filter(|r| is_wrong(r)).count();
-        let locked = results.iter().filter(|r| is_locked(r)).count();
-        assert_eq!(
-            (wrong, locked),
-            (5, 11),
-            "5 guesses are checked, the others refused: {:?}",
-            results.iter().map(|r| r.0).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            app.state.password_checks.checked() - checked_before,
-            5,
-            "argon2 ran once per allowed guess"
-        );
-        let owner = form.attempt(None, "fi@example.com", PASSWORD).await;
-        assert!(is_locked(&owner), "the limit holds for the 17th too");
+async fn sixteen_parallel_wrong_passwords_get_no_more_password_checks_than_the_limit(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    let checked_before = app.state.password_checks.checked();
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        guesses.spawn(form.attempt(None, "fi@example.com", &format!("guess {i}")));
     }
+    let results = guesses.join_all().await;
+    let wrong = results.iter().filter(|r| is_wrong(r)).count();
+    let locked = results.iter().filter(|r| is_locked(r)).count();
+    assert_eq!(
+        (wrong, locked),
+        (5, 11),
+        "5 guesses are checked, the others refused: {:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        app.state.password_checks.checked() - checked_before,
+        5,
+        "argon2 ran once per allowed guess"
+    );
+    let owner = form.attempt(None, "fi@example.com", PASSWORD).await;
+    assert!(is_locked(&owner), "the limit holds for the 17th too");
 }
 
-#[tokio::test]
-async fn the_owner_signs_in_from_another_address_while_an_attacker_is_locked_out() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app_with(backend, &trust_localhost).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        let attacker = Some("198.51.100.7");
-        for i in 0..5 {
-            let r = form
-                .attempt(attacker, "fi@example.com", &format!("guess {i}"))
-                .await;
-            assert!(is_wrong(&r), "guess {i}: {:?}", r.0);
-        }
-        let r = form.attempt(attacker, "fi@example.com", "guess 6").await;
-        assert!(is_locked(&r), "the attacker is locked out: {:?}", r.0);
-        let owner = form
-            .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
+async fn the_owner_signs_in_from_another_address_while_an_attacker_is_locked_out(backend: Backend) {
+    let app = spawn_app_with(backend, &trust_localhost).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    let attacker = Some("198.51.100.7");
+    for i in 0..5 {
+        let r = form
+            .attempt(attacker, "fi@example.com", &format!("guess {i}"))
             .await;
-        assert_eq!(owner.0, StatusCode::SEE_OTHER, "the owner signs in");
-        let r = form.attempt(attacker, "fi@example.com", PASSWORD).await;
-        assert!(
-            is_locked(&r),
-            "the owner's success does not free the attacker"
-        );
+        assert!(is_wrong(&r), "guess {i}: {:?}", r.0);
     }
-}
-
-#[tokio::test]
-async fn the_per_account_ceiling_stops_guessing_spread_over_many_addresses() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app_with(backend, &|s| {
-            trust_localhost(s);
-            s.login_limits.per_account = 8;
-        })
+    let r = form.attempt(attacker, "fi@example.com", "guess 6").await;
+    assert!(is_locked(&r), "the attacker is locked out: {:?}", r.0);
+    let owner = form
+        .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
         .await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        for i in 0..8 {
-            let from = format!("198.51.100.{i}");
-            let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
-            assert!(is_wrong(&r), "{from}: {:?}", r.0);
-        }
-        let r = form
-            .attempt(Some("198.51.100.200"), "fi@example.com", "guess")
-            .await;
-        assert!(is_locked(&r), "the 9th guess is refused: {:?}", r.0);
-        let other = form
-            .attempt(Some("198.51.100.201"), "someone@example.com", "guess")
-            .await;
-        assert!(is_wrong(&other), "other accounts are not affected");
-        app.clock.advance(16 * 60);
-        let owner = form
-            .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
-            .await;
-        assert_eq!(owner.0, StatusCode::SEE_OTHER, "after the window");
-    }
+    assert_eq!(owner.0, StatusCode::SEE_OTHER, "the owner signs in");
+    let r = form.attempt(attacker, "fi@example.com", PASSWORD).await;
+    assert!(
+        is_locked(&r),
+        "the owner's success does not free the attacker"
+    );
 }
 
-#[tokio::test]
-async fn ipv6_addresses_in_one_64_share_a_counter() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app_with(backend, &trust_localhost).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        for i in 1..=5 {
-            let from = format!("2001:db8:1:2::{i:x}");
-            let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
-            assert!(is_wrong(&r), "{from}: {:?}", r.0);
-        }
-        let same_64 = form
-            .attempt(
-                Some("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-                "fi@example.com",
-                PASSWORD,
-            )
-            .await;
-        assert!(is_locked(&same_64), "the whole /64 is one client");
-        let next_64 = form
-            .attempt(Some("2001:db8:1:3::1"), "fi@example.com", PASSWORD)
-            .await;
-        assert_eq!(
-            next_64.0,
-            StatusCode::SEE_OTHER,
-            "another /64 is another client"
-        );
+async fn the_per_account_ceiling_stops_guessing_spread_over_many_addresses(backend: Backend) {
+    let app = spawn_app_with(backend, &|s| {
+        trust_localhost(s);
+        s.login_limits.per_account = 8;
+    })
+    .await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    for i in 0..8 {
+        let from = format!("198.51.100.{i}");
+        let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
+        assert!(is_wrong(&r), "{from}: {:?}", r.0);
     }
-}
-
-#[tokio::test]
-async fn forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        for i in 0..5 {
-            let from = format!("198.51.100.{i}");
-            let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
-            assert!(is_wrong(&r), "{from}: {:?}", r.0);
-        }
-        let r = form
-            .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
-            .await;
-        assert!(
-            is_locked(&r),
-            "a made-up X-Forwarded-For does not escape the lockout: {:?}",
-            r.0
-        );
-    }
-}
-
-#[tokio::test]
-async fn the_rightmost_forwarded_address_that_is_not_a_proxy_is_the_client() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app_with(backend, &|s| {
-            s.trusted_proxies =
-                TrustedProxies::parse(&["127.0.0.1/32".to_string(), "10.0.0.0/8".to_string()])
-                    .unwrap();
-        })
+    let r = form
+        .attempt(Some("198.51.100.200"), "fi@example.com", "guess")
         .await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        // The client prepends whatever it likes; the proxies append what they saw.
-        for i in 0..5 {
-            let from = format!("192.0.2.{i}, 198.51.100.7, 10.0.0.5");
-            let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
-            assert!(is_wrong(&r), "{from}: {:?}", r.0);
-        }
-        let r = form
-            .attempt(
-                Some("192.0.2.99, 198.51.100.7, 10.0.0.5"),
-                "fi@example.com",
-                PASSWORD,
-            )
-            .await;
-        assert!(is_locked(&r), "the made-up entry is not the client");
-        let owner = form
-            .attempt(Some("198.51.100.8, 10.0.0.5"), "fi@example.com", PASSWORD)
-            .await;
-        assert_eq!(owner.0, StatusCode::SEE_OTHER);
-    }
+    assert!(is_locked(&r), "the 9th guess is refused: {:?}", r.0);
+    let other = form
+        .attempt(Some("198.51.100.201"), "someone@example.com", "guess")
+        .await;
+    assert!(is_wrong(&other), "other accounts are not affected");
+    app.clock.advance(16 * 60);
+    let owner = form
+        .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
+        .await;
+    assert_eq!(owner.0, StatusCode::SEE_OTHER, "after the window");
 }
 
-#[tokio::test]
-async fn one_wrong_password_per_person_behind_a_trusted_proxy_locks_no_one_out() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app_with(backend, &trust_localhost).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let form = LoginForm::open(&app).await;
-        // More people than the per-address limit (30), each mistyping once.
-        for i in 0..32 {
-            let from = format!("198.51.100.{i}");
-            let email = format!("person{i}@example.com");
-            let r = form.attempt(Some(&from), &email, "typo").await;
-            assert!(is_wrong(&r), "{from}: {:?}", r.0);
-        }
-        let owner = form
-            .attempt(Some("198.51.100.40"), "fi@example.com", PASSWORD)
-            .await;
-        assert_eq!(owner.0, StatusCode::SEE_OTHER, "nobody is locked out");
+async fn ipv6_addresses_in_one_64_share_a_counter(backend: Backend) {
+    let app = spawn_app_with(backend, &trust_localhost).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    for i in 1..=5 {
+        let from = format!("2001:db8:1:2::{i:x}");
+        let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
+        assert!(is_wrong(&r), "{from}: {:?}", r.0);
     }
+    let same_64 = form
+        .attempt(
+            Some("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "fi@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert!(is_locked(&same_64), "the whole /64 is one client");
+    let next_64 = form
+        .attempt(Some("2001:db8:1:3::1"), "fi@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        next_64.0,
+        StatusCode::SEE_OTHER,
+        "another /64 is another client"
+    );
+}
+
+async fn forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    for i in 0..5 {
+        let from = format!("198.51.100.{i}");
+        let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
+        assert!(is_wrong(&r), "{from}: {:?}", r.0);
+    }
+    let r = form
+        .attempt(Some("203.0.113.9"), "fi@example.com", PASSWORD)
+        .await;
+    assert!(
+        is_locked(&r),
+        "a made-up X-Forwarded-For does not escape the lockout: {:?}",
+        r.0
+    );
+}
+
+async fn the_rightmost_forwarded_address_that_is_not_a_proxy_is_the_client(backend: Backend) {
+    let app = spawn_app_with(backend, &|s| {
+        s.trusted_proxies =
+            TrustedProxies::parse(&["127.0.0.1/32".to_string(), "10.0.0.0/8".to_string()]).unwrap();
+    })
+    .await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    // The client prepends whatever it likes; the proxies append what they saw.
+    for i in 0..5 {
+        let from = format!("192.0.2.{i}, 198.51.100.7, 10.0.0.5");
+        let r = form.attempt(Some(&from), "fi@example.com", "guess").await;
+        assert!(is_wrong(&r), "{from}: {:?}", r.0);
+    }
+    let r = form
+        .attempt(
+            Some("192.0.2.99, 198.51.100.7, 10.0.0.5"),
+            "fi@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert!(is_locked(&r), "the made-up entry is not the client");
+    let owner = form
+        .attempt(Some("198.51.100.8, 10.0.0.5"), "fi@example.com", PASSWORD)
+        .await;
+    assert_eq!(owner.0, StatusCode::SEE_OTHER);
+}
+
+async fn one_wrong_password_per_person_behind_a_trusted_proxy_locks_no_one_out(backend: Backend) {
+    let app = spawn_app_with(backend, &trust_localhost).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let form = LoginForm::open(&app).await;
+    // More people than the per-address limit (30), each mistyping once.
+    for i in 0..32 {
+        let from = format!("198.51.100.{i}");
+        let email = format!("person{i}@example.com");
+        let r = form.attempt(Some(&from), &email, "typo").await;
+        assert!(is_wrong(&r), "{from}: {:?}", r.0);
+    }
+    let owner = form
+        .attempt(Some("198.51.100.40"), "fi@example.com", PASSWORD)
+        .await;
+    assert_eq!(owner.0, StatusCode::SEE_OTHER, "nobody is locked out");
 }
 
 #[tokio::test]
@@ -323,18 +294,6 @@ async fn an_invalid_trusted_proxy_or_limit_stops_the_server_with_a_one_line_reas
         ("ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS", "0"),
         ("ONYX_MAX_PENDING_REQUESTS_PER_APP", "-1"),
     ] {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx-id"))
-            .args(["serve"])
-            .env("ONYX_DATABASE_URL", &app.database_url)
-            .env("ONYX_KEYS_DIR", &app.keys_dir)
-            .env(var, value)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap();
-        assert!(!out.status.success(), "{var}={value}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(var), "the reason names the setting: {err}");
+        assert_serve_refuses(&app, var, value).await;
     }
 }

@@ -1,6 +1,13 @@
 //! onyx-id's integration tests: one binary. Each test starts the real server on a random port
 //! with a fresh database, and talks HTTP to it like a partner app and a browser would.
+//!
+//! A test that holds on both backends is an `async fn name(backend: Backend)` registered with
+//! `on_each_backend!` (helpers.rs): it runs as `name::sqlite` and `name::postgres`, so a failure
+//! names its backend and one backend's failure never hides the other's. The PostgreSQL case
+//! needs `ONYX_TEST_POSTGRES_URL`; without it the case says it is skipped, and under `CI` it
+//! fails.
 
+#[macro_use]
 mod helpers;
 
 mod browser;
@@ -16,4 +23,5 @@ mod partner;
 mod pending_requests;
 mod refusals;
 mod sign_in;
+mod support;
 mod transport;

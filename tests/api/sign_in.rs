@@ -1,29 +1,28 @@
 //! The sign-in flow, driven by the `openidconnect` crate as a partner app would drive it.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 
 use crate::helpers::*;
 
+on_each_backend!(
+    a_confidential_app_signs_a_user_in_end_to_end,
+    a_public_app_signs_a_user_in_with_pkce_and_rsa_id_tokens,
+    declining_consent_returns_access_denied_with_the_state,
+    a_granted_app_skips_the_consent_screen_unless_prompt_consent_asks_for_it,
+    prompt_none_never_shows_a_page,
+    prompt_login_and_max_age_ask_for_a_fresh_login_and_report_auth_time,
+    wrong_credentials_get_one_generic_message_and_repeated_failures_are_limited,
+    userinfo_releases_only_the_claims_of_granted_scopes,
+);
+
 async fn full_flow(app: &TestApp, client: &Client, alg: CoreJwsSigningAlgorithm) {
     app.create_user("ada@example.com", "Ada Lovelace").await;
     let http = http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery");
-    let oidc = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.client_id.clone()),
-        client.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.to_string()).unwrap());
+    let oidc = oidc_client(app, client, &http).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf_state, nonce) = oidc
         .authorize_url(
@@ -44,14 +43,7 @@ async fn full_flow(app: &TestApp, client: &Client, alg: CoreJwsSigningAlgorithm)
     assert!(login.starts_with("/login?request_id="), "{login}");
     let consent = log_in(app, &browser, &login, "ada@example.com").await;
     assert!(consent.starts_with("/consent?request_id="), "{consent}");
-    let page = browser
-        .get(absolute(app, &consent))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&browser, absolute(app, &consent)).await;
     assert!(
         page.contains("Travel Buddy"),
         "the consent page names the app"
@@ -107,226 +99,188 @@ async fn full_flow(app: &TestApp, client: &Client, alg: CoreJwsSigningAlgorithm)
     );
 }
 
-#[tokio::test]
-async fn a_confidential_app_signs_a_user_in_end_to_end() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid", "profile", "email"]).await;
-        full_flow(&app, &client, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
-    }
+async fn a_confidential_app_signs_a_user_in_end_to_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid", "profile", "email"]).await;
+    full_flow(&app, &client, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
 }
 
-#[tokio::test]
-async fn a_public_app_signs_a_user_in_with_pkce_and_rsa_id_tokens() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let mut s = spec(&["openid", "profile", "email"]);
-        s.public = true;
-        s.id_token_alg = "RS256".into();
-        let client = app.create_app_with(s).await;
-        assert!(client.client_secret.is_none());
-        full_flow(&app, &client, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await;
-    }
+async fn a_public_app_signs_a_user_in_with_pkce_and_rsa_id_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut s = spec(&["openid", "profile", "email"]);
+    s.public = true;
+    s.id_token_alg = "RS256".into();
+    let client = app.create_app_with(s).await;
+    assert!(client.client_secret.is_none());
+    full_flow(&app, &client, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256).await;
 }
 
-#[tokio::test]
-async fn declining_consent_returns_access_denied_with_the_state() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid"]).await;
-        app.create_user("bo@example.com", "Bo").await;
-        let browser = browser();
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
-        let login = location(browser.get(url).send().await.unwrap().headers());
-        let consent = log_in(&app, &browser, &login, "bo@example.com").await;
-        let back = answer_consent(&app, &browser, &consent, "deny").await;
-        assert!(back.starts_with(REDIRECT));
-        let q = query(&back);
-        assert_eq!(q["error"], "access_denied");
-        assert_eq!(q["state"], "st-123");
-        assert_eq!(q["iss"], app.issuer);
-        assert!(!q.contains_key("code"));
-    }
+async fn declining_consent_returns_access_denied_with_the_state(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid"]).await;
+    app.create_user("bo@example.com", "Bo").await;
+    let browser = browser();
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
+    let login = location(browser.get(url).send().await.unwrap().headers());
+    let consent = log_in(&app, &browser, &login, "bo@example.com").await;
+    let back = answer_consent(&app, &browser, &consent, "deny").await;
+    assert!(back.starts_with(REDIRECT));
+    let q = query(&back);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], app.issuer);
+    assert!(!q.contains_key("code"));
 }
 
-#[tokio::test]
-async fn a_granted_app_skips_the_consent_screen_unless_prompt_consent_asks_for_it() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid", "profile", "email"]).await;
-        app.create_user("cy@example.com", "Cy").await;
-        let browser = browser();
-        let (url, _) = authorize_url(&app, &client.client_id, "openid profile", &[]);
-        let login = location(browser.get(url).send().await.unwrap().headers());
-        let consent = log_in(&app, &browser, &login, "cy@example.com").await;
-        answer_consent(&app, &browser, &consent, "approve").await;
+async fn a_granted_app_skips_the_consent_screen_unless_prompt_consent_asks_for_it(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid", "profile", "email"]).await;
+    app.create_user("cy@example.com", "Cy").await;
+    let browser = browser();
+    let (url, _) = authorize_url(&app, &client.client_id, "openid profile", &[]);
+    let login = location(browser.get(url).send().await.unwrap().headers());
+    let consent = log_in(&app, &browser, &login, "cy@example.com").await;
+    answer_consent(&app, &browser, &consent, "approve").await;
 
-        // Same scopes again: straight back with a code.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid profile", &[]);
-        let back = location(browser.get(url).send().await.unwrap().headers());
-        assert!(
-            back.starts_with(REDIRECT) && query(&back).contains_key("code"),
-            "{back}"
-        );
+    // Same scopes again: straight back with a code.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid profile", &[]);
+    let back = location(browser.get(url).send().await.unwrap().headers());
+    assert!(
+        back.starts_with(REDIRECT) && query(&back).contains_key("code"),
+        "{back}"
+    );
 
-        // prompt=none works too now.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
-        let back = location(browser.get(url).send().await.unwrap().headers());
-        assert!(query(&back).contains_key("code"), "{back}");
+    // prompt=none works too now.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
+    let back = location(browser.get(url).send().await.unwrap().headers());
+    assert!(query(&back).contains_key("code"), "{back}");
 
-        // A new scope: the screen again, for the new scope only.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid profile email", &[]);
-        let consent = location(browser.get(url).send().await.unwrap().headers());
-        assert!(consent.starts_with("/consent"), "{consent}");
-        let html = browser
-            .get(absolute(&app, &consent))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let asked = &html[..html
-            .find("Already allowed")
-            .expect("already granted scopes are listed apart")];
-        assert!(asked.contains("Your email address") && !asked.contains("Your name"));
+    // A new scope: the screen again, for the new scope only.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid profile email", &[]);
+    let consent = location(browser.get(url).send().await.unwrap().headers());
+    assert!(consent.starts_with("/consent"), "{consent}");
+    let html = get_text(&browser, absolute(&app, &consent)).await;
+    let asked = &html[..html
+        .find("Already allowed")
+        .expect("already granted scopes are listed apart")];
+    assert!(asked.contains("Your email address") && !asked.contains("Your name"));
 
-        // prompt=consent forces the screen.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "consent")]);
-        let consent = location(browser.get(url).send().await.unwrap().headers());
-        assert!(consent.starts_with("/consent"), "{consent}");
-    }
+    // prompt=consent forces the screen.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "consent")]);
+    let consent = location(browser.get(url).send().await.unwrap().headers());
+    assert!(consent.starts_with("/consent"), "{consent}");
 }
 
-#[tokio::test]
-async fn prompt_none_never_shows_a_page() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid"]).await;
-        app.create_user("di@example.com", "Di").await;
-        let browser = browser();
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
-        let back = location(browser.get(url).send().await.unwrap().headers());
-        assert_eq!(query(&back)["error"], "login_required");
-        assert_eq!(query(&back)["state"], "st-123");
+async fn prompt_none_never_shows_a_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid"]).await;
+    app.create_user("di@example.com", "Di").await;
+    let browser = browser();
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
+    let back = location(browser.get(url).send().await.unwrap().headers());
+    assert_eq!(query(&back)["error"], "login_required");
+    assert_eq!(query(&back)["state"], "st-123");
 
-        // Signed in but not yet consented.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
-        let login = location(browser.get(url).send().await.unwrap().headers());
-        log_in(&app, &browser, &login, "di@example.com").await;
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
-        let back = location(browser.get(url).send().await.unwrap().headers());
-        assert_eq!(query(&back)["error"], "consent_required");
-    }
+    // Signed in but not yet consented.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
+    let login = location(browser.get(url).send().await.unwrap().headers());
+    log_in(&app, &browser, &login, "di@example.com").await;
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "none")]);
+    let back = location(browser.get(url).send().await.unwrap().headers());
+    assert_eq!(query(&back)["error"], "consent_required");
 }
 
-#[tokio::test]
-async fn prompt_login_and_max_age_ask_for_a_fresh_login_and_report_auth_time() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid"]).await;
-        app.create_user("ed@example.com", "Ed").await;
-        let (code, verifier) =
-            authorize_code(&app, &client.client_id, "ed@example.com", "openid").await;
-        let first: serde_json::Value = exchange(&app, &client, &code, &verifier)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert!(first["id_token"].is_string());
+async fn prompt_login_and_max_age_ask_for_a_fresh_login_and_report_auth_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid"]).await;
+    app.create_user("ed@example.com", "Ed").await;
+    let (code, verifier) =
+        authorize_code(&app, &client.client_id, "ed@example.com", "openid").await;
+    let first: serde_json::Value = exchange(&app, &client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(first["id_token"].is_string());
 
-        let browser = browser();
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
-        let login = location(browser.get(url).send().await.unwrap().headers());
-        log_in(&app, &browser, &login, "ed@example.com").await;
-        app.clock.advance(600);
-        // max_age=60 after ten minutes: login again.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("max_age", "60")]);
-        let next = location(browser.get(url).send().await.unwrap().headers());
-        assert!(next.starts_with("/login"), "{next}");
-        // prompt=login: login again even with a fresh session.
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "login")]);
-        let next = location(browser.get(url).send().await.unwrap().headers());
-        assert!(next.starts_with("/login"), "{next}");
-        let back = log_in(&app, &browser, &next, "ed@example.com").await;
-        assert!(
-            back.starts_with(REDIRECT),
-            "consent was given before: {back}"
-        );
-    }
+    let browser = browser();
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
+    let login = location(browser.get(url).send().await.unwrap().headers());
+    log_in(&app, &browser, &login, "ed@example.com").await;
+    app.clock.advance(600);
+    // max_age=60 after ten minutes: login again.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("max_age", "60")]);
+    let next = location(browser.get(url).send().await.unwrap().headers());
+    assert!(next.starts_with("/login"), "{next}");
+    // prompt=login: login again even with a fresh session.
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[("prompt", "login")]);
+    let next = location(browser.get(url).send().await.unwrap().headers());
+    assert!(next.starts_with("/login"), "{next}");
+    let back = log_in(&app, &browser, &next, "ed@example.com").await;
+    assert!(
+        back.starts_with(REDIRECT),
+        "consent was given before: {back}"
+    );
 }
 
-#[tokio::test]
-async fn wrong_credentials_get_one_generic_message_and_repeated_failures_are_limited() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid"]).await;
-        app.create_user("fi@example.com", "Fi").await;
-        let browser = browser();
-        let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
-        let login = location(browser.get(url).send().await.unwrap().headers());
-        let html = browser
-            .get(app.url(&login))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let (rid, csrf) = (
-            hidden_field(&html, "request_id"),
-            hidden_field(&html, "csrf_token"),
-        );
-        let attempt = |email: &'static str, password: &'static str| {
-            let browser = browser.clone();
-            let (rid, csrf, url) = (rid.clone(), csrf.clone(), app.url("/login"));
-            async move {
-                browser
-                    .post(url)
-                    .form(&[
-                        ("request_id", rid.as_str()),
-                        ("csrf_token", csrf.as_str()),
-                        ("email", email),
-                        ("password", password),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-            }
-        };
-        let wrong_password = attempt("fi@example.com", "not the password").await;
-        assert_eq!(wrong_password.status(), 200);
-        let a = wrong_password.text().await.unwrap();
-        let b = attempt("nobody@example.com", "not the password")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(a.contains("The email or password is not correct."));
-        assert!(
-            b.contains("The email or password is not correct."),
-            "an unknown email looks the same"
-        );
-        for _ in 0..4 {
-            attempt("fi@example.com", "still wrong").await;
+async fn wrong_credentials_get_one_generic_message_and_repeated_failures_are_limited(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid"]).await;
+    app.create_user("fi@example.com", "Fi").await;
+    let browser = browser();
+    let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
+    let login = location(browser.get(url).send().await.unwrap().headers());
+    let html = get_text(&browser, app.url(&login)).await;
+    let (rid, csrf) = (
+        hidden_field(&html, "request_id"),
+        hidden_field(&html, "csrf_token"),
+    );
+    let attempt = |email: &'static str, password: &'static str| {
+        let browser = browser.clone();
+        let (rid, csrf, url) = (rid.clone(), csrf.clone(), app.url("/login"));
+        async move {
+            browser
+                .post(url)
+                .form(&[
+                    ("request_id", rid.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                    ("email", email),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
         }
-        let limited = attempt("fi@example.com", PASSWORD).await;
-        assert_eq!(
-            limited.status(),
-            429,
-            "even the right password waits after 5 failures"
-        );
-        app.clock.advance(16 * 60);
-        let ok = attempt("fi@example.com", PASSWORD).await;
-        assert_eq!(ok.status(), 303);
+    };
+    let wrong_password = attempt("fi@example.com", "not the password").await;
+    assert_eq!(wrong_password.status(), 200);
+    let a = wrong_password.text().await.unwrap();
+    let b = attempt("nobody@example.com", "not the password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(a.contains("The email or password is not correct."));
+    assert!(
+        b.contains("The email or password is not correct."),
+        "an unknown email looks the same"
+    );
+    for _ in 0..4 {
+        attempt("fi@example.com", "still wrong").await;
     }
+    let limited = attempt("fi@example.com", PASSWORD).await;
+    assert_eq!(
+        limited.status(),
+        429,
+        "even the right password waits after 5 failures"
+    );
+    app.clock.advance(16 * 60);
+    let ok = attempt("fi@example.com", PASSWORD).await;
+    assert_eq!(ok.status(), 303);
 }
 
 #[tokio::test]
@@ -384,14 +338,7 @@ async fn login_and_consent_pages_cannot_be_framed_or_cached_and_forms_need_the_c
     let fresh = super::helpers::browser();
     let (url, _) = authorize_url(&app, &client.client_id, "openid", &[]);
     let login = location(fresh.get(url).send().await.unwrap().headers());
-    let html = fresh
-        .get(app.url(&login))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&fresh, app.url(&login)).await;
     let res = fresh
         .post(app.url("/login"))
         .form(&[
@@ -412,75 +359,63 @@ async fn login_and_consent_pages_cannot_be_framed_or_cached_and_forms_need_the_c
     assert!(!cookie.contains("Secure"));
 }
 
-#[tokio::test]
-async fn userinfo_releases_only_the_claims_of_granted_scopes() {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        let app = spawn_app(backend).await;
-        let client = app.create_app(&["openid", "profile", "email"]).await;
-        app.create_user("hal@example.com", "Hal").await;
-        let (code, verifier) =
-            authorize_code(&app, &client.client_id, "hal@example.com", "openid").await;
-        let tokens: serde_json::Value = exchange(&app, &client, &code, &verifier)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let at = tokens["access_token"].as_str().unwrap();
-        let info: serde_json::Value = http()
-            .get(app.url("/userinfo"))
-            .bearer_auth(at)
-            .send()
-            .await
+async fn userinfo_releases_only_the_claims_of_granted_scopes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid", "profile", "email"]).await;
+    app.create_user("hal@example.com", "Hal").await;
+    let (code, verifier) =
+        authorize_code(&app, &client.client_id, "hal@example.com", "openid").await;
+    let tokens: serde_json::Value = exchange(&app, &client, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    let (_, info) = userinfo(&app, at).await;
+    assert!(info["sub"].is_string());
+    assert!(
+        info.get("email").is_none() && info.get("name").is_none(),
+        "{info}"
+    );
+    // POST with the token in the form body works too (RFC 6750 §2.2).
+    let res = http()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // No token, or a bad one: 401 with a Bearer challenge.
+    let res = http().get(app.url("/userinfo")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(info["sub"].is_string());
-        assert!(
-            info.get("email").is_none() && info.get("name").is_none(),
-            "{info}"
-        );
-        // POST with the token in the form body works too (RFC 6750 §2.2).
-        let res = http()
-            .post(app.url("/userinfo"))
-            .form(&[("access_token", at)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        // No token, or a bad one: 401 with a Bearer challenge.
-        let res = http().get(app.url("/userinfo")).send().await.unwrap();
-        assert_eq!(res.status(), 401);
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Bearer")
-        );
-        let res = http()
-            .get(app.url("/userinfo"))
-            .bearer_auth("garbage")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .contains("error=\"invalid_token\"")
-        );
-        // An expired token is refused.
-        app.clock.advance(3601);
-        let res = http()
-            .get(app.url("/userinfo"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
-    }
+            .starts_with("Bearer")
+    );
+    let res = http()
+        .get(app.url("/userinfo"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // An expired token is refused.
+    app.clock.advance(3601);
+    let res = http()
+        .get(app.url("/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+on_each_backend!(every_answer_of_an_https_issuer_carries_strict_transport_security,);
+
 /// A CA certificate that signed nothing on the test server (its key was thrown away).
 const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
 MIIBpjCCAU2gAwIBAgIUD8s0j7faxzC5Ej77LJFrAU8U3gEwCgYIKoZIzj0EAwIw
@@ -72,29 +74,10 @@ async fn machine_client(app: &TestApp) -> Client {
 /// Issues a token with the client credentials grant and introspects it (the introspection's
 /// lookups run on the pipelined connections); returns the introspection answer.
 async fn issue_and_introspect(app: &TestApp, client: &Client) -> Value {
-    let res = http()
-        .post(app.url("/token"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "grants:read"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let token: Value = res.json().await.unwrap();
+    let (status, token) = client_credentials(app, client, "grants:read").await;
+    assert_eq!(status, 200);
     let token = token["access_token"].as_str().expect("an access token");
-    http()
-        .post(app.url("/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    introspect(app, client, token).await
 }
 
 /// Checks, through the app's own pool, that its connection is TLS and that every connection to
@@ -310,30 +293,27 @@ async fn answers(app: &TestApp) -> Vec<(String, reqwest::Response)> {
     out
 }
 
-#[tokio::test]
-async fn every_answer_of_an_https_issuer_carries_strict_transport_security() {
-    for backend in backends() {
-        let app = try_spawn_app(backend, Some("https://id.onyx.example"), &|_| {})
-            .await
-            .expect("starting with an https issuer");
-        let mut statuses = std::collections::BTreeSet::new();
-        for (what, res) in answers(&app).await {
-            statuses.insert(res.status().as_u16());
-            assert_eq!(
-                res.headers()
-                    .get("strict-transport-security")
-                    .map(|v| v.to_str().unwrap()),
-                Some("max-age=31536000; includeSubDomains"),
-                "{what} ({})",
-                res.status()
-            );
-        }
-        for status in [200, 400, 404, 413] {
-            assert!(
-                statuses.contains(&status),
-                "a {status} was checked: {statuses:?}"
-            );
-        }
+async fn every_answer_of_an_https_issuer_carries_strict_transport_security(backend: Backend) {
+    let app = try_spawn_app(backend, Some("https://id.onyx.example"), &|_| {})
+        .await
+        .expect("starting with an https issuer");
+    let mut statuses = std::collections::BTreeSet::new();
+    for (what, res) in answers(&app).await {
+        statuses.insert(res.status().as_u16());
+        assert_eq!(
+            res.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000; includeSubDomains"),
+            "{what} ({})",
+            res.status()
+        );
+    }
+    for status in [200, 400, 404, 413] {
+        assert!(
+            statuses.contains(&status),
+            "a {status} was checked: {statuses:?}"
+        );
     }
 }
 

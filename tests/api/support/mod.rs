@@ -1,0 +1,4 @@
+//! Helpers shared by several test modules that are too specific for helpers.rs.
+
+pub mod cli;
+pub mod partner_api;
