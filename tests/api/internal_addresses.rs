@@ -28,17 +28,15 @@ async fn call(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode,
 async fn partner_key(app: &TestApp) -> String {
     app.create_user("reviewer@onyx.example", "Onyx Reviewer")
         .await;
-    let op = onyx_id::partner::program::create_operator(
+    let op = onyx_id::partner::partners::create_operator(
         &app.state.db,
         app.clock_now(),
         "test",
         "reviewer@onyx.example",
     )
     .await
-    .unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .unwrap()
+    .api_key;
     app.create_user("owner@partner.example", "Partner Owner")
         .await;
     let (status, v) = call(

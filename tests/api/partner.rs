@@ -101,10 +101,10 @@ pub(crate) async fn patch(
 pub(crate) async fn operator_key(app: &TestApp, email: &str) -> String {
     app.create_user(email, "Onyx Reviewer").await;
     let v =
-        onyx_id::partner::program::create_operator(&app.state.db, app.clock_now(), "test", email)
+        onyx_id::partner::partners::create_operator(&app.state.db, app.clock_now(), "test", email)
             .await
             .unwrap();
-    v["api_key"].as_str().unwrap().to_string()
+    v.api_key
 }
 
 /// A partner registered by an operator through the API; returns its id and key.
