@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::access::Stage;
 use super::apps::applies;
-use super::program::{ProgramError, Result};
+use super::program::{Result, not_submitted};
 use super::{AppDraft, Step, StepState};
 use crate::store::Db;
 use crate::store::apps::{self, App};
@@ -137,10 +137,7 @@ pub fn launch_checklist(app: &App, review: &Review, draft: &AppDraft) -> Vec<Req
 /// The checklist of the app's latest review, or 409 when the app was never submitted.
 pub async fn launch_view(db: &Db, app: &App) -> Result<LaunchView> {
     let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
-        return Err(ProgramError::conflict(
-            "not_submitted",
-            "this app has not been submitted for review yet",
-        ));
+        return Err(not_submitted());
     };
     let draft = apps::draft(&db.pool, &app.client_id)
         .await?

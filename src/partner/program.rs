@@ -79,6 +79,14 @@ impl From<sqlx::Error> for ProgramError {
 
 pub type Result<T> = std::result::Result<T, ProgramError>;
 
+/// The 409 for reading or deciding the review of an app that was never submitted.
+pub(super) fn not_submitted() -> ProgramError {
+    ProgramError::conflict(
+        "not_submitted",
+        "this app has not been submitted for review yet",
+    )
+}
+
 /// Appends an event about `app` (and its partner) to the audit log.
 pub(super) async fn app_event(
     tx: &mut crate::store::Tx<'_>,

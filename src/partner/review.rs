@@ -8,7 +8,7 @@ use super::access::{AccessReason, AccessState, Stage};
 use super::access_change::{AccessView, access_view, auto_limit, auto_restore};
 use super::apps::{any_app, applies, run_prechecks, snapshot};
 use super::launch::{Requirement, launch_checklist};
-use super::program::{ProgramError, Result, app_event, check_len};
+use super::program::{ProgramError, Result, app_event, check_len, not_submitted};
 use super::{Finding, Step, StepState};
 use crate::clock::Timestamp;
 use crate::store::Db;
@@ -66,13 +66,6 @@ pub(super) fn review_view_of(review: &Review, draft_version: Option<i64>) -> Rev
         steps,
         findings: review.findings.clone(),
     }
-}
-
-fn not_submitted() -> ProgramError {
-    ProgramError::conflict(
-        "not_submitted",
-        "this app has not been submitted for review yet",
-    )
 }
 
 /// Submits the draft for review: runs the pre-checks and opens a review (or, when one is open,
