@@ -4,16 +4,23 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
 use onyx_id::config::{Lifetimes, LoginLimits, PendingCaps, Settings};
+use onyx_id::partner::access::{AccessState, CapabilityState};
+use onyx_id::partner::access_change::{self, AccessChange};
+use onyx_id::partner::capabilities::{self, CapabilityChange};
+use onyx_id::partner::partners::{self, PartnerSpec, Role};
 use onyx_id::partner::program::{self, ProgramError};
-use onyx_id::partner::{Step, StepState};
+use onyx_id::partner::review::{self, StepDecision};
+use onyx_id::partner::{Step, StepState, apps};
 use onyx_id::scopes::TrustLevel;
 use onyx_id::store::apps::ConsentProfile;
 use onyx_id::store::apps::LifetimeOverrides;
 use onyx_id::telemetry::{self, LogFormat};
+use strum::VariantNames;
 
 /// onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
 #[derive(Parser)]
@@ -250,7 +257,7 @@ enum PartnersCommand {
         partner: String,
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["owner", "developer"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(Role::VARIANTS))]
         role: String,
     },
     /// Print a partner's profile, members and keys.
@@ -281,7 +288,7 @@ enum ReviewsCommand {
         /// connectivity_catalogue, support, privacy_security or production.
         #[arg(long)]
         step: String,
-        #[arg(long, value_parser = ["approved", "changes_requested", "rejected", "not_applicable"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(StepState::decisions()))]
         state: String,
         #[arg(long)]
         note: Option<String>,
@@ -342,7 +349,7 @@ enum AppsCommand {
     Access {
         #[arg(long, allow_hyphen_values = true)]
         app: String,
-        #[arg(long, value_parser = ["active", "limited", "suspended"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(AccessState::VARIANTS))]
         state: String,
         /// review_reopened, verification_lapsed, consent_expired, scopes_revoked,
         /// region_withdrawn, abuse_review, webhook_security_failure, support_requirements,
@@ -372,7 +379,7 @@ enum AppsCommand {
         app: String,
         #[arg(long)]
         name: String,
-        #[arg(long, value_parser = ["unavailable", "requested", "gated", "enabled"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(CapabilityState::VARIANTS))]
         state: String,
         /// A snake_case reason code (default: one for the state).
         #[arg(long)]
@@ -497,13 +504,17 @@ enum KeysCommand {
 }
 
 /// The CLI's form of a partner-program answer.
-fn program_result(
-    r: Result<serde_json::Value, ProgramError>,
+/// A partner-program outcome as the JSON the CLI prints, or its refusal in one line.
+fn program_result<T: serde::Serialize>(
+    r: Result<T, ProgramError>,
 ) -> Result<serde_json::Value, AdminError> {
-    r.map_err(|e| match e {
-        ProgramError::Internal(e) => AdminError::Internal(e),
-        other => AdminError::Invalid(other.line()),
-    })
+    match r {
+        Ok(outcome) => {
+            serde_json::to_value(outcome).map_err(|e| AdminError::Internal(anyhow::Error::from(e)))
+        }
+        Err(ProgramError::Internal(e)) => Err(AdminError::Internal(e)),
+        Err(other) => Err(AdminError::Invalid(other.line())),
+    }
 }
 
 /// `result`, once its success is in the audit log (with what it answered).
@@ -696,19 +707,19 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(db) => db,
                 Err(code) => return code,
             };
-            program_result(match command {
+            match command {
                 PartnersCommand::Create {
                     name,
                     website,
                     support_contact,
                     regions,
                     owner,
-                } => {
-                    program::create_partner(
+                } => program_result(
+                    partners::create_partner(
                         &db,
                         now,
                         "cli",
-                        program::PartnerSpec {
+                        PartnerSpec {
                             name,
                             website,
                             regions,
@@ -716,15 +727,20 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                             owner_email: owner,
                         },
                     )
-                    .await
-                }
+                    .await,
+                ),
                 PartnersCommand::AddMember {
                     partner,
                     email,
                     role,
-                } => program::add_member(&db, now, "cli", &partner, &email, &role).await,
-                PartnersCommand::Show { partner } => program::partner_view(&db, &partner).await,
-            })
+                } => program_result(match Role::parse(&role) {
+                    Ok(role) => partners::add_member(&db, now, "cli", &partner, &email, role).await,
+                    Err(e) => Err(e),
+                }),
+                PartnersCommand::Show { partner } => {
+                    program_result(partners::partner_view(&db, &partner).await)
+                }
+            }
         }
         Command::Operators {
             command: OperatorsCommand::Create { email },
@@ -733,35 +749,31 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(db) => db,
                 Err(code) => return code,
             };
-            program_result(program::create_operator(&db, now, "cli", &email).await)
+            program_result(partners::create_operator(&db, now, "cli", &email).await)
         }
         Command::Reviews { command } => {
             let db = match open_db(&settings).await {
                 Ok(db) => db,
                 Err(code) => return code,
             };
-            program_result(match command {
-                ReviewsCommand::Queue => program::queue(&db).await,
+            match command {
+                ReviewsCommand::Queue => program_result(review::queue(&db).await),
                 ReviewsCommand::Decide {
                     app,
                     step,
                     state,
                     note,
                     draft_version,
-                } => match (Step::parse(&step), StepState::parse(&state)) {
-                    (Some(step), Some(decision)) => match program::any_app(&db, &app).await {
+                } => program_result(match (Step::parse(&step), StepState::parse(&state)) {
+                    (Some(step), Some(state)) => match apps::any_app(&db, &app).await {
                         Ok(app) => {
-                            program::decide(
-                                &db,
-                                now,
-                                "cli",
-                                &app,
+                            let decision = StepDecision {
                                 step,
-                                decision,
-                                note.as_deref(),
+                                state,
+                                note,
                                 draft_version,
-                            )
-                            .await
+                            };
+                            review::decide(&db, now, "cli", &app, decision).await
                         }
                         Err(e) => Err(e),
                     },
@@ -769,12 +781,12 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                         "invalid_request",
                         format!(
                             "--step {step:?} is not one of {}",
-                            Step::ALL.map(Step::as_str).join(", ")
+                            Step::VARIANTS.join(", ")
                         ),
                     )),
                     (_, None) => Err(ProgramError::invalid("invalid_request", "bad --state")),
-                },
-            })
+                }),
+            }
         }
         Command::Audit {
             app,
@@ -803,12 +815,10 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(code) => return code,
             };
             match *command {
-                AppsCommand::Show { app } => {
-                    program_result(match program::any_app(&db, &app).await {
-                        Ok(app) => program::app_view(&db, &app).await,
-                        Err(e) => Err(e),
-                    })
-                }
+                AppsCommand::Show { app } => program_result(match apps::any_app(&db, &app).await {
+                    Ok(app) => apps::app_view(&db, &app).await,
+                    Err(e) => Err(e),
+                }),
                 AppsCommand::Access {
                     app,
                     state,
@@ -816,55 +826,51 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     note,
                     withdraw_scopes,
                     cause,
-                } => program_result(match program::any_app(&db, &app).await {
-                    Ok(app) => {
-                        program::set_access(
-                            &db,
-                            now,
-                            "cli",
-                            &app,
-                            program::AccessChange {
-                                state: &state,
-                                reason: reason.as_deref(),
-                                note: note.as_deref(),
-                                withdrawn: &withdraw_scopes,
-                                cause: cause.as_deref(),
-                            },
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                }),
-                AppsCommand::Trust { app, level } => {
-                    program_result(match program::any_app(&db, &app).await {
-                        Ok(app) => program::set_trust_level(&db, now, "cli", &app, &level).await,
-                        Err(e) => Err(e),
-                    })
-                }
+                } => program_result(
+                    match (
+                        apps::any_app(&db, &app).await,
+                        AccessChange::parse(
+                            &state,
+                            reason.as_deref(),
+                            note,
+                            withdraw_scopes,
+                            cause.as_deref(),
+                        ),
+                    ) {
+                        (Ok(app), Ok(change)) => {
+                            access_change::set_access(&db, now, "cli", &app, change).await
+                        }
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    },
+                ),
+                AppsCommand::Trust { app, level } => program_result(
+                    match (
+                        apps::any_app(&db, &app).await,
+                        apps::parse_trust_level(&level),
+                    ) {
+                        (Ok(app), Ok(level)) => {
+                            apps::set_trust_level(&db, now, "cli", &app, level).await
+                        }
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    },
+                ),
                 AppsCommand::Capability {
                     app,
                     name,
                     state,
                     reason,
                     note,
-                } => program_result(match program::any_app(&db, &app).await {
-                    Ok(app) => {
-                        program::set_capability(
-                            &db,
-                            now,
-                            "cli",
-                            &app,
-                            program::CapabilityChange {
-                                name: &name,
-                                state: &state,
-                                reason: reason.as_deref(),
-                                note: note.as_deref(),
-                            },
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                }),
+                } => program_result(
+                    match (
+                        apps::any_app(&db, &app).await,
+                        CapabilityChange::parse(&name, &state, reason, note),
+                    ) {
+                        (Ok(app), Ok(change)) => {
+                            capabilities::set_capability(&db, now, "cli", &app, change).await
+                        }
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    },
+                ),
                 AppsCommand::Create {
                     name,
                     redirect_uris,

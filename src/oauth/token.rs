@@ -58,7 +58,7 @@ async fn handle(
     let app = authenticate(state, &presented(headers, &params)?).await?;
     cors::check_origin(headers, &app)?;
     *app_for_cors = Some(app.clone());
-    app.gate().map_err(|r| r.oauth())?;
+    app.gate().map_err(unauthorized_client)?;
     match params.required("grant_type")? {
         "authorization_code" => {
             let answer = authorization_code(state, &app, &params).await?;
@@ -512,4 +512,12 @@ async fn client_credentials(
     )
     .await?;
     Ok(token_response(&access, state.now()))
+}
+
+/// An app the partner program does not let use the token endpoint now: `unauthorized_client`,
+/// with its access state and reason as members of the answer.
+fn unauthorized_client(refusal: crate::partner::access::Refusal) -> OAuthError {
+    OAuthError::new(ErrorCode::UnauthorizedClient, refusal.description)
+        .with("access_state", refusal.state)
+        .with("reason", refusal.reason)
 }

@@ -15,26 +15,14 @@ pub fn usable_state(folded: &str) -> bool {
     matches!(folded, "active" | "limited")
 }
 
-/// Why an app may not be used at all now: its state and the reason, for error pages and for
-/// the members of an OAuth error response.
+/// Why an app may not be used at all now: its state and the reason. A typed refusal: the
+/// OAuth endpoints turn it into their `unauthorized_client` error, the pages into a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// `draft` or `suspended`.
     pub state: &'static str,
     pub reason: &'static str,
     pub description: String,
-}
-
-impl Refusal {
-    /// The token endpoint's answer: `unauthorized_client` with the state and reason.
-    pub fn oauth(&self) -> crate::oauth::error::OAuthError {
-        crate::oauth::error::OAuthError::new(
-            crate::oauth::error::ErrorCode::UnauthorizedClient,
-            self.description.clone(),
-        )
-        .with("access_state", self.state)
-        .with("reason", self.reason)
-    }
 }
 
 /// Whether an app may sign people in and get tokens at all (a limited app may, for the scopes
@@ -66,8 +54,22 @@ pub fn gate(
 }
 
 /// Where an app runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Registered and perhaps submitted; Onyx has not approved its identity and redirect URIs
     /// yet, so it signs nobody in.
@@ -79,26 +81,31 @@ pub enum Stage {
 
 impl Stage {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Preview => "preview",
-            Self::Production => "production",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "draft" => Self::Draft,
-            "preview" => Self::Preview,
-            "production" => Self::Production,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 }
 
 /// An app's access state (partner-program-access.txt, "Access Changes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AccessState {
     Active,
     /// Some scopes are withdrawn; the rest keep working.
@@ -109,27 +116,32 @@ pub enum AccessState {
 
 impl AccessState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Limited => "limited",
-            Self::Suspended => "suspended",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "active" => Self::Active,
-            "limited" => Self::Limited,
-            "suspended" => Self::Suspended,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 }
 
 /// Why an app's access changed. The first ones are set by onyx-id itself when it sees the
 /// condition; every one can also be set by an operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AccessReason {
     /// An operator asked for changes on a step Onyx had approved for the live app.
     ReviewReopened,
@@ -148,36 +160,17 @@ pub enum AccessReason {
 }
 
 impl AccessReason {
-    pub const ALL: [AccessReason; 10] = [
-        Self::ReviewReopened,
-        Self::VerificationLapsed,
-        Self::ConsentExpired,
-        Self::ScopesRevoked,
-        Self::RegionWithdrawn,
-        Self::AbuseReview,
-        Self::WebhookSecurityFailure,
-        Self::SupportRequirements,
-        Self::OperatorDecision,
-        Self::Restored,
-    ];
+    /// Every reason, in declaration order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReviewReopened => "review_reopened",
-            Self::VerificationLapsed => "verification_lapsed",
-            Self::ConsentExpired => "consent_expired",
-            Self::ScopesRevoked => "scopes_revoked",
-            Self::RegionWithdrawn => "region_withdrawn",
-            Self::AbuseReview => "abuse_review",
-            Self::WebhookSecurityFailure => "webhook_security_failure",
-            Self::SupportRequirements => "support_requirements",
-            Self::OperatorDecision => "operator_decision",
-            Self::Restored => "restored",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+        raw.parse().ok()
     }
 
     /// A sentence a partner (and, on the "app unavailable" page, a user) can read.
@@ -200,8 +193,22 @@ impl AccessReason {
 /// Who set an access cause: an operator's manual decision, or onyx-id itself when it saw the
 /// condition (`review_reopened`, `verification_lapsed`). An automatic restore clears only the
 /// automatic cause of its own reason, so nothing a partner does lifts an operator's limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CauseSource {
     Operator,
     Automatic,
@@ -209,18 +216,11 @@ pub enum CauseSource {
 
 impl CauseSource {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Operator => "operator",
-            Self::Automatic => "automatic",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "operator" => Self::Operator,
-            "automatic" => Self::Automatic,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 }
 
@@ -280,8 +280,22 @@ pub fn effective(causes: &[AccessCause]) -> Effective {
 }
 
 /// The state of one gated capability for one app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CapabilityState {
     /// Not requested, or refused.
     Unavailable,
@@ -294,22 +308,11 @@ pub enum CapabilityState {
 
 impl CapabilityState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unavailable => "unavailable",
-            Self::Requested => "requested",
-            Self::Gated => "gated",
-            Self::Enabled => "enabled",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "unavailable" => Self::Unavailable,
-            "requested" => Self::Requested,
-            "gated" => Self::Gated,
-            "enabled" => Self::Enabled,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 }
 
@@ -400,103 +403,5 @@ impl Capabilities {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_capabilities_parse_and_unreadable_ones_enable_nothing() {
-        let caps = Capabilities::parse(
-            r#"{"expanded_messaging":{"state":"enabled","reason":"enabled_by_onyx","at":5},
-                "community_execution":{"state":"gated","reason":"market_not_launched","at":6}}"#,
-        );
-        assert_eq!(caps.enabled(), vec!["expanded_messaging".to_string()]);
-        assert_eq!(
-            caps.get("community_execution").state,
-            CapabilityState::Gated
-        );
-        assert_eq!(
-            caps.get("advanced_event_subscriptions").reason,
-            "not_requested"
-        );
-        assert!(
-            Capabilities::parse("[\"expanded_messaging\"]")
-                .enabled()
-                .is_empty()
-        );
-        assert!(Capabilities::parse("not json").enabled().is_empty());
-        assert_eq!(caps.all().len(), super::super::CAPABILITIES.len());
-    }
-
-    fn cause(
-        source: CauseSource,
-        reason: AccessReason,
-        state: AccessState,
-        w: &[&str],
-        at: i64,
-    ) -> AccessCause {
-        AccessCause {
-            source,
-            reason,
-            state,
-            note: None,
-            withdrawn_scopes: w.iter().map(|s| s.to_string()).collect(),
-            actor: "test".into(),
-            at,
-        }
-    }
-
-    #[test]
-    fn causes_stack_the_strongest_wins_and_withdrawn_scopes_add_up() {
-        assert_eq!(effective(&[]).state, AccessState::Active);
-        assert_eq!(effective(&[]).reason, AccessReason::Restored);
-        let lapsed = cause(
-            CauseSource::Automatic,
-            AccessReason::VerificationLapsed,
-            AccessState::Limited,
-            &["assertions:read"],
-            5,
-        );
-        let region = cause(
-            CauseSource::Operator,
-            AccessReason::RegionWithdrawn,
-            AccessState::Limited,
-            &["messaging:send", "assertions:read"],
-            7,
-        );
-        let e = effective(&[lapsed.clone(), region.clone()]);
-        assert_eq!(
-            (e.state, e.reason, e.withdrawn.clone()),
-            (
-                AccessState::Limited,
-                AccessReason::RegionWithdrawn,
-                vec!["assertions:read".to_string(), "messaging:send".to_string()]
-            )
-        );
-        let abuse = cause(
-            CauseSource::Operator,
-            AccessReason::AbuseReview,
-            AccessState::Suspended,
-            &[],
-            1,
-        );
-        let e = effective(&[lapsed, abuse, region]);
-        assert_eq!(
-            (e.state, e.reason),
-            (AccessState::Suspended, AccessReason::AbuseReview)
-        );
-    }
-
-    #[test]
-    fn every_reason_round_trips_and_has_words() {
-        for r in AccessReason::ALL {
-            assert_eq!(AccessReason::parse(r.as_str()), Some(r));
-            assert!(r.sentence().ends_with('.'));
-        }
-        for s in ["draft", "preview", "production"] {
-            assert_eq!(Stage::parse(s).map(Stage::as_str), Some(s));
-        }
-        for s in ["active", "limited", "suspended"] {
-            assert_eq!(AccessState::parse(s).map(AccessState::as_str), Some(s));
-        }
-    }
-}
+#[path = "access_tests.rs"]
+mod tests;

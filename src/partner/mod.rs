@@ -9,10 +9,18 @@
 //! field in the draft reopens the steps that cover it.
 
 pub mod access;
+pub mod access_change;
 pub mod api;
+pub mod apps;
+pub mod capabilities;
 pub mod domain;
+pub mod launch;
+pub mod partners;
 pub mod prechecks;
 pub mod program;
+pub mod review;
+pub mod secrets;
+pub mod verification;
 
 use std::collections::BTreeMap;
 
@@ -62,8 +70,28 @@ pub struct AppDraft {
 }
 
 /// One step of an app's review (partner-program-access.txt, "Review Steps").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Its string forms (serde, `FromStr`, `&'static str`, the list of names) all derive from the
+/// variant names in snake_case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Step {
     Company,
     AppIdentity,
@@ -79,38 +107,18 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
-        Step::Company,
-        Step::AppIdentity,
-        Step::UseCase,
-        Step::Scopes,
-        Step::Domain,
-        Step::RedirectUris,
-        Step::Webhooks,
-        Step::ConnectivityCatalogue,
-        Step::Support,
-        Step::PrivacySecurity,
-        Step::Production,
-    ];
-
+    /// The step's name in the API, the CLI and the database (derived: see the enum).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Company => "company",
-            Self::AppIdentity => "app_identity",
-            Self::UseCase => "use_case",
-            Self::Scopes => "scopes",
-            Self::Domain => "domain",
-            Self::RedirectUris => "redirect_uris",
-            Self::Webhooks => "webhooks",
-            Self::ConnectivityCatalogue => "connectivity_catalogue",
-            Self::Support => "support",
-            Self::PrivacySecurity => "privacy_security",
-            Self::Production => "production",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+        raw.parse().ok()
+    }
+
+    /// Every step, in review order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        <Self as strum::IntoEnumIterator>::iter()
     }
 
     /// What the step covers, in words.
@@ -152,8 +160,22 @@ impl Step {
 }
 
 /// Where a review step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StepState {
     Pending,
     Approved,
@@ -164,24 +186,19 @@ pub enum StepState {
 
 impl StepState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::ChangesRequested => "changes_requested",
-            Self::Rejected => "rejected",
-            Self::NotApplicable => "not_applicable",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "pending" => Self::Pending,
-            "approved" => Self::Approved,
-            "changes_requested" => Self::ChangesRequested,
-            "rejected" => Self::Rejected,
-            "not_applicable" => Self::NotApplicable,
-            _ => return None,
-        })
+        raw.parse().ok()
+    }
+
+    /// The states an operator's decision may set (every one but `pending`), for the CLI's
+    /// list of values.
+    pub fn decisions() -> impl Iterator<Item = &'static str> {
+        <Self as strum::IntoEnumIterator>::iter()
+            .filter(|s| *s != Self::Pending)
+            .map(Self::as_str)
     }
 
     /// Approved or not applicable: nothing left to do on the step.

@@ -618,21 +618,22 @@ async fn introspection_answers_inactive_for_every_reason_a_token_stops(backend: 
         let app = &app;
         let client_id = client.client_id.clone();
         async move {
-            let target = onyx_id::partner::program::any_app(&app.state.db, &client_id)
+            let target = onyx_id::partner::apps::any_app(&app.state.db, &client_id)
                 .await
                 .unwrap();
-            onyx_id::partner::program::set_access(
+            onyx_id::partner::access_change::set_access(
                 &app.state.db,
                 app.clock_now(),
                 "test",
                 &target,
-                onyx_id::partner::program::AccessChange {
+                onyx_id::partner::access_change::AccessChange::parse(
                     state,
                     reason,
-                    note: None,
-                    withdrawn: &[],
-                    cause: None,
-                },
+                    None,
+                    Vec::new(),
+                    None,
+                )
+                .unwrap(),
             )
             .await
             .unwrap();

@@ -94,11 +94,10 @@ pub async fn patch(app: &TestApp, path: &str, key: &str, body: Value) -> (Status
 /// An operator key, made the way `onyx-id operators create` makes one.
 pub async fn operator_key(app: &TestApp, email: &str) -> String {
     app.create_user(email, "Onyx Reviewer").await;
-    let v =
-        onyx_id::partner::program::create_operator(&app.state.db, app.clock_now(), "test", email)
-            .await
-            .unwrap();
-    v["api_key"].as_str().unwrap().to_string()
+    onyx_id::partner::partners::create_operator(&app.state.db, app.clock_now(), "test", email)
+        .await
+        .unwrap()
+        .api_key
 }
 
 /// A partner registered by an operator through the API; returns its id and key.

@@ -1,0 +1,329 @@
+//! The partner program's HTTP API (JSON). Partners call it with a partner API key, operators
+//! with an operator API key, both as `Authorization: Bearer <key>`. Its OpenAPI document is
+//! served at `/api/v1/openapi.json`.
+//!
+//! Every refusal is `{"error": code, "error_description": sentence, ...}` and names the state
+//! and reason where one applies; another partner's app is "not found", never "forbidden".
+//!
+//! The handlers extract (caller, path, body), call one service function of the partner
+//! program, and map its typed outcome to JSON. The request bodies are the serde structs of
+//! `partner` and `operator`; nothing below this module reads JSON from a client.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::domain::Verifier;
+use super::program::ProgramError;
+use crate::startup::AppState;
+use crate::store::partners::{self, KeyOwner};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/partner", get(partner_get))
+        .route("/api/v1/partner/keys", post(key_create))
+        .route(
+            "/api/v1/partner/keys/{key_id}",
+            axum::routing::delete(key_revoke),
+        )
+        .route("/api/v1/apps", get(apps_list).post(app_create))
+        .route("/api/v1/apps/{client_id}", get(app_get).patch(app_patch))
+        .route("/api/v1/apps/{client_id}/submit", post(app_submit))
+        .route("/api/v1/apps/{client_id}/review", get(app_review))
+        .route("/api/v1/apps/{client_id}/launch-checklist", get(app_launch))
+        .route(
+            "/api/v1/apps/{client_id}/capabilities",
+            get(app_capabilities),
+        )
+        .route(
+            "/api/v1/apps/{client_id}/capabilities/{name}",
+            post(app_capability_request),
+        )
+        .route("/api/v1/apps/{client_id}/secret", post(app_secret_rotate))
+        .route(
+            "/api/v1/apps/{client_id}/test-accounts",
+            get(app_test_accounts).put(app_test_accounts_set),
+        )
+        .route(
+            "/api/v1/apps/{client_id}/domain-verification",
+            get(app_domain_get).post(app_domain_verify),
+        )
+        .route("/api/v1/operator/reviews", get(op_queue))
+        .route("/api/v1/operator/partners", post(op_partner_create))
+        .route(
+            "/api/v1/operator/partners/{partner_id}/members",
+            post(op_member_add),
+        )
+        .route("/api/v1/operator/apps/{client_id}", get(op_app_get))
+        .route(
+            "/api/v1/operator/apps/{client_id}/steps/{step}",
+            put(op_step_decide),
+        )
+        .route(
+            "/api/v1/operator/apps/{client_id}/capabilities/{name}",
+            put(op_capability_set),
+        )
+        .route(
+            "/api/v1/operator/apps/{client_id}/access",
+            put(op_access_set),
+        )
+        .route(
+            "/api/v1/operator/apps/{client_id}/trust-level",
+            put(op_trust_set),
+        )
+        .route("/api/v1/operator/audit", get(op_audit))
+}
+
+/// A JSON answer that is never cached.
+fn reply(status: StatusCode, body: Value) -> Response {
+    let mut res = (status, axum::Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> Response {
+    reply(
+        status,
+        json!({ "error": code, "error_description": description }),
+    )
+}
+
+impl IntoResponse for ProgramError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Invalid {
+                code,
+                message,
+                extra,
+            } => {
+                let mut body = json!({ "error": code, "error_description": message });
+                if let Some(m) = body.as_object_mut() {
+                    m.extend(extra);
+                }
+                reply(StatusCode::BAD_REQUEST, body)
+            }
+            Self::Conflict {
+                code,
+                message,
+                extra,
+            } => {
+                let mut body = json!({ "error": code, "error_description": message });
+                if let Some(m) = body.as_object_mut() {
+                    m.extend(extra);
+                }
+                reply(StatusCode::CONFLICT, body)
+            }
+            Self::NotFound(what) => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no such {what} for this caller"),
+            ),
+            Self::Internal(e) => {
+                tracing::error!(error = ?e, "internal error in the partner API");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the server could not complete the request",
+                )
+            }
+        }
+    }
+}
+
+/// Why a caller was refused before anything else.
+enum AuthError {
+    Missing,
+    Invalid,
+    WrongKind(&'static str),
+    Db(sqlx::Error),
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let (status, code, d) = match self {
+            Self::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "send an API key as Authorization: Bearer <key>",
+            ),
+            Self::Invalid => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the API key is unknown or revoked",
+            ),
+            Self::WrongKind(need) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                if need == "partner" {
+                    "this endpoint needs a partner API key"
+                } else {
+                    "this endpoint needs an operator API key"
+                },
+            ),
+            Self::Db(e) => return ProgramError::from(e).into_response(),
+        };
+        let mut res = error(status, code, d);
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"onyx-id partner API\""),
+            );
+        }
+        res
+    }
+}
+
+async fn owner(state: &AppState, headers: &HeaderMap) -> Result<KeyOwner, AuthError> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::Missing)?;
+    // The scheme name is case-insensitive (RFC 7235 §2.1).
+    let key = match raw.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
+        _ => return Err(AuthError::Missing),
+    };
+    partners::key_owner(&state.db, key, state.now())
+        .await
+        .map_err(AuthError::Db)?
+        .ok_or(AuthError::Invalid)
+}
+
+/// A partner caller: its partner id and how the audit log names it.
+struct PartnerCaller {
+    partner_id: String,
+    actor: String,
+}
+
+async fn partner(state: &AppState, headers: &HeaderMap) -> Result<PartnerCaller, AuthError> {
+    match owner(state, headers).await? {
+        o @ KeyOwner::Partner { .. } => {
+            let actor = o.actor();
+            let KeyOwner::Partner { partner_id, .. } = o else {
+                return Err(AuthError::Invalid);
+            };
+            Ok(PartnerCaller { partner_id, actor })
+        }
+        KeyOwner::Operator { .. } => Err(AuthError::WrongKind("partner")),
+    }
+}
+
+async fn operator(state: &AppState, headers: &HeaderMap) -> Result<String, AuthError> {
+    match owner(state, headers).await? {
+        o @ KeyOwner::Operator { .. } => Ok(o.actor()),
+        KeyOwner::Partner { .. } => Err(AuthError::WrongKind("operator")),
+    }
+}
+
+/// Parses a JSON body (an empty body is `{}`), answering `invalid_request` when it is not JSON.
+fn body_json(body: &Bytes) -> Result<Value, ProgramError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ProgramError::invalid(
+            "invalid_request",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+fn body_as<T: DeserializeOwned>(body: &Bytes) -> Result<T, ProgramError> {
+    serde_json::from_value(body_json(body)?).map_err(|e| {
+        ProgramError::invalid("invalid_request", format!("the body does not fit: {e}"))
+    })
+}
+
+/// A JSON object body, or `invalid_request`.
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, ProgramError> {
+    match body_json(body)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ProgramError::invalid(
+            "invalid_request",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// Reads an app description (or a change to one) from a JSON object, naming the field that
+/// does not fit: each member is tried on its own to find it.
+fn parse_named<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ProgramError> {
+    let whole = Value::Object(object);
+    serde_json::from_value(whole.clone()).map_err(|e| {
+        let field = whole.as_object().and_then(|m| {
+            m.iter()
+                .find(|(k, v)| {
+                    let one: Map<String, Value> =
+                        std::iter::once(((*k).clone(), (*v).clone())).collect();
+                    serde_json::from_value::<T>(Value::Object(one)).is_err()
+                })
+                .map(|(k, _)| k.clone())
+        });
+        match field {
+            Some(f) => ProgramError::invalid("invalid_request", format!("{f} is not valid: {e}"))
+                .with("field", f),
+            None => ProgramError::invalid(
+                "invalid_request",
+                format!("the app description is not valid: {e}"),
+            ),
+        }
+    })
+}
+
+/// The outcome as JSON with `status`, or the refusal.
+fn answer<T: Serialize>(status: StatusCode, v: Result<T, ProgramError>) -> Response {
+    match v.and_then(|v| serde_json::to_value(v).map_err(|e| ProgramError::Internal(e.into()))) {
+        Ok(v) => reply(status, v),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn ok<T: Serialize>(v: Result<T, ProgramError>) -> Response {
+    answer(StatusCode::OK, v)
+}
+
+fn created<T: Serialize>(v: Result<T, ProgramError>) -> Response {
+    answer(StatusCode::CREATED, v)
+}
+
+/// The value, or the response that refuses (any error that knows its own response).
+macro_rules! or_respond {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return IntoResponse::into_response(e),
+        }
+    };
+}
+
+// The handlers, after the macro they use.
+mod operator;
+mod partner;
+
+use operator::*;
+use partner::*;
+
+fn verifier(state: &AppState) -> Verifier {
+    Verifier::new(state.settings.domain_verification.clone())
+}
+
+async fn openapi() -> Response {
+    let mut res = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../openapi.json"),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}

@@ -1,0 +1,258 @@
+//! The operator endpoints (`/api/v1/operator…`), called with an operator API key.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{body_as, created, ok, operator};
+use crate::partner::access_change::{self, AccessChange};
+use crate::partner::capabilities::{self, CapabilityChange};
+use crate::partner::partners::{self, PartnerSpec, Role};
+use crate::partner::program::{self, ProgramError};
+use crate::partner::review::{self, StepDecision};
+use crate::partner::{Step, StepState, apps, launch};
+use crate::startup::AppState;
+use crate::store::apps::App;
+use crate::store::audit;
+
+pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    or_respond!(operator(&state, &headers).await);
+    ok(review::queue(&state.db).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerBody {
+    name: String,
+    website: String,
+    #[serde(default)]
+    regions: Vec<String>,
+    support_contact: String,
+    owner_email: String,
+}
+
+pub(super) async fn op_partner_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let actor = or_respond!(operator(&state, &headers).await);
+    let b: PartnerBody = or_respond!(body_as(&body));
+    created(
+        partners::create_partner(
+            &state.db,
+            state.now(),
+            &actor,
+            PartnerSpec {
+                name: b.name,
+                website: b.website,
+                regions: b.regions,
+                support_contact: b.support_contact,
+                owner_email: b.owner_email,
+            },
+        )
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    email: String,
+    role: String,
+}
+
+pub(super) async fn op_member_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let actor = or_respond!(operator(&state, &headers).await);
+    let b: MemberBody = or_respond!(body_as(&body));
+    let role = or_respond!(Role::parse(&b.role));
+    ok(partners::add_member(&state.db, state.now(), &actor, &partner_id, &b.email, role).await)
+}
+
+async fn op_app(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<(String, App), Response> {
+    let actor = operator(state, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let app = apps::any_app(&state.db, client_id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((actor, app))
+}
+
+pub(super) async fn op_app_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let mut view = or_respond!(apps::app_view(&state.db, &app).await);
+    // Only once the app was submitted: before, there is no checklist to show.
+    view.launch_checklist = launch::launch_view(&state.db, &app).await.ok();
+    ok(Ok(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    state: String,
+    #[serde(default)]
+    note: Option<String>,
+    /// The draft version the decision was made on (required; checked by `review::decide`).
+    #[serde(default)]
+    draft_version: Option<i64>,
+}
+
+pub(super) async fn op_step_decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((client_id, step)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let Some(step) = Step::parse(&step) else {
+        return ProgramError::invalid(
+            "invalid_request",
+            format!(
+                "{step:?} is not a review step (steps: {})",
+                Step::all().map(Step::as_str).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .into_response();
+    };
+    let b: DecisionBody = or_respond!(body_as(&body));
+    let Some(decision) = StepState::parse(&b.state) else {
+        return ProgramError::invalid(
+            "invalid_request",
+            "state must be approved, changes_requested, rejected or not_applicable",
+        )
+        .into_response();
+    };
+    ok(review::decide(
+        &state.db,
+        state.now(),
+        &actor,
+        &app,
+        StepDecision {
+            step,
+            state: decision,
+            note: b.note,
+            draft_version: b.draft_version,
+        },
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapabilityBody {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub(super) async fn op_capability_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((client_id, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: CapabilityBody = or_respond!(body_as(&body));
+    let change = or_respond!(CapabilityChange::parse(&name, &b.state, b.reason, b.note));
+    ok(capabilities::set_capability(&state.db, state.now(), &actor, &app, change).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    withdrawn_scopes: Vec<String>,
+    #[serde(default)]
+    cause: Option<String>,
+}
+
+pub(super) async fn op_access_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: AccessBody = or_respond!(body_as(&body));
+    let change = or_respond!(AccessChange::parse(
+        &b.state,
+        b.reason.as_deref(),
+        b.note,
+        b.withdrawn_scopes,
+        b.cause.as_deref(),
+    ));
+    ok(access_change::set_access(&state.db, state.now(), &actor, &app, change).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustBody {
+    trust_level: String,
+}
+
+pub(super) async fn op_trust_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
+    let b: TrustBody = or_respond!(body_as(&body));
+    let level = or_respond!(apps::parse_trust_level(&b.trust_level));
+    ok(apps::set_trust_level(&state.db, state.now(), &actor, &app, level).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    client_id: Option<String>,
+    partner_id: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn op_audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    or_respond!(operator(&state, &headers).await);
+    let Ok(Query(q)) = query else {
+        return ProgramError::invalid(
+            "invalid_request",
+            "query parameters are client_id, partner_id and limit (a number)",
+        )
+        .into_response();
+    };
+    ok(program::audit_view(
+        &state.db,
+        &audit::Filter {
+            client_id: q.client_id,
+            partner_id: q.partner_id,
+            limit: q.limit,
+        },
+    )
+    .await)
+}

@@ -1,0 +1,311 @@
+//! The partner endpoints (`/api/v1/partner…`, `/api/v1/apps…`), called with a partner API key.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::{PartnerCaller, body_as, body_object, created, ok, parse_named, partner, verifier};
+use crate::partner::apps::{self, DraftPatch, NewPartnerApp};
+use crate::partner::program::ProgramError;
+use crate::partner::{AppDraft, capabilities, partners, review, secrets, verification};
+use crate::startup::AppState;
+use crate::store::apps::{App, ClientType};
+
+pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let p = or_respond!(partner(&state, &headers).await);
+    ok(partners::partner_view(&state.db, &p.partner_id).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    name: String,
+}
+
+pub(super) async fn key_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = or_respond!(partner(&state, &headers).await);
+    let b: KeyBody = or_respond!(body_as(&body));
+    created(
+        partners::create_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &b.name)
+            .await,
+    )
+}
+
+pub(super) async fn key_revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+) -> Response {
+    let p = or_respond!(partner(&state, &headers).await);
+    ok(
+        partners::revoke_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &key_id)
+            .await,
+    )
+}
+
+pub(super) async fn apps_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let p = or_respond!(partner(&state, &headers).await);
+    ok(apps::partner_apps(&state.db, &p.partner_id).await)
+}
+
+/// `POST /api/v1/apps`: the draft's fields, and `client_type` (`confidential` by default).
+fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
+    let mut body = body_object(body)?;
+    let client_type = match body.remove("client_type") {
+        None => ClientType::Confidential,
+        Some(Value::String(s)) if s == "confidential" => ClientType::Confidential,
+        Some(Value::String(s)) if s == "public" => ClientType::Public,
+        Some(_) => {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                "client_type must be confidential or public",
+            )
+            .with("field", "client_type"));
+        }
+    };
+    let draft: AppDraft = parse_named(body)?;
+    Ok(NewPartnerApp { client_type, draft })
+}
+
+pub(super) async fn app_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = or_respond!(partner(&state, &headers).await);
+    let new = or_respond!(new_app(&body));
+    created(apps::create_app(&state.db, state.now(), &p.actor, &p.partner_id, new).await)
+}
+
+/// The caller's app, or the response that refuses.
+async fn own_app(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<(PartnerCaller, App), Response> {
+    let p = partner(state, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let app = apps::partner_app(&state.db, &p.partner_id, client_id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((p, app))
+}
+
+pub(super) async fn app_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(apps::app_view(&state.db, &app).await)
+}
+
+/// A field that is present (even as `null`) is `Some`; an absent one, through `default`, is
+/// `None`. A `null` where the draft holds no `Option` is refused, as in the draft itself.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/apps/{client_id}`: the draft fields to replace. Its fields are the draft's,
+/// in the draft's order, so a refusal names them as a whole draft would.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftPatchBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    use_case: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    purpose: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    consent_copy: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    domain: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    redirect_uris: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    webhooks: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    support_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    optional_scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    justifications: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present")]
+    capabilities: Option<Vec<String>>,
+}
+
+impl From<DraftPatchBody> for DraftPatch {
+    fn from(b: DraftPatchBody) -> Self {
+        Self {
+            name: b.name,
+            description: b.description,
+            use_case: b.use_case,
+            purpose: b.purpose,
+            consent_copy: b.consent_copy,
+            domain: b.domain,
+            redirect_uris: b.redirect_uris,
+            origins: b.origins,
+            webhooks: b.webhooks,
+            support_url: b.support_url,
+            scopes: b.scopes,
+            optional_scopes: b.optional_scopes,
+            justifications: b.justifications,
+            capabilities: b.capabilities,
+        }
+    }
+}
+
+pub(super) async fn app_patch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let patch: DraftPatchBody = or_respond!(body_object(&body).and_then(parse_named));
+    ok(apps::update_draft(&state.db, state.now(), &p.actor, &app, patch.into()).await)
+}
+
+pub(super) async fn app_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(review::submit(&state.db, state.now(), &p.actor, &app).await)
+}
+
+pub(super) async fn app_review(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(review::review_view(&state.db, &app).await)
+}
+
+pub(super) async fn app_launch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(crate::partner::launch::launch_view(&state.db, &app).await)
+}
+
+pub(super) async fn app_capabilities(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(Ok(capabilities::capabilities_view(&app)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CapabilityRequest {
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+pub(super) async fn app_capability_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((client_id, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: CapabilityRequest = or_respond!(body_as(&body));
+    ok(capabilities::request_capability(
+        &state.db,
+        state.now(),
+        &p.actor,
+        &app,
+        &name,
+        b.justification.as_deref(),
+    )
+    .await)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    overlap_seconds: Option<i64>,
+}
+
+pub(super) async fn app_secret_rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: RotateBody = or_respond!(body_as(&body));
+    ok(secrets::rotate_secret(&state.db, state.now(), &p.actor, &app, b.overlap_seconds).await)
+}
+
+pub(super) async fn app_test_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(apps::test_accounts_view(&state.db, &app).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestAccountsBody {
+    emails: Vec<String>,
+}
+
+pub(super) async fn app_test_accounts_set(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: TestAccountsBody = or_respond!(body_as(&body));
+    ok(apps::set_test_accounts(&state.db, state.now(), &p.actor, &app, &b.emails).await)
+}
+
+pub(super) async fn app_domain_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(verification::domain_challenge(&state.db, &verifier(&state), &app).await)
+}
+
+pub(super) async fn app_domain_verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+) -> Response {
+    let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    ok(
+        verification::verify_domain(&state.db, &verifier(&state), state.now(), &p.actor, &app)
+            .await,
+    )
+}

@@ -1,0 +1,646 @@
+//! Partner apps and their drafts: registering an app, changing its draft (which reopens the
+//! review steps whose fields changed), and what a partner or operator reads about an app.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::access::{Capabilities, Stage};
+use super::access_change::{AccessView, access_view};
+use super::capabilities::{CapabilityView, capability_views};
+use super::launch::LaunchView;
+use super::program::{ProgramError, Result, app_event};
+use super::review::{ReviewView, review_view_of};
+use super::{AppDraft, Finding, Step, StepState, prechecks};
+use crate::clock::Timestamp;
+use crate::crypto::{random_secret, secret_hash};
+use crate::scopes::TrustLevel;
+use crate::store::Db;
+use crate::store::apps::{self, App, AuthMethod, ClientType, ConsentProfile, NewApp};
+use crate::store::audit::{self, Event};
+use crate::store::draft_versions;
+use crate::store::reviews::{self, NewStep};
+
+/// The partner's app, or `NotFound` for another partner's (never "forbidden": that would tell
+/// one partner that another's client id exists).
+pub async fn partner_app(db: &Db, partner_id: &str, client_id: &str) -> Result<App> {
+    match apps::by_client_id(db, client_id).await? {
+        Some(app) if app.partner_id.as_deref() == Some(partner_id) => Ok(app),
+        _ => Err(ProgramError::NotFound("app")),
+    }
+}
+
+pub async fn any_app(db: &Db, client_id: &str) -> Result<App> {
+    apps::by_client_id(db, client_id)
+        .await?
+        .ok_or(ProgramError::NotFound("app"))
+}
+
+/// A partner app to register: its client type and its first draft.
+pub struct NewPartnerApp {
+    pub client_type: ClientType,
+    pub draft: AppDraft,
+}
+
+/// A change to a draft: each field given replaces the draft's (`None`: left as it is).
+#[derive(Debug, Clone, Default)]
+pub struct DraftPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub use_case: Option<String>,
+    pub purpose: Option<String>,
+    pub consent_copy: Option<String>,
+    /// `Some(None)` removes the domain.
+    pub domain: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub origins: Option<Vec<String>>,
+    pub webhooks: Option<Vec<String>>,
+    /// `Some(None)` removes the support URL.
+    pub support_url: Option<Option<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub optional_scopes: Option<Vec<String>>,
+    pub justifications: Option<BTreeMap<String, String>>,
+    pub capabilities: Option<Vec<String>>,
+}
+
+impl DraftPatch {
+    /// The names of the fields it changes, in alphabetical order (as the history lists them).
+    pub fn fields(&self) -> Vec<String> {
+        let given = [
+            ("capabilities", self.capabilities.is_some()),
+            ("consent_copy", self.consent_copy.is_some()),
+            ("description", self.description.is_some()),
+            ("domain", self.domain.is_some()),
+            ("justifications", self.justifications.is_some()),
+            ("name", self.name.is_some()),
+            ("optional_scopes", self.optional_scopes.is_some()),
+            ("origins", self.origins.is_some()),
+            ("purpose", self.purpose.is_some()),
+            ("redirect_uris", self.redirect_uris.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("support_url", self.support_url.is_some()),
+            ("use_case", self.use_case.is_some()),
+            ("webhooks", self.webhooks.is_some()),
+        ];
+        given
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(f, _)| f.to_string())
+            .collect()
+    }
+
+    /// The draft with this change made.
+    pub fn apply(self, mut d: AppDraft) -> AppDraft {
+        fn put<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        put(&mut d.name, self.name);
+        put(&mut d.description, self.description);
+        put(&mut d.use_case, self.use_case);
+        put(&mut d.purpose, self.purpose);
+        put(&mut d.consent_copy, self.consent_copy);
+        put(&mut d.domain, self.domain);
+        put(&mut d.redirect_uris, self.redirect_uris);
+        put(&mut d.origins, self.origins);
+        put(&mut d.webhooks, self.webhooks);
+        put(&mut d.support_url, self.support_url);
+        put(&mut d.scopes, self.scopes);
+        put(&mut d.optional_scopes, self.optional_scopes);
+        put(&mut d.justifications, self.justifications);
+        put(&mut d.capabilities, self.capabilities);
+        normalised(d)
+    }
+}
+
+/// Domain names are compared and fetched in lowercase; a blank one is none.
+fn normalised(mut d: AppDraft) -> AppDraft {
+    d.domain = d
+        .domain
+        .map(|x| x.trim().to_ascii_lowercase())
+        .filter(|x| !x.is_empty());
+    d
+}
+
+/// Limits on the shape of a draft (the pre-checks judge its content).
+fn check_draft_shape(d: &AppDraft) -> Result<()> {
+    for (field, value, max) in [
+        ("name", d.name.as_str(), 200),
+        ("description", d.description.as_str(), 2000),
+        ("use_case", d.use_case.as_str(), 50),
+        ("purpose", d.purpose.as_str(), 2000),
+        ("consent_copy", d.consent_copy.as_str(), 2000),
+        ("domain", d.domain.as_deref().unwrap_or(""), 253),
+        ("support_url", d.support_url.as_deref().unwrap_or(""), 500),
+    ] {
+        if value.chars().count() > max {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                format!("{field} must be at most {max} characters"),
+            )
+            .with("field", field));
+        }
+    }
+    for (field, list) in [
+        ("redirect_uris", &d.redirect_uris),
+        ("origins", &d.origins),
+        ("webhooks", &d.webhooks),
+        ("scopes", &d.scopes),
+        ("optional_scopes", &d.optional_scopes),
+        ("capabilities", &d.capabilities),
+    ] {
+        if list.len() > 50 {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                format!("{field} may hold at most 50 entries"),
+            )
+            .with("field", field));
+        }
+        if let Some(v) = list.iter().find(|v| v.chars().count() > 500) {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                format!(
+                    "{field} has an entry over 500 characters ({}…)",
+                    v.chars().take(40).collect::<String>()
+                ),
+            )
+            .with("field", field));
+        }
+    }
+    if d.justifications.len() > 50 || d.justifications.values().any(|j| j.chars().count() > 2000) {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            "justifications may hold at most 50 entries of at most 2000 characters",
+        )
+        .with("field", "justifications"));
+    }
+    Ok(())
+}
+
+/// The scopes a draft asks for that the live app is not approved for.
+fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
+    draft
+        .scopes
+        .iter()
+        .filter(|s| !live.contains(s))
+        .cloned()
+        .collect()
+}
+
+/// A registered app: its client id, its draft, and (for a confidential app, this once) its
+/// secret.
+#[derive(Debug, Serialize)]
+pub struct AppCreated {
+    pub client_id: String,
+    pub client_type: &'static str,
+    pub stage: Stage,
+    pub draft: AppDraft,
+    pub draft_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// Registers a partner app: a draft that works nowhere until Onyx approves it.
+pub async fn create_app(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    partner_id: &str,
+    new: NewPartnerApp,
+) -> Result<AppCreated> {
+    let NewPartnerApp { client_type, draft } = new;
+    let draft = normalised(draft);
+    check_draft_shape(&draft)?;
+    if draft.name.trim().is_empty() {
+        return Err(
+            ProgramError::invalid("invalid_request", "name is required").with("field", "name")
+        );
+    }
+    let (auth_method, secret) = match client_type {
+        ClientType::Confidential => (AuthMethod::ClientSecret, Some(random_secret())),
+        ClientType::Public => (AuthMethod::None, None),
+    };
+    let mut grant_types = vec![
+        "authorization_code".to_string(),
+        "refresh_token".to_string(),
+    ];
+    if client_type == ClientType::Confidential {
+        grant_types.push("client_credentials".into());
+    }
+    let consent = ConsentProfile {
+        pending_scopes: pending_scopes(&draft, &[]),
+        ..ConsentProfile::default()
+    };
+    let draft_json = serde_json::to_string(&draft).map_err(|e| ProgramError::Internal(e.into()))?;
+    let mut tx = db.begin().await?;
+    let client_id = apps::create_in(
+        &mut tx,
+        NewApp {
+            name: draft.name.trim(),
+            client_type,
+            auth_method,
+            secret_hash: secret.as_deref().map(secret_hash),
+            jwks: None,
+            id_token_alg: "ES256",
+            redirect_uris: &[],
+            origins: &[],
+            scopes: &[],
+            grant_types: &grant_types,
+            lifetimes: Default::default(),
+            consent: &consent,
+            capabilities: &Capabilities::default(),
+            partner_id: Some(partner_id),
+            stage: Stage::Draft,
+            description: "",
+            use_case: None,
+            webhooks: &[],
+            support_url: None,
+            draft: Some(&draft_json),
+        },
+        now,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        now,
+        Event {
+            actor,
+            partner_id: Some(partner_id),
+            client_id: Some(&client_id),
+            action: "app.created",
+            detail: json!({ "name": draft.name, "client_type": client_type.as_str() }),
+        },
+    )
+    .await?;
+    draft_versions::record(&mut tx, &client_id, 1, &draft, &[], actor, now).await?;
+    tx.commit().await?;
+    Ok(AppCreated {
+        client_id,
+        client_type: client_type.as_str(),
+        stage: Stage::Draft,
+        draft,
+        draft_version: 1,
+        client_secret: secret,
+    })
+}
+
+/// The draft fields a step covers, as JSON (what its approval records).
+pub(super) fn snapshot(step: Step, draft: &AppDraft) -> Option<serde_json::Value> {
+    let all = serde_json::to_value(draft).ok()?;
+    let fields = step.fields();
+    if fields.is_empty() {
+        return None;
+    }
+    let picked: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|f| {
+            (
+                (*f).to_string(),
+                all.get(*f).cloned().unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect();
+    Some(serde_json::Value::Object(picked))
+}
+
+/// Whether a step applies to this draft at all.
+pub(super) fn applies(step: Step, draft: &AppDraft) -> bool {
+    match step {
+        Step::Webhooks => !draft.webhooks.is_empty(),
+        Step::ConnectivityCatalogue => {
+            draft.capabilities.iter().any(|c| {
+                c == "partner_connectivity_catalogue" || c == "market_connectivity_launches"
+            }) || draft.scopes.iter().any(|s| s == "connectivity:catalogue")
+        }
+        _ => true,
+    }
+}
+
+pub(super) async fn run_prechecks(
+    db: &Db,
+    client_id: &str,
+    draft: &AppDraft,
+) -> Result<Vec<Finding>> {
+    let names = apps::approved_names(&db.pool, client_id).await?;
+    Ok(prechecks::run(
+        draft,
+        &prechecks::Context {
+            approved_names: &names,
+        },
+    ))
+}
+
+/// Changes a partner app's draft (the fields given replace the draft's). Steps of the latest
+/// review whose fields changed go back to `pending`.
+pub async fn update_draft(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    patch: DraftPatch,
+) -> Result<AppView> {
+    let (current, version) = draft_versions::current(&db.pool, &app.client_id)
+        .await?
+        .ok_or(ProgramError::NotFound("app"))?;
+    let changed = patch.fields();
+    let draft = patch.apply(current.unwrap_or_default());
+    check_draft_shape(&draft)?;
+    let mut tx = db.begin().await?;
+    // Raising the version first takes the app row's lock: a review decision on the version
+    // read here either committed before (and is seen by the read of the review below) or
+    // waits, then finds the version moved on and is refused.
+    if !draft_versions::bump(
+        &mut tx,
+        &app.client_id,
+        version,
+        &draft,
+        &changed,
+        actor,
+        now,
+    )
+    .await?
+    {
+        return Err(ProgramError::conflict(
+            "draft_changed",
+            "the draft changed while this edit was being made; read it again and repeat the edit",
+        ));
+    }
+    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    apps::set_draft(
+        &mut tx,
+        &app.client_id,
+        &draft,
+        &pending_scopes(&draft, &app.scopes),
+    )
+    .await?;
+    let mut reopened = Vec::new();
+    if let Some(review) = &review {
+        for rec in &review.steps {
+            let now_snapshot = snapshot(rec.step, &draft);
+            let was_done = rec.state == StepState::Approved
+                || (rec.state == StepState::NotApplicable && applies(rec.step, &draft));
+            let differs = now_snapshot.is_some() && now_snapshot != rec.snapshot;
+            if was_done && differs {
+                reviews::set_step(
+                    &mut tx,
+                    &review.id,
+                    &NewStep {
+                        step: rec.step,
+                        state: StepState::Pending,
+                        reviewer: None,
+                        note: Some(format!(
+                            "reopened: {} changed",
+                            rec.step.fields().join(", ")
+                        )),
+                        snapshot: rec.snapshot.clone(),
+                        draft_version: Some(version + 1),
+                    },
+                    now,
+                )
+                .await?;
+                reopened.push(rec.step.as_str());
+            }
+        }
+        if !reopened.is_empty() && !review.is_open() {
+            reviews::set_state(&mut tx, &review.id, "open", now).await?;
+        }
+        if review.is_open() || !reopened.is_empty() {
+            let findings = run_prechecks(db, &app.client_id, &draft).await?;
+            reviews::set_findings(&mut tx, &review.id, &findings).await?;
+        }
+    }
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "app.draft_updated",
+        json!({
+            "fields": changed,
+            "reopened_steps": reopened,
+            "draft_version": version + 1,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    let app = any_app(db, &app.client_id).await?;
+    app_view(db, &app).await
+}
+
+/// The configuration Onyx approved, which the OAuth endpoints use.
+#[derive(Debug, Serialize)]
+pub struct LiveConfig {
+    pub name: String,
+    pub description: String,
+    pub use_case: Option<String>,
+    pub purpose: String,
+    pub consent_copy: String,
+    pub domain: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub origins: Vec<String>,
+    pub webhooks: Vec<String>,
+    pub support_url: Option<String>,
+    pub scopes: Vec<String>,
+    pub optional_scopes: Vec<String>,
+    pub pending_scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DomainVerification {
+    pub verified_domain: Option<String>,
+    pub verified_at: Option<Timestamp>,
+}
+
+/// Everything about an app a partner or operator reads.
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    pub client_id: String,
+    pub partner_id: Option<String>,
+    pub client_type: &'static str,
+    pub stage: Stage,
+    pub trust_level: &'static str,
+    pub access: AccessView,
+    pub live: LiveConfig,
+    pub draft: Option<AppDraft>,
+    pub draft_version: Option<i64>,
+    pub domain_verification: DomainVerification,
+    pub capabilities: Vec<CapabilityView>,
+    pub review: Option<ReviewView>,
+    /// Operators only: the launch checklist, once the app was submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_checklist: Option<LaunchView>,
+}
+
+pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
+    let (draft, version) = draft_versions::current(&db.pool, &app.client_id)
+        .await?
+        .unwrap_or((None, 1));
+    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let access = access_view(db, app).await?;
+    Ok(AppView {
+        client_id: app.client_id.clone(),
+        partner_id: app.partner_id.clone(),
+        client_type: app.client_type.as_str(),
+        stage: app.stage,
+        trust_level: app.consent.trust_level.as_str(),
+        access,
+        live: LiveConfig {
+            name: app.name.clone(),
+            description: app.description.clone(),
+            use_case: app.use_case.clone(),
+            purpose: app.consent.purpose.clone(),
+            consent_copy: app.consent.consent_copy.clone(),
+            domain: app.live_domain.clone(),
+            redirect_uris: app.redirect_uris.clone(),
+            origins: app.origins.clone(),
+            webhooks: app.webhooks.clone(),
+            support_url: app.support_url.clone(),
+            scopes: app.scopes.clone(),
+            optional_scopes: app.consent.optional_scopes.clone(),
+            pending_scopes: app.consent.pending_scopes.clone(),
+            grant_types: app.grant_types.clone(),
+        },
+        draft_version: draft.is_some().then_some(version),
+        draft,
+        domain_verification: DomainVerification {
+            verified_domain: app.domain_verified.clone(),
+            verified_at: app.domain_verified_at,
+        },
+        capabilities: capability_views(app),
+        review: review.as_ref().map(|r| review_view_of(r, Some(version))),
+        launch_checklist: None,
+    })
+}
+
+/// One line of a partner's list of apps.
+#[derive(Debug, Serialize)]
+pub struct AppSummary {
+    pub client_id: String,
+    pub name: String,
+    pub stage: Stage,
+    pub access_state: super::access::AccessState,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppList {
+    pub apps: Vec<AppSummary>,
+}
+
+pub async fn partner_apps(db: &Db, partner_id: &str) -> Result<AppList> {
+    let list = apps::of_partner(&db.pool, partner_id).await?;
+    Ok(AppList {
+        apps: list
+            .into_iter()
+            .map(|a| AppSummary {
+                client_id: a.client_id,
+                name: a.name,
+                stage: a.stage,
+                access_state: a.access,
+            })
+            .collect(),
+    })
+}
+
+/// Reads a trust level as the API and the CLI name it.
+pub fn parse_trust_level(raw: &str) -> Result<TrustLevel> {
+    TrustLevel::parse(raw).ok_or_else(|| {
+        ProgramError::invalid(
+            "invalid_request",
+            "trust_level must be basic, verified or trusted",
+        )
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrustLevelSet {
+    pub client_id: String,
+    pub trust_level: &'static str,
+}
+
+/// An operator sets how far Onyx trusts the app (scopes name the level they need).
+pub async fn set_trust_level(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    level: TrustLevel,
+) -> Result<TrustLevelSet> {
+    let mut tx = db.begin().await?;
+    apps::set_trust_level(&mut tx, &app.client_id, level).await?;
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "app.trust_level_set",
+        json!({ "from": app.consent.trust_level.as_str(), "to": level.as_str() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(TrustLevelSet {
+        client_id: app.client_id.clone(),
+        trust_level: level.as_str(),
+    })
+}
+
+/// The accounts a preview app may sign in.
+#[derive(Debug, Serialize)]
+pub struct TestAccounts {
+    pub stage: Stage,
+    pub test_accounts: Vec<String>,
+}
+
+pub async fn test_accounts_view(db: &Db, app: &App) -> Result<TestAccounts> {
+    let emails = apps::test_accounts(&db.pool, &app.client_id).await?;
+    Ok(TestAccounts {
+        stage: app.stage,
+        test_accounts: emails,
+    })
+}
+
+/// Replaces the list of accounts a preview app may sign in.
+pub async fn set_test_accounts(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    emails: &[String],
+) -> Result<TestAccounts> {
+    if emails.len() > 100 {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            "at most 100 test accounts",
+        ));
+    }
+    let mut list = Vec::new();
+    for e in emails {
+        crate::admin::validate_email(e)
+            .map_err(|err| ProgramError::invalid("invalid_request", err.to_string()))?;
+        list.push(crate::store::users::normalise_email(e));
+    }
+    list.sort();
+    list.dedup();
+    let mut tx = db.begin().await?;
+    apps::set_test_accounts(&mut tx, &app.client_id, &list, now).await?;
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "app.test_accounts_set",
+        json!({ "count": list.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(TestAccounts {
+        stage: app.stage,
+        test_accounts: list,
+    })
+}
+
+#[cfg(test)]
+#[path = "apps_tests.rs"]
+mod tests;

@@ -1,0 +1,518 @@
+//! An app's review: the partner submits its draft, the pre-checks run, and operators decide
+//! each step on the draft version they read.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::access::{AccessReason, AccessState, Stage};
+use super::access_change::{AccessView, access_view, auto_limit, auto_restore};
+use super::apps::{any_app, applies, run_prechecks, snapshot};
+use super::launch::{Requirement, launch_checklist};
+use super::program::{ProgramError, Result, app_event, check_len, not_submitted};
+use super::{Finding, Step, StepState};
+use crate::clock::Timestamp;
+use crate::store::Db;
+use crate::store::apps::{self, App};
+use crate::store::draft_versions;
+use crate::store::reviews::{self, NewStep, Review};
+
+/// One step of a review, as partners and operators read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub step: Step,
+    pub title: &'static str,
+    pub state: StepState,
+    pub reviewer: Option<String>,
+    pub note: Option<String>,
+    pub updated_at: Timestamp,
+    pub decided_on_draft_version: Option<i64>,
+    pub blocking_findings: usize,
+}
+
+/// A review with its steps and findings. `draft_version` is the draft's current version: the
+/// one a decision must name.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewView {
+    pub review: i64,
+    pub state: String,
+    pub submitted_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub draft_version: Option<i64>,
+    pub steps: Vec<StepView>,
+    pub findings: Vec<Finding>,
+}
+
+pub(super) fn review_view_of(review: &Review, draft_version: Option<i64>) -> ReviewView {
+    let steps = review
+        .steps
+        .iter()
+        .map(|s| StepView {
+            step: s.step,
+            title: s.step.title(),
+            state: s.state,
+            reviewer: s.reviewer.clone(),
+            note: s.note.clone(),
+            updated_at: s.updated_at,
+            decided_on_draft_version: s.draft_version,
+            blocking_findings: review.findings.iter().filter(|f| f.step == s.step).count(),
+        })
+        .collect();
+    ReviewView {
+        review: review.number,
+        state: review.state.clone(),
+        submitted_at: review.submitted_at,
+        closed_at: review.closed_at,
+        draft_version,
+        steps,
+        findings: review.findings.clone(),
+    }
+}
+
+/// Submits the draft for review: runs the pre-checks and opens a review (or, when one is open,
+/// records the new findings). Steps approved in the previous review whose fields did not change
+/// stay approved.
+pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<ReviewView> {
+    let Some((Some(draft), version)) = draft_versions::current(&db.pool, &app.client_id).await?
+    else {
+        return Err(ProgramError::conflict(
+            "not_a_partner_app",
+            "this app was registered by an operator and has no draft to review",
+        ));
+    };
+    let findings = run_prechecks(db, &app.client_id, &draft).await?;
+    let previous = reviews::latest(&db.pool, &app.client_id).await?;
+    let mut tx = db.begin().await?;
+    match &previous {
+        Some(open) if open.is_open() => {
+            reviews::set_findings(&mut tx, &open.id, &findings).await?;
+            app_event(
+                &mut tx,
+                now,
+                actor,
+                app,
+                "review.resubmitted",
+                json!({ "review": open.number, "findings": findings.len() }),
+            )
+            .await?;
+        }
+        _ => {
+            let number = previous.as_ref().map_or(1, |r| r.number + 1);
+            let steps: Vec<NewStep> = Step::all()
+                .map(|step| {
+                    let snap = snapshot(step, &draft);
+                    let carried = previous.as_ref().and_then(|r| r.step(step)).filter(|rec| {
+                        rec.state == StepState::Approved
+                            && rec.snapshot == snap
+                            && (step != Step::Production || app.stage == Stage::Production)
+                    });
+                    if !applies(step, &draft) {
+                        NewStep {
+                            step,
+                            state: StepState::NotApplicable,
+                            reviewer: Some("onyx-id".into()),
+                            note: Some("nothing to review for this app".into()),
+                            snapshot: snap,
+                            draft_version: Some(version),
+                        }
+                    } else if let Some(rec) = carried {
+                        NewStep {
+                            step,
+                            state: StepState::Approved,
+                            reviewer: rec.reviewer.clone(),
+                            note: Some(format!(
+                                "approved in review {}; unchanged",
+                                previous.as_ref().map_or(0, |r| r.number)
+                            )),
+                            snapshot: snap,
+                            draft_version: rec.draft_version,
+                        }
+                    } else {
+                        NewStep {
+                            step,
+                            state: StepState::Pending,
+                            reviewer: None,
+                            note: None,
+                            snapshot: None,
+                            draft_version: None,
+                        }
+                    }
+                })
+                .collect();
+            reviews::open(&mut tx, &app.client_id, number, &findings, &steps, now).await?;
+            app_event(
+                &mut tx,
+                now,
+                actor,
+                app,
+                "review.submitted",
+                json!({ "review": number, "findings": findings.len() }),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    review_view(db, app).await
+}
+
+/// The latest review with its findings, or 409 when the app was never submitted.
+pub async fn review_view(db: &Db, app: &App) -> Result<ReviewView> {
+    let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
+        return Err(not_submitted());
+    };
+    let version = draft_versions::current(&db.pool, &app.client_id)
+        .await?
+        .map(|(_, v)| v);
+    Ok(review_view_of(&review, version))
+}
+
+/// A review in the operators' queue.
+#[derive(Debug, Serialize)]
+pub struct QueuedReview {
+    #[serde(flatten)]
+    pub review: ReviewView,
+    pub client_id: String,
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReviewQueue {
+    pub reviews: Vec<QueuedReview>,
+}
+
+/// The operators' queue: open reviews, oldest first.
+pub async fn queue(db: &Db) -> Result<ReviewQueue> {
+    let open = reviews::open_queue(&db.pool).await?;
+    let mut out = Vec::new();
+    for r in open {
+        let name = apps::by_client_id(db, &r.client_id).await?.map(|a| a.name);
+        let version = draft_versions::current(&db.pool, &r.client_id)
+            .await?
+            .map(|(_, v)| v);
+        out.push(QueuedReview {
+            review: review_view_of(&r, version),
+            client_id: r.client_id.clone(),
+            app: name,
+        });
+    }
+    Ok(ReviewQueue { reviews: out })
+}
+
+/// The 409 for a decision made on draft version `seen` when the draft is at `current`: what
+/// changed since, field by field (before: at `seen`, after: now), and the edits in between.
+async fn draft_changed(db: &Db, client_id: &str, seen: i64, current: i64) -> Result<ProgramError> {
+    let versions = draft_versions::since(&db.pool, client_id, seen.clamp(1, current)).await?;
+    let before = versions
+        .iter()
+        .find(|v| v.version == seen)
+        .map(|v| serde_json::to_value(v.draft()).unwrap_or_default());
+    let after = versions
+        .iter()
+        .find(|v| v.version == current)
+        .map(|v| serde_json::to_value(v.draft()).unwrap_or_default());
+    let mut changes = Vec::new();
+    if let (Some(Value::Object(before)), Some(Value::Object(after))) = (&before, &after) {
+        for (field, now_value) in after {
+            let then = before.get(field).cloned().unwrap_or(Value::Null);
+            if &then != now_value {
+                changes.push(json!({ "field": field, "before": then, "after": now_value }));
+            }
+        }
+    }
+    let edits: Vec<Value> = versions
+        .iter()
+        .filter(|v| v.version > seen)
+        .map(|v| json!({ "draft_version": v.version, "fields": v.fields(), "actor": v.actor, "at": v.at }))
+        .collect();
+    let fields: Vec<&str> = changes.iter().filter_map(|c| c["field"].as_str()).collect();
+    let message = if seen > current || seen < 1 {
+        format!("draft version {seen} does not exist; the draft is at version {current}")
+    } else {
+        format!(
+            "the draft changed since version {seen} (now {current}{}); read the review again and decide on version {current}",
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", fields.join(", "))
+            }
+        )
+    };
+    Ok(ProgramError::conflict("draft_changed", message)
+        .with("draft_version", current)
+        .with("decided_on_draft_version", seen)
+        .with("changed_fields", json!(fields))
+        .with("changes", json!(changes))
+        .with("edits", json!(edits)))
+}
+
+/// An operator's decision on one step.
+#[derive(Debug, Clone)]
+pub struct StepDecision {
+    pub step: Step,
+    pub state: StepState,
+    pub note: Option<String>,
+    /// The draft version the decision was made on (required: a decision without it is
+    /// refused, naming the current one).
+    pub draft_version: Option<i64>,
+}
+
+/// The review after a decision, with the app's stage and access and what the decision did.
+#[derive(Debug, Serialize)]
+pub struct DecisionOutcome {
+    #[serde(flatten)]
+    pub review: ReviewView,
+    pub stage: Stage,
+    pub access: AccessView,
+    pub effects: Vec<&'static str>,
+}
+
+/// An operator decides one step of the app's latest review, on the draft version they read
+/// (`draft_version`): a decision on an older version is refused with what changed since, so an
+/// approval never makes live a value the reviewer did not see.
+pub async fn decide(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    decision: StepDecision,
+) -> Result<DecisionOutcome> {
+    let StepDecision {
+        step,
+        state: decision,
+        note,
+        draft_version,
+    } = decision;
+    let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
+        return Err(not_submitted());
+    };
+    let Some((Some(draft), current_version)) =
+        draft_versions::current(&db.pool, &app.client_id).await?
+    else {
+        return Err(ProgramError::conflict(
+            "not_a_partner_app",
+            "this app has no draft to review",
+        ));
+    };
+    let note = note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if let Some(n) = note {
+        check_len("note", n, 2000)?;
+    }
+    match decision {
+        StepState::Pending => {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                "a decision is approved, changes_requested, rejected or not_applicable",
+            ));
+        }
+        StepState::ChangesRequested | StepState::Rejected if note.is_none() => {
+            return Err(ProgramError::invalid(
+                "invalid_request",
+                "say what must change: a note is required",
+            ));
+        }
+        StepState::NotApplicable if applies(step, &draft) => {
+            return Err(ProgramError::conflict(
+                "step_applies",
+                format!("the {step} step applies to this app"),
+            ));
+        }
+        _ => {}
+    }
+    let Some(seen) = draft_version else {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            format!(
+                "draft_version is required: the version of the draft the decision was made on (the review shows it; it is {current_version} now)"
+            ),
+        )
+        .with("field", "draft_version")
+        .with("draft_version", current_version));
+    };
+    if seen != current_version {
+        return Err(draft_changed(db, &app.client_id, seen, current_version).await?);
+    }
+    let current = review.step_state(step);
+    let reopening_live = decision == StepState::ChangesRequested
+        && current == StepState::Approved
+        && app.stage != Stage::Draft;
+    if !review.is_open() && !reopening_live {
+        return Err(ProgramError::conflict(
+            "review_closed",
+            format!(
+                "review {} is {}; the partner must submit again",
+                review.number, review.state
+            ),
+        )
+        .with("review_state", review.state.clone()));
+    }
+    let mut checklist: Option<Vec<Requirement>> = None;
+    if decision == StepState::Approved {
+        let findings = run_prechecks(db, &app.client_id, &draft).await?;
+        let blocking: Vec<&Finding> = findings.iter().filter(|f| f.step == step).collect();
+        if !blocking.is_empty() {
+            return Err(ProgramError::conflict(
+                "step_blocked",
+                format!(
+                    "the pre-checks found {} problem(s) in the {step} step; the partner must fix them first",
+                    blocking.len(),
+                ),
+            )
+            .with("findings", serde_json::to_value(&blocking).unwrap_or_default()));
+        }
+        if step == Step::Domain && (draft.domain.is_none() || app.domain_verified != draft.domain) {
+            return Err(ProgramError::conflict(
+                "domain_not_verified",
+                "the domain under review has not been verified yet",
+            ));
+        }
+        if step == Step::Production {
+            let unfinished: Vec<&str> = review
+                .steps
+                .iter()
+                .filter(|s| s.step != Step::Production && !s.state.is_done())
+                .map(|s| s.step.as_str())
+                .collect();
+            if !unfinished.is_empty() {
+                return Err(ProgramError::conflict(
+                    "review_unfinished",
+                    format!(
+                        "every other step must be approved first: {}",
+                        unfinished.join(", ")
+                    ),
+                )
+                .with("steps", unfinished));
+            }
+            let list = launch_checklist(app, &review, &draft);
+            if list.iter().any(|r| !r.met) {
+                return Err(ProgramError::conflict(
+                    "launch_requirements_unmet",
+                    "the launch checklist is not met yet",
+                )
+                .with(
+                    "launch_checklist",
+                    serde_json::to_value(&list).unwrap_or_default(),
+                ));
+            }
+            checklist = Some(list);
+        }
+    }
+    let reviewer = Some(actor.to_string());
+    let snap = (decision == StepState::Approved)
+        .then(|| snapshot(step, &draft))
+        .flatten();
+    let mut tx = db.begin().await?;
+    // The version is checked again under the app row's lock: an edit that landed after the
+    // read above refuses the decision instead of being made live unseen.
+    if let Err(current) = draft_versions::lock_version(&mut tx, &app.client_id, seen).await? {
+        drop(tx);
+        return Err(draft_changed(db, &app.client_id, seen, current).await?);
+    }
+    reviews::set_step(
+        &mut tx,
+        &review.id,
+        &NewStep {
+            step,
+            state: decision,
+            reviewer,
+            note: note.map(str::to_string),
+            snapshot: snap,
+            draft_version: Some(seen),
+        },
+        now,
+    )
+    .await?;
+    let mut effects = Vec::new();
+    if decision == StepState::Approved {
+        apps::apply_step(&mut tx, &app.client_id, step, &draft).await?;
+        if step == Step::Scopes {
+            // The draft's requests are now the live approval.
+            apps::set_draft(&mut tx, &app.client_id, &draft, &[]).await?;
+        }
+        if step == Step::Production && app.stage != Stage::Production {
+            apps::set_stage(&mut tx, &app.client_id, Stage::Production).await?;
+            effects.push("stage: production");
+        }
+    }
+    // The steps' states after this decision.
+    let mut states: Vec<(Step, StepState)> =
+        review.steps.iter().map(|s| (s.step, s.state)).collect();
+    if let Some(s) = states.iter_mut().find(|(s, _)| *s == step) {
+        s.1 = decision;
+    }
+    let done = |s: Step| states.iter().any(|(x, st)| *x == s && st.is_done());
+    if app.stage == Stage::Draft
+        && [Step::AppIdentity, Step::Scopes, Step::RedirectUris]
+            .into_iter()
+            .all(done)
+    {
+        apps::set_stage(&mut tx, &app.client_id, Stage::Preview).await?;
+        effects.push("stage: preview");
+    }
+    let review_state = if decision == StepState::Rejected {
+        "rejected"
+    } else if states.iter().all(|(_, s)| s.is_done()) {
+        "approved"
+    } else {
+        "open"
+    };
+    if review_state != review.state {
+        reviews::set_state(&mut tx, &review.id, review_state, now).await?;
+    }
+    // A live app whose approved step is reopened loses the scopes that need review until the
+    // step is approved again; approving every reopened step gives them back.
+    if reopening_live
+        && auto_limit(
+            &mut tx,
+            now,
+            app,
+            AccessReason::ReviewReopened,
+            note,
+            json!({ "step": step.as_str() }),
+        )
+        .await?
+    {
+        effects.push("access: limited (review_reopened)");
+    }
+    let nothing_reopened = states
+        .iter()
+        .all(|(s, st)| *s == Step::Production || *st != StepState::ChangesRequested);
+    if decision == StepState::Approved && nothing_reopened {
+        match auto_restore(
+            &mut tx,
+            now,
+            app,
+            AccessReason::ReviewReopened,
+            json!({ "step": step.as_str() }),
+        )
+        .await?
+        {
+            Some(AccessState::Active) => effects.push("access: active (restored)"),
+            Some(_) => effects.push("access: review_reopened cleared; other causes remain"),
+            None => {}
+        }
+    }
+    app_event(
+        &mut tx,
+        now,
+        actor,
+        app,
+        "review.step_decided",
+        json!({
+            "review": review.number,
+            "step": step.as_str(),
+            "state": decision,
+            "note": note,
+            "effects": effects,
+            "launch_checklist": checklist,
+            "draft_version": seen,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    let app = any_app(db, &app.client_id).await?;
+    Ok(DecisionOutcome {
+        review: review_view(db, &app).await?,
+        stage: app.stage,
+        access: access_view(db, &app).await?,
+        effects,
+    })
+}
