@@ -92,9 +92,11 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::api::router())
         .merge(crate::partner::api::router())
         .route("/healthz", get(healthz))
-        .fallback(not_found)
+        .fallback(crate::error::fallback)
         // Forms and protocol requests are small; anything bigger is refused with 413.
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // The framework's own refusals (and over-long URIs and headers) in onyx-id's forms.
+        .layer(axum::middleware::from_fn(crate::error::refusals))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan(state.settings.trusted_proxies.clone())),
@@ -157,14 +159,6 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             )
         }
     }
-}
-
-async fn not_found() -> axum::response::Response {
-    crate::web::error_page(
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.",
-    )
 }
 
 /// Serves `state` on `listener` until SIGTERM or Ctrl-C, then finishes the requests in flight.
