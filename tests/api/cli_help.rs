@@ -112,3 +112,63 @@ fn the_value_lists_of_enum_flags_come_from_their_enums() {
     let text = help(&["serve"]);
     assert!(text.contains("[possible values: text, json]"), "{text}");
 }
+
+#[test]
+fn a_bad_server_setting_stops_any_command_with_its_one_line_reason() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["keys", "rotate", "--purge-interval", "0"],
+            "ONYX_PURGE_INTERVAL must be at least 1 second",
+        ),
+        (
+            &["audit", "--bind", "nowhere"],
+            "ONYX_BIND \"nowhere\" is not an address:port",
+        ),
+        (
+            &[
+                "grants",
+                "show",
+                "--user",
+                "a@b.example",
+                "--domain-verification-resolve",
+                "x",
+            ],
+            "ONYX_DOMAIN_VERIFICATION_RESOLVE \"x\" must be HOST=IP:PORT",
+        ),
+        (
+            &["audit", "--login-failure-window", "90000"],
+            "ONYX_LOGIN_FAILURE_WINDOW must be at most 86400 seconds",
+        ),
+        (
+            &["audit", "--code-ttl", "601"],
+            "ONYX_CODE_TTL must be at most 600 seconds (RFC 6749 §4.1.2)",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (args, reason) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("ONYX_DATABASE_URL")
+            .env_remove("ONYX_KEYS_DIR")
+            .output()
+            .expect("running onyx-id");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr, format!("onyx-id: error: {reason}\n"), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Nothing was opened: the settings are checked before the database.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_log_format_outside_its_enum_is_refused_with_the_enum_values() {
+    let out = Command::new(env!("CARGO_BIN_EXE_onyx-id"))
+        .args(["audit", "--log-format", "xml"])
+        .output()
+        .expect("running onyx-id");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[possible values: text, json]"), "{stderr}");
+}

@@ -188,3 +188,26 @@ async fn answers_within_the_limits_are_untouched() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn refusals_before_routing_still_carry_strict_transport_security_and_no_route_headers() {
+    let app = try_spawn_app(Backend::Sqlite, Some("https://id.onyx.example"), &|_| {})
+        .await
+        .expect("starting with an https issuer");
+    let long = "a".repeat(40 * 1024);
+    let res = http()
+        .get(app.url(&format!("/token?x={long}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    // Refused before the /token route was matched: its Allow list is not in the answer.
+    assert!(res.headers().get("allow").is_none());
+    assert_json_refusal(res, 414, "uri_too_long", "GET /token (40 KiB)").await;
+    let res = http().get(app.url("/token")).send().await.unwrap();
+    assert!(res.headers().contains_key("strict-transport-security"));
+    assert_json_refusal(res, 405, "method_not_allowed", "GET /token").await;
+}
