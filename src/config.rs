@@ -441,6 +441,207 @@ pub fn validate_audience(raw: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every server setting, as a flag and an `ONYX_*` variable. Flattened into the command line
+/// with `global = true`, so each subcommand takes them too; its `--help` lists its own options
+/// first and these under "Server settings".
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Server settings")]
+pub struct ServerArgs {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "ONYX_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// Issuer identifier: the public base URL of this server (https, or http on loopback).
+    #[arg(
+        long,
+        env = "ONYX_ISSUER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub issuer: String,
+    /// Database: sqlite://relative.db, sqlite:///abs/path.db or postgres://user@host/db.
+    #[arg(
+        long,
+        env = "ONYX_DATABASE_URL",
+        default_value = "sqlite://onyx-id.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Folder of the signing keys (created, with keys, on first start).
+    #[arg(long, env = "ONYX_KEYS_DIR", default_value = "keys", global = true)]
+    pub keys_dir: String,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "ONYX_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: crate::telemetry::LogFormat,
+    /// Access token lifetime, seconds (apps may override).
+    #[arg(
+        long,
+        env = "ONYX_ACCESS_TOKEN_TTL",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub access_token_ttl: i64,
+    /// ID token lifetime, seconds (apps may override).
+    #[arg(long, env = "ONYX_ID_TOKEN_TTL", default_value_t = 3600, global = true)]
+    pub id_token_ttl: i64,
+    /// Authorization code lifetime, seconds (at most 600).
+    #[arg(long, env = "ONYX_CODE_TTL", default_value_t = 60, global = true)]
+    pub code_ttl: i64,
+    /// A refresh token unused this long expires, seconds (apps may override).
+    #[arg(long, env = "ONYX_REFRESH_TOKEN_IDLE_TTL", default_value_t = 14 * 24 * 3600, global = true)]
+    pub refresh_token_idle_ttl: i64,
+    /// No refresh token outlives its grant's first refresh token by more than this, seconds.
+    #[arg(long, env = "ONYX_REFRESH_TOKEN_ABSOLUTE_TTL", default_value_t = 60 * 24 * 3600, global = true)]
+    pub refresh_token_absolute_ttl: i64,
+    /// `aud` of access tokens issued without a `resource` (default: the issuer).
+    #[arg(long, env = "ONYX_DEFAULT_AUDIENCE", global = true)]
+    pub default_audience: Option<String>,
+    /// Database connections per instance: the read pool on SQLite (writes use one connection
+    /// of their own), the whole pool on PostgreSQL. Size it to the database server's cores.
+    #[arg(long, env = "ONYX_DB_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE, global = true)]
+    pub db_pool_size: u32,
+    /// Seconds between two purges of expired codes, tokens and sessions.
+    #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
+    pub purge_interval: u64,
+    /// Domain verification may fetch private and loopback addresses (development and tests
+    /// only: it opens a path to internal hosts).
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true)]
+    pub domain_verification_allow_private: bool,
+    /// Domain verification fetches over plain http (development and tests only).
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true)]
+    pub domain_verification_insecure_http: bool,
+    /// Fixed address for a domain when verifying it, like curl's --resolve:
+    /// HOST=IP:PORT (repeat; comma-separated in the variable).
+    #[arg(
+        long = "domain-verification-resolve",
+        env = "ONYX_DOMAIN_VERIFICATION_RESOLVE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub domain_verification_resolve: Vec<String>,
+    /// A proxy whose X-Forwarded-For names the client, as a CIDR (repeat; comma-separated in
+    /// the variable). Default: none, and the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "ONYX_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxy: Vec<String>,
+    /// Failed sign-ins per account from one client address (IPv6: one /64) in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_max_failures_per_account_address: i64,
+    /// Failed sign-ins per account from all addresses together in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 50,
+        global = true
+    )]
+    pub login_max_failures_per_account: i64,
+    /// Failed sign-ins per client address to all accounts together in the window.
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub login_max_failures_per_address: i64,
+    /// The window the sign-in limits count failures in, seconds (at most 86400).
+    #[arg(
+        long,
+        env = "ONYX_LOGIN_FAILURE_WINDOW",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_failure_window: i64,
+    /// Unanswered authorization requests stored at most per client address (IPv6: one /64).
+    #[arg(
+        long,
+        env = "ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub max_pending_requests_per_address: i64,
+    /// Unanswered authorization requests stored at most per app.
+    #[arg(
+        long,
+        env = "ONYX_MAX_PENDING_REQUESTS_PER_APP",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_pending_requests_per_app: i64,
+}
+
+impl ServerArgs {
+    /// The typed, checked settings; the first invalid value is named in one line.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let lifetimes = Lifetimes {
+            authorization_code: self.code_ttl,
+            access_token: self.access_token_ttl,
+            id_token: self.id_token_ttl,
+            refresh_token_idle: self.refresh_token_idle_ttl,
+            refresh_token_absolute: self.refresh_token_absolute_ttl,
+            ..Lifetimes::default()
+        };
+        let mut s = Settings::parse(&self.bind, &self.issuer, &self.database_url, &self.keys_dir)?
+            .with_lifetimes(lifetimes)?
+            .with_default_audience(self.default_audience.as_deref())?;
+        s.database_url = s.database_url.clone().with_pool_size(self.db_pool_size)?;
+        if self.purge_interval == 0 {
+            return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());
+        }
+        s.purge_interval = std::time::Duration::from_secs(self.purge_interval);
+        let v = &mut s.domain_verification;
+        v.allow_private = self.domain_verification_allow_private;
+        v.insecure_http = self.domain_verification_insecure_http;
+        for entry in self
+            .domain_verification_resolve
+            .iter()
+            .filter(|e| !e.is_empty())
+        {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(h, a)| Some((h.trim().to_ascii_lowercase(), a.trim().parse().ok()?)));
+            match parsed {
+                Some(pair) => v.resolve.push(pair),
+                None => {
+                    return Err(format!(
+                        "ONYX_DOMAIN_VERIFICATION_RESOLVE {entry:?} must be HOST=IP:PORT"
+                    ));
+                }
+            }
+        }
+        s.with_trusted_proxies(&self.trusted_proxy)?
+            .with_login_limits(LoginLimits {
+                per_account_and_address: self.login_max_failures_per_account_address,
+                per_account: self.login_max_failures_per_account,
+                per_address: self.login_max_failures_per_address,
+                window: self.login_failure_window,
+                ..LoginLimits::default()
+            })?
+            .with_pending_caps(PendingCaps {
+                per_address: self.max_pending_requests_per_address,
+                per_app: self.max_pending_requests_per_app,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,23 @@ use serde::Serialize;
 
 use crate::scopes::{Eligibility, ScopeInfo, TrustLevel, catalogue};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// A permission's state. Its string form (stored, and sent by the APIs) is derived once:
+/// `as_str`, `parse`, `Display`, the serde form and [`State::VARIANTS`] all come from it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "lowercase")]
 pub enum State {
     Requested,
     Granted,
@@ -27,29 +42,12 @@ pub enum State {
 
 impl State {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requested => "requested",
-            Self::Granted => "granted",
-            Self::Limited => "limited",
-            Self::Revoked => "revoked",
-            Self::Expired => "expired",
-            Self::Denied => "denied",
-            Self::Unavailable => "unavailable",
-        }
+        self.into()
     }
 
     /// A stored state (`limited` is never stored: it is worked out).
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "requested" => Self::Requested,
-            "granted" => Self::Granted,
-            "limited" => Self::Limited,
-            "revoked" => Self::Revoked,
-            "expired" => Self::Expired,
-            "denied" => Self::Denied,
-            "unavailable" => Self::Unavailable,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 
     /// Words for the Connected apps page.
@@ -66,8 +64,23 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Why a permission is not (or no longer) granted, for machines. Its string form is derived
+/// once, like [`State`]'s.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     /// The consent screen was shown; no answer yet.
     AwaitingDecision,
@@ -95,38 +108,11 @@ pub enum Reason {
 
 impl Reason {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AwaitingDecision => "awaiting_decision",
-            Self::UserDeclined => "user_declined",
-            Self::AppNotApproved => "app_not_approved",
-            Self::AccountNotEligible => "account_not_eligible",
-            Self::RegionNotSupported => "region_not_supported",
-            Self::ScopeGated => "scope_gated",
-            Self::ReviewRequired => "review_required",
-            Self::AppAccessLimited => "app_access_limited",
-            Self::ExpiredByPolicy => "expired_by_policy",
-            Self::RevokedByUser => "revoked_by_user",
-            Self::RevokedByPartner => "revoked_by_partner",
-            Self::RevokedByOnyx => "revoked_by_onyx",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "awaiting_decision" => Self::AwaitingDecision,
-            "user_declined" => Self::UserDeclined,
-            "app_not_approved" => Self::AppNotApproved,
-            "account_not_eligible" => Self::AccountNotEligible,
-            "region_not_supported" => Self::RegionNotSupported,
-            "scope_gated" => Self::ScopeGated,
-            "review_required" => Self::ReviewRequired,
-            "app_access_limited" => Self::AppAccessLimited,
-            "expired_by_policy" => Self::ExpiredByPolicy,
-            "revoked_by_user" => Self::RevokedByUser,
-            "revoked_by_partner" => Self::RevokedByPartner,
-            "revoked_by_onyx" => Self::RevokedByOnyx,
-            _ => return None,
-        })
+        raw.parse().ok()
     }
 
     /// One sentence a person can read (the same for the user and the partner).
@@ -405,6 +391,25 @@ pub fn copy_version(purpose: &str, consent_copy: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_and_reasons_read_back_what_they_print_and_serialise_the_same() {
+        use strum::IntoEnumIterator;
+        for state in State::iter() {
+            assert_eq!(State::parse(state.as_str()), Some(state));
+            assert_eq!(state.to_string(), state.as_str());
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json, state.as_str());
+        }
+        assert_eq!(State::Unavailable.as_str(), "unavailable");
+        for reason in Reason::iter() {
+            assert_eq!(Reason::parse(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        assert_eq!(Reason::AppAccessLimited.as_str(), "app_access_limited");
+        assert_eq!(Reason::parse("Revoked_By_User"), None);
+        assert_eq!(State::parse(""), None);
+    }
 
     fn scope(name: &str) -> &'static ScopeInfo {
         catalogue().get(name).expect(name)

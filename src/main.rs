@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::builder::PossibleValuesParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use onyx_id::admin::{self, AdminError, AppSpec};
 use onyx_id::clock::{Clock, SystemClock};
-use onyx_id::config::{Lifetimes, LoginLimits, PendingCaps, Settings};
+use onyx_id::config::{ServerArgs, Settings};
+use onyx_id::keys::Algorithm;
 use onyx_id::partner::access::{AccessState, CapabilityState};
 use onyx_id::partner::access_change::{self, AccessChange};
 use onyx_id::partner::capabilities::{self, CapabilityChange};
@@ -19,7 +20,7 @@ use onyx_id::partner::{Step, StepState, apps};
 use onyx_id::scopes::TrustLevel;
 use onyx_id::store::apps::ConsentProfile;
 use onyx_id::store::apps::LifetimeOverrides;
-use onyx_id::telemetry::{self, LogFormat};
+use onyx_id::telemetry;
 use strum::VariantNames;
 
 /// onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
@@ -27,152 +28,9 @@ use strum::VariantNames;
 #[command(name = "onyx-id", version, about)]
 struct Cli {
     #[command(flatten)]
-    common: Common,
+    server: ServerArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Args)]
-struct Common {
-    /// Address and port to listen on.
-    #[arg(
-        long,
-        env = "ONYX_BIND",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    bind: String,
-    /// Issuer identifier: the public base URL of this server (https, or http on loopback).
-    #[arg(
-        long,
-        env = "ONYX_ISSUER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    issuer: String,
-    /// Database: sqlite://relative.db, sqlite:///abs/path.db or postgres://user@host/db.
-    #[arg(
-        long,
-        env = "ONYX_DATABASE_URL",
-        default_value = "sqlite://onyx-id.db",
-        global = true
-    )]
-    database_url: String,
-    /// Folder of the signing keys (created, with keys, on first start).
-    #[arg(long, env = "ONYX_KEYS_DIR", default_value = "keys", global = true)]
-    keys_dir: String,
-    /// Log format on stderr.
-    #[arg(
-        long,
-        env = "ONYX_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
-    log_format: LogFormat,
-    /// Access token lifetime, seconds (apps may override).
-    #[arg(
-        long,
-        env = "ONYX_ACCESS_TOKEN_TTL",
-        default_value_t = 3600,
-        global = true
-    )]
-    access_token_ttl: i64,
-    /// ID token lifetime, seconds (apps may override).
-    #[arg(long, env = "ONYX_ID_TOKEN_TTL", default_value_t = 3600, global = true)]
-    id_token_ttl: i64,
-    /// Authorization code lifetime, seconds (at most 600).
-    #[arg(long, env = "ONYX_CODE_TTL", default_value_t = 60, global = true)]
-    code_ttl: i64,
-    /// A refresh token unused this long expires, seconds (apps may override).
-    #[arg(long, env = "ONYX_REFRESH_TOKEN_IDLE_TTL", default_value_t = 14 * 24 * 3600, global = true)]
-    refresh_token_idle_ttl: i64,
-    /// No refresh token outlives its grant's first refresh token by more than this, seconds.
-    #[arg(long, env = "ONYX_REFRESH_TOKEN_ABSOLUTE_TTL", default_value_t = 60 * 24 * 3600, global = true)]
-    refresh_token_absolute_ttl: i64,
-    /// `aud` of access tokens issued without a `resource` (default: the issuer).
-    #[arg(long, env = "ONYX_DEFAULT_AUDIENCE", global = true)]
-    default_audience: Option<String>,
-    /// Database connections per instance: the read pool on SQLite (writes use one connection
-    /// of their own), the whole pool on PostgreSQL. Size it to the database server's cores.
-    #[arg(long, env = "ONYX_DB_POOL_SIZE", default_value_t = onyx_id::config::DEFAULT_POOL_SIZE, global = true)]
-    db_pool_size: u32,
-    /// Seconds between two purges of expired codes, tokens and sessions.
-    #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
-    purge_interval: u64,
-    /// Domain verification may fetch private and loopback addresses (development and tests
-    /// only: it opens a path to internal hosts).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true)]
-    domain_verification_allow_private: bool,
-    /// Domain verification fetches over plain http (development and tests only).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true)]
-    domain_verification_insecure_http: bool,
-    /// Fixed address for a domain when verifying it, like curl's --resolve:
-    /// HOST=IP:PORT (repeat; comma-separated in the variable).
-    #[arg(
-        long = "domain-verification-resolve",
-        env = "ONYX_DOMAIN_VERIFICATION_RESOLVE",
-        value_delimiter = ',',
-        global = true
-    )]
-    domain_verification_resolve: Vec<String>,
-    /// A proxy whose X-Forwarded-For names the client, as a CIDR (repeat; comma-separated in
-    /// the variable). Default: none, and the header is ignored.
-    #[arg(
-        long = "trusted-proxy",
-        env = "ONYX_TRUSTED_PROXIES",
-        value_delimiter = ',',
-        global = true
-    )]
-    trusted_proxy: Vec<String>,
-    /// Failed sign-ins per account from one client address (IPv6: one /64) in the window.
-    #[arg(
-        long,
-        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
-        default_value_t = 5,
-        global = true
-    )]
-    login_max_failures_per_account_address: i64,
-    /// Failed sign-ins per account from all addresses together in the window.
-    #[arg(
-        long,
-        env = "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT",
-        default_value_t = 50,
-        global = true
-    )]
-    login_max_failures_per_account: i64,
-    /// Failed sign-ins per client address to all accounts together in the window.
-    #[arg(
-        long,
-        env = "ONYX_LOGIN_MAX_FAILURES_PER_ADDRESS",
-        default_value_t = 30,
-        global = true
-    )]
-    login_max_failures_per_address: i64,
-    /// The window the sign-in limits count failures in, seconds (at most 86400).
-    #[arg(
-        long,
-        env = "ONYX_LOGIN_FAILURE_WINDOW",
-        default_value_t = 900,
-        global = true
-    )]
-    login_failure_window: i64,
-    /// Unanswered authorization requests stored at most per client address (IPv6: one /64).
-    #[arg(
-        long,
-        env = "ONYX_MAX_PENDING_REQUESTS_PER_ADDRESS",
-        default_value_t = 1000,
-        global = true
-    )]
-    max_pending_requests_per_address: i64,
-    /// Unanswered authorization requests stored at most per app.
-    #[arg(
-        long,
-        env = "ONYX_MAX_PENDING_REQUESTS_PER_APP",
-        default_value_t = 10_000,
-        global = true
-    )]
-    max_pending_requests_per_app: i64,
 }
 
 #[derive(Subcommand)]
@@ -370,7 +228,7 @@ enum AppsCommand {
     Trust {
         #[arg(long, allow_hyphen_values = true)]
         app: String,
-        #[arg(long, value_parser = ["basic", "verified", "trusted"])]
+        #[arg(long, value_parser = PossibleValuesParser::new(<TrustLevel as VariantNames>::VARIANTS))]
         level: String,
     },
     /// Set a gated capability's state for an app.
@@ -412,7 +270,7 @@ enum AppsCommand {
         #[arg(long = "capability")]
         capabilities: Vec<String>,
         /// The app's trust level; scopes name the level they need.
-        #[arg(long, default_value = "basic", value_parser = ["basic", "verified", "trusted"])]
+        #[arg(long, default_value = "basic", value_parser = PossibleValuesParser::new(<TrustLevel as VariantNames>::VARIANTS))]
         trust_level: String,
         /// What the app uses the access for, shown on the consent screen.
         #[arg(long, default_value = "")]
@@ -430,7 +288,7 @@ enum AppsCommand {
         #[arg(long)]
         public: bool,
         /// Algorithm of the app's ID tokens.
-        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        #[arg(long, default_value = "ES256", value_parser = PossibleValuesParser::new(<Algorithm as VariantNames>::VARIANTS))]
         id_token_alg: String,
         /// A grant the app may use (repeat): authorization_code (the default), refresh_token,
         /// client_credentials. Giving any replaces the default.
@@ -542,71 +400,8 @@ fn fail(reason: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.common.log_format);
-    let c = &cli.common;
-    let lifetimes = Lifetimes {
-        authorization_code: c.code_ttl,
-        access_token: c.access_token_ttl,
-        id_token: c.id_token_ttl,
-        refresh_token_idle: c.refresh_token_idle_ttl,
-        refresh_token_absolute: c.refresh_token_absolute_ttl,
-        ..Lifetimes::default()
-    };
-    let settings = Settings::parse(&c.bind, &c.issuer, &c.database_url, &c.keys_dir)
-        .and_then(|s| s.with_lifetimes(lifetimes))
-        .and_then(|s| s.with_default_audience(c.default_audience.as_deref()))
-        .and_then(|mut s| {
-            s.database_url = s.database_url.clone().with_pool_size(c.db_pool_size)?;
-            Ok(s)
-        })
-        .and_then(|mut s| {
-            if c.purge_interval == 0 {
-                return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());
-            }
-            s.purge_interval = std::time::Duration::from_secs(c.purge_interval);
-            Ok(s)
-        });
-    let settings = settings.and_then(|mut s| {
-        let v = &mut s.domain_verification;
-        v.allow_private = c.domain_verification_allow_private;
-        v.insecure_http = c.domain_verification_insecure_http;
-        for entry in c
-            .domain_verification_resolve
-            .iter()
-            .filter(|e| !e.is_empty())
-        {
-            let parsed = entry
-                .split_once('=')
-                .and_then(|(h, a)| Some((h.trim().to_ascii_lowercase(), a.trim().parse().ok()?)));
-            match parsed {
-                Some(pair) => v.resolve.push(pair),
-                None => {
-                    return Err(format!(
-                        "ONYX_DOMAIN_VERIFICATION_RESOLVE {entry:?} must be HOST=IP:PORT"
-                    ));
-                }
-            }
-        }
-        Ok(s)
-    });
-    let settings = settings
-        .and_then(|s| s.with_trusted_proxies(&c.trusted_proxy))
-        .and_then(|s| {
-            s.with_login_limits(LoginLimits {
-                per_account_and_address: c.login_max_failures_per_account_address,
-                per_account: c.login_max_failures_per_account,
-                per_address: c.login_max_failures_per_address,
-                window: c.login_failure_window,
-                ..LoginLimits::default()
-            })
-        })
-        .and_then(|s| {
-            s.with_pending_caps(PendingCaps {
-                per_address: c.max_pending_requests_per_address,
-                per_app: c.max_pending_requests_per_app,
-            })
-        });
-    let settings = match settings {
+    telemetry::init(cli.server.log_format);
+    let settings = match cli.server.settings() {
         Ok(s) => s,
         Err(reason) => return fail(reason),
     };

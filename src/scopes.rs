@@ -124,10 +124,26 @@ pub struct ScopeInfo {
 }
 
 /// How far Onyx trusts an app (set by review); scopes name the level they need.
+/// Its string form (stored, in the catalogue, on the CLI, in the APIs) is derived once.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    serde::Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(into = "&'static str", try_from = "String")]
+#[strum(serialize_all = "lowercase")]
 pub enum TrustLevel {
     #[default]
     Basic,
@@ -137,26 +153,54 @@ pub enum TrustLevel {
 
 impl TrustLevel {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Basic => "basic",
-            Self::Verified => "verified",
-            Self::Trusted => "trusted",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "basic" => Some(Self::Basic),
-            "verified" => Some(Self::Verified),
-            "trusted" => Some(Self::Trusted),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 
+/// `TryFrom<String>` through the enum's derived `FromStr`, so that serde reads the spelling
+/// strum derives (`#[serde(try_from = "String")]`), with a readable error.
+macro_rules! parse_through_strum {
+    ($ty:ty, $what:literal) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
+
+            fn try_from(raw: String) -> Result<Self, String> {
+                use strum::VariantNames;
+                raw.parse().map_err(|_| {
+                    format!(
+                        concat!("unknown ", $what, " {:?}: expected one of {}"),
+                        raw,
+                        <$ty>::VARIANTS.join(", ")
+                    )
+                })
+            }
+        }
+    };
+}
+
+parse_through_strum!(TrustLevel, "trust level");
+parse_through_strum!(Eligibility, "eligibility rule");
+parse_through_strum!(Subject, "scope subject");
+
 /// Which accounts may grant a scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+)]
+#[serde(try_from = "String")]
+#[strum(serialize_all = "snake_case")]
 pub enum Eligibility {
     /// Accounts whose email address is verified.
     VerifiedAccount,
@@ -173,8 +217,21 @@ pub struct ExpiryRules {
 
 /// Who a scope is about: a person (granted on the consent screen) or the app itself
 /// (`client_credentials`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+)]
+#[serde(try_from = "String")]
+#[strum(serialize_all = "lowercase")]
 pub enum Subject {
     #[default]
     User,
@@ -291,6 +348,31 @@ pub fn catalogue() -> &'static Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_levels_have_one_spelling_for_parse_print_and_serde() {
+        use strum::{IntoEnumIterator, VariantNames};
+        assert_eq!(TrustLevel::VARIANTS, ["basic", "verified", "trusted"]);
+        for level in TrustLevel::iter() {
+            assert_eq!(TrustLevel::parse(level.as_str()), Some(level));
+            let json = serde_json::to_value(level).unwrap();
+            assert_eq!(json, level.as_str());
+            assert_eq!(serde_json::from_value::<TrustLevel>(json).unwrap(), level);
+        }
+        let err = serde_json::from_value::<TrustLevel>("Trusted".into()).unwrap_err();
+        assert!(
+            err.to_string().contains("basic, verified, trusted"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::from_value::<Eligibility>("verified_account".into()).unwrap(),
+            Eligibility::VerifiedAccount
+        );
+        assert_eq!(
+            serde_json::from_value::<Subject>("app".into()).unwrap(),
+            Subject::App
+        );
+    }
 
     #[test]
     fn the_catalogue_parses_and_every_scope_has_words_for_people() {

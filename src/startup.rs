@@ -86,26 +86,30 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let https = state.settings.issuer.is_https();
-    let router = Router::new()
+    let proxies = state.settings.trusted_proxies.clone();
+    let routes = Router::new()
         .merge(crate::oauth::router())
         .merge(crate::web::router())
         .merge(crate::api::router())
         .merge(crate::partner::api::router())
         .route("/healthz", get(healthz))
-        .fallback(not_found)
+        .fallback(crate::error::fallback)
         // Forms and protocol requests are small; anything bigger is refused with 413.
         .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(RequestSpan(state.settings.trusted_proxies.clone())),
-        );
+        .with_state(state);
+    // Around the routing itself (a router's own layers wrap each route): over-long URIs and
+    // headers are refused before any route is matched, and the framework's own refusals
+    // (405, 413, a path that is not UTF-8) get onyx-id's forms.
+    let router = Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(crate::error::refusals))
+        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan(proxies)));
     // Outermost, so that every answer carries it: pages, JSON, errors, 404s and 413s.
-    let router = if https {
+    if https {
         router.layer(axum::middleware::map_response(strict_transport_security))
     } else {
         router
-    };
-    router.with_state(state)
+    }
 }
 
 /// The span of each request names its client address (trusted-proxy aware).
@@ -157,14 +161,6 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             )
         }
     }
-}
-
-async fn not_found() -> axum::response::Response {
-    crate::web::error_page(
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.",
-    )
 }
 
 /// Serves `state` on `listener` until SIGTERM or Ctrl-C, then finishes the requests in flight.

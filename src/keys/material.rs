@@ -9,7 +9,25 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 
 /// JWS algorithms onyx-id signs with (RFC 7518 §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Its name (the JWS `alg`, the key files, `--id-token-alg`) is derived once, from the variant.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
+)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Algorithm {
     ES256,
     RS256,
@@ -17,18 +35,25 @@ pub enum Algorithm {
 
 impl Algorithm {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "ES256" => Some(Self::ES256),
-            "RS256" => Some(Self::RS256),
-            _ => None,
-        }
+        raw.parse().ok()
+    }
+}
+
+impl TryFrom<String> for Algorithm {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        use strum::VariantNames;
+        Self::parse(&raw).ok_or_else(|| {
+            format!(
+                "unknown algorithm {raw:?}: expected one of {}",
+                Self::VARIANTS.join(", ")
+            )
+        })
     }
 }
 
@@ -148,5 +173,23 @@ impl KeyMaterial {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithms_have_one_name_for_parse_print_and_serde() {
+        use strum::{IntoEnumIterator, VariantNames};
+        assert_eq!(Algorithm::VARIANTS, ["ES256", "RS256"]);
+        for alg in Algorithm::iter() {
+            assert_eq!(Algorithm::parse(alg.as_str()), Some(alg));
+            let json = serde_json::to_value(alg).unwrap();
+            assert_eq!(json, alg.as_str());
+            assert_eq!(serde_json::from_value::<Algorithm>(json).unwrap(), alg);
+        }
+        assert!(serde_json::from_value::<Algorithm>("es256".into()).is_err());
     }
 }

@@ -655,7 +655,7 @@ pub async fn proceed(
         None => {
             let params = match serde_json::to_string(req) {
                 Ok(p) => p,
-                Err(e) => return AppError::Internal(e.into()).into_response(),
+                Err(e) => return AppError::internal(e).into_response(),
             };
             let address = client.map(crate::web::client_ip::network_key);
             match auth_requests::create(
@@ -757,8 +757,7 @@ pub async fn load_request(
     let (params, created_at) = auth_requests::find(&state.db.pool, request_id, state.now())
         .await?
         .ok_or_else(expired)?;
-    let req: AuthorizationRequest =
-        serde_json::from_str(&params).map_err(|e| AppError::Internal(e.into()))?;
+    let req: AuthorizationRequest = serde_json::from_str(&params).map_err(AppError::internal)?;
     let app = apps::by_client_id(&state.db, &req.client_id)
         .await?
         .ok_or_else(expired)?;

@@ -2,12 +2,24 @@
 //! endpoints, always as JSON (RFC 6749 §5.2), and of the authorization endpoint's redirects
 //! (RFC 6749 §4.1.2.1).
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// RFC 6749 §4.1.2.1 and §5.2 error codes, plus OIDC Core §3.1.2.6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The code's string form is derived once (`as_str`, `Display`, `FromStr`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     InvalidClient,
@@ -30,26 +42,18 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::AccessDenied => "access_denied",
-            Self::ServerError => "server_error",
-            Self::LoginRequired => "login_required",
-            Self::ConsentRequired => "consent_required",
-            Self::InteractionRequired => "interaction_required",
-            Self::RequestNotSupported => "request_not_supported",
-            Self::RequestUriNotSupported => "request_uri_not_supported",
-            Self::InvalidToken => "invalid_token",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::InvalidTarget => "invalid_target",
-        }
+        self.into()
     }
+}
+
+/// What a `WWW-Authenticate` header asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// Client authentication with HTTP Basic (RFC 6749 §5.2, `invalid_client`).
+    Basic,
+    /// A bearer token (RFC 6750 §3). `with_error` puts the error code and description in the
+    /// challenge; a request that sent no token at all gets the bare challenge (§3.1).
+    Bearer { with_error: bool },
 }
 
 #[derive(Debug)]
@@ -59,6 +63,10 @@ pub struct OAuthError {
     /// Members beside `error` and `error_description` that name a state and its reason (an
     /// app's access state, a capability's state), so that a refusal is never just a code.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The status when it is not the code's own (a bearer error's 401 or 403).
+    status: Option<StatusCode>,
+    /// `WWW-Authenticate`, when the error asks for credentials.
+    challenge: Option<Challenge>,
 }
 
 impl OAuthError {
@@ -67,7 +75,31 @@ impl OAuthError {
             code,
             description: description.into(),
             extra: serde_json::Map::new(),
+            status: None,
+            challenge: (code == ErrorCode::InvalidClient).then_some(Challenge::Basic),
         }
+    }
+
+    /// A bearer-token failure (RFC 6750 §3): `status`, and a `WWW-Authenticate: Bearer`
+    /// challenge naming `code`, if any. Without a code the body says `invalid_request` and the
+    /// challenge is bare (no token was sent, or the server failed).
+    pub fn bearer(status: StatusCode, code: Option<ErrorCode>, description: &str) -> Self {
+        Self {
+            status: Some(status),
+            challenge: Some(Challenge::Bearer {
+                with_error: code.is_some(),
+            }),
+            ..Self::new(code.unwrap_or(ErrorCode::InvalidRequest), description)
+        }
+    }
+
+    /// 401 `invalid_token` with its bearer challenge.
+    pub fn invalid_token(description: &str) -> Self {
+        Self::bearer(
+            StatusCode::UNAUTHORIZED,
+            Some(ErrorCode::InvalidToken),
+            description,
+        )
     }
 
     /// Adds a member to the error response.
@@ -96,11 +128,28 @@ impl OAuthError {
         )
     }
 
-    fn status(&self) -> StatusCode {
-        match self.code {
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or(match self.code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
+        })
+    }
+
+    fn challenge_header(&self) -> Option<HeaderValue> {
+        match self.challenge? {
+            Challenge::Basic => Some(HeaderValue::from_static(
+                "Basic realm=\"onyx-id\", charset=\"UTF-8\"",
+            )),
+            Challenge::Bearer { with_error: false } => {
+                Some(HeaderValue::from_static("Bearer realm=\"onyx-id\""))
+            }
+            Challenge::Bearer { with_error: true } => HeaderValue::from_str(&format!(
+                "Bearer realm=\"onyx-id\", error=\"{}\", error_description=\"{}\"",
+                self.code.as_str(),
+                self.description
+            ))
+            .ok(),
         }
     }
 }
@@ -119,26 +168,69 @@ impl From<anyhow::Error> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let mut body = serde_json::json!({
-            "error": self.code.as_str(),
-            "error_description": self.description,
-        });
-        if let Some(map) = body.as_object_mut() {
-            for (k, v) in self.extra {
-                map.entry(k).or_insert(v);
-            }
-        }
-        let mut res = (status, Json(body)).into_response();
+        let challenge = self.challenge_header();
+        let bearer = matches!(self.challenge, Some(Challenge::Bearer { .. }));
+        let mut res = crate::error::json_error_response(
+            self.status(),
+            self.code.as_str(),
+            &self.description,
+            self.extra,
+        );
         let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if self.code == ErrorCode::InvalidClient {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"onyx-id\", charset=\"UTF-8\""),
-            );
+        // RFC 6749 §5.1 asks the token endpoint's answers for `Pragma: no-cache` too; the
+        // bearer errors of RFC 6750 carry `no-store` only.
+        if !bearer {
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        if let Some(v) = challenge {
+            h.insert(header::WWW_AUTHENTICATE, v);
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_print_their_rfc_names() {
+        use strum::IntoEnumIterator;
+        for code in ErrorCode::iter() {
+            assert_eq!(code.as_str().parse::<ErrorCode>().ok(), Some(code));
+        }
+        assert_eq!(
+            ErrorCode::RequestUriNotSupported.as_str(),
+            "request_uri_not_supported"
+        );
+        assert_eq!(ErrorCode::InvalidTarget.to_string(), "invalid_target");
+    }
+
+    #[test]
+    fn a_bearer_error_carries_its_challenge_and_no_pragma() {
+        let res = OAuthError::invalid_token("the access token has expired").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let h = res.headers();
+        assert_eq!(
+            h[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"onyx-id\", error=\"invalid_token\", error_description=\"the access token has expired\""
+        );
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert!(h.get(header::PRAGMA).is_none());
+        let bare = OAuthError::bearer(StatusCode::UNAUTHORIZED, None, "a token is required");
+        assert_eq!(bare.code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            bare.into_response().headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"onyx-id\""
+        );
+        let client = OAuthError::invalid_client("unknown client").into_response();
+        assert_eq!(client.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            client.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic ")
+        );
+        assert_eq!(client.headers()[header::PRAGMA], "no-cache");
     }
 }

@@ -6,70 +6,36 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::{cors, is_form};
 use crate::startup::AppState;
 use crate::store::tokens::AccessToken;
 use crate::store::{apps, tokens, users};
 
-/// A bearer-token failure (RFC 6750 §3): status and `WWW-Authenticate`.
-struct BearerError {
-    status: StatusCode,
-    code: Option<&'static str>,
-    description: &'static str,
+/// No bearer token was sent (RFC 6750 §3.1: the challenge names no error).
+fn no_token() -> OAuthError {
+    OAuthError::bearer(
+        StatusCode::UNAUTHORIZED,
+        None,
+        "a Bearer access token is required",
+    )
 }
 
-impl BearerError {
-    fn invalid_token(description: &'static str) -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: Some("invalid_token"),
-            description,
-        }
-    }
-}
-
-impl IntoResponse for BearerError {
-    fn into_response(self) -> Response {
-        let challenge = match self.code {
-            Some(code) => format!(
-                "Bearer realm=\"onyx-id\", error=\"{code}\", error_description=\"{}\"",
-                self.description
-            ),
-            None => "Bearer realm=\"onyx-id\"".to_string(),
-        };
-        let body = serde_json::json!({
-            "error": self.code.unwrap_or("invalid_request"),
-            "error_description": self.description,
-        });
-        let mut res = (self.status, Json(body)).into_response();
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        res
-    }
-}
-
-fn header_token(headers: &HeaderMap) -> Result<Option<String>, BearerError> {
+fn header_token(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let v = v
         .to_str()
-        .map_err(|_| BearerError::invalid_token("the authorization header is malformed"))?;
+        .map_err(|_| OAuthError::invalid_token("the authorization header is malformed"))?;
     match v.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
             Ok(Some(token.trim().to_string()))
         }
-        _ => Err(BearerError {
-            status: StatusCode::UNAUTHORIZED,
-            code: None,
-            description: "a Bearer access token is required",
-        }),
+        _ => Err(no_token()),
     }
 }
 
@@ -95,11 +61,11 @@ pub async fn userinfo_post(
         match Params::parse(&body) {
             Ok(p) => p.get("access_token").map(str::to_string),
             Err(_) => {
-                return BearerError {
-                    status: StatusCode::BAD_REQUEST,
-                    code: Some("invalid_request"),
-                    description: "the request body is not a valid form",
-                }
+                return OAuthError::bearer(
+                    StatusCode::BAD_REQUEST,
+                    Some(ErrorCode::InvalidRequest),
+                    "the request body is not a valid form",
+                )
                 .into_response();
             }
         }
@@ -108,11 +74,11 @@ pub async fn userinfo_post(
     };
     let token = match (from_header, from_body) {
         (Some(_), Some(_)) => {
-            return BearerError {
-                status: StatusCode::BAD_REQUEST,
-                code: Some("invalid_request"),
-                description: "send the access token in one place only",
-            }
+            return OAuthError::bearer(
+                StatusCode::BAD_REQUEST,
+                Some(ErrorCode::InvalidRequest),
+                "send the access token in one place only",
+            )
             .into_response();
         }
         (h, b) => h.or(b),
@@ -122,12 +88,7 @@ pub async fn userinfo_post(
 
 async fn respond(state: &AppState, headers: &HeaderMap, token: Option<String>) -> Response {
     let Some(token) = token else {
-        return BearerError {
-            status: StatusCode::UNAUTHORIZED,
-            code: None,
-            description: "a Bearer access token is required",
-        }
-        .into_response();
+        return no_token().into_response();
     };
     match claims(state, &token).await {
         Ok((claims, record)) => {
@@ -146,19 +107,20 @@ async fn respond(state: &AppState, headers: &HeaderMap, token: Option<String>) -
 async fn claims(
     state: &AppState,
     token: &str,
-) -> Result<(serde_json::Value, AccessToken), BearerError> {
+) -> Result<(serde_json::Value, AccessToken), OAuthError> {
+    // The bare challenge and `invalid_request` in the body, as userinfo has always answered.
     let server = |e: sqlx::Error| {
         tracing::error!(error = %e, "userinfo: database error");
-        BearerError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: None,
-            description: "the server could not complete the request",
-        }
+        OAuthError::bearer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "the server could not complete the request",
+        )
     };
     let status = tokens::status(&state.db, &tokens::Lookup::of(token))
         .await
         .map_err(server)?
-        .ok_or(BearerError::invalid_token("the access token is not valid"))?;
+        .ok_or(OAuthError::invalid_token("the access token is not valid"))?;
     let usable: Vec<String> = status
         .usable_scopes(state.now())
         .into_iter()
@@ -166,49 +128,49 @@ async fn claims(
         .collect();
     let record = status.token;
     if record.revoked_at.is_some() {
-        return Err(BearerError::invalid_token(
+        return Err(OAuthError::invalid_token(
             "the access token has been revoked",
         ));
     }
     if record.expires_at <= state.now() {
-        return Err(BearerError::invalid_token("the access token has expired"));
+        return Err(OAuthError::invalid_token("the access token has expired"));
     }
     // A token minted for a resource server (RFC 8707 `resource`) is not for userinfo.
     if record.audience != state.settings.issuer.as_str() {
-        return Err(BearerError::invalid_token(
+        return Err(OAuthError::invalid_token(
             "the access token's audience is not this server: it was issued for a resource server",
         ));
     }
     if record.grant_id.is_some() && status.grant_status.as_deref() != Some("active") {
-        return Err(BearerError::invalid_token(
+        return Err(OAuthError::invalid_token(
             "the user's consent for this app no longer stands",
         ));
     }
     if !usable.iter().any(|s| s == "openid") {
         if record.scopes().any(|s| s == "openid") {
-            return Err(BearerError::invalid_token(
+            return Err(OAuthError::invalid_token(
                 "the user's consent to sign in to this app has been revoked or has expired",
             ));
         }
-        return Err(BearerError {
-            status: StatusCode::FORBIDDEN,
-            code: Some("insufficient_scope"),
-            description: "the access token does not carry the openid scope",
-        });
+        return Err(OAuthError::bearer(
+            StatusCode::FORBIDDEN,
+            Some(ErrorCode::InsufficientScope),
+            "the access token does not carry the openid scope",
+        ));
     }
     if !crate::partner::access::usable_state(&status.app_state) {
-        return Err(BearerError::invalid_token(
+        return Err(OAuthError::invalid_token(
             "the app of this access token cannot use Onyx ID at the moment",
         ));
     }
     let user_id = record
         .user_id
         .as_deref()
-        .ok_or(BearerError::invalid_token("the access token has no user"))?;
+        .ok_or(OAuthError::invalid_token("the access token has no user"))?;
     let user = users::by_id(&state.db.pool, user_id)
         .await
         .map_err(server)?
-        .ok_or(BearerError::invalid_token(
+        .ok_or(OAuthError::invalid_token(
             "the account of this access token no longer exists",
         ))?;
     let mut claims = serde_json::json!({ "sub": user.id });

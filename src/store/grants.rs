@@ -62,8 +62,20 @@ impl From<PermissionRow> for Permission {
     }
 }
 
-/// Who made a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who made a change. Its stored name is derived once (`as_str`, `Display`, `FromStr`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantNames,
+    strum::EnumIter,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Actor {
     /// The app asked (a request shown on the consent screen).
     App,
@@ -74,12 +86,7 @@ pub enum Actor {
 
 impl Actor {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::App => "app",
-            Self::User => "user",
-            Self::Partner => "partner",
-            Self::Onyx => "onyx",
-        }
+        self.into()
     }
 }
 

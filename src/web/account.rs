@@ -208,7 +208,7 @@ pub async fn revoke_post(
     let client_id = form.get("client_id").unwrap_or_default();
     // Only the signed-in user's own grants can be found here.
     let Some(grant) = grants::current(&state.db.pool, &user.id, client_id).await? else {
-        return Err(AppError::NotFound(
+        return Err(AppError::not_found(
             "No such connected app",
             "This app is not connected to your account (any more).",
         ));

@@ -60,7 +60,7 @@ impl PasswordChecks {
             matches
         })
         .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+        .map_err(AppError::internal)?;
         Ok(Some(matches))
     }
 }

@@ -12,7 +12,9 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod cli_help;
 mod consent;
+mod framework_refusals;
 mod garbage;
 mod hardening;
 mod hardening_partner;
