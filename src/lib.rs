@@ -1,9 +1,10 @@
 //! onyx-id: the OpenID Connect / OAuth 2.1 authorization server of the Onyx Partner Platform.
 //!
-//! `main.rs` is a thin CLI; everything else lives in these modules.
+//! `main.rs` is thin: the commands live in `cli`, everything else in these modules.
 
 pub mod admin;
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consent;

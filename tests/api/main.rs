@@ -12,6 +12,7 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod cli_definition;
 mod cli_help;
 mod consent;
 mod framework_refusals;
