@@ -468,6 +468,7 @@ pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx:
         {
             Some(rows) => rows?.into_iter().next(),
             None => {
+                db.count_pool_lookup();
                 sqlx::query_as::<_, AppRow>(BY_CLIENT_ID)
                     .bind(client_id)
                     .fetch_optional(&db.pool)

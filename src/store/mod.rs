@@ -25,6 +25,7 @@ pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -52,6 +53,10 @@ pub struct Db {
     pub direct: Option<Arc<direct::DirectReads>>,
     /// PostgreSQL only: pipelined connections for the same lookups (see `pipeline`).
     pub pipeline: Option<Arc<pipeline::Pipeline>>,
+    /// `DatabaseUrl::plain_sqlx`: no fast path at all, every query through sqlx.
+    plain: bool,
+    /// Hot lookups (those `direct` or `pipeline` can serve) that the pool answered.
+    pool_lookups: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -88,6 +93,7 @@ impl Db {
                 // (In-memory databases are refused when the URL is parsed.)
                 let direct = url
                     .sqlite_path()
+                    .filter(|_| !url.plain_sqlx)
                     .map(|p| Arc::new(direct::DirectReads::new(p)));
                 Self {
                     pool,
@@ -95,6 +101,8 @@ impl Db {
                     backend,
                     direct,
                     pipeline: None,
+                    plain: url.plain_sqlx,
+                    pool_lookups: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -115,12 +123,15 @@ impl Db {
                             tls.mode.as_str()
                         )
                     })?;
-                let pipeline = match pipeline::Pipeline::new(url.expose(), pipelined_connections())
-                {
-                    Ok(p) => Some(Arc::new(p)),
-                    Err(why) => {
-                        tracing::info!(reason = %why, "hot lookups use the pool: tokio-postgres cannot read the database URL");
-                        None
+                let pipeline = if url.plain_sqlx {
+                    None
+                } else {
+                    match pipeline::Pipeline::new(url.expose(), pipelined_connections()) {
+                        Ok(p) => Some(Arc::new(p)),
+                        Err(why) => {
+                            tracing::info!(reason = %why, "hot lookups use the pool: tokio-postgres cannot read the database URL");
+                            None
+                        }
                     }
                 };
                 Self {
@@ -129,6 +140,8 @@ impl Db {
                     backend,
                     direct: None,
                     pipeline,
+                    plain: url.plain_sqlx,
+                    pool_lookups: Arc::default(),
                 }
             }
         };
@@ -172,6 +185,43 @@ impl Db {
             .as_ref()?
             .batched_rows(batch_sql, params, read)
             .await
+    }
+
+    /// Starts the writer of issued access tokens (see `token_writer`): batches written inline on
+    /// SQLite (unless `plain_sqlx`), one sqlx writer task on SQLite and four on PostgreSQL,
+    /// which commits in parallel.
+    pub fn spawn_token_writer(&self, url: &DatabaseUrl) -> token_writer::TokenWriter {
+        let workers = if self.backend == Backend::Sqlite {
+            1
+        } else {
+            4
+        };
+        let inline = url.sqlite_path().filter(|_| !self.plain);
+        token_writer::TokenWriter::spawn(
+            self.writer.clone(),
+            self.backend,
+            workers,
+            inline.as_deref(),
+        )
+    }
+
+    /// On SQLite, checkpoints the WAL in the background (see `direct::spawn_checkpointer`).
+    pub fn spawn_checkpointer(&self, url: &DatabaseUrl) {
+        if let Some(path) = url.sqlite_path() {
+            direct::spawn_checkpointer(path, Duration::from_millis(500));
+        }
+    }
+
+    /// How many hot lookups (app by client id, token status, resource server and token) the
+    /// pool answered rather than the direct SQLite readers or the pipelined connections: all of
+    /// them with `plain_sqlx`, none on SQLite otherwise.
+    pub fn pool_lookups(&self) -> u64 {
+        self.pool_lookups.load(Ordering::Relaxed)
+    }
+
+    /// Counts a hot lookup the pool answers (see [`Db::pool_lookups`]).
+    pub(crate) fn count_pool_lookup(&self) {
+        self.pool_lookups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

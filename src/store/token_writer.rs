@@ -71,6 +71,11 @@ impl TokenWriter {
         Self { jobs, inline }
     }
 
+    /// Whether batches are written inline on SQLite (see the module's documentation).
+    pub fn writes_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
     /// Writes one token; returns once it is committed.
     pub async fn insert(&self, token_hash: String, token: AccessToken) -> anyhow::Result<()> {
         let (done, wait) = oneshot::channel();

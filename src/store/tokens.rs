@@ -490,6 +490,7 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
         {
             Some(rows) => rows?,
             None => {
+                db.count_pool_lookup();
                 sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_sql()))
                     .bind(&token.jti)
                     .bind(&token.hash)
@@ -645,6 +646,7 @@ pub async fn resource_server_and_status(
         {
             Some(rows) => rows?,
             None => {
+                db.count_pool_lookup();
                 sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
                     .bind(rs_client_id)
                     .bind(&token.jti)
