@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::keys::KeyStore;
 use crate::store::Db;
-use crate::store::token_writer::TokenWriter;
+use crate::store::TokenWriter;
 use crate::web::cookies::CookieNames;
 
 /// Everything a request handler may need. Cheap to clone.

@@ -1,9 +1,7 @@
 //! Partner apps (OAuth clients): registration, and the one-row lookup that authenticates them.
 
-use sqlx::FromRow;
-
-use rusqlite::OptionalExtension;
-
+use super::fast::{self, HotRow};
+use super::rows::{Columns, RowSource};
 use super::{Db, Pool, Tx};
 use crate::clock::Timestamp;
 use crate::consent::AppFacts;
@@ -11,7 +9,7 @@ use crate::partner::access::{AccessReason, AccessState, Capabilities, Refusal, S
 use crate::partner::{AppDraft, Step};
 use crate::scopes::TrustLevel;
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 struct AppRow {
     client_id: String,
     name: String,
@@ -401,9 +399,10 @@ macro_rules! app_columns {
 
 const BY_CLIENT_ID: &str = concat!("SELECT ", app_columns!(), " FROM apps WHERE client_id = $1");
 
-impl AppRow {
-    fn read<R: super::direct::RowSource>(r: &R) -> Result<Self, R::Error> {
-        let mut c = super::direct::Columns::new(r);
+/// The one decoder of an app row, on every path (the pool's rows, rusqlite's, tokio-postgres's).
+impl HotRow for AppRow {
+    fn read_at<R: RowSource>(r: &R, offset: usize) -> Result<Self, R::Error> {
+        let mut c = Columns::at(r, offset);
         Ok(Self {
             client_id: c.get("client_id")?,
             name: c.get("name")?,
@@ -454,28 +453,10 @@ impl AppRow {
 /// by the next request).
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx::Error> {
-    let row = match &db.direct {
-        Some(direct) => direct.read(|c| {
-            c.prepare_cached(BY_CLIENT_ID)?
-                .query_row(rusqlite::named_params! { "$1": client_id }, |r| {
-                    AppRow::read(r)
-                })
-                .optional()
-        })?,
-        None => match db
-            .pipelined(BY_CLIENT_ID, &[client_id], |r| AppRow::read(r))
-            .await
-        {
-            Some(rows) => rows?.into_iter().next(),
-            None => {
-                db.count_pool_lookup();
-                sqlx::query_as::<_, AppRow>(BY_CLIENT_ID)
-                    .bind(client_id)
-                    .fetch_optional(&db.pool)
-                    .await?
-            }
-        },
-    };
+    let row = fast::rows::<AppRow>(db, BY_CLIENT_ID, None, &[client_id])
+        .await?
+        .into_iter()
+        .next();
     Ok(row.map(App::from))
 }
 
@@ -724,15 +705,17 @@ pub async fn record_preview_revocation(
 
 /// A partner's apps.
 pub async fn of_partner(pool: &Pool, partner_id: &str) -> Result<Vec<App>, sqlx::Error> {
-    let rows: Vec<AppRow> = sqlx::query_as(concat!(
+    sqlx::query(concat!(
         "SELECT ",
         app_columns!(),
         " FROM apps WHERE partner_id = $1 ORDER BY created_at, client_id"
     ))
     .bind(partner_id)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(App::from).collect())
+    .await?
+    .iter()
+    .map(|r| AppRow::read(r).map(App::from))
+    .collect()
 }
 
 /// Live names of every app Onyx has approved (out of draft), but `except`.

@@ -8,19 +8,18 @@ pub mod assertions;
 pub mod audit;
 pub mod auth_requests;
 pub mod codes;
-pub mod direct;
 pub mod draft_versions;
+pub mod fast;
 pub mod grants;
 pub mod login_attempts;
 pub mod partners;
-pub mod pipeline;
 pub mod purge;
 pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod reviews;
+pub mod rows;
 pub mod sessions;
 pub mod tls;
-pub mod token_writer;
 pub mod tokens;
 pub mod users;
 
@@ -32,6 +31,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{Backend, DatabaseUrl};
+use fast::{direct, pipeline};
+
+pub use fast::token_writer::TokenWriter;
 
 pub type Pool = AnyPool;
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -49,9 +51,9 @@ pub struct Db {
     /// PostgreSQL the same pool as `pool`.
     pub writer: Pool,
     pub backend: Backend,
-    /// SQLite only: readers on the calling thread for the hottest lookups (see `direct`).
+    /// SQLite only: readers on the calling thread for the hottest lookups (see `fast::direct`).
     pub direct: Option<Arc<direct::DirectReads>>,
-    /// PostgreSQL only: pipelined connections for the same lookups (see `pipeline`).
+    /// PostgreSQL only: pipelined connections for the same lookups (see `fast::pipeline`).
     pub pipeline: Option<Arc<pipeline::Pipeline>>,
     /// `DatabaseUrl::plain_sqlx`: no fast path at all, every query through sqlx.
     plain: bool,
@@ -162,42 +164,17 @@ impl Db {
         self.writer.begin().await
     }
 
-    /// On PostgreSQL, the rows of one of the hottest lookups through the pipelined connections;
-    /// `None` when the caller must use the pool (SQLite, or no pipelined connection to be had).
-    pub async fn pipelined<T>(
-        &self,
-        sql: &'static str,
-        params: &[&str],
-        read: impl Fn(&pipeline::PgRow<'_>) -> Result<T, sqlx::Error>,
-    ) -> Option<Result<Vec<T>, sqlx::Error>> {
-        self.pipeline.as_ref()?.rows(sql, params, read).await
-    }
-
-    /// [`Db::pipelined`] for a lookup that many requests make at once (see
-    /// `Pipeline::batched_rows`).
-    pub async fn pipelined_batch<T>(
-        &self,
-        batch_sql: &'static str,
-        params: &[&str],
-        read: impl Fn(&pipeline::PgRow<'_>) -> Result<T, sqlx::Error>,
-    ) -> Option<Result<Vec<T>, sqlx::Error>> {
-        self.pipeline
-            .as_ref()?
-            .batched_rows(batch_sql, params, read)
-            .await
-    }
-
-    /// Starts the writer of issued access tokens (see `token_writer`): batches written inline on
+    /// Starts the writer of issued access tokens (see `fast::token_writer`): batches written inline on
     /// SQLite (unless `plain_sqlx`), one sqlx writer task on SQLite and four on PostgreSQL,
     /// which commits in parallel.
-    pub fn spawn_token_writer(&self, url: &DatabaseUrl) -> token_writer::TokenWriter {
+    pub fn spawn_token_writer(&self, url: &DatabaseUrl) -> TokenWriter {
         let workers = if self.backend == Backend::Sqlite {
             1
         } else {
             4
         };
         let inline = url.sqlite_path().filter(|_| !self.plain);
-        token_writer::TokenWriter::spawn(
+        TokenWriter::spawn(
             self.writer.clone(),
             self.backend,
             workers,
@@ -205,7 +182,7 @@ impl Db {
         )
     }
 
-    /// On SQLite, checkpoints the WAL in the background (see `direct::spawn_checkpointer`).
+    /// On SQLite, checkpoints the WAL in the background (see `fast::direct::spawn_checkpointer`).
     pub fn spawn_checkpointer(&self, url: &DatabaseUrl) {
         if let Some(path) = url.sqlite_path() {
             direct::spawn_checkpointer(path, Duration::from_millis(500));
@@ -300,7 +277,7 @@ fn sqlite_pool(size: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
-                // Checkpoints run in the background (`direct::spawn_checkpointer`); this
+                // Checkpoints run in the background (`fast::direct::spawn_checkpointer`); this
                 // threshold (40 MB of WAL) is only a safety net.
                 conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                 Ok(())

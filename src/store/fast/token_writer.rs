@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::Pool;
-use super::tokens::{AccessToken, insert_batch_postgres, insert_many, insert_one_sql};
 use crate::config::Backend;
+use crate::store::Pool;
+use crate::store::tokens::{AccessToken, insert_batch_postgres, insert_many, insert_one_sql};
 
 /// Rows written per transaction at most.
 const MAX_BATCH: usize = 128;
