@@ -80,6 +80,10 @@ pub struct DatabaseUrl {
     backend: Backend,
     /// Connections in the read pool (SQLite) or the pool (PostgreSQL).
     pub pool_size: u32,
+    /// Every query through sqlx's pool: no direct SQLite reads, no inline token writer, no
+    /// pipelined PostgreSQL connections (see `store::fast`). Off unless a test turns it on, so
+    /// that the tests cover the plain path the fast ones fall back to; no flag sets it.
+    pub plain_sqlx: bool,
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -113,6 +117,7 @@ impl DatabaseUrl {
                 url: raw.to_string(),
                 backend: Backend::Postgres,
                 pool_size: DEFAULT_POOL_SIZE,
+                plain_sqlx: false,
             });
         }
         if let Some(rest) = raw.strip_prefix("sqlite:") {
@@ -128,6 +133,7 @@ impl DatabaseUrl {
                 url: raw.to_string(),
                 backend: Backend::Sqlite,
                 pool_size: DEFAULT_POOL_SIZE,
+                plain_sqlx: false,
             });
         }
         Err(format!(

@@ -13,11 +13,10 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
-use crate::config::Backend;
 use crate::config::Settings;
 use crate::keys::KeyStore;
 use crate::store::Db;
-use crate::store::token_writer::TokenWriter;
+use crate::store::TokenWriter;
 use crate::web::cookies::CookieNames;
 
 /// Everything a request handler may need. Cheap to clone.
@@ -59,18 +58,9 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let cookies = CookieNames {
         secure: settings.issuer.is_https(),
     };
-    // SQLite has one writer: one task batching for it; PostgreSQL commits in parallel.
-    let writers = if db.backend == Backend::Sqlite { 1 } else { 4 };
-    let token_writer = TokenWriter::spawn(
-        db.writer.clone(),
-        db.backend,
-        writers,
-        settings.database_url.sqlite_path().as_deref(),
-    );
+    let token_writer = db.spawn_token_writer(&settings.database_url);
     crate::store::purge::spawn(db.writer.clone(), clock.clone(), settings.purge_interval);
-    if let Some(path) = settings.database_url.sqlite_path() {
-        crate::store::direct::spawn_checkpointer(path, std::time::Duration::from_millis(500));
-    }
+    db.spawn_checkpointer(&settings.database_url);
     Ok(AppState(Arc::new(Inner {
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),

@@ -8,29 +8,32 @@ pub mod assertions;
 pub mod audit;
 pub mod auth_requests;
 pub mod codes;
-pub mod direct;
 pub mod draft_versions;
+pub mod fast;
 pub mod grants;
 pub mod login_attempts;
 pub mod partners;
-pub mod pipeline;
 pub mod purge;
 pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod reviews;
+pub mod rows;
 pub mod sessions;
 pub mod tls;
-pub mod token_writer;
 pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{Backend, DatabaseUrl};
+use fast::{direct, pipeline};
+
+pub use fast::token_writer::TokenWriter;
 
 pub type Pool = AnyPool;
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -48,10 +51,14 @@ pub struct Db {
     /// PostgreSQL the same pool as `pool`.
     pub writer: Pool,
     pub backend: Backend,
-    /// SQLite only: readers on the calling thread for the hottest lookups (see `direct`).
+    /// SQLite only: readers on the calling thread for the hottest lookups (see `fast::direct`).
     pub direct: Option<Arc<direct::DirectReads>>,
-    /// PostgreSQL only: pipelined connections for the same lookups (see `pipeline`).
+    /// PostgreSQL only: pipelined connections for the same lookups (see `fast::pipeline`).
     pub pipeline: Option<Arc<pipeline::Pipeline>>,
+    /// `DatabaseUrl::plain_sqlx`: no fast path at all, every query through sqlx.
+    plain: bool,
+    /// Hot lookups (those `direct` or `pipeline` can serve) that the pool answered.
+    pool_lookups: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -88,6 +95,7 @@ impl Db {
                 // (In-memory databases are refused when the URL is parsed.)
                 let direct = url
                     .sqlite_path()
+                    .filter(|_| !url.plain_sqlx)
                     .map(|p| Arc::new(direct::DirectReads::new(p)));
                 Self {
                     pool,
@@ -95,6 +103,8 @@ impl Db {
                     backend,
                     direct,
                     pipeline: None,
+                    plain: url.plain_sqlx,
+                    pool_lookups: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -115,12 +125,15 @@ impl Db {
                             tls.mode.as_str()
                         )
                     })?;
-                let pipeline = match pipeline::Pipeline::new(url.expose(), pipelined_connections())
-                {
-                    Ok(p) => Some(Arc::new(p)),
-                    Err(why) => {
-                        tracing::info!(reason = %why, "hot lookups use the pool: tokio-postgres cannot read the database URL");
-                        None
+                let pipeline = if url.plain_sqlx {
+                    None
+                } else {
+                    match pipeline::Pipeline::new(url.expose(), pipelined_connections()) {
+                        Ok(p) => Some(Arc::new(p)),
+                        Err(why) => {
+                            tracing::info!(reason = %why, "hot lookups use the pool: tokio-postgres cannot read the database URL");
+                            None
+                        }
                     }
                 };
                 Self {
@@ -129,6 +142,8 @@ impl Db {
                     backend,
                     direct: None,
                     pipeline,
+                    plain: url.plain_sqlx,
+                    pool_lookups: Arc::default(),
                 }
             }
         };
@@ -149,29 +164,41 @@ impl Db {
         self.writer.begin().await
     }
 
-    /// On PostgreSQL, the rows of one of the hottest lookups through the pipelined connections;
-    /// `None` when the caller must use the pool (SQLite, or no pipelined connection to be had).
-    pub async fn pipelined<T>(
-        &self,
-        sql: &'static str,
-        params: &[&str],
-        read: impl Fn(&pipeline::PgRow<'_>) -> Result<T, sqlx::Error>,
-    ) -> Option<Result<Vec<T>, sqlx::Error>> {
-        self.pipeline.as_ref()?.rows(sql, params, read).await
+    /// Starts the writer of issued access tokens (see `fast::token_writer`): batches written inline on
+    /// SQLite (unless `plain_sqlx`), one sqlx writer task on SQLite and four on PostgreSQL,
+    /// which commits in parallel.
+    pub fn spawn_token_writer(&self, url: &DatabaseUrl) -> TokenWriter {
+        let workers = if self.backend == Backend::Sqlite {
+            1
+        } else {
+            4
+        };
+        let inline = url.sqlite_path().filter(|_| !self.plain);
+        TokenWriter::spawn(
+            self.writer.clone(),
+            self.backend,
+            workers,
+            inline.as_deref(),
+        )
     }
 
-    /// [`Db::pipelined`] for a lookup that many requests make at once (see
-    /// `Pipeline::batched_rows`).
-    pub async fn pipelined_batch<T>(
-        &self,
-        batch_sql: &'static str,
-        params: &[&str],
-        read: impl Fn(&pipeline::PgRow<'_>) -> Result<T, sqlx::Error>,
-    ) -> Option<Result<Vec<T>, sqlx::Error>> {
-        self.pipeline
-            .as_ref()?
-            .batched_rows(batch_sql, params, read)
-            .await
+    /// On SQLite, checkpoints the WAL in the background (see `fast::direct::spawn_checkpointer`).
+    pub fn spawn_checkpointer(&self, url: &DatabaseUrl) {
+        if let Some(path) = url.sqlite_path() {
+            direct::spawn_checkpointer(path, Duration::from_millis(500));
+        }
+    }
+
+    /// How many hot lookups (app by client id, token status, resource server and token) the
+    /// pool answered rather than the direct SQLite readers or the pipelined connections: all of
+    /// them with `plain_sqlx`, none on SQLite otherwise.
+    pub fn pool_lookups(&self) -> u64 {
+        self.pool_lookups.load(Ordering::Relaxed)
+    }
+
+    /// Counts a hot lookup the pool answers (see [`Db::pool_lookups`]).
+    pub(crate) fn count_pool_lookup(&self) {
+        self.pool_lookups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -250,7 +277,7 @@ fn sqlite_pool(size: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
-                // Checkpoints run in the background (`direct::spawn_checkpointer`); this
+                // Checkpoints run in the background (`fast::direct::spawn_checkpointer`); this
                 // threshold (40 MB of WAL) is only a safety net.
                 conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                 Ok(())

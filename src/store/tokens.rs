@@ -3,8 +3,9 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::direct::{Columns, RowSource};
+use super::fast::{self, HotRow};
 use super::grants::Permission;
+use super::rows::{Columns, RowSource};
 use super::{Db, Pool};
 use crate::clock::Timestamp;
 use crate::consent::{AppFacts, Reason, State, Stored, UserFacts};
@@ -263,7 +264,7 @@ const STATUS_JOINS: &str = "LEFT JOIN apps a ON a.client_id = t.client_id
  LEFT JOIN users u ON u.id = t.user_id
  LEFT JOIN grant_scopes gs ON gs.grant_id = t.grant_id";
 
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 struct StatusRow {
     jti: Option<String>,
     client_id: Option<String>,
@@ -294,12 +295,9 @@ struct StatusRow {
     p_expires: Option<Timestamp>,
 }
 
-impl StatusRow {
-    fn read<R: RowSource>(r: &R) -> Result<Self, R::Error> {
-        Self::read_at(r, 0)
-    }
-
-    /// The status columns, starting at column `offset`.
+/// The one decoder of a status row, on every path (the pool's rows, rusqlite's,
+/// tokio-postgres's).
+impl HotRow for StatusRow {
     fn read_at<R: RowSource>(r: &R, offset: usize) -> Result<Self, R::Error> {
         let mut c = Columns::at(r, offset);
         Ok(Self {
@@ -473,31 +471,8 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
     if token.jti.is_empty() {
         return Ok(None);
     }
-    let rows = match &db.direct {
-        Some(direct) => direct.read(|c| {
-            c.prepare_cached(status_sql())?
-                .query_map(
-                    rusqlite::named_params! { "$1": token.jti, "$2": token.hash },
-                    |r| StatusRow::read(r),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?,
-        None => match db
-            .pipelined(status_sql(), &[&token.jti, &token.hash], |r| {
-                StatusRow::read(r)
-            })
-            .await
-        {
-            Some(rows) => rows?,
-            None => {
-                sqlx::query_as::<_, StatusRow>(sqlx::AssertSqlSafe(status_sql()))
-                    .bind(&token.jti)
-                    .bind(&token.hash)
-                    .fetch_all(&db.pool)
-                    .await?
-            }
-        },
-    };
+    let rows: Vec<StatusRow> =
+        fast::rows(db, status_sql(), None, &[&token.jti, &token.hash]).await?;
     Ok(fold(rows))
 }
 
@@ -558,21 +533,16 @@ pub async fn revoke_access_token(
     Ok(owner)
 }
 
-#[derive(Debug, FromRow)]
+#[derive(Debug)]
 struct CallerRow {
     rs_client_id: String,
     rs_name: String,
     rs_audience: String,
     rs_secret_hash: String,
-    #[sqlx(flatten)]
     status: StatusRow,
 }
 
-impl CallerRow {
-    fn read<R: RowSource>(r: &R) -> Result<Self, R::Error> {
-        Self::read_at(r, 0)
-    }
-
+impl HotRow for CallerRow {
     fn read_at<R: RowSource>(r: &R, offset: usize) -> Result<Self, R::Error> {
         let mut c = Columns::at(r, offset);
         Ok(Self {
@@ -626,34 +596,13 @@ pub async fn resource_server_and_status(
     token: &Lookup,
 ) -> Result<Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)>, sqlx::Error> {
     // (A token that is not a JWT binds an empty `jti`, which no row has.)
-    let rows = match &db.direct {
-        Some(direct) => direct.read(|c| {
-            c.prepare_cached(caller_and_token_sql())?
-                .query_map(
-                    rusqlite::named_params! { "$1": rs_client_id, "$2": token.jti, "$3": token.hash },
-                    |r| CallerRow::read(r),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?,
-        None => match db
-            .pipelined_batch(
-                caller_and_token_batch_sql(),
-                &[rs_client_id, &token.jti, &token.hash],
-                |r| CallerRow::read_at(r, 1),
-            )
-            .await
-        {
-            Some(rows) => rows?,
-            None => {
-                sqlx::query_as::<_, CallerRow>(sqlx::AssertSqlSafe(caller_and_token_sql()))
-                    .bind(rs_client_id)
-                    .bind(&token.jti)
-                    .bind(&token.hash)
-                    .fetch_all(&db.pool)
-                    .await?
-            }
-        },
-    };
+    let rows: Vec<CallerRow> = fast::rows(
+        db,
+        caller_and_token_sql(),
+        Some(caller_and_token_batch_sql()),
+        &[rs_client_id, &token.jti, &token.hash],
+    )
+    .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 on_each_backend!(
+    plain:
     partial_remembered_incremental_consent_and_a_copy_change,
     unavailable_scopes_are_shown_with_their_reason_never_dropped_silently,
     expiry_by_policy_stops_use_at_once_and_renewal_is_asked,

@@ -22,6 +22,18 @@ use sqlx::Connection;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// SQLite with every query through sqlx (`DatabaseUrl::plain_sqlx`): no direct reads, no
+    /// inline token writer.
+    SqlitePlain,
+    /// PostgreSQL with every query through sqlx's pool: no pipelined connections.
+    PostgresPlain,
+}
+
+impl Backend {
+    /// Whether the fast paths are off (`DatabaseUrl::plain_sqlx`).
+    pub fn is_plain(self) -> bool {
+        matches!(self, Backend::SqlitePlain | Backend::PostgresPlain)
+    }
 }
 
 /// SQLite always; PostgreSQL too when `ONYX_TEST_POSTGRES_URL` is set.
@@ -49,7 +61,8 @@ pub fn postgres_runs() -> bool {
 
 /// Registers each `async fn name(backend: Backend)` as two tests, `name::sqlite` and
 /// `name::postgres`, so a failure names its backend and PostgreSQL still runs when SQLite
-/// fails. The PostgreSQL case follows `postgres_runs()`.
+/// fails. The PostgreSQL case follows `postgres_runs()`. `on_each_backend!(plain: …)` adds
+/// `name::sqlite_plain` and `name::postgres_plain`, the same test with the fast paths off.
 macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -68,6 +81,37 @@ macro_rules! on_each_backend {
             }
         }
     )*};
+    // `plain:` adds `name::sqlite_plain` and `name::postgres_plain`: the same test with the fast
+    // paths off, so the sqlx path they fall back to is covered on both backends.
+    (plain: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if crate::helpers::postgres_runs() {
+                    super::$name(Backend::Postgres).await
+                }
+            }
+
+            #[tokio::test]
+            async fn sqlite_plain() {
+                super::$name(Backend::SqlitePlain).await
+            }
+
+            #[tokio::test]
+            async fn postgres_plain() {
+                if crate::helpers::postgres_runs() {
+                    super::$name(Backend::PostgresPlain).await
+                }
+            }
+        }
+    )*};
 }
 
 pub struct TestApp {
@@ -77,6 +121,8 @@ pub struct TestApp {
     pub state: AppState,
     pub database_url: String,
     pub keys_dir: PathBuf,
+    /// The fast paths are off (`Backend::SqlitePlain`, `Backend::PostgresPlain`).
+    pub plain: bool,
     _dir: tempfile::TempDir,
     pg_drop: Option<(String, String)>,
 }
@@ -198,17 +244,22 @@ pub async fn try_spawn_app(
     let keys_dir = dir.path().join("keys");
     copy_dir(fixture_keys(), &keys_dir);
     let (database_url, pg_drop) = match backend {
-        Backend::Sqlite => (
+        Backend::Sqlite | Backend::SqlitePlain => (
             format!("sqlite://{}", dir.path().join("onyx.db").display()),
             None,
         ),
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PostgresPlain => {
             let (url, admin, name) = fresh_postgres_database().await;
             (url, Some((admin, name)))
         }
     };
     let clock = ManualClock::new();
-    let started = match start_server(&database_url, &keys_dir, issuer, &clock, configure).await {
+    let plain = backend.is_plain();
+    let configure = |s: &mut Settings| {
+        configure(s);
+        s.database_url.plain_sqlx = plain;
+    };
+    let started = match start_server(&database_url, &keys_dir, issuer, &clock, &configure).await {
         Ok(started) => started,
         Err(e) => {
             if let Some((admin, name)) = pg_drop {
@@ -224,6 +275,7 @@ pub async fn try_spawn_app(
         state: started.state,
         database_url: started.database_url,
         keys_dir: started.keys_dir,
+        plain,
         _dir: dir,
         pg_drop,
     })
@@ -264,7 +316,7 @@ impl TestApp {
             &self.keys_dir,
             Some(&self.issuer),
             &self.clock,
-            &|_| {},
+            &|s| s.database_url.plain_sqlx = self.plain,
         )
         .await
         .expect("a second instance");

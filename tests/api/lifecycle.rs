@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 on_each_backend!(
+    plain:
     refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_family,
     a_refresh_may_narrow_the_scopes_but_never_widen_them,
     refresh_tokens_have_an_idle_and_an_absolute_lifetime,

@@ -5,7 +5,10 @@
 //! `on_each_backend!` (helpers.rs): it runs as `name::sqlite` and `name::postgres`, so a failure
 //! names its backend and one backend's failure never hides the other's. The PostgreSQL case
 //! needs `ONYX_TEST_POSTGRES_URL`; without it the case says it is skipped, and under `CI` it
-//! fails.
+//! fails. `on_each_backend!(plain: …)` also runs it as `name::sqlite_plain` and
+//! `name::postgres_plain`: with `DatabaseUrl::plain_sqlx` set, every query goes through sqlx (no
+//! direct SQLite reads, no inline token writer, no pipelined PostgreSQL connections), so the
+//! path the fast ones fall back to is tested too (the lifecycle and consent tests do this).
 
 #[macro_use]
 mod helpers;
@@ -26,5 +29,6 @@ mod partner;
 mod pending_requests;
 mod refusals;
 mod sign_in;
+mod storage_paths;
 mod support;
 mod transport;

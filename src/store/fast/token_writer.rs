@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::Pool;
-use super::tokens::{AccessToken, insert_batch_postgres, insert_many, insert_one_sql};
 use crate::config::Backend;
+use crate::store::Pool;
+use crate::store::tokens::{AccessToken, insert_batch_postgres, insert_many, insert_one_sql};
 
 /// Rows written per transaction at most.
 const MAX_BATCH: usize = 128;
@@ -69,6 +69,11 @@ impl TokenWriter {
         }
         let inline = sqlite_path.map(|p| Arc::new(Inline::new(p.to_path_buf(), jobs.clone())));
         Self { jobs, inline }
+    }
+
+    /// Whether batches are written inline on SQLite (see the module's documentation).
+    pub fn writes_inline(&self) -> bool {
+        self.inline.is_some()
     }
 
     /// Writes one token; returns once it is committed.

@@ -28,7 +28,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::direct::RowSource;
+use crate::store::rows::RowSource;
 
 pub struct Pipeline {
     config: Config,
@@ -104,7 +104,7 @@ impl Pipeline {
     /// `Err` (and why) when tokio-postgres cannot read the URL, or its `sslmode` and
     /// `sslrootcert` (read by `tls`, since tokio-postgres cannot) are unusable.
     pub fn new(url: &str, connections: usize) -> Result<Self, String> {
-        use super::tls::PgTls;
+        use crate::store::tls::PgTls;
         let tls = PgTls::from_url(url)?;
         let mut config =
             Config::from_str(&PgTls::tokio_postgres_url(url)?).map_err(|e| e.to_string())?;
@@ -362,7 +362,7 @@ fn driver_error(e: tokio_postgres::Error) -> sqlx::Error {
     sqlx::Error::AnyDriverError(Box::new(e))
 }
 
-/// A tokio-postgres row, read by position like the SQLite rows (`direct::Columns`).
+/// A tokio-postgres row, read by position like the SQLite rows (`rows::Columns`).
 pub struct PgRow<'a>(pub &'a tokio_postgres::Row);
 
 impl RowSource for PgRow<'_> {
