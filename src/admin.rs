@@ -611,15 +611,7 @@ pub async fn show_grants(db: &Db, now: i64, email: &str) -> Result<Value, AdminE
         let Some(app) = apps::by_client_id(db, &grant.client_id).await? else {
             continue;
         };
-        let perms = grants::permissions(&db.pool, &grant.id).await?;
-        let views = crate::consent::views(
-            perms
-                .iter()
-                .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
-            &app.facts(),
-            &user.facts(),
-            now,
-        );
+        let views = grants::views(&db.pool, &grant.id, &app.facts(), &user.facts(), now).await?;
         out.push(json!({
             "grant_id": grant.id,
             "client_id": grant.client_id,

@@ -343,6 +343,61 @@ pub fn views<'a>(
         .collect()
 }
 
+/// Where a whole grant stands for its app, from its permissions as they are now: the partner
+/// API's `state`, the CLI's and the Connected apps page's summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "lowercase")]
+pub enum GrantState {
+    /// Every permission is usable.
+    Granted,
+    /// Some are usable, some not.
+    Limited,
+    /// None is usable yet: the consent screen is waiting for an answer.
+    Requested,
+    /// None is usable, and one has expired.
+    Expired,
+    /// None is usable (declined, unavailable, removed).
+    Denied,
+    /// The grant has ended.
+    Revoked,
+}
+
+impl GrantState {
+    /// The state of a grant (`active` unless it ended) whose permissions are `views`.
+    pub fn of(active: bool, views: &[View]) -> Self {
+        let usable = views.iter().filter(|v| v.state == State::Granted).count();
+        let any = |s: State| views.iter().any(|v| v.state == s);
+        if !active {
+            Self::Revoked
+        } else if usable > 0 && usable == views.len() {
+            Self::Granted
+        } else if usable > 0 {
+            Self::Limited
+        } else if any(State::Requested) {
+            Self::Requested
+        } else if any(State::Expired) {
+            Self::Expired
+        } else {
+            Self::Denied
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Words for the Connected apps page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Revoked => "Disconnected",
+            Self::Granted => "Allowed",
+            Self::Limited => "Limited",
+            Self::Requested | Self::Expired | Self::Denied => "No access in use",
+        }
+    }
+}
+
 /// Where each requested scope stands before the consent screen.
 #[derive(Debug, Default)]
 pub struct Classified {
@@ -593,6 +648,34 @@ mod tests {
             (State::Revoked, Some(Reason::RevokedByUser))
         );
         assert!(!e.usable());
+    }
+
+    #[test]
+    fn a_grant_is_summed_up_from_its_permissions() {
+        let view = |state: State| View {
+            scope: "profile".into(),
+            state,
+            reason: None,
+            description: None,
+            expires_at: None,
+            capability: None,
+            updated_at: 0,
+        };
+        let of = |active, states: &[State]| {
+            let views: Vec<View> = states.iter().map(|s| view(*s)).collect();
+            GrantState::of(active, &views)
+        };
+        use State::*;
+        assert_eq!(of(true, &[Granted, Granted]), GrantState::Granted);
+        assert_eq!(of(true, &[Granted, Denied]), GrantState::Limited);
+        assert_eq!(of(true, &[Requested, Denied]), GrantState::Requested);
+        assert_eq!(of(true, &[Expired, Denied]), GrantState::Expired);
+        assert_eq!(of(true, &[Denied, Unavailable]), GrantState::Denied);
+        assert_eq!(of(true, &[]), GrantState::Denied);
+        assert_eq!(of(false, &[Granted]), GrantState::Revoked);
+        assert_eq!(GrantState::Revoked.as_str(), "revoked");
+        assert_eq!(GrantState::Revoked.label(), "Disconnected");
+        assert_eq!(GrantState::Expired.label(), "No access in use");
     }
 
     #[test]

@@ -154,6 +154,25 @@ pub async fn permissions(
     Ok(rows.into_iter().map(Permission::from).collect())
 }
 
+/// The grant's permissions as the app may use them now (see `consent::views`).
+pub async fn views(
+    pool: &Pool,
+    grant_id: &str,
+    app: &crate::consent::AppFacts<'_>,
+    user: &crate::consent::UserFacts<'_>,
+    now: Timestamp,
+) -> Result<Vec<crate::consent::View>, sqlx::Error> {
+    let perms = permissions(pool, grant_id).await?;
+    Ok(crate::consent::views(
+        perms
+            .iter()
+            .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
+        app,
+        user,
+        now,
+    ))
+}
+
 /// Sets the scopes' states in the user's current grant to the app (made if there is none) and
 /// appends each change to the history. `copy_version`, when given, is recorded as the consent
 /// copy the user answered. Returns the grant id.

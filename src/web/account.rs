@@ -76,29 +76,9 @@ async fn app_view(
     let Some(app) = apps::by_client_id(&state.db, &grant.client_id).await? else {
         return Ok(None);
     };
-    let perms = grants::permissions(&state.db.pool, &grant.id).await?;
-    let views = consent::views(
-        perms
-            .iter()
-            .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
-        &app.facts(),
-        &user.facts(),
-        now,
-    );
+    let views = grants::views(&state.db.pool, &grant.id, &app.facts(), &user.facts(), now).await?;
     let connected = grant.is_active();
-    let usable = views
-        .iter()
-        .filter(|v| v.state == PermissionState::Granted)
-        .count();
-    let summary = if !connected {
-        "Disconnected"
-    } else if usable == views.len() && usable > 0 {
-        "Allowed"
-    } else if usable > 0 {
-        "Limited"
-    } else {
-        "No access in use"
-    };
+    let summary = consent::GrantState::of(connected, &views).label();
     let history = grants::history(&state.db.pool, &user.id, Some(&grant.client_id))
         .await?
         .into_iter()
