@@ -39,6 +39,19 @@ pub fn error_body(code: &str, message: &str, extra: Map<String, Value>) -> Value
     Value::Object(body)
 }
 
+/// The OpenAPI schema of [`error_body`] (named `Error` in the documents). Documentation only:
+/// the body itself is always built by `error_body`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// A stable, snake_case code.
+    #[schema(pattern = "^[a-z0-9_]+$")]
+    error: String,
+    /// A sentence a person can read.
+    error_description: String,
+}
+
 /// A JSON error answer: [`error_body`] with `status` and `Cache-Control: no-store` (an error
 /// may answer a request that carried a credential).
 pub fn json_error_response(

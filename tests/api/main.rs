@@ -21,6 +21,7 @@ mod hardening_partner;
 mod internal_addresses;
 mod lifecycle;
 mod login_limits;
+mod openapi;
 mod partner;
 mod pending_requests;
 mod refusals;

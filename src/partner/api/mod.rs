@@ -9,75 +9,62 @@
 //! program, and map its typed outcome to JSON. The request bodies are the serde structs of
 //! `partner` and `operator`; nothing below this module reads JSON from a client.
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::domain::Verifier;
 use super::program::ProgramError;
+use crate::error::AppError;
 use crate::startup::AppState;
 use crate::store::partners::{self, KeyOwner};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/partner", get(partner_get))
-        .route("/api/v1/partner/keys", post(key_create))
-        .route(
-            "/api/v1/partner/keys/{key_id}",
-            axum::routing::delete(key_revoke),
-        )
-        .route("/api/v1/apps", get(apps_list).post(app_create))
-        .route("/api/v1/apps/{client_id}", get(app_get).patch(app_patch))
-        .route("/api/v1/apps/{client_id}/submit", post(app_submit))
-        .route("/api/v1/apps/{client_id}/review", get(app_review))
-        .route("/api/v1/apps/{client_id}/launch-checklist", get(app_launch))
-        .route(
-            "/api/v1/apps/{client_id}/capabilities",
-            get(app_capabilities),
-        )
-        .route(
-            "/api/v1/apps/{client_id}/capabilities/{name}",
-            post(app_capability_request),
-        )
-        .route("/api/v1/apps/{client_id}/secret", post(app_secret_rotate))
-        .route(
-            "/api/v1/apps/{client_id}/test-accounts",
-            get(app_test_accounts).put(app_test_accounts_set),
-        )
-        .route(
-            "/api/v1/apps/{client_id}/domain-verification",
-            get(app_domain_get).post(app_domain_verify),
-        )
-        .route("/api/v1/operator/reviews", get(op_queue))
-        .route("/api/v1/operator/partners", post(op_partner_create))
-        .route(
-            "/api/v1/operator/partners/{partner_id}/members",
-            post(op_member_add),
-        )
-        .route("/api/v1/operator/apps/{client_id}", get(op_app_get))
-        .route(
-            "/api/v1/operator/apps/{client_id}/steps/{step}",
-            put(op_step_decide),
-        )
-        .route(
-            "/api/v1/operator/apps/{client_id}/capabilities/{name}",
-            put(op_capability_set),
-        )
-        .route(
-            "/api/v1/operator/apps/{client_id}/access",
-            put(op_access_set),
-        )
-        .route(
-            "/api/v1/operator/apps/{client_id}/trust-level",
-            put(op_trust_set),
-        )
-        .route("/api/v1/operator/audit", get(op_audit))
+    routes().split_for_parts().0
+}
+
+/// The partner and operator routes with their documentation: a route is added here with
+/// `routes!`, which takes it from its `#[utoipa::path]`, so none can exist undocumented.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(openapi))
+        .routes(routes!(partner_get))
+        .routes(routes!(key_create))
+        .routes(routes!(key_revoke))
+        .routes(routes!(apps_list, app_create))
+        .routes(routes!(app_get, app_patch))
+        .routes(routes!(app_submit))
+        .routes(routes!(app_review))
+        .routes(routes!(app_launch))
+        .routes(routes!(app_capabilities))
+        .routes(routes!(app_capability_request))
+        .routes(routes!(app_secret_rotate))
+        .routes(routes!(app_test_accounts, app_test_accounts_set))
+        .routes(routes!(app_domain_get, app_domain_verify))
+        .routes(routes!(op_queue))
+        .routes(routes!(op_partner_create))
+        .routes(routes!(op_member_add))
+        .routes(routes!(op_app_get))
+        .routes(routes!(op_step_decide))
+        .routes(routes!(op_capability_set))
+        .routes(routes!(op_access_set))
+        .routes(routes!(op_trust_set))
+        .routes(routes!(op_audit))
+}
+
+/// The OpenAPI 3.1 document of the partner, operator and grants APIs, generated from their
+/// routers (served at `/api/v1/openapi.json`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    routes().merge(crate::api::routes()).split_for_parts().1
 }
 
 /// A JSON answer that is never cached.
@@ -304,6 +291,7 @@ macro_rules! or_respond {
 }
 
 // The handlers, after the macro they use.
+mod docs;
 mod operator;
 mod partner;
 
@@ -314,11 +302,28 @@ fn verifier(state: &AppState) -> Verifier {
     Verifier::new(state.settings.domain_verification.clone())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    responses((status = 200, description = "this document", content_type = "application/json", body = Object))
+)]
 async fn openapi() -> Response {
+    static DOCUMENT: LazyLock<Result<String, String>> =
+        LazyLock::new(|| document().to_pretty_json().map_err(|e| e.to_string()));
+    let json = match &*DOCUMENT {
+        Ok(json) => json.as_str(),
+        Err(e) => {
+            return AppError::internal(anyhow::anyhow!("the OpenAPI document: {e}"))
+                .json()
+                .into_response();
+        }
+    };
     let mut res = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../openapi.json"),
+        json,
     )
         .into_response();
     res.headers_mut().insert(

@@ -17,12 +17,20 @@ use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::audit;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/reviews",
+    tag = "operator",
+    operation_id = "op_queue",
+    security(("operatorKey" = [])),
+    responses((status = 200, description = "the reviews waiting for an operator", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
     or_respond!(operator(&state, &headers).await);
     ok(review::queue(&state.db).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PartnerBody {
     name: String,
@@ -33,6 +41,15 @@ struct PartnerBody {
     owner_email: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/partners",
+    tag = "operator",
+    operation_id = "op_partner_create",
+    security(("operatorKey" = [])),
+    request_body(content = PartnerBody, content_type = "application/json"),
+    responses((status = 201, description = "the partner and its owner", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_partner_create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -57,13 +74,23 @@ pub(super) async fn op_partner_create(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberBody {
     email: String,
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/partners/{partner_id}/members",
+    tag = "operator",
+    operation_id = "op_member_add",
+    security(("operatorKey" = [])),
+    params(("partner_id" = String, Path, description = "the partner's id")),
+    request_body(content = MemberBody, content_type = "application/json"),
+    responses((status = 200, description = "the member with its role", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_member_add(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -90,6 +117,15 @@ async fn op_app(
     Ok((actor, app))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/apps/{client_id}",
+    tag = "operator",
+    operation_id = "op_app_get",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "any app, with its launch checklist once submitted", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -102,7 +138,7 @@ pub(super) async fn op_app_get(
     ok(Ok(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     state: String,
@@ -113,6 +149,16 @@ struct DecisionBody {
     draft_version: Option<i64>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/steps/{step}",
+    tag = "operator",
+    operation_id = "op_step_decide",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("step" = crate::partner::Step, Path, description = "the review step")),
+    request_body(content = DecisionBody, content_type = "application/json"),
+    responses((status = 200, description = "the review after the decision", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_step_decide(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -153,7 +199,7 @@ pub(super) async fn op_step_decide(
     .await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityBody {
     state: String,
@@ -163,6 +209,16 @@ struct CapabilityBody {
     note: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/capabilities/{name}",
+    tag = "operator",
+    operation_id = "op_capability_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    request_body(content = CapabilityBody, content_type = "application/json"),
+    responses((status = 200, description = "the capability's new state", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_capability_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -175,7 +231,7 @@ pub(super) async fn op_capability_set(
     ok(capabilities::set_capability(&state.db, state.now(), &actor, &app, change).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccessBody {
     state: String,
@@ -189,6 +245,16 @@ struct AccessBody {
     cause: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/access",
+    tag = "operator",
+    operation_id = "op_access_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = AccessBody, content_type = "application/json"),
+    responses((status = 200, description = "the app's new access state", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_access_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -207,12 +273,22 @@ pub(super) async fn op_access_set(
     ok(access_change::set_access(&state.db, state.now(), &actor, &app, change).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
     trust_level: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/trust-level",
+    tag = "operator",
+    operation_id = "op_trust_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = TrustBody, content_type = "application/json"),
+    responses((status = 200, description = "the app's new trust level", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_trust_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -233,6 +309,15 @@ pub(super) struct AuditQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/audit",
+    tag = "operator",
+    operation_id = "op_audit",
+    security(("operatorKey" = [])),
+    params(("client_id" = Option<String>, Query, description = "only entries about this app"), ("partner_id" = Option<String>, Query, description = "only entries about this partner"), ("limit" = Option<i64>, Query, description = "at most this many entries")),
+    responses((status = 200, description = "audit entries, newest first", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_audit(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -16,17 +16,34 @@ use crate::partner::{AppDraft, capabilities, partners, review, secrets, verifica
 use crate::startup::AppState;
 use crate::store::apps::{App, ClientType};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/partner",
+    tag = "partner",
+    operation_id = "partner_get",
+    security(("partnerKey" = [])),
+    responses((status = 200, description = "the caller's partner, its members and API keys", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
     ok(partners::partner_view(&state.db, &p.partner_id).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/partner/keys",
+    tag = "partner",
+    operation_id = "key_create",
+    security(("partnerKey" = [])),
+    request_body(content = KeyBody, content_type = "application/json"),
+    responses((status = 201, description = "the new key (its secret is shown once)", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn key_create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -40,6 +57,15 @@ pub(super) async fn key_create(
     )
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/partner/keys/{key_id}",
+    tag = "partner",
+    operation_id = "key_revoke",
+    security(("partnerKey" = [])),
+    params(("key_id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the key is revoked", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn key_revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -52,6 +78,14 @@ pub(super) async fn key_revoke(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "partner",
+    operation_id = "apps_list",
+    security(("partnerKey" = [])),
+    responses((status = 200, description = "the partner's apps", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn apps_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
     ok(apps::partner_apps(&state.db, &p.partner_id).await)
@@ -76,6 +110,27 @@ fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
     Ok(NewPartnerApp { client_type, draft })
 }
 
+/// `POST /api/v1/apps`, as documented: the draft's fields and `client_type`. `new_app` reads
+/// it member by member to name the field that does not fit.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AppCreateRequest {
+    #[serde(flatten)]
+    draft: AppDraft,
+    /// `confidential` (the default) or `public`.
+    #[schema(value_type = Option<String>, pattern = "^(confidential|public)$")]
+    client_type: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    tag = "partner",
+    operation_id = "app_create",
+    security(("partnerKey" = [])),
+    request_body(content = AppCreateRequest, content_type = "application/json"),
+    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -101,6 +156,15 @@ async fn own_app(
     Ok((p, app))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}",
+    tag = "partner",
+    operation_id = "app_get",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app: its draft, stage, review, access and capabilities", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -118,7 +182,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 
 /// `PATCH /api/v1/apps/{client_id}`: the draft fields to replace. Its fields are the draft's,
 /// in the draft's order, so a refusal names them as a whole draft would.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DraftPatchBody {
     #[serde(default, deserialize_with = "present")]
@@ -172,6 +236,16 @@ impl From<DraftPatchBody> for DraftPatch {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/apps/{client_id}",
+    tag = "partner",
+    operation_id = "app_patch",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = DraftPatchBody, content_type = "application/json"),
+    responses((status = 200, description = "the app with its changed draft", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_patch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,6 +257,15 @@ pub(super) async fn app_patch(
     ok(apps::update_draft(&state.db, state.now(), &p.actor, &app, patch.into()).await)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/submit",
+    tag = "partner",
+    operation_id = "app_submit",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the review the draft was submitted to", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,6 +275,15 @@ pub(super) async fn app_submit(
     ok(review::submit(&state.db, state.now(), &p.actor, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/review",
+    tag = "partner",
+    operation_id = "app_review",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app's review, step by step", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_review(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,6 +293,15 @@ pub(super) async fn app_review(
     ok(review::review_view(&state.db, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/launch-checklist",
+    tag = "partner",
+    operation_id = "app_launch",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "what the app still needs to go live", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_launch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -210,6 +311,15 @@ pub(super) async fn app_launch(
     ok(crate::partner::launch::launch_view(&state.db, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/capabilities",
+    tag = "partner",
+    operation_id = "app_capabilities",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app's gated capabilities and their states", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_capabilities(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -219,13 +329,23 @@ pub(super) async fn app_capabilities(
     ok(Ok(capabilities::capabilities_view(&app)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityRequest {
     #[serde(default)]
     justification: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/capabilities/{name}",
+    tag = "partner",
+    operation_id = "app_capability_request",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    request_body(content = CapabilityRequest, content_type = "application/json"),
+    responses((status = 200, description = "the capability as requested", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_capability_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -245,13 +365,23 @@ pub(super) async fn app_capability_request(
     .await)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     #[serde(default)]
     overlap_seconds: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/secret",
+    tag = "partner",
+    operation_id = "app_secret_rotate",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = RotateBody, content_type = "application/json"),
+    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_secret_rotate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -263,6 +393,15 @@ pub(super) async fn app_secret_rotate(
     ok(secrets::rotate_secret(&state.db, state.now(), &p.actor, &app, b.overlap_seconds).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/test-accounts",
+    tag = "partner",
+    operation_id = "app_test_accounts",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the accounts that may sign in to the app before launch", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_test_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,12 +411,22 @@ pub(super) async fn app_test_accounts(
     ok(apps::test_accounts_view(&state.db, &app).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestAccountsBody {
     emails: Vec<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{client_id}/test-accounts",
+    tag = "partner",
+    operation_id = "app_test_accounts_set",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = TestAccountsBody, content_type = "application/json"),
+    responses((status = 200, description = "the new list of test accounts", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_test_accounts_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -289,6 +438,15 @@ pub(super) async fn app_test_accounts_set(
     ok(apps::set_test_accounts(&state.db, state.now(), &p.actor, &app, &b.emails).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/domain-verification",
+    tag = "partner",
+    operation_id = "app_domain_get",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the domain's challenge: where to publish which token", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_domain_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -298,6 +456,15 @@ pub(super) async fn app_domain_get(
     ok(verification::domain_challenge(&state.db, &verifier(&state), &app).await)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/domain-verification",
+    tag = "partner",
+    operation_id = "app_domain_verify",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the outcome of fetching the challenge", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_domain_verify(
     State(state): State<AppState>,
     headers: HeaderMap,
