@@ -191,7 +191,7 @@ fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
 
 /// A registered app: its client id, its draft, and (for a confidential app, this once) its
 /// secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppCreated {
     pub client_id: String,
     pub client_type: &'static str,
@@ -430,7 +430,7 @@ pub async fn update_draft(
 }
 
 /// The configuration Onyx approved, which the OAuth endpoints use.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LiveConfig {
     pub name: String,
     pub description: String,
@@ -448,14 +448,15 @@ pub struct LiveConfig {
     pub grant_types: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainVerification {
     pub verified_domain: Option<String>,
+    #[schema(value_type = Option<i64>)]
     pub verified_at: Option<Timestamp>,
 }
 
 /// Everything about an app a partner or operator reads.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     pub client_id: String,
     pub partner_id: Option<String>,
@@ -516,7 +517,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
 }
 
 /// One line of a partner's list of apps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppSummary {
     pub client_id: String,
     pub name: String,
@@ -524,7 +525,7 @@ pub struct AppSummary {
     pub access_state: super::access::AccessState,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppList {
     pub apps: Vec<AppSummary>,
 }
@@ -554,7 +555,7 @@ pub fn parse_trust_level(raw: &str) -> Result<TrustLevel> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrustLevelSet {
     pub client_id: String,
     pub trust_level: &'static str,
@@ -587,7 +588,7 @@ pub async fn set_trust_level(
 }
 
 /// The accounts a preview app may sign in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestAccounts {
     pub stage: Stage,
     pub test_accounts: Vec<String>,

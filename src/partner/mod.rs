@@ -174,6 +174,7 @@ impl Step {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -210,7 +211,7 @@ impl StepState {
 
 /// A problem the automatic pre-checks found. Every finding blocks approval of its step until
 /// the draft is fixed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     /// Machine-readable, e.g. `redirect_uri_not_https`.
     pub code: String,

@@ -55,3 +55,124 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("clientBasic", SecurityScheme::Http(basic));
     }
 }
+
+// The schemas of the storage rows the API answers with as they are (`store` stays free of
+// documentation concerns). The unit tests below hold each one to the row's serialized members.
+
+/// A partner.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Partner)]
+#[allow(dead_code)]
+pub(crate) struct PartnerDoc {
+    id: String,
+    name: String,
+    website: String,
+    regions: Vec<String>,
+    support_contact: String,
+    /// Seconds since the Unix epoch.
+    created_at: i64,
+}
+
+/// A member of a partner, with its role.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Member)]
+#[allow(dead_code)]
+pub(crate) struct MemberDoc {
+    user_id: String,
+    email: String,
+    #[schema(value_type = crate::partner::partners::Role)]
+    role: String,
+    created_at: i64,
+}
+
+/// An API key, without its secret.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ApiKeyInfo)]
+#[allow(dead_code)]
+pub(crate) struct KeyInfoDoc {
+    id: String,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// One entry of the audit log.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
+#[allow(dead_code)]
+pub(crate) struct AuditEntryDoc {
+    id: i64,
+    at: i64,
+    /// `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>`, `cli` or `onyx-id`.
+    actor: String,
+    partner_id: Option<String>,
+    client_id: Option<String>,
+    action: String,
+    /// What changed, by action.
+    #[schema(value_type = Object)]
+    detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::Serialize;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use crate::store::{audit, partners};
+
+    fn members(v: impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(v).unwrap() {
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn properties<T: utoipa::ToSchema>() -> BTreeSet<String> {
+        match T::schema() {
+            RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
+            _ => panic!("{} is not an object schema", T::name()),
+        }
+    }
+
+    #[test]
+    fn the_row_schemas_name_the_members_the_rows_serialize() {
+        let partner = partners::Partner {
+            id: "p".into(),
+            name: "n".into(),
+            website: "w".into(),
+            regions: vec![],
+            support_contact: "s".into(),
+            created_at: 0,
+        };
+        assert_eq!(members(partner), properties::<super::PartnerDoc>());
+        let member = partners::Member {
+            user_id: "u".into(),
+            email: "e".into(),
+            role: "owner".into(),
+            created_at: 0,
+        };
+        assert_eq!(members(member), properties::<super::MemberDoc>());
+        let key = partners::KeyInfo {
+            id: "k".into(),
+            name: "n".into(),
+            created_at: 0,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(members(key), properties::<super::KeyInfoDoc>());
+        let entry = audit::Entry {
+            id: 1,
+            at: 0,
+            actor: "cli".into(),
+            partner_id: None,
+            client_id: None,
+            action: "a".into(),
+            detail: serde_json::json!({}),
+        };
+        assert_eq!(members(entry), properties::<super::AuditEntryDoc>());
+    }
+}

@@ -291,7 +291,7 @@ macro_rules! or_respond {
 }
 
 // The handlers, after the macro they use.
-mod docs;
+pub(crate) mod docs;
 mod operator;
 mod partner;
 

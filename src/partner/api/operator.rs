@@ -23,7 +23,7 @@ use crate::store::audit;
     tag = "operator",
     operation_id = "op_queue",
     security(("operatorKey" = [])),
-    responses((status = 200, description = "the reviews waiting for an operator", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the reviews waiting for an operator", body = crate::partner::review::ReviewQueue), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
     or_respond!(operator(&state, &headers).await);
@@ -48,7 +48,7 @@ struct PartnerBody {
     operation_id = "op_partner_create",
     security(("operatorKey" = [])),
     request_body(content = PartnerBody, content_type = "application/json"),
-    responses((status = 201, description = "the partner and its owner", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_partner_create(
     State(state): State<AppState>,
@@ -78,6 +78,7 @@ pub(super) async fn op_partner_create(
 #[serde(deny_unknown_fields)]
 struct MemberBody {
     email: String,
+    #[schema(value_type = crate::partner::partners::Role)]
     role: String,
 }
 
@@ -89,7 +90,7 @@ struct MemberBody {
     security(("operatorKey" = [])),
     params(("partner_id" = String, Path, description = "the partner's id")),
     request_body(content = MemberBody, content_type = "application/json"),
-    responses((status = 200, description = "the member with its role", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_member_add(
     State(state): State<AppState>,
@@ -124,7 +125,7 @@ async fn op_app(
     operation_id = "op_app_get",
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "any app, with its launch checklist once submitted", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "any app, with its launch checklist once submitted", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_app_get(
     State(state): State<AppState>,
@@ -141,6 +142,7 @@ pub(super) async fn op_app_get(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
+    #[schema(value_type = crate::partner::StepState)]
     state: String,
     #[serde(default)]
     note: Option<String>,
@@ -157,7 +159,7 @@ struct DecisionBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("step" = crate::partner::Step, Path, description = "the review step")),
     request_body(content = DecisionBody, content_type = "application/json"),
-    responses((status = 200, description = "the review after the decision", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_step_decide(
     State(state): State<AppState>,
@@ -202,6 +204,7 @@ pub(super) async fn op_step_decide(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityBody {
+    #[schema(value_type = crate::partner::access::CapabilityState)]
     state: String,
     #[serde(default)]
     reason: Option<String>,
@@ -217,7 +220,7 @@ struct CapabilityBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
     request_body(content = CapabilityBody, content_type = "application/json"),
-    responses((status = 200, description = "the capability's new state", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_capability_set(
     State(state): State<AppState>,
@@ -234,8 +237,10 @@ pub(super) async fn op_capability_set(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccessBody {
+    #[schema(value_type = crate::partner::access::AccessState)]
     state: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::partner::access::AccessReason>)]
     reason: Option<String>,
     #[serde(default)]
     note: Option<String>,
@@ -253,7 +258,7 @@ struct AccessBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = AccessBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new access state", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_access_set(
     State(state): State<AppState>,
@@ -287,7 +292,7 @@ struct TrustBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = TrustBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new trust level", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_trust_set(
     State(state): State<AppState>,
@@ -316,7 +321,7 @@ pub(super) struct AuditQuery {
     operation_id = "op_audit",
     security(("operatorKey" = [])),
     params(("client_id" = Option<String>, Query, description = "only entries about this app"), ("partner_id" = Option<String>, Query, description = "only entries about this partner"), ("limit" = Option<i64>, Query, description = "at most this many entries")),
-    responses((status = 200, description = "audit entries, newest first", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "audit entries, newest first", body = crate::partner::program::AuditLog), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_audit(
     State(state): State<AppState>,
