@@ -75,53 +75,32 @@ fn reply(status: StatusCode, body: Value) -> Response {
     res
 }
 
-fn error(status: StatusCode, code: &str, description: &str) -> Response {
-    reply(
-        status,
-        json!({ "error": code, "error_description": description }),
-    )
+/// The partner program's refusals in the APIs' one error model.
+impl From<ProgramError> for AppError {
+    fn from(e: ProgramError) -> Self {
+        match e {
+            ProgramError::Invalid {
+                code,
+                message,
+                extra,
+            } => AppError::new(StatusCode::BAD_REQUEST, code, "Refused", message).with_extra(extra),
+            ProgramError::Conflict {
+                code,
+                message,
+                extra,
+            } => AppError::new(StatusCode::CONFLICT, code, "Refused", message).with_extra(extra),
+            ProgramError::NotFound(what) => {
+                AppError::not_found("Not found", format!("no such {what} for this caller"))
+            }
+            ProgramError::Internal(e) => AppError::internal(e),
+        }
+        .json()
+    }
 }
 
-impl IntoResponse for ProgramError {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Invalid {
-                code,
-                message,
-                extra,
-            } => {
-                let mut body = json!({ "error": code, "error_description": message });
-                if let Some(m) = body.as_object_mut() {
-                    m.extend(extra);
-                }
-                reply(StatusCode::BAD_REQUEST, body)
-            }
-            Self::Conflict {
-                code,
-                message,
-                extra,
-            } => {
-                let mut body = json!({ "error": code, "error_description": message });
-                if let Some(m) = body.as_object_mut() {
-                    m.extend(extra);
-                }
-                reply(StatusCode::CONFLICT, body)
-            }
-            Self::NotFound(what) => error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                &format!("no such {what} for this caller"),
-            ),
-            Self::Internal(e) => {
-                tracing::error!(error = ?e, "internal error in the partner API");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "the server could not complete the request",
-                )
-            }
-        }
-    }
+/// Answers with the refusal `e`, in the APIs' JSON error body.
+fn refuse(e: impl Into<AppError>) -> Response {
+    e.into().json().into_response()
 }
 
 /// Why a caller was refused before anything else.
@@ -132,20 +111,20 @@ enum AuthError {
     Db(sqlx::Error),
 }
 
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        let (status, code, d) = match self {
-            Self::Missing => (
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        let (status, code, d) = match e {
+            AuthError::Missing => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "send an API key as Authorization: Bearer <key>",
             ),
-            Self::Invalid => (
+            AuthError::Invalid => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 "the API key is unknown or revoked",
             ),
-            Self::WrongKind(need) => (
+            AuthError::WrongKind(need) => (
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 if need == "partner" {
@@ -154,16 +133,14 @@ impl IntoResponse for AuthError {
                     "this endpoint needs an operator API key"
                 },
             ),
-            Self::Db(e) => return ProgramError::from(e).into_response(),
+            AuthError::Db(e) => return ProgramError::from(e).into(),
         };
-        let mut res = error(status, code, d);
+        let refusal = AppError::new(status, code, "Refused", d).json();
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"onyx-id partner API\""),
-            );
+            refusal.with_challenge("Bearer realm=\"onyx-id partner API\"")
+        } else {
+            refusal
         }
-        res
     }
 }
 
@@ -268,7 +245,7 @@ fn parse_named<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, Pro
 fn answer<T: Serialize>(status: StatusCode, v: Result<T, ProgramError>) -> Response {
     match v.and_then(|v| serde_json::to_value(v).map_err(|e| ProgramError::Internal(e.into()))) {
         Ok(v) => reply(status, v),
-        Err(e) => e.into_response(),
+        Err(e) => refuse(e),
     }
 }
 
@@ -280,12 +257,12 @@ fn created<T: Serialize>(v: Result<T, ProgramError>) -> Response {
     answer(StatusCode::CREATED, v)
 }
 
-/// The value, or the response that refuses (any error that knows its own response).
+/// The value, or the refusal as the APIs answer it (any error that becomes an `AppError`).
 macro_rules! or_respond {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return IntoResponse::into_response(e),
+            Err(e) => return $crate::partner::api::refuse(e),
         }
     };
 }
@@ -331,4 +308,56 @@ async fn openapi() -> Response {
         HeaderValue::from_static("public, max-age=300"),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn body(res: Response) -> Value {
+        let bytes = to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_conflict_keeps_its_status_code_and_extra_members_in_the_one_error_body() {
+        let e = ProgramError::conflict("capability_gated", "the market is not launched")
+            .with("capability", "expanded_messaging")
+            .with("reason", "market_not_launched");
+        let res = refuse(e);
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(
+            body(res).await,
+            json!({
+                "error": "capability_gated",
+                "error_description": "the market is not launched",
+                "capability": "expanded_messaging",
+                "reason": "market_not_launched",
+            })
+        );
+        let res = refuse(ProgramError::NotFound("app"));
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            body(res).await["error_description"],
+            "no such app for this caller"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_is_a_401_with_its_bearer_challenge_and_a_wrong_kind_a_403() {
+        let res = refuse(AuthError::Missing);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"onyx-id partner API\""
+        );
+        assert_eq!(body(res).await["error"], "invalid_token");
+        let res = refuse(AuthError::WrongKind("operator"));
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(body(res).await["error"], "insufficient_scope");
+    }
 }

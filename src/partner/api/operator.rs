@@ -3,10 +3,11 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
-use super::{body_as, created, ok, operator};
+use super::{body_as, created, ok, operator, refuse};
+use crate::error::AppError;
 use crate::partner::access_change::{self, AccessChange};
 use crate::partner::capabilities::{self, CapabilityChange};
 use crate::partner::partners::{self, PartnerSpec, Role};
@@ -108,13 +109,11 @@ async fn op_app(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<(String, App), Response> {
-    let actor = operator(state, headers)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<(String, App), AppError> {
+    let actor = operator(state, headers).await.map_err(AppError::from)?;
     let app = apps::any_app(&state.db, client_id)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(AppError::from)?;
     Ok((actor, app))
 }
 
@@ -169,22 +168,20 @@ pub(super) async fn op_step_decide(
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
     let Some(step) = Step::parse(&step) else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             format!(
                 "{step:?} is not a review step (steps: {})",
                 Step::all().map(Step::as_str).collect::<Vec<_>>().join(", ")
             ),
-        )
-        .into_response();
+        ));
     };
     let b: DecisionBody = or_respond!(body_as(&body));
     let Some(decision) = StepState::parse(&b.state) else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             "state must be approved, changes_requested, rejected or not_applicable",
-        )
-        .into_response();
+        ));
     };
     ok(review::decide(
         &state.db,
@@ -330,11 +327,10 @@ pub(super) async fn op_audit(
 ) -> Response {
     or_respond!(operator(&state, &headers).await);
     let Ok(Query(q)) = query else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             "query parameters are client_id, partner_id and limit (a number)",
-        )
-        .into_response();
+        ));
     };
     ok(program::audit_view(
         &state.db,

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{PartnerCaller, body_as, body_object, created, ok, parse_named, partner, verifier};
+use crate::error::AppError;
 use crate::partner::apps::{self, DraftPatch, NewPartnerApp};
 use crate::partner::program::ProgramError;
 use crate::partner::{AppDraft, capabilities, partners, review, secrets, verification};
@@ -146,13 +147,11 @@ async fn own_app(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<(PartnerCaller, App), Response> {
-    let p = partner(state, headers)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<(PartnerCaller, App), AppError> {
+    let p = partner(state, headers).await.map_err(AppError::from)?;
     let app = apps::partner_app(&state.db, &p.partner_id, client_id)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(AppError::from)?;
     Ok((p, app))
 }
 
