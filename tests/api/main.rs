@@ -19,6 +19,7 @@ mod garbage;
 mod hardening;
 mod hardening_partner;
 mod internal_addresses;
+mod json_bodies;
 mod lifecycle;
 mod login_limits;
 mod openapi;

@@ -249,6 +249,10 @@ async fn the_openapi_document_lists_every_route_of_the_partner_operator_and_gran
                 resolves(&doc, &schema["$ref"]).is_some(),
                 "{what}: request body schema {schema}"
             );
+            assert!(
+                op["responses"]["415"].is_object(),
+                "{what}: documents its 415"
+            );
         } else {
             assert!(op.get("requestBody").is_none(), "{what}");
         }

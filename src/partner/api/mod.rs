@@ -186,39 +186,53 @@ async fn operator(state: &AppState, headers: &HeaderMap) -> Result<String, AuthE
     }
 }
 
-/// Parses a JSON body (an empty body is `{}`), answering `invalid_request` when it is not JSON.
-fn body_json(body: &Bytes) -> Result<Value, ProgramError> {
+/// Parses a JSON body (an empty body is `{}`). A body must be sent as `application/json`
+/// (415 otherwise) and be JSON with no member twice in one object (400 `invalid_request`).
+fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ProgramError::invalid(
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if media_type.as_deref() != Some("application/json") {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Cannot read this request",
+            "send the body as Content-Type: application/json",
+        )
+        .json());
+    }
+    let not_json = |e: serde_json::Error| {
+        AppError::from(ProgramError::invalid(
             "invalid_request",
             format!("the body is not valid JSON: {e}"),
-        )
-    })
+        ))
+    };
+    serde_json::from_slice::<unique::Unique>(body).map_err(not_json)?;
+    serde_json::from_slice(body).map_err(not_json)
 }
 
-fn body_as<T: DeserializeOwned>(body: &Bytes) -> Result<T, ProgramError> {
-    serde_json::from_value(body_json(body)?).map_err(|e| {
-        ProgramError::invalid("invalid_request", format!("the body does not fit: {e}"))
+fn body_as<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
+    serde_json::from_value(body_json(headers, body)?).map_err(|e| {
+        ProgramError::invalid("invalid_request", format!("the body does not fit: {e}")).into()
     })
 }
 
 /// A JSON object body, or `invalid_request`.
-fn body_object(body: &Bytes) -> Result<Map<String, Value>, ProgramError> {
-    match body_json(body)? {
+fn body_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, AppError> {
+    match body_json(headers, body)? {
         Value::Object(m) => Ok(m),
-        _ => Err(ProgramError::invalid(
-            "invalid_request",
-            "the body must be a JSON object",
-        )),
+        _ => Err(ProgramError::invalid("invalid_request", "the body must be a JSON object").into()),
     }
 }
 
 /// Reads an app description (or a change to one) from a JSON object, naming the field that
 /// does not fit: each member is tried on its own to find it.
-fn parse_named<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ProgramError> {
+fn parse_named<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, AppError> {
     let whole = Value::Object(object);
     serde_json::from_value(whole.clone()).map_err(|e| {
         let field = whole.as_object().and_then(|m| {
@@ -238,6 +252,7 @@ fn parse_named<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, Pro
                 format!("the app description is not valid: {e}"),
             ),
         }
+        .into()
     })
 }
 
@@ -271,6 +286,7 @@ macro_rules! or_respond {
 pub(crate) mod docs;
 mod operator;
 mod partner;
+mod unique;
 
 use operator::*;
 use partner::*;

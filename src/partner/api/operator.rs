@@ -49,7 +49,7 @@ struct PartnerBody {
     operation_id = "op_partner_create",
     security(("operatorKey" = [])),
     request_body(content = PartnerBody, content_type = "application/json"),
-    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_partner_create(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ pub(super) async fn op_partner_create(
     body: Bytes,
 ) -> Response {
     let actor = or_respond!(operator(&state, &headers).await);
-    let b: PartnerBody = or_respond!(body_as(&body));
+    let b: PartnerBody = or_respond!(body_as(&headers, &body));
     created(
         partners::create_partner(
             &state.db,
@@ -91,7 +91,7 @@ struct MemberBody {
     security(("operatorKey" = [])),
     params(("partner_id" = String, Path, description = "the partner's id")),
     request_body(content = MemberBody, content_type = "application/json"),
-    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_member_add(
     State(state): State<AppState>,
@@ -100,7 +100,7 @@ pub(super) async fn op_member_add(
     body: Bytes,
 ) -> Response {
     let actor = or_respond!(operator(&state, &headers).await);
-    let b: MemberBody = or_respond!(body_as(&body));
+    let b: MemberBody = or_respond!(body_as(&headers, &body));
     let role = or_respond!(Role::parse(&b.role));
     ok(partners::add_member(&state.db, state.now(), &actor, &partner_id, &b.email, role).await)
 }
@@ -158,7 +158,7 @@ struct DecisionBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("step" = crate::partner::Step, Path, description = "the review step")),
     request_body(content = DecisionBody, content_type = "application/json"),
-    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_step_decide(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ pub(super) async fn op_step_decide(
             ),
         ));
     };
-    let b: DecisionBody = or_respond!(body_as(&body));
+    let b: DecisionBody = or_respond!(body_as(&headers, &body));
     let Some(decision) = StepState::parse(&b.state) else {
         return refuse(ProgramError::invalid(
             "invalid_request",
@@ -217,7 +217,7 @@ struct CapabilityBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
     request_body(content = CapabilityBody, content_type = "application/json"),
-    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_capability_set(
     State(state): State<AppState>,
@@ -226,7 +226,7 @@ pub(super) async fn op_capability_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: CapabilityBody = or_respond!(body_as(&body));
+    let b: CapabilityBody = or_respond!(body_as(&headers, &body));
     let change = or_respond!(CapabilityChange::parse(&name, &b.state, b.reason, b.note));
     ok(capabilities::set_capability(&state.db, state.now(), &actor, &app, change).await)
 }
@@ -255,7 +255,7 @@ struct AccessBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = AccessBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_access_set(
     State(state): State<AppState>,
@@ -264,7 +264,7 @@ pub(super) async fn op_access_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: AccessBody = or_respond!(body_as(&body));
+    let b: AccessBody = or_respond!(body_as(&headers, &body));
     let change = or_respond!(AccessChange::parse(
         &b.state,
         b.reason.as_deref(),
@@ -289,7 +289,7 @@ struct TrustBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = TrustBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn op_trust_set(
     State(state): State<AppState>,
@@ -298,7 +298,7 @@ pub(super) async fn op_trust_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: TrustBody = or_respond!(body_as(&body));
+    let b: TrustBody = or_respond!(body_as(&headers, &body));
     let level = or_respond!(apps::parse_trust_level(&b.trust_level));
     ok(apps::set_trust_level(&state.db, state.now(), &actor, &app, level).await)
 }

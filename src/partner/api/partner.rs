@@ -43,7 +43,7 @@ struct KeyBody {
     operation_id = "key_create",
     security(("partnerKey" = [])),
     request_body(content = KeyBody, content_type = "application/json"),
-    responses((status = 201, description = "the new key (its secret is shown once)", body = crate::partner::partners::KeyCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the new key (its secret is shown once)", body = crate::partner::partners::KeyCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn key_create(
     State(state): State<AppState>,
@@ -51,7 +51,7 @@ pub(super) async fn key_create(
     body: Bytes,
 ) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
-    let b: KeyBody = or_respond!(body_as(&body));
+    let b: KeyBody = or_respond!(body_as(&headers, &body));
     created(
         partners::create_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &b.name)
             .await,
@@ -93,8 +93,8 @@ pub(super) async fn apps_list(State(state): State<AppState>, headers: HeaderMap)
 }
 
 /// `POST /api/v1/apps`: the draft's fields, and `client_type` (`confidential` by default).
-fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
-    let mut body = body_object(body)?;
+fn new_app(headers: &HeaderMap, body: &Bytes) -> Result<NewPartnerApp, AppError> {
+    let mut body = body_object(headers, body)?;
     let client_type = match body.remove("client_type") {
         None => ClientType::Confidential,
         Some(Value::String(s)) if s == "confidential" => ClientType::Confidential,
@@ -104,7 +104,8 @@ fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
                 "invalid_request",
                 "client_type must be confidential or public",
             )
-            .with("field", "client_type"));
+            .with("field", "client_type")
+            .into());
         }
     };
     let draft: AppDraft = parse_named(body)?;
@@ -130,7 +131,7 @@ struct AppCreateRequest {
     operation_id = "app_create",
     security(("partnerKey" = [])),
     request_body(content = AppCreateRequest, content_type = "application/json"),
-    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = crate::partner::apps::AppCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = crate::partner::apps::AppCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn app_create(
     State(state): State<AppState>,
@@ -138,7 +139,7 @@ pub(super) async fn app_create(
     body: Bytes,
 ) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
-    let new = or_respond!(new_app(&body));
+    let new = or_respond!(new_app(&headers, &body));
     created(apps::create_app(&state.db, state.now(), &p.actor, &p.partner_id, new).await)
 }
 
@@ -243,7 +244,7 @@ impl From<DraftPatchBody> for DraftPatch {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = DraftPatchBody, content_type = "application/json"),
-    responses((status = 200, description = "the app with its changed draft", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app with its changed draft", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn app_patch(
     State(state): State<AppState>,
@@ -252,7 +253,7 @@ pub(super) async fn app_patch(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let patch: DraftPatchBody = or_respond!(body_object(&body).and_then(parse_named));
+    let patch: DraftPatchBody = or_respond!(body_object(&headers, &body).and_then(parse_named));
     ok(apps::update_draft(&state.db, state.now(), &p.actor, &app, patch.into()).await)
 }
 
@@ -343,7 +344,7 @@ struct CapabilityRequest {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
     request_body(content = CapabilityRequest, content_type = "application/json"),
-    responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn app_capability_request(
     State(state): State<AppState>,
@@ -352,7 +353,7 @@ pub(super) async fn app_capability_request(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: CapabilityRequest = or_respond!(body_as(&body));
+    let b: CapabilityRequest = or_respond!(body_as(&headers, &body));
     ok(capabilities::request_capability(
         &state.db,
         state.now(),
@@ -379,7 +380,7 @@ struct RotateBody {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = RotateBody, content_type = "application/json"),
-    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = crate::partner::secrets::SecretRotated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = crate::partner::secrets::SecretRotated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn app_secret_rotate(
     State(state): State<AppState>,
@@ -388,7 +389,7 @@ pub(super) async fn app_secret_rotate(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: RotateBody = or_respond!(body_as(&body));
+    let b: RotateBody = or_respond!(body_as(&headers, &body));
     ok(secrets::rotate_secret(&state.db, state.now(), &p.actor, &app, b.overlap_seconds).await)
 }
 
@@ -424,7 +425,7 @@ struct TestAccountsBody {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = TestAccountsBody, content_type = "application/json"),
-    responses((status = 200, description = "the new list of test accounts", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the new list of test accounts", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
 )]
 pub(super) async fn app_test_accounts_set(
     State(state): State<AppState>,
@@ -433,7 +434,7 @@ pub(super) async fn app_test_accounts_set(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: TestAccountsBody = or_respond!(body_as(&body));
+    let b: TestAccountsBody = or_respond!(body_as(&headers, &body));
     ok(apps::set_test_accounts(&state.db, state.now(), &p.actor, &app, &b.emails).await)
 }
 
