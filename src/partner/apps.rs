@@ -143,6 +143,14 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
             .with("field", field));
         }
     }
+    // A domain the verification would call invalid gets no challenge URL: it is refused here.
+    if let Some(why) = d
+        .domain
+        .as_deref()
+        .and_then(super::domain::unverifiable_domain)
+    {
+        return Err(ProgramError::invalid("invalid_request", why).with("field", "domain"));
+    }
     for (field, list) in [
         ("redirect_uris", &d.redirect_uris),
         ("origins", &d.origins),

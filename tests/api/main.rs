@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod cli_help;
 mod consent;
+mod draft_domain;
 mod framework_refusals;
 mod garbage;
 mod hardening;
