@@ -1,9 +1,12 @@
 //! The partner program's HTTP API (JSON). Partners call it with a partner API key, operators
-//! with an operator API key, both as `Authorization: Bearer <key>`. Its OpenAPI document is
-//! served at `/api/v1/openapi.json`.
+//! with an operator API key, both as `Authorization: Bearer <key>`. Its OpenAPI 3.1 document
+//! (with the grants API's) is generated from the routes: each handler carries its
+//! `#[utoipa::path]`, each body and outcome type derives `ToSchema`, and `routes` adds a route
+//! only through `routes!`, so none exists undocumented. It is served at `/api/v1/openapi.json`.
 //!
-//! Every refusal is `{"error": code, "error_description": sentence, ...}` and names the state
-//! and reason where one applies; another partner's app is "not found", never "forbidden".
+//! Every refusal is an `AppError` in JSON form, `{"error": code, "error_description": sentence,
+//! ...}`, naming the state and reason where one applies; another partner's app is "not found",
+//! never "forbidden". A body must be `application/json` (415) with no member twice (400).
 //!
 //! The handlers extract (caller, path, body), call one service function of the partner
 //! program, and map its typed outcome to JSON. The request bodies are the serde structs of
