@@ -282,6 +282,33 @@ async fn the_openapi_document_lists_every_route_of_the_partner_operator_and_gran
     for r in all {
         assert!(resolves(&doc, r).is_some(), "{r} does not resolve");
     }
+    // Rules JSON Schema can state are in the schemas, not in prose: names not blank and free
+    // of control characters, whole numbers, the states as enums.
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("KeyBody", "name"),
+        ("PartnerBody", "name"),
+        ("PartnerBody", "support_contact"),
+    ] {
+        let pattern = schemas[schema]["properties"][field]["pattern"].as_str();
+        assert!(
+            pattern.is_some_and(|p| p.contains(r"\S")),
+            "{schema}.{field}"
+        );
+    }
+    assert_eq!(
+        schemas["RotateBody"]["properties"]["overlap_seconds"]["type"],
+        serde_json::json!(["integer", "null"])
+    );
+    assert_eq!(
+        schemas["AccessState"]["enum"],
+        serde_json::json!(["active", "limited", "suspended"])
+    );
+    assert_eq!(
+        schemas["AccessBody"]["properties"]["state"]["$ref"],
+        "#/components/schemas/AccessState"
+    );
+    assert!(schemas["Stage"]["enum"].is_array() && schemas["StepState"]["enum"].is_array());
     let error = &doc["components"]["schemas"]["Error"];
     assert_eq!(
         error["required"],

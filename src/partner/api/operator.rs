@@ -34,10 +34,19 @@ pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PartnerBody {
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 100
+    )]
     name: String,
+    #[schema(pattern = "^https://")]
     website: String,
     #[serde(default)]
     regions: Vec<String>,
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 200
+    )]
     support_contact: String,
     owner_email: String,
 }

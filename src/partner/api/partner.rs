@@ -30,9 +30,14 @@ pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMa
     ok(partners::partner_view(&state.db, &p.partner_id).await)
 }
 
+/// A new API key: its name, not blank, with no control characters but newlines.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 100
+    )]
     name: String,
 }
 
