@@ -17,8 +17,9 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::consent::{self, Reason, State as PermissionState};
 use crate::oauth::client_auth::{authenticate, presented};
@@ -31,9 +32,15 @@ use crate::store::grants::{self, Actor, Grant};
 use crate::store::users::{self, User};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/grants/{sub}", get(grant_get).delete(grant_delete))
-        .route("/api/v1/grants/{sub}/history", get(history_get))
+    routes().split_for_parts().0
+}
+
+/// The grants API's routes with their documentation (`#[utoipa::path]` on each handler); the
+/// partner API's document takes them in (`partner::api::document`).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(grant_get, grant_delete))
+        .routes(routes!(history_get))
 }
 
 fn not_found() -> Response {
@@ -171,6 +178,15 @@ pub async fn grant_json(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/grants/{sub}",
+    tag = "grants",
+    operation_id = "grant_get",
+    security(("clientBasic" = [])),
+    params(("sub" = String, Path, description = "the user's subject identifier")),
+    responses((status = 200, description = "the grant, each permission with its state, reason and expiry", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 async fn grant_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -193,6 +209,15 @@ async fn grant_get(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/grants/{sub}/history",
+    tag = "grants",
+    operation_id = "history_get",
+    security(("clientBasic" = [])),
+    params(("sub" = String, Path, description = "the user's subject identifier")),
+    responses((status = 200, description = "the permission history the user also sees", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 async fn history_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -254,6 +279,15 @@ fn delete_scopes(query: Option<&str>) -> Result<Vec<String>, OAuthError> {
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/grants/{sub}",
+    tag = "grants",
+    operation_id = "grant_delete",
+    security(("clientBasic" = [])),
+    params(("sub" = String, Path, description = "the user's subject identifier"), ("scope" = Option<String>, Query, description = "only these scopes (space-separated)")),
+    responses((status = 200, description = "the grant after the app gave up its access", body = Object), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 async fn grant_delete(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -39,6 +39,19 @@ pub fn error_body(code: &str, message: &str, extra: Map<String, Value>) -> Value
     Value::Object(body)
 }
 
+/// The OpenAPI schema of [`error_body`] (named `Error` in the documents). Documentation only:
+/// the body itself is always built by `error_body`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// A stable, snake_case code.
+    #[schema(pattern = "^[a-z0-9_]+$")]
+    error: String,
+    /// A sentence a person can read.
+    error_description: String,
+}
+
 /// A JSON error answer: [`error_body`] with `status` and `Cache-Control: no-store` (an error
 /// may answer a request that carried a credential).
 pub fn json_error_response(
@@ -89,6 +102,11 @@ pub struct AppError {
     /// The internal cause: logged, never sent.
     cause: Option<anyhow::Error>,
     form: Form,
+    /// Members of the JSON body beside `error` and `error_description` that name a state and
+    /// its reason (`access_state`, `reason`, `capability`, `changed_fields`, ...).
+    extra: Map<String, Value>,
+    /// The `WWW-Authenticate` challenge of a 401.
+    challenge: Option<&'static str>,
 }
 
 impl AppError {
@@ -107,6 +125,8 @@ impl AppError {
             message: message.into(),
             cause: None,
             form: Form::Page,
+            extra: Map::new(),
+            challenge: None,
         }
     }
 
@@ -143,6 +163,23 @@ impl AppError {
     pub fn in_form(mut self, form: Form) -> Self {
         self.form = form;
         self
+    }
+
+    /// Adds members to the JSON body (never `error` or `error_description`).
+    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
+        self.extra.extend(extra);
+        self
+    }
+
+    /// Sends `WWW-Authenticate: challenge` (a 401 names how to authenticate, RFC 9110 §11.6.1).
+    pub fn with_challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// The members of the JSON body beside `error` and `error_description`.
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.extra
     }
 
     pub fn status(&self) -> StatusCode {
@@ -196,10 +233,17 @@ impl IntoResponse for AppError {
         } else {
             self.message.clone()
         };
-        match self.form {
+        let mut res = match self.form {
             Form::Page => error_page(self.status, self.title, &self.message),
-            Form::Json => json_error_response(self.status, self.code, &json_message, Map::new()),
+            Form::Json => json_error_response(self.status, self.code, &json_message, self.extra),
+        };
+        if let Some(challenge) = self.challenge {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
+        res
     }
 }
 

@@ -67,6 +67,7 @@ pub fn gate(
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -103,6 +104,7 @@ impl Stage {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -139,6 +141,7 @@ impl AccessState {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -206,6 +209,7 @@ impl AccessReason {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -226,7 +230,7 @@ impl CauseSource {
 
 /// One reason an app is limited or suspended. Causes stack: the app's access state is computed
 /// from all of them (`effective`), and it is active only when none remains.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AccessCause {
     pub source: CauseSource,
     pub reason: AccessReason,
@@ -293,6 +297,7 @@ pub fn effective(causes: &[AccessCause]) -> Effective {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -317,7 +322,7 @@ impl CapabilityState {
 }
 
 /// A capability's state with its reason, as stored in the app row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Capability {
     pub state: CapabilityState,
     /// Machine-readable (`not_requested`, `awaiting_review`, `enabled_by_onyx`, or the
@@ -363,7 +368,7 @@ impl Capability {
 }
 
 /// Every capability's state, keyed by name (a missing key is `not_requested`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Capabilities(pub BTreeMap<String, Capability>);
 

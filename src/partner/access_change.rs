@@ -14,7 +14,7 @@ use crate::store::apps::App;
 use crate::store::{Db, Tx, access_causes};
 
 /// One cause of an app's access state, as operators and partners read it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CauseView {
     pub source: CauseSource,
     pub reason: AccessReason,
@@ -23,17 +23,19 @@ pub struct CauseView {
     pub note: Option<String>,
     pub withdrawn_scopes: Vec<String>,
     pub actor: String,
+    #[schema(value_type = i64)]
     pub since: Timestamp,
 }
 
 /// The app's effective access state and every cause it adds up from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccessView {
     pub state: AccessState,
     pub reason: Option<AccessReason>,
     pub reason_text: Option<&'static str>,
     pub note: Option<String>,
     pub withdrawn_scopes: Vec<String>,
+    #[schema(value_type = Option<i64>)]
     pub changed_at: Option<Timestamp>,
     pub causes: Vec<CauseView>,
 }
@@ -157,7 +159,7 @@ impl AccessChange {
 }
 
 /// The app's access after an operator's decision.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccessSet {
     pub client_id: String,
     pub access: AccessView,

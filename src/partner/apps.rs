@@ -143,6 +143,14 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
             .with("field", field));
         }
     }
+    // A domain the verification would call invalid gets no challenge URL: it is refused here.
+    if let Some(why) = d
+        .domain
+        .as_deref()
+        .and_then(super::domain::unverifiable_domain)
+    {
+        return Err(ProgramError::invalid("invalid_request", why).with("field", "domain"));
+    }
     for (field, list) in [
         ("redirect_uris", &d.redirect_uris),
         ("origins", &d.origins),
@@ -191,7 +199,7 @@ fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
 
 /// A registered app: its client id, its draft, and (for a confidential app, this once) its
 /// secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppCreated {
     pub client_id: String,
     pub client_type: &'static str,
@@ -430,7 +438,7 @@ pub async fn update_draft(
 }
 
 /// The configuration Onyx approved, which the OAuth endpoints use.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LiveConfig {
     pub name: String,
     pub description: String,
@@ -448,14 +456,15 @@ pub struct LiveConfig {
     pub grant_types: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainVerification {
     pub verified_domain: Option<String>,
+    #[schema(value_type = Option<i64>)]
     pub verified_at: Option<Timestamp>,
 }
 
 /// Everything about an app a partner or operator reads.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     pub client_id: String,
     pub partner_id: Option<String>,
@@ -516,7 +525,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
 }
 
 /// One line of a partner's list of apps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppSummary {
     pub client_id: String,
     pub name: String,
@@ -524,7 +533,7 @@ pub struct AppSummary {
     pub access_state: super::access::AccessState,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppList {
     pub apps: Vec<AppSummary>,
 }
@@ -554,7 +563,7 @@ pub fn parse_trust_level(raw: &str) -> Result<TrustLevel> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrustLevelSet {
     pub client_id: String,
     pub trust_level: &'static str,
@@ -587,7 +596,7 @@ pub async fn set_trust_level(
 }
 
 /// The accounts a preview app may sign in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestAccounts {
     pub stage: Stage,
     pub test_accounts: Vec<String>,

@@ -12,19 +12,20 @@ use crate::store::Db;
 use crate::store::apps::{self, App};
 
 /// One capability of an app, as partners and operators read it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CapabilityView {
     pub capability: String,
     pub state: CapabilityState,
     pub reason: String,
     pub reason_text: String,
     pub note: Option<String>,
+    #[schema(value_type = Option<i64>)]
     pub updated_at: Option<Timestamp>,
     /// The scopes the capability unlocks.
     pub scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CapabilitiesView {
     pub capabilities: Vec<CapabilityView>,
 }

@@ -458,6 +458,16 @@ fn check_domain(domain: &str, allow_private: bool) -> Result<(), VerifyError> {
     }
 }
 
+/// What makes `domain` a name no verification could accept, whatever the verifier's settings
+/// (`localhost` is left to the verifier, which allows it only with private addresses): the
+/// partner program refuses such a domain when it is written, not at verification.
+pub fn unverifiable_domain(domain: &str) -> Option<String> {
+    domain_problem(domain, true).map(|why| match invalid_domain(domain, why) {
+        VerifyError::InvalidDomain(message) => message,
+        other => other.to_string(),
+    })
+}
+
 fn domain_problem(domain: &str, allow_private: bool) -> Option<&'static str> {
     if domain.is_empty() {
         return Some("it is empty");

@@ -12,7 +12,7 @@ use crate::store::apps::{self, App};
 use crate::store::reviews::{self, Review};
 
 /// One launch requirement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Requirement {
     /// Machine-readable, e.g. `sign_in_tested`.
     pub requirement: &'static str,
@@ -22,7 +22,7 @@ pub struct Requirement {
 }
 
 /// The checklist with the app's stage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LaunchView {
     pub stage: Stage,
     pub ready_for_production: bool,

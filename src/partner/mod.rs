@@ -37,7 +37,7 @@ pub const CAPABILITIES: [&str; 6] = [
 ];
 
 /// Everything a partner writes about an app. Lists are kept in the order given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppDraft {
     /// The name users see on the consent screen.
@@ -89,6 +89,7 @@ pub struct AppDraft {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -173,6 +174,7 @@ impl Step {
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -209,7 +211,7 @@ impl StepState {
 
 /// A problem the automatic pre-checks found. Every finding blocks approval of its step until
 /// the draft is fixed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     /// Machine-readable, e.g. `redirect_uri_not_https`.
     pub code: String,

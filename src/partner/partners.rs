@@ -24,6 +24,7 @@ use crate::store::users;
     strum::Display,
     strum::EnumIter,
     strum::VariantNames,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -56,7 +57,7 @@ pub struct PartnerSpec {
 }
 
 /// A registered partner with its first API key (the only time the key's text is shown).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartnerCreated {
     pub partner_id: String,
     pub name: String,
@@ -66,7 +67,7 @@ pub struct PartnerCreated {
 }
 
 /// A member's role, as set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberSet {
     pub partner_id: String,
     pub email: String,
@@ -74,29 +75,32 @@ pub struct MemberSet {
 }
 
 /// A partner's profile, members and keys (never the keys' text).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartnerView {
+    #[schema(value_type = crate::partner::api::docs::PartnerDoc)]
     pub partner: Partner,
+    #[schema(value_type = Vec<crate::partner::api::docs::MemberDoc>)]
     pub members: Vec<Member>,
+    #[schema(value_type = Vec<crate::partner::api::docs::KeyInfoDoc>)]
     pub api_keys: Vec<KeyInfo>,
 }
 
 /// A new API key (the only time its text is shown).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyCreated {
     pub api_key_id: String,
     pub name: String,
     pub api_key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyRevoked {
     pub api_key_id: String,
     pub revoked: bool,
 }
 
 /// A new operator with its API key (the only time the key's text is shown).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OperatorCreated {
     pub user_id: String,
     pub email: String,

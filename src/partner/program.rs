@@ -144,8 +144,9 @@ pub(super) fn check_https_url(field: &str, value: &str) -> Result<()> {
 }
 
 /// The audit log, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditLog {
+    #[schema(value_type = Vec<crate::partner::api::docs::AuditEntryDoc>)]
     pub entries: Vec<audit::Entry>,
 }
 

@@ -17,13 +17,14 @@ use crate::store::draft_versions;
 use crate::store::reviews::{self, NewStep, Review};
 
 /// One step of a review, as partners and operators read it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepView {
     pub step: Step,
     pub title: &'static str,
     pub state: StepState,
     pub reviewer: Option<String>,
     pub note: Option<String>,
+    #[schema(value_type = i64)]
     pub updated_at: Timestamp,
     pub decided_on_draft_version: Option<i64>,
     pub blocking_findings: usize,
@@ -31,11 +32,13 @@ pub struct StepView {
 
 /// A review with its steps and findings. `draft_version` is the draft's current version: the
 /// one a decision must name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
     pub review: i64,
     pub state: String,
+    #[schema(value_type = i64)]
     pub submitted_at: Timestamp,
+    #[schema(value_type = Option<i64>)]
     pub closed_at: Option<Timestamp>,
     pub draft_version: Option<i64>,
     pub steps: Vec<StepView>,
@@ -166,7 +169,7 @@ pub async fn review_view(db: &Db, app: &App) -> Result<ReviewView> {
 }
 
 /// A review in the operators' queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueuedReview {
     #[serde(flatten)]
     pub review: ReviewView,
@@ -174,7 +177,7 @@ pub struct QueuedReview {
     pub app: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewQueue {
     pub reviews: Vec<QueuedReview>,
 }
@@ -256,7 +259,7 @@ pub struct StepDecision {
 }
 
 /// The review after a decision, with the app's stage and access and what the decision did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DecisionOutcome {
     #[serde(flatten)]
     pub review: ReviewView,

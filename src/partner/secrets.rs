@@ -16,10 +16,11 @@ pub const MAX_SECRET_OVERLAP: i64 = 30 * 24 * 3600;
 const DEFAULT_OVERLAP: i64 = 24 * 3600;
 
 /// A new client secret (the only time its text is shown).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretRotated {
     pub client_id: String,
     pub client_secret: String,
+    #[schema(value_type = i64)]
     pub previous_secret_valid_until: Timestamp,
 }
 

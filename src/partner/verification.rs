@@ -13,23 +13,25 @@ use crate::store::Db;
 use crate::store::apps::{self, App};
 
 /// The token the partner must publish, and where.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainChallenge {
     pub domain: String,
     pub url: String,
     pub token: String,
     pub verified: bool,
+    #[schema(value_type = Option<i64>)]
     pub verified_at: Option<Timestamp>,
 }
 
 /// What a verification found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum DomainCheck {
     Verified {
         domain: String,
         /// Always true.
         verified: bool,
+        #[schema(value_type = i64)]
         verified_at: Timestamp,
         access_restored: bool,
         cause_cleared: bool,

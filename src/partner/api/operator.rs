@@ -3,10 +3,11 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
-use super::{body_as, created, ok, operator};
+use super::{body_as, created, ok, operator, refuse};
+use crate::error::AppError;
 use crate::partner::access_change::{self, AccessChange};
 use crate::partner::capabilities::{self, CapabilityChange};
 use crate::partner::partners::{self, PartnerSpec, Role};
@@ -17,29 +18,55 @@ use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::audit;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/reviews",
+    tag = "operator",
+    operation_id = "op_queue",
+    security(("operatorKey" = [])),
+    responses((status = 200, description = "the reviews waiting for an operator", body = crate::partner::review::ReviewQueue), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
     or_respond!(operator(&state, &headers).await);
     ok(review::queue(&state.db).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PartnerBody {
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 100
+    )]
     name: String,
+    #[schema(pattern = "^https://")]
     website: String,
     #[serde(default)]
     regions: Vec<String>,
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 200
+    )]
     support_contact: String,
     owner_email: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/partners",
+    tag = "operator",
+    operation_id = "op_partner_create",
+    security(("operatorKey" = [])),
+    request_body(content = PartnerBody, content_type = "application/json"),
+    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_partner_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let actor = or_respond!(operator(&state, &headers).await);
-    let b: PartnerBody = or_respond!(body_as(&body));
+    let b: PartnerBody = or_respond!(body_as(&headers, &body));
     created(
         partners::create_partner(
             &state.db,
@@ -57,13 +84,24 @@ pub(super) async fn op_partner_create(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MemberBody {
     email: String,
+    #[schema(value_type = crate::partner::partners::Role)]
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operator/partners/{partner_id}/members",
+    tag = "operator",
+    operation_id = "op_member_add",
+    security(("operatorKey" = [])),
+    params(("partner_id" = String, Path, description = "the partner's id")),
+    request_body(content = MemberBody, content_type = "application/json"),
+    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_member_add(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -71,7 +109,7 @@ pub(super) async fn op_member_add(
     body: Bytes,
 ) -> Response {
     let actor = or_respond!(operator(&state, &headers).await);
-    let b: MemberBody = or_respond!(body_as(&body));
+    let b: MemberBody = or_respond!(body_as(&headers, &body));
     let role = or_respond!(Role::parse(&b.role));
     ok(partners::add_member(&state.db, state.now(), &actor, &partner_id, &b.email, role).await)
 }
@@ -80,16 +118,23 @@ async fn op_app(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<(String, App), Response> {
-    let actor = operator(state, headers)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<(String, App), AppError> {
+    let actor = operator(state, headers).await.map_err(AppError::from)?;
     let app = apps::any_app(&state.db, client_id)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(AppError::from)?;
     Ok((actor, app))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/apps/{client_id}",
+    tag = "operator",
+    operation_id = "op_app_get",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "any app, with its launch checklist once submitted", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -102,9 +147,10 @@ pub(super) async fn op_app_get(
     ok(Ok(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
+    #[schema(value_type = crate::partner::StepState)]
     state: String,
     #[serde(default)]
     note: Option<String>,
@@ -113,6 +159,16 @@ struct DecisionBody {
     draft_version: Option<i64>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/steps/{step}",
+    tag = "operator",
+    operation_id = "op_step_decide",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("step" = crate::partner::Step, Path, description = "the review step")),
+    request_body(content = DecisionBody, content_type = "application/json"),
+    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_step_decide(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -121,22 +177,20 @@ pub(super) async fn op_step_decide(
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
     let Some(step) = Step::parse(&step) else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             format!(
                 "{step:?} is not a review step (steps: {})",
                 Step::all().map(Step::as_str).collect::<Vec<_>>().join(", ")
             ),
-        )
-        .into_response();
+        ));
     };
-    let b: DecisionBody = or_respond!(body_as(&body));
+    let b: DecisionBody = or_respond!(body_as(&headers, &body));
     let Some(decision) = StepState::parse(&b.state) else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             "state must be approved, changes_requested, rejected or not_applicable",
-        )
-        .into_response();
+        ));
     };
     ok(review::decide(
         &state.db,
@@ -153,9 +207,10 @@ pub(super) async fn op_step_decide(
     .await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityBody {
+    #[schema(value_type = crate::partner::access::CapabilityState)]
     state: String,
     #[serde(default)]
     reason: Option<String>,
@@ -163,6 +218,16 @@ struct CapabilityBody {
     note: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/capabilities/{name}",
+    tag = "operator",
+    operation_id = "op_capability_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    request_body(content = CapabilityBody, content_type = "application/json"),
+    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_capability_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -170,16 +235,18 @@ pub(super) async fn op_capability_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: CapabilityBody = or_respond!(body_as(&body));
+    let b: CapabilityBody = or_respond!(body_as(&headers, &body));
     let change = or_respond!(CapabilityChange::parse(&name, &b.state, b.reason, b.note));
     ok(capabilities::set_capability(&state.db, state.now(), &actor, &app, change).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccessBody {
+    #[schema(value_type = crate::partner::access::AccessState)]
     state: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::partner::access::AccessReason>)]
     reason: Option<String>,
     #[serde(default)]
     note: Option<String>,
@@ -189,6 +256,16 @@ struct AccessBody {
     cause: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/access",
+    tag = "operator",
+    operation_id = "op_access_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = AccessBody, content_type = "application/json"),
+    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_access_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -196,7 +273,7 @@ pub(super) async fn op_access_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: AccessBody = or_respond!(body_as(&body));
+    let b: AccessBody = or_respond!(body_as(&headers, &body));
     let change = or_respond!(AccessChange::parse(
         &b.state,
         b.reason.as_deref(),
@@ -207,12 +284,22 @@ pub(super) async fn op_access_set(
     ok(access_change::set_access(&state.db, state.now(), &actor, &app, change).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
     trust_level: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operator/apps/{client_id}/trust-level",
+    tag = "operator",
+    operation_id = "op_trust_set",
+    security(("operatorKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = TrustBody, content_type = "application/json"),
+    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_trust_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,7 +307,7 @@ pub(super) async fn op_trust_set(
     body: Bytes,
 ) -> Response {
     let (actor, app) = or_respond!(op_app(&state, &headers, &client_id).await);
-    let b: TrustBody = or_respond!(body_as(&body));
+    let b: TrustBody = or_respond!(body_as(&headers, &body));
     let level = or_respond!(apps::parse_trust_level(&b.trust_level));
     ok(apps::set_trust_level(&state.db, state.now(), &actor, &app, level).await)
 }
@@ -233,6 +320,15 @@ pub(super) struct AuditQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operator/audit",
+    tag = "operator",
+    operation_id = "op_audit",
+    security(("operatorKey" = [])),
+    params(("client_id" = Option<String>, Query, description = "only entries about this app"), ("partner_id" = Option<String>, Query, description = "only entries about this partner"), ("limit" = Option<i64>, Query, description = "at most this many entries")),
+    responses((status = 200, description = "audit entries, newest first", body = crate::partner::program::AuditLog), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn op_audit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -240,11 +336,10 @@ pub(super) async fn op_audit(
 ) -> Response {
     or_respond!(operator(&state, &headers).await);
     let Ok(Query(q)) = query else {
-        return ProgramError::invalid(
+        return refuse(ProgramError::invalid(
             "invalid_request",
             "query parameters are client_id, partner_id and limit (a number)",
-        )
-        .into_response();
+        ));
     };
     ok(program::audit_view(
         &state.db,

@@ -5,41 +5,73 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::{PartnerCaller, body_as, body_object, created, ok, parse_named, partner, verifier};
+use crate::error::AppError;
 use crate::partner::apps::{self, DraftPatch, NewPartnerApp};
 use crate::partner::program::ProgramError;
 use crate::partner::{AppDraft, capabilities, partners, review, secrets, verification};
 use crate::startup::AppState;
 use crate::store::apps::{App, ClientType};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/partner",
+    tag = "partner",
+    operation_id = "partner_get",
+    security(("partnerKey" = [])),
+    responses((status = 200, description = "the caller's partner, its members and API keys", body = crate::partner::partners::PartnerView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
     ok(partners::partner_view(&state.db, &p.partner_id).await)
 }
 
-#[derive(Deserialize)]
+/// A new API key: its name, not blank, with no control characters but newlines.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
+    #[schema(
+        pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 100
+    )]
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/partner/keys",
+    tag = "partner",
+    operation_id = "key_create",
+    security(("partnerKey" = [])),
+    request_body(content = KeyBody, content_type = "application/json"),
+    responses((status = 201, description = "the new key (its secret is shown once)", body = crate::partner::partners::KeyCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn key_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
-    let b: KeyBody = or_respond!(body_as(&body));
+    let b: KeyBody = or_respond!(body_as(&headers, &body));
     created(
         partners::create_partner_key(&state.db, state.now(), &p.actor, &p.partner_id, &b.name)
             .await,
     )
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/partner/keys/{key_id}",
+    tag = "partner",
+    operation_id = "key_revoke",
+    security(("partnerKey" = [])),
+    params(("key_id" = String, Path, description = "the key's id")),
+    responses((status = 200, description = "the key is revoked", body = crate::partner::partners::KeyRevoked), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn key_revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -52,14 +84,22 @@ pub(super) async fn key_revoke(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "partner",
+    operation_id = "apps_list",
+    security(("partnerKey" = [])),
+    responses((status = 200, description = "the partner's apps", body = crate::partner::apps::AppList), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn apps_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
     ok(apps::partner_apps(&state.db, &p.partner_id).await)
 }
 
 /// `POST /api/v1/apps`: the draft's fields, and `client_type` (`confidential` by default).
-fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
-    let mut body = body_object(body)?;
+fn new_app(headers: &HeaderMap, body: &Bytes) -> Result<NewPartnerApp, AppError> {
+    let mut body = body_object(headers, body)?;
     let client_type = match body.remove("client_type") {
         None => ClientType::Confidential,
         Some(Value::String(s)) if s == "confidential" => ClientType::Confidential,
@@ -69,20 +109,42 @@ fn new_app(body: &Bytes) -> Result<NewPartnerApp, ProgramError> {
                 "invalid_request",
                 "client_type must be confidential or public",
             )
-            .with("field", "client_type"));
+            .with("field", "client_type")
+            .into());
         }
     };
     let draft: AppDraft = parse_named(body)?;
     Ok(NewPartnerApp { client_type, draft })
 }
 
+/// `POST /api/v1/apps`, as documented: the draft's fields and `client_type`. `new_app` reads
+/// it member by member to name the field that does not fit.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AppCreateRequest {
+    #[serde(flatten)]
+    draft: AppDraft,
+    /// `confidential` (the default) or `public`.
+    #[schema(value_type = Option<String>, pattern = "^(confidential|public)$")]
+    client_type: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    tag = "partner",
+    operation_id = "app_create",
+    security(("partnerKey" = [])),
+    request_body(content = AppCreateRequest, content_type = "application/json"),
+    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = crate::partner::apps::AppCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
-    let new = or_respond!(new_app(&body));
+    let new = or_respond!(new_app(&headers, &body));
     created(apps::create_app(&state.db, state.now(), &p.actor, &p.partner_id, new).await)
 }
 
@@ -91,16 +153,23 @@ async fn own_app(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
-) -> Result<(PartnerCaller, App), Response> {
-    let p = partner(state, headers)
-        .await
-        .map_err(IntoResponse::into_response)?;
+) -> Result<(PartnerCaller, App), AppError> {
+    let p = partner(state, headers).await.map_err(AppError::from)?;
     let app = apps::partner_app(&state.db, &p.partner_id, client_id)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(AppError::from)?;
     Ok((p, app))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}",
+    tag = "partner",
+    operation_id = "app_get",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app: its draft, stage, review, access and capabilities", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -118,7 +187,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 
 /// `PATCH /api/v1/apps/{client_id}`: the draft fields to replace. Its fields are the draft's,
 /// in the draft's order, so a refusal names them as a whole draft would.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DraftPatchBody {
     #[serde(default, deserialize_with = "present")]
@@ -172,6 +241,16 @@ impl From<DraftPatchBody> for DraftPatch {
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/apps/{client_id}",
+    tag = "partner",
+    operation_id = "app_patch",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = DraftPatchBody, content_type = "application/json"),
+    responses((status = 200, description = "the app with its changed draft", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_patch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -179,10 +258,19 @@ pub(super) async fn app_patch(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let patch: DraftPatchBody = or_respond!(body_object(&body).and_then(parse_named));
+    let patch: DraftPatchBody = or_respond!(body_object(&headers, &body).and_then(parse_named));
     ok(apps::update_draft(&state.db, state.now(), &p.actor, &app, patch.into()).await)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/submit",
+    tag = "partner",
+    operation_id = "app_submit",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the review the draft was submitted to", body = crate::partner::review::ReviewView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,6 +280,15 @@ pub(super) async fn app_submit(
     ok(review::submit(&state.db, state.now(), &p.actor, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/review",
+    tag = "partner",
+    operation_id = "app_review",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app's review, step by step", body = crate::partner::review::ReviewView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_review(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,6 +298,15 @@ pub(super) async fn app_review(
     ok(review::review_view(&state.db, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/launch-checklist",
+    tag = "partner",
+    operation_id = "app_launch",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "what the app still needs to go live", body = crate::partner::launch::LaunchView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_launch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -210,6 +316,15 @@ pub(super) async fn app_launch(
     ok(crate::partner::launch::launch_view(&state.db, &app).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/capabilities",
+    tag = "partner",
+    operation_id = "app_capabilities",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the app's gated capabilities and their states", body = crate::partner::capabilities::CapabilitiesView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_capabilities(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -219,13 +334,23 @@ pub(super) async fn app_capabilities(
     ok(Ok(capabilities::capabilities_view(&app)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityRequest {
     #[serde(default)]
     justification: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/capabilities/{name}",
+    tag = "partner",
+    operation_id = "app_capability_request",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    request_body(content = CapabilityRequest, content_type = "application/json"),
+    responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_capability_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -233,7 +358,7 @@ pub(super) async fn app_capability_request(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: CapabilityRequest = or_respond!(body_as(&body));
+    let b: CapabilityRequest = or_respond!(body_as(&headers, &body));
     ok(capabilities::request_capability(
         &state.db,
         state.now(),
@@ -245,13 +370,23 @@ pub(super) async fn app_capability_request(
     .await)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     #[serde(default)]
     overlap_seconds: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/secret",
+    tag = "partner",
+    operation_id = "app_secret_rotate",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = RotateBody, content_type = "application/json"),
+    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = crate::partner::secrets::SecretRotated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_secret_rotate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -259,10 +394,19 @@ pub(super) async fn app_secret_rotate(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: RotateBody = or_respond!(body_as(&body));
+    let b: RotateBody = or_respond!(body_as(&headers, &body));
     ok(secrets::rotate_secret(&state.db, state.now(), &p.actor, &app, b.overlap_seconds).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/test-accounts",
+    tag = "partner",
+    operation_id = "app_test_accounts",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the accounts that may sign in to the app before launch", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_test_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,12 +416,22 @@ pub(super) async fn app_test_accounts(
     ok(apps::test_accounts_view(&state.db, &app).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestAccountsBody {
     emails: Vec<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{client_id}/test-accounts",
+    tag = "partner",
+    operation_id = "app_test_accounts_set",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    request_body(content = TestAccountsBody, content_type = "application/json"),
+    responses((status = 200, description = "the new list of test accounts", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_test_accounts_set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -285,10 +439,19 @@ pub(super) async fn app_test_accounts_set(
     body: Bytes,
 ) -> Response {
     let (p, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let b: TestAccountsBody = or_respond!(body_as(&body));
+    let b: TestAccountsBody = or_respond!(body_as(&headers, &body));
     ok(apps::set_test_accounts(&state.db, state.now(), &p.actor, &app, &b.emails).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/domain-verification",
+    tag = "partner",
+    operation_id = "app_domain_get",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the domain's challenge: where to publish which token", body = crate::partner::verification::DomainChallenge), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_domain_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -298,6 +461,15 @@ pub(super) async fn app_domain_get(
     ok(verification::domain_challenge(&state.db, &verifier(&state), &app).await)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/domain-verification",
+    tag = "partner",
+    operation_id = "app_domain_verify",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id")),
+    responses((status = 200, description = "the outcome of fetching the challenge", body = crate::partner::verification::DomainCheck), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+)]
 pub(super) async fn app_domain_verify(
     State(state): State<AppState>,
     headers: HeaderMap,

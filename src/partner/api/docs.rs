@@ -1,0 +1,178 @@
+//! The document's frame: its title, tags and security schemes. The paths and schemas come from
+//! the handlers' `#[utoipa::path]` and the types' `ToSchema` (see `routes` in `mod.rs`).
+
+use utoipa::Modify;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "onyx-id partner, operator and grants APIs",
+        description = "Partners manage their apps with a partner API key, operators review \
+            them with an operator API key, and an app reads its users' grants with its own \
+            client credentials. Every refusal is the one JSON error body (`error`, \
+            `error_description`, and the state and reason where one applies).",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    tags(
+        (name = "partner", description = "A partner's own apps, keys and review (partner API key)."),
+        (name = "operator", description = "Onyx operators: partners, reviews, access and audit (operator API key)."),
+        (name = "grants", description = "An app's view of its users' grants (the app's client credentials)."),
+        (name = "meta", description = "This document."),
+    ),
+    components(schemas(crate::error::ErrorBody, crate::partner::Step)),
+    modifiers(&SecuritySchemes),
+)]
+pub(super) struct ApiDoc;
+
+/// The three ways to call these APIs.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |format: &str, description: &str| {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.bearer_format = Some(format.into());
+            http.description = Some(description.into());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(
+            "partnerKey",
+            bearer("onyxpk_…", "A partner API key: acts for one partner."),
+        );
+        components.add_security_scheme(
+            "operatorKey",
+            bearer(
+                "onyxok_…",
+                "An operator API key: acts for one Onyx operator account.",
+            ),
+        );
+        let mut basic = Http::new(HttpAuthScheme::Basic);
+        basic.description = Some(
+            "The app's client_id and client_secret (HTTP Basic), as at the token endpoint.".into(),
+        );
+        components.add_security_scheme("clientBasic", SecurityScheme::Http(basic));
+    }
+}
+
+// The schemas of the storage rows the API answers with as they are (`store` stays free of
+// documentation concerns). The unit tests below hold each one to the row's serialized members.
+
+/// A partner.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Partner)]
+#[allow(dead_code)]
+pub(crate) struct PartnerDoc {
+    id: String,
+    name: String,
+    website: String,
+    regions: Vec<String>,
+    support_contact: String,
+    /// Seconds since the Unix epoch.
+    created_at: i64,
+}
+
+/// A member of a partner, with its role.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Member)]
+#[allow(dead_code)]
+pub(crate) struct MemberDoc {
+    user_id: String,
+    email: String,
+    #[schema(value_type = crate::partner::partners::Role)]
+    role: String,
+    created_at: i64,
+}
+
+/// An API key, without its secret.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ApiKeyInfo)]
+#[allow(dead_code)]
+pub(crate) struct KeyInfoDoc {
+    id: String,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// One entry of the audit log.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
+#[allow(dead_code)]
+pub(crate) struct AuditEntryDoc {
+    id: i64,
+    at: i64,
+    /// `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>`, `cli` or `onyx-id`.
+    actor: String,
+    partner_id: Option<String>,
+    client_id: Option<String>,
+    action: String,
+    /// What changed, by action.
+    #[schema(value_type = Object)]
+    detail: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::Serialize;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use crate::store::{audit, partners};
+
+    fn members(v: impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(v).unwrap() {
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn properties<T: utoipa::ToSchema>() -> BTreeSet<String> {
+        match T::schema() {
+            RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
+            _ => panic!("{} is not an object schema", T::name()),
+        }
+    }
+
+    #[test]
+    fn the_row_schemas_name_the_members_the_rows_serialize() {
+        let partner = partners::Partner {
+            id: "p".into(),
+            name: "n".into(),
+            website: "w".into(),
+            regions: vec![],
+            support_contact: "s".into(),
+            created_at: 0,
+        };
+        assert_eq!(members(partner), properties::<super::PartnerDoc>());
+        let member = partners::Member {
+            user_id: "u".into(),
+            email: "e".into(),
+            role: "owner".into(),
+            created_at: 0,
+        };
+        assert_eq!(members(member), properties::<super::MemberDoc>());
+        let key = partners::KeyInfo {
+            id: "k".into(),
+            name: "n".into(),
+            created_at: 0,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(members(key), properties::<super::KeyInfoDoc>());
+        let entry = audit::Entry {
+            id: 1,
+            at: 0,
+            actor: "cli".into(),
+            partner_id: None,
+            client_id: None,
+            action: "a".into(),
+            detail: serde_json::json!({}),
+        };
+        assert_eq!(members(entry), properties::<super::AuditEntryDoc>());
+    }
+}
