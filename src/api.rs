@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::consent::{self, Reason, State as PermissionState};
+use crate::consent::{self, Reason};
 use crate::oauth::client_auth::{authenticate, presented};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -138,32 +138,15 @@ pub async fn grant_json(
     user: &User,
     grant: &Grant,
 ) -> Result<Value, sqlx::Error> {
-    let perms = grants::permissions(&state.db.pool, &grant.id).await?;
-    let views = consent::views(
-        perms
-            .iter()
-            .map(|p| (p.scope.as_str(), &p.stored, p.updated_at)),
+    let views = grants::views(
+        &state.db.pool,
+        &grant.id,
         &app.facts(),
         &user.facts(),
         state.now(),
-    );
-    let usable = views
-        .iter()
-        .filter(|v| v.state == PermissionState::Granted)
-        .count();
-    let summary = if !grant.is_active() {
-        "revoked"
-    } else if usable > 0 && usable == views.len() {
-        "granted"
-    } else if usable > 0 {
-        "limited"
-    } else if views.iter().any(|v| v.state == PermissionState::Requested) {
-        "requested"
-    } else if views.iter().any(|v| v.state == PermissionState::Expired) {
-        "expired"
-    } else {
-        "denied"
-    };
+    )
+    .await?;
+    let summary = consent::GrantState::of(grant.is_active(), &views).as_str();
     Ok(json!({
         "sub": user.id,
         "client_id": grant.client_id,
