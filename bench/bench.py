@@ -203,6 +203,7 @@ def cmd_tokens(base, seed_env, outdir, pools, size):
             die(f"GET {loc}: {status} {page[:300]}")
         status, headers, body = b.call("POST", "/consent", {
             "request_id": hidden(page, "request_id"), "csrf_token": hidden(page, "csrf_token"),
+            "shown": hidden(page, "shown"),
             "decision": "approve"})
         loc = expect_redirect("POST /consent", status, headers, body)
     codes = [(code_from(loc), verifier)]
