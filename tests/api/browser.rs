@@ -175,10 +175,7 @@ async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() 
     let profile_box = Locator::Css(r#"input[name="scope:profile"]"#);
     let boxes = browser.find_all(profile_box).await.unwrap();
     assert!(boxes.is_empty(), "profile is needed: no box: {page}");
-    let png = browser.screenshot().await.unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("consent-screen.png"), &png).unwrap();
+    shoot(&browser, "consent-screen").await;
 
     // Untick email and allow: the browser comes back to the app with a code.
     email_box.click().await.unwrap();
@@ -231,6 +228,7 @@ async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() 
     element(&browser, &ended).await;
     let page = browser.source().await.unwrap();
     assert!(page.contains("Disconnected apps"), "{page}");
+    shoot(&browser, "connected-apps").await;
     browser.close().await.unwrap();
     drop(driver);
 
@@ -254,4 +252,19 @@ async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() 
     }
     let email = permission(&grant, "email");
     assert_eq!(email, ("denied", "user_declined"), "{grant}");
+}
+
+/// Screenshots of the page as it is, at a desktop (1280 px) and a phone (390 px) width, into
+/// `target/test-artifacts/NAME.png` and `NAME-390.png`; the window goes back to 1280 px.
+async fn shoot(browser: &fantoccini::Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, height, file) in [
+        (390, 844, format!("{name}-390.png")),
+        (1280, 900, format!("{name}.png")),
+    ] {
+        browser.set_window_size(width, height).await.unwrap();
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(dir.join(file), &png).unwrap();
+    }
 }
