@@ -128,7 +128,7 @@ pub async fn create_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AdminError::Internal(e.into()))??;
-    match users::create(&db.writer, email, name, &hash, now).await {
+    match users::create(db, email, name, &hash, now).await {
         Ok(user) => Ok(json!({ "user_id": user.id, "email": user.email, "name": user.name })),
         Err(CreateUserError::EmailTaken) => Err(invalid(format!(
             "an account with email {:?} already exists",
@@ -154,7 +154,7 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
     {
         return Err(invalid("--risk must be normal or elevated"));
     }
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(invalid(format!("there is no account with email {email:?}")));
     };
     let facts = |u: &users::User| {
@@ -538,7 +538,7 @@ pub async fn create_resource_server(
     }
     crate::config::validate_audience(audience).map_err(|e| invalid(format!("--audience {e}")))?;
     let secret = random_secret();
-    match resource_servers::create(&db.writer, name, audience, &secret_hash(&secret), now).await {
+    match resource_servers::create(db, name, audience, &secret_hash(&secret), now).await {
         Ok(client_id) => Ok(json!({
             "client_id": client_id,
             "client_secret": secret,
@@ -566,7 +566,7 @@ pub async fn rotate_keys(
     };
     // The old keys stay published until the longest-lived token they may still sign has
     // expired: the server's lifetimes and every app's own.
-    let (app_access, app_id) = apps::longest_token_lifetimes(&db.pool).await?;
+    let (app_access, app_id) = apps::longest_token_lifetimes(db).await?;
     let keep_old_for = [
         Some(settings.lifetimes.access_token),
         Some(settings.lifetimes.id_token),
@@ -603,15 +603,15 @@ pub async fn rotate_keys(
 /// Every grant of the account with this email: each app's permissions as the app sees them now,
 /// and the history. (`onyx-id grants show --user E`.)
 pub async fn show_grants(db: &Db, now: i64, email: &str) -> Result<Value, AdminError> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(invalid(format!("there is no account with email {email:?}")));
     };
     let mut out = Vec::new();
-    for grant in grants::of_user(&db.pool, &user.id).await? {
+    for grant in grants::of_user(db, &user.id).await? {
         let Some(app) = apps::by_client_id(db, &grant.client_id).await? else {
             continue;
         };
-        let views = grants::views(&db.pool, &grant.id, &app.facts(), &user.facts(), now).await?;
+        let views = grants::views(db, &grant.id, &app.facts(), &user.facts(), now).await?;
         out.push(json!({
             "grant_id": grant.id,
             "client_id": grant.client_id,
@@ -623,7 +623,7 @@ pub async fn show_grants(db: &Db, now: i64, email: &str) -> Result<Value, AdminE
             "permissions": views,
         }));
     }
-    let history = grants::history(&db.pool, &user.id, None).await?;
+    let history = grants::history(db, &user.id, None).await?;
     Ok(json!({ "user_id": user.id, "email": user.email, "grants": out, "history": history }))
 }
 
@@ -635,10 +635,10 @@ pub async fn revoke_grant(
     client_id: &str,
     scope: Option<&str>,
 ) -> Result<Value, AdminError> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(invalid(format!("there is no account with email {email:?}")));
     };
-    let Some(grant) = grants::current(&db.pool, &user.id, client_id).await? else {
+    let Some(grant) = grants::current(db, &user.id, client_id).await? else {
         return Err(invalid(format!(
             "{email} has no current grant for app {client_id}"
         )));

@@ -255,7 +255,7 @@ pub async fn authenticate_caller(
         .client_id()
         .starts_with(resource_servers::ID_PREFIX)
     {
-        let rs = resource_servers::by_client_id(&state.db.pool, presented.client_id())
+        let rs = resource_servers::by_client_id(&state.db, presented.client_id())
             .await?
             .ok_or_else(failed)?;
         check_resource_server(presented, &rs)?;
@@ -340,13 +340,9 @@ async fn verify_assertion(state: &AppState, app: &App, assertion: &str) -> Resul
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("jti is required"))?;
-    let first_use = crate::store::assertions::record_jti(
-        &state.db.writer,
-        &app.client_id,
-        &jti,
-        claims.exp + LEEWAY,
-    )
-    .await?;
+    let first_use =
+        crate::store::assertions::record_jti(&state.db, &app.client_id, &jti, claims.exp + LEEWAY)
+            .await?;
     if !first_use {
         return Err(bad("this assertion was already used (jti replay)"));
     }

@@ -41,7 +41,7 @@ pub struct AccessView {
 }
 
 pub async fn access_view(db: &Db, app: &App) -> Result<AccessView> {
-    let causes = access_causes::of_app(&db.pool, &app.client_id).await?;
+    let causes = access_causes::of_app(db, &app.client_id).await?;
     Ok(AccessView {
         state: app.access,
         reason: app.access_reason,

@@ -331,7 +331,7 @@ pub(super) async fn run_prechecks(
     client_id: &str,
     draft: &AppDraft,
 ) -> Result<Vec<Finding>> {
-    let names = apps::approved_names(&db.pool, client_id).await?;
+    let names = apps::approved_names(db, client_id).await?;
     Ok(prechecks::run(
         draft,
         &prechecks::Context {
@@ -349,7 +349,7 @@ pub async fn update_draft(
     app: &App,
     patch: DraftPatch,
 ) -> Result<AppView> {
-    let (current, version) = draft_versions::current(&db.pool, &app.client_id)
+    let (current, version) = draft_versions::current(db, &app.client_id)
         .await?
         .ok_or(ProgramError::NotFound("app"))?;
     let changed = patch.fields();
@@ -375,7 +375,7 @@ pub async fn update_draft(
             "the draft changed while this edit was being made; read it again and repeat the edit",
         ));
     }
-    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let review = reviews::latest(db, &app.client_id).await?;
     apps::set_draft(
         &mut tx,
         &app.client_id,
@@ -484,10 +484,10 @@ pub struct AppView {
 }
 
 pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
-    let (draft, version) = draft_versions::current(&db.pool, &app.client_id)
+    let (draft, version) = draft_versions::current(db, &app.client_id)
         .await?
         .unwrap_or((None, 1));
-    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let review = reviews::latest(db, &app.client_id).await?;
     let access = access_view(db, app).await?;
     Ok(AppView {
         client_id: app.client_id.clone(),
@@ -539,7 +539,7 @@ pub struct AppList {
 }
 
 pub async fn partner_apps(db: &Db, partner_id: &str) -> Result<AppList> {
-    let list = apps::of_partner(&db.pool, partner_id).await?;
+    let list = apps::of_partner(db, partner_id).await?;
     Ok(AppList {
         apps: list
             .into_iter()
@@ -603,7 +603,7 @@ pub struct TestAccounts {
 }
 
 pub async fn test_accounts_view(db: &Db, app: &App) -> Result<TestAccounts> {
-    let emails = apps::test_accounts(&db.pool, &app.client_id).await?;
+    let emails = apps::test_accounts(db, &app.client_id).await?;
     Ok(TestAccounts {
         stage: app.stage,
         test_accounts: emails,

@@ -146,7 +146,7 @@ pub async fn create_partner(
             ));
         }
     }
-    let Some(owner) = users::by_email(&db.pool, &spec.owner_email).await? else {
+    let Some(owner) = users::by_email(db, &spec.owner_email).await? else {
         return Err(no_account(&spec.owner_email));
     };
     let mut tx = db.begin().await?;
@@ -195,10 +195,10 @@ pub async fn add_member(
     email: &str,
     role: Role,
 ) -> Result<MemberSet> {
-    if partners::by_id(&db.pool, partner_id).await?.is_none() {
+    if partners::by_id(db, partner_id).await?.is_none() {
         return Err(ProgramError::NotFound("partner"));
     }
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let mut tx = db.begin().await?;
@@ -224,11 +224,11 @@ pub async fn add_member(
 }
 
 pub async fn partner_view(db: &Db, partner_id: &str) -> Result<PartnerView> {
-    let Some(partner) = partners::by_id(&db.pool, partner_id).await? else {
+    let Some(partner) = partners::by_id(db, partner_id).await? else {
         return Err(ProgramError::NotFound("partner"));
     };
-    let members = partners::members(&db.pool, partner_id).await?;
-    let api_keys = partners::keys_of_partner(&db.pool, partner_id).await?;
+    let members = partners::members(db, partner_id).await?;
+    let api_keys = partners::keys_of_partner(db, partner_id).await?;
     Ok(PartnerView {
         partner,
         members,
@@ -310,7 +310,7 @@ pub async fn create_operator(
     actor: &str,
     email: &str,
 ) -> Result<OperatorCreated> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let mut tx = db.begin().await?;

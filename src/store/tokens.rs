@@ -478,8 +478,14 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
 /// code). Returns how many tokens it revoked.
+pub async fn revoke_family(db: &Db, family_id: &str, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let mut conn = db.writer.acquire().await?;
+    revoke_family_in(&mut conn, family_id, now).await
+}
+
+/// [`revoke_family`], in the caller's transaction.
 #[tracing::instrument(level = "debug", skip(conn))]
-pub async fn revoke_family(
+pub async fn revoke_family_in(
     conn: &mut AnyConnection,
     family_id: &str,
     now: Timestamp,
@@ -504,11 +510,12 @@ pub async fn revoke_family(
 /// Revokes one access token of `client_id`. Returns `Some(owner)` if the token exists.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_access_token(
-    pool: &Pool,
+    db: &Db,
     token: &Lookup,
     client_id: &str,
     now: Timestamp,
 ) -> Result<Option<String>, sqlx::Error> {
+    let pool = &db.writer;
     if token.jti.is_empty() {
         return Ok(None);
     }

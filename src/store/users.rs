@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, FromRow)]
@@ -41,14 +41,15 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-#[tracing::instrument(level = "debug", skip(pool, password_hash))]
+#[tracing::instrument(level = "debug", skip(db, password_hash))]
 pub async fn create(
-    pool: &Pool,
+    db: &Db,
     email: &str,
     name: &str,
     password_hash: &str,
     now: Timestamp,
 ) -> Result<User, CreateUserError> {
+    let pool = &db.writer;
     let user = User {
         id: crate::crypto::random_id(),
         email: normalise_email(email),
@@ -81,16 +82,18 @@ pub async fn create(
     Ok(user)
 }
 
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn by_email(pool: &Pool, email: &str) -> Result<Option<User>, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
         .bind(normalise_email(email))
         .fetch_optional(pool)
         .await
 }
 
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<User>, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)

@@ -8,7 +8,7 @@ pub use program::*;
 
 use super::fast::{self, HotRow};
 use super::rows::{Columns, RowSource};
-use super::{Db, Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::AppFacts;
 use crate::partner::access::{AccessReason, AccessState, Capabilities, Refusal, Stage};
@@ -321,7 +321,8 @@ fn json(v: &[String]) -> String {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(name = new.name))]
-pub async fn create(pool: &Pool, new: NewApp<'_>, now: Timestamp) -> Result<String, sqlx::Error> {
+pub async fn create(db: &Db, new: NewApp<'_>, now: Timestamp) -> Result<String, sqlx::Error> {
+    let pool = &db.writer;
     let mut tx = pool.begin().await?;
     let client_id = create_in(&mut tx, new, now).await?;
     tx.commit().await?;
@@ -506,7 +507,8 @@ pub async fn set_capabilities(
 }
 
 /// A partner's apps.
-pub async fn of_partner(pool: &Pool, partner_id: &str) -> Result<Vec<App>, sqlx::Error> {
+pub async fn of_partner(db: &Db, partner_id: &str) -> Result<Vec<App>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query(concat!(
         "SELECT ",
         app_columns!(),
@@ -521,8 +523,9 @@ pub async fn of_partner(pool: &Pool, partner_id: &str) -> Result<Vec<App>, sqlx:
 }
 
 /// Whether any app registered `origin` (a CORS preflight cannot say which app it is for).
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn origin_is_registered(pool: &Pool, origin: &str) -> Result<bool, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn origin_is_registered(db: &Db, origin: &str) -> Result<bool, sqlx::Error> {
+    let pool = &db.pool;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_origins WHERE origin = $1")
         .bind(origin)
         .fetch_one(pool)
@@ -532,9 +535,8 @@ pub async fn origin_is_registered(pool: &Pool, origin: &str) -> Result<bool, sql
 
 /// The longest access and ID token lifetimes any app sets for itself (seconds), if any app
 /// overrides the server's: a retired signing key stays published that long.
-pub async fn longest_token_lifetimes(
-    pool: &Pool,
-) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+pub async fn longest_token_lifetimes(db: &Db) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as("SELECT MAX(access_token_ttl), MAX(id_token_ttl) FROM apps")
         .fetch_one(pool)
         .await
