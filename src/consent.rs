@@ -345,7 +345,9 @@ pub fn views<'a>(
 
 /// Where a whole grant stands for its app, from its permissions as they are now: the partner
 /// API's `state`, the CLI's and the Connected apps page's summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(into = "&'static str")]
 #[strum(serialize_all = "lowercase")]
 pub enum GrantState {
