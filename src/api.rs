@@ -12,8 +12,6 @@
 //! (approved, not withdrawn by a limit): otherwise 403 `insufficient_scope` naming it. A
 //! limited app that still holds it reads on; every answer carries the app's `access_state`.
 
-use std::borrow::Cow;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -22,9 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use strum::VariantNames;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -35,6 +31,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::token::no_store;
 use crate::partner::access::{AccessReason, AccessState};
+use crate::partner::api::docs::names_schema;
 use crate::partner::api::responses::GrantsErrors;
 use crate::startup::AppState;
 use crate::store::apps::App;
@@ -150,40 +147,17 @@ pub(crate) struct PermissionDoc {
     updated_at: i64,
 }
 
-/// The schema of a string enum whose names come from its `strum::VariantNames`.
-macro_rules! names_schema {
-    ($(#[$doc:meta])* $doc_type:ident = $name:literal, $enum:ty) => {
-        $(#[$doc])*
-        pub(crate) struct $doc_type;
-
-        impl PartialSchema for $doc_type {
-            fn schema() -> RefOr<Schema> {
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(<$enum>::VARIANTS.iter().copied()))
-                    .into()
-            }
-        }
-
-        impl ToSchema for $doc_type {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
-
 names_schema!(
     /// Where a whole grant stands (`consent::GrantState`).
-    GrantStateDoc = "GrantState", GrantState
+    GrantStateDoc = "GrantState", GrantState::VARIANTS
 );
 names_schema!(
     /// A permission's effective state (`consent::State`).
-    PermissionStateDoc = "PermissionState", consent::State
+    PermissionStateDoc = "PermissionState", consent::State::VARIANTS
 );
 names_schema!(
     /// Why a permission is not (or no longer) granted (`consent::Reason`).
-    PermissionReasonDoc = "PermissionReason", Reason
+    PermissionReasonDoc = "PermissionReason", Reason::VARIANTS
 );
 
 fn not_found() -> Response {
@@ -422,19 +396,12 @@ async fn grant_delete(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
+    use utoipa::PartialSchema;
     use utoipa::openapi::RefOr;
     use utoipa::openapi::schema::Schema;
 
     use super::*;
-
-    fn properties<T: ToSchema>() -> BTreeSet<String> {
-        match T::schema() {
-            RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
-            _ => panic!("{} is not an object schema", T::name()),
-        }
-    }
+    use crate::partner::api::docs::tests::{members, properties};
 
     #[test]
     fn the_permission_schema_names_every_member_a_view_can_have() {
@@ -447,11 +414,7 @@ mod tests {
             capability: Some("c".into()),
             updated_at: 0,
         };
-        let members: BTreeSet<String> = match serde_json::to_value(view).unwrap() {
-            serde_json::Value::Object(m) => m.keys().cloned().collect(),
-            other => panic!("not an object: {other}"),
-        };
-        assert_eq!(members, properties::<PermissionDoc>());
+        assert_eq!(members(view), properties::<PermissionDoc>());
     }
 
     #[test]

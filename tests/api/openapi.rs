@@ -337,6 +337,19 @@ async fn the_openapi_document_lists_every_route_of_the_partner_operator_and_gran
         schemas["DraftPatchBody"]["properties"]["name"]["maxLength"],
         200
     );
+    // The enums a body or a path names, as enums.
+    assert_eq!(
+        schemas["TrustBody"]["properties"]["trust_level"]["$ref"],
+        "#/components/schemas/TrustLevel"
+    );
+    assert_eq!(
+        schemas["TrustLevel"]["enum"],
+        serde_json::json!(["basic", "verified", "trusted"])
+    );
+    assert_eq!(
+        schemas["CapabilityName"]["enum"],
+        serde_json::json!(onyx_id::partner::CAPABILITIES)
+    );
     // Whole numbers with their bounds.
     let overlap = &schemas["RotateBody"]["properties"]["overlap_seconds"];
     assert_eq!(

@@ -27,7 +27,7 @@ use crate::partner::access_change::AccessChange;
         (name = "grants", description = "An app's view of its users' grants (the app's client credentials)."),
         (name = "meta", description = "This document."),
     ),
-    components(schemas(crate::error::ErrorBody, crate::partner::Step)),
+    components(schemas(crate::error::ErrorBody, crate::partner::Step, CapabilityName)),
     modifiers(&SecuritySchemes),
 )]
 pub(super) struct ApiDoc;
@@ -116,6 +116,40 @@ fn pairs(state_member: &str, reason_member: &str) -> Value {
     Value::Array(branches.collect())
 }
 
+/// The schema of a string enum whose names come from the code (an enum's
+/// `strum::VariantNames`, a list of names): `$doc_type` is documentation only.
+macro_rules! names_schema {
+    ($(#[$doc:meta])* $doc_type:ident = $name:literal, $names:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $doc_type;
+
+        impl utoipa::PartialSchema for $doc_type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($names.iter().copied()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $doc_type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
+            }
+        }
+    };
+}
+pub(crate) use names_schema;
+
+names_schema!(
+    /// How far Onyx trusts an app (`scopes::TrustLevel`).
+    TrustLevelDoc = "TrustLevel", <crate::scopes::TrustLevel as strum::VariantNames>::VARIANTS
+);
+names_schema!(
+    /// A gated capability (`partner::CAPABILITIES`).
+    CapabilityName = "CapabilityName", crate::partner::CAPABILITIES
+);
+
 // The schemas of the storage rows the API answers with as they are (`store` stays free of
 // documentation concerns). The unit tests below hold each one to the row's serialized members.
 
@@ -175,7 +209,7 @@ pub(crate) struct AuditEntryDoc {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use serde::Serialize;
@@ -185,14 +219,14 @@ mod tests {
 
     use crate::store::{audit, partners};
 
-    fn members(v: impl Serialize) -> BTreeSet<String> {
+    pub(crate) fn members(v: impl Serialize) -> BTreeSet<String> {
         match serde_json::to_value(v).unwrap() {
             serde_json::Value::Object(m) => m.keys().cloned().collect(),
             other => panic!("not an object: {other}"),
         }
     }
 
-    fn properties<T: utoipa::ToSchema>() -> BTreeSet<String> {
+    pub(crate) fn properties<T: utoipa::ToSchema>() -> BTreeSet<String> {
         match T::schema() {
             RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
             _ => panic!("{} is not an object schema", T::name()),

@@ -242,7 +242,7 @@ struct CapabilityBody {
     tag = "operator",
     operation_id = "op_capability_set",
     security(("operatorKey" = [])),
-    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = super::docs::CapabilityName, Path, description = "the capability")),
     request_body(content = CapabilityBody, content_type = "application/json"),
     responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), OperatorBodyErrors)
 )]
@@ -313,6 +313,7 @@ pub(super) async fn op_access_set(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
+    #[schema(value_type = super::docs::TrustLevelDoc)]
     trust_level: String,
 }
 

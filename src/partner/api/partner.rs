@@ -367,7 +367,7 @@ struct CapabilityRequest {
     tag = "partner",
     operation_id = "app_capability_request",
     security(("partnerKey" = [])),
-    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = super::docs::CapabilityName, Path, description = "the capability")),
     request_body(content = CapabilityRequest, content_type = "application/json"),
     responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), PartnerBodyErrors)
 )]

@@ -2,130 +2,107 @@
 //! `responses(...)` lists its success and one of these sets. Each refusal is the one JSON
 //! error body (the `Error` schema, built by `error::error_body`).
 //!
-//! The sets are made of parts, each status described once: who the caller is (a partner key,
-//! an operator key), the partner program's own refusals, and those of a JSON body.
+//! The sets are made of parts, each status described once for its kind of caller: who the
+//! caller is (a partner key, an operator key, an app's client credentials), the partner
+//! program's own refusals, and those of a JSON body.
 
 use std::collections::BTreeMap;
 
-use utoipa::IntoResponses;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::response::Response;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::error::ErrorBody;
 
+/// A part of an error set: each status with what it means for this kind of caller.
+type Part = &'static [(&'static str, &'static str)];
+
+const BEARER_401: &str = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)";
+const SERVER_500: &str = "the server could not complete the request";
+
 /// The refusals of a route called with a partner API key.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-enum PartnerKey {
-    #[response(
-        status = 401,
-        description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)"
-    )]
-    Unauthorized(ErrorBody),
-    #[response(
-        status = 403,
-        description = "an operator key: this endpoint needs a partner API key"
-    )]
-    Forbidden(ErrorBody),
-    #[response(
-        status = 404,
-        description = "no such thing for this partner (another partner's app is not found)"
-    )]
-    NotFound(ErrorBody),
-}
+const PARTNER_KEY: Part = &[
+    ("401", BEARER_401),
+    (
+        "403",
+        "an operator key: this endpoint needs a partner API key",
+    ),
+    (
+        "404",
+        "no such thing for this partner (another partner's app is not found)",
+    ),
+];
 
 /// The refusals of a route called with an operator API key.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-enum OperatorKey {
-    #[response(
-        status = 401,
-        description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)"
-    )]
-    Unauthorized(ErrorBody),
-    #[response(
-        status = 403,
-        description = "a partner key: this endpoint needs an operator API key"
-    )]
-    Forbidden(ErrorBody),
-    #[response(status = 404, description = "no such app or partner")]
-    NotFound(ErrorBody),
-}
+const OPERATOR_KEY: Part = &[
+    ("401", BEARER_401),
+    (
+        "403",
+        "a partner key: this endpoint needs an operator API key",
+    ),
+    ("404", "no such app or partner"),
+];
 
 /// The partner program's refusals of a well-authenticated request (`ProgramError`).
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-enum Program {
-    #[response(
-        status = 400,
-        description = "the request is malformed or a value is not acceptable"
-    )]
-    BadRequest(ErrorBody),
-    #[response(status = 409, description = "the current state does not allow it")]
-    Conflict(ErrorBody),
-    #[response(
-        status = 500,
-        description = "the server could not complete the request"
-    )]
-    Internal(ErrorBody),
-}
+const PROGRAM: Part = &[
+    (
+        "400",
+        "the request is malformed or a value is not acceptable",
+    ),
+    ("409", "the current state does not allow it"),
+    ("500", SERVER_500),
+];
 
 /// The refusals of a JSON request body (beside its 400s).
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-enum Body {
-    #[response(
-        status = 413,
-        description = "the body is larger than the 64 KiB accepted"
-    )]
-    TooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "the body is not sent as `application/json`"
-    )]
-    UnsupportedMediaType(ErrorBody),
-}
+const BODY: Part = &[
+    ("413", "the body is larger than the 64 KiB accepted"),
+    ("415", "the body is not sent as `application/json`"),
+];
 
 /// The refusals of the grants API, called with the app's own client credentials.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub(crate) enum GrantsErrors {
-    #[response(
-        status = 400,
-        description = "the request is malformed, or `scope` names a scope that does not exist"
-    )]
-    BadRequest(ErrorBody),
-    #[response(
-        status = 401,
-        description = "the client credentials are missing or wrong (`WWW-Authenticate: Basic`)"
-    )]
-    Unauthorized(ErrorBody),
-    #[response(
-        status = 403,
-        description = "the app may not be used now (`unauthorized_client`, with `access_state` \
-            and `reason`), or does not hold `grants:read` (`insufficient_scope`)"
-    )]
-    Forbidden(ErrorBody),
-    #[response(status = 404, description = "this user has no grant for this app")]
-    NotFound(ErrorBody),
-    #[response(
-        status = 500,
-        description = "the server could not complete the request"
-    )]
-    Internal(ErrorBody),
+const GRANTS: Part = &[
+    (
+        "400",
+        "the request is malformed, or `scope` names a scope that does not exist",
+    ),
+    (
+        "401",
+        "the client credentials are missing or wrong (`WWW-Authenticate: Basic`)",
+    ),
+    (
+        "403",
+        "the app may not be used now (`unauthorized_client`, with `access_state` and \
+         `reason`), or does not hold `grants:read` (`insufficient_scope`)",
+    ),
+    ("404", "this user has no grant for this app"),
+    ("500", SERVER_500),
+];
+
+/// The responses of `parts`, each the one JSON error body.
+fn responses(parts: &[Part]) -> BTreeMap<String, RefOr<Response>> {
+    let schema = Ref::from_schema_name(ErrorBody::name());
+    parts
+        .iter()
+        .flat_map(|part| part.iter())
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", Content::new(Some(schema.clone())))
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
 }
 
 /// An error set: the union of its parts' responses.
 macro_rules! error_set {
-    ($(#[$doc:meta])* $name:ident = $($part:ty),+) => {
+    ($(#[$doc:meta])* $name:ident = $($part:expr),+) => {
         $(#[$doc])*
         pub(crate) struct $name;
 
         impl IntoResponses for $name {
             fn responses() -> BTreeMap<String, RefOr<Response>> {
-                let mut all = BTreeMap::new();
-                $(all.extend(<$part as IntoResponses>::responses());)+
-                all
+                responses(&[$($part),+])
             }
         }
     };
@@ -133,19 +110,23 @@ macro_rules! error_set {
 
 error_set!(
     /// A partner route without a request body.
-    PartnerErrors = PartnerKey, Program
+    PartnerErrors = PARTNER_KEY, PROGRAM
 );
 error_set!(
     /// A partner route that reads a JSON body.
-    PartnerBodyErrors = PartnerKey, Program, Body
+    PartnerBodyErrors = PARTNER_KEY, PROGRAM, BODY
 );
 error_set!(
     /// An operator route without a request body.
-    OperatorErrors = OperatorKey, Program
+    OperatorErrors = OPERATOR_KEY, PROGRAM
 );
 error_set!(
     /// An operator route that reads a JSON body.
-    OperatorBodyErrors = OperatorKey, Program, Body
+    OperatorBodyErrors = OPERATOR_KEY, PROGRAM, BODY
+);
+error_set!(
+    /// A route of the grants API.
+    GrantsErrors = GRANTS
 );
 
 #[cfg(test)]
