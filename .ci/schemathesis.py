@@ -134,9 +134,10 @@ sub = "{sub}"
                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", max_examples,
                "--workers", "1", "--seed", os.environ.get("ST_SEED", "12"),
                "--suppress-health-check", "all", "--no-shrink",
-               "--report", "junit", "--report-dir", os.path.join(HERE, "..", "target", "schemathesis")]
+               "--report", "junit", "--report-dir", os.path.abspath(os.path.join(HERE, "..", "target", "schemathesis"))]
         print("+", " ".join(cmd), flush=True)
-        status = subprocess.run(cmd, env=run_env).returncode
+        # From the work folder, where Schemathesis keeps its cache.
+        status = subprocess.run(cmd, env=run_env, cwd=work).returncode
         if server.poll() is not None:
             print(f"schemathesis.py: the server exited ({server.returncode})", file=sys.stderr)
             status = status or 1
