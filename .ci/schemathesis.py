@@ -26,6 +26,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ left in bench/
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 import bench  # noqa: E402  (the sign-in and consent flow as a browser does it)
 
