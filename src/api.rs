@@ -117,12 +117,12 @@ async fn lookup(
     app: &App,
     sub: &str,
 ) -> Result<Option<(User, Grant)>, sqlx::Error> {
-    let Some(user) = users::by_id(&state.db.pool, sub).await? else {
+    let Some(user) = users::by_id(&state.db, sub).await? else {
         return Ok(None);
     };
-    let grant = match grants::current(&state.db.pool, &user.id, &app.client_id).await? {
+    let grant = match grants::current(&state.db, &user.id, &app.client_id).await? {
         Some(g) => Some(g),
-        None => grants::of_user(&state.db.pool, &user.id)
+        None => grants::of_user(&state.db, &user.id)
             .await?
             .into_iter()
             .filter(|g| g.client_id == app.client_id)
@@ -139,7 +139,7 @@ pub async fn grant_json(
     grant: &Grant,
 ) -> Result<Value, sqlx::Error> {
     let views = grants::views(
-        &state.db.pool,
+        &state.db,
         &grant.id,
         &app.facts(),
         &user.facts(),
@@ -212,9 +212,7 @@ async fn history_get(
     };
     let entries = match lookup(&state, &app, &sub).await {
         Ok(None) => return not_found(),
-        Ok(Some((user, _))) => {
-            grants::history(&state.db.pool, &user.id, Some(&app.client_id)).await
-        }
+        Ok(Some((user, _))) => grants::history(&state.db, &user.id, Some(&app.client_id)).await,
         Err(e) => Err(e),
     };
     match entries {
@@ -290,7 +288,7 @@ async fn grant_delete(
             return Ok(None);
         };
         grants::revoke(
-            &state.db.writer,
+            &state.db,
             &grant.id,
             &scopes,
             Reason::RevokedByPartner,
@@ -298,9 +296,7 @@ async fn grant_delete(
             state.now(),
         )
         .await?;
-        let grant = grants::by_id(&state.db.pool, &grant.id)
-            .await?
-            .unwrap_or(grant);
+        let grant = grants::by_id(&state.db, &grant.id).await?.unwrap_or(grant);
         grant_json(&state, &app, &user, &grant).await.map(Some)
     }
     .await;

@@ -59,7 +59,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         secure: settings.issuer.is_https(),
     };
     let token_writer = db.spawn_token_writer(&settings.database_url);
-    crate::store::purge::spawn(db.writer.clone(), clock.clone(), settings.purge_interval);
+    crate::store::purge::spawn(db.clone(), clock.clone(), settings.purge_interval);
     db.spawn_checkpointer(&settings.database_url);
     Ok(AppState(Arc::new(Inner {
         token_writer,

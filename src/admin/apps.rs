@@ -414,7 +414,7 @@ pub async fn create_resource_server(
     }
     crate::config::validate_audience(audience).map_err(|e| invalid(format!("--audience {e}")))?;
     let secret = random_secret();
-    match resource_servers::create(&db.writer, name, audience, &secret_hash(&secret), now).await {
+    match resource_servers::create(db, name, audience, &secret_hash(&secret), now).await {
         Ok(client_id) => Ok(ResourceServerCreated {
             client_id,
             client_secret: secret,

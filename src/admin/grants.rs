@@ -36,16 +36,15 @@ pub struct UserGrants {
 /// Every grant of the account with this email: each app's permissions as the app sees them now,
 /// and the history. (`onyx-id grants show --user E`.)
 pub async fn show_grants(db: &Db, now: Timestamp, email: &str) -> Result<UserGrants, AdminError> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let mut out = Vec::new();
-    for grant in grants::of_user(&db.pool, &user.id).await? {
+    for grant in grants::of_user(db, &user.id).await? {
         let Some(app) = apps::by_client_id(db, &grant.client_id).await? else {
             continue;
         };
-        let permissions =
-            grants::views(&db.pool, &grant.id, &app.facts(), &user.facts(), now).await?;
+        let permissions = grants::views(db, &grant.id, &app.facts(), &user.facts(), now).await?;
         out.push(UserGrant {
             grant_id: grant.id,
             client_id: grant.client_id,
@@ -57,7 +56,7 @@ pub async fn show_grants(db: &Db, now: Timestamp, email: &str) -> Result<UserGra
             permissions,
         });
     }
-    let history = grants::history(&db.pool, &user.id, None).await?;
+    let history = grants::history(db, &user.id, None).await?;
     Ok(UserGrants {
         user_id: user.id,
         email: user.email,
@@ -103,10 +102,10 @@ pub async fn revoke_grant(
     client_id: &str,
     scope: Option<&str>,
 ) -> Result<GrantRevoked, AdminError> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
-    let Some(grant) = grants::current(&db.pool, &user.id, client_id).await? else {
+    let Some(grant) = grants::current(db, &user.id, client_id).await? else {
         return Err(invalid(format!(
             "{email} has no current grant for app {client_id}"
         )));

@@ -41,7 +41,7 @@ pub async fn rotate_keys(
     };
     // The old keys stay published until the longest-lived token they may still sign has
     // expired: the server's lifetimes and every app's own.
-    let (app_access, app_id) = apps::longest_token_lifetimes(&db.pool).await?;
+    let (app_access, app_id) = apps::longest_token_lifetimes(db).await?;
     let keep_old_for = [
         Some(settings.lifetimes.access_token),
         Some(settings.lifetimes.id_token),

@@ -6,7 +6,7 @@ use super::{AdminError, cli_event, invalid, no_account};
 use crate::clock::Timestamp;
 use crate::crypto::hash_password;
 use crate::store::Db;
-use crate::store::users::{self, CreateUserError, User};
+use crate::store::users::{self, CreateUserError, RiskLevel, User};
 
 pub use crate::store::users::UserChanges;
 
@@ -57,7 +57,7 @@ pub async fn create_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AdminError::Internal(e.into()))??;
-    match users::create(&db.writer, email, name, &hash, now).await {
+    match users::create(db, email, name, &hash, now).await {
         Ok(user) => Ok(UserCreated {
             user_id: user.id,
             email: user.email,
@@ -78,7 +78,7 @@ pub struct UserFacts {
     pub email: String,
     pub email_verified: bool,
     pub region: Option<String>,
-    pub risk_level: String,
+    pub risk_level: RiskLevel,
 }
 
 impl UserFacts {
@@ -86,9 +86,9 @@ impl UserFacts {
         Self {
             user_id: user.id.clone(),
             email: user.email.clone(),
-            email_verified: user.email_verified != 0,
+            email_verified: user.email_verified,
             region: user.region.clone(),
-            risk_level: user.risk_level.clone(),
+            risk_level: user.risk_level,
         }
     }
 }
@@ -112,7 +112,7 @@ struct FactChanges {
     #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<Change<Option<String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    risk_level: Option<Change<String>>,
+    risk_level: Option<Change<RiskLevel>>,
 }
 
 impl FactChanges {
@@ -120,7 +120,7 @@ impl FactChanges {
         Self {
             email_verified: change(before.email_verified, after.email_verified),
             region: change(before.region, after.region.clone()),
-            risk_level: change(before.risk_level, after.risk_level.clone()),
+            risk_level: change(before.risk_level, after.risk_level),
         }
     }
 
@@ -155,7 +155,7 @@ pub async fn update_user(
     {
         return Err(invalid("--risk must be normal or elevated"));
     }
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let before = UserFacts::of(&user);

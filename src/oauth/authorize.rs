@@ -17,7 +17,7 @@ use crate::consent;
 use crate::error::AppError;
 use crate::scopes::{Scope, ScopeError, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::App;
+use crate::store::apps::{App, GrantType};
 use crate::store::sessions::Session;
 use crate::store::{apps, auth_requests, codes, grants, users};
 use crate::web::client_ip::ClientIp;
@@ -94,7 +94,7 @@ pub async fn preview_refusal(
     email: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     if app.stage != crate::partner::access::Stage::Preview
-        || apps::is_test_account(&state.db.pool, &app.client_id, email).await?
+        || apps::is_test_account(&state.db, &app.client_id, email).await?
     {
         return Ok(None);
     }
@@ -311,7 +311,7 @@ pub async fn validate(
             "only response_mode=query is supported",
         ));
     }
-    if !app.allows_grant("authorization_code") {
+    if !app.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
             ErrorCode::UnauthorizedClient,
             "this app may not use the authorization code grant",
@@ -366,7 +366,9 @@ pub async fn validate(
             &format!("scope {:?} is not approved for this app", s.as_str()),
         ));
     }
-    if scopes.iter().any(|s| s.as_str() == "offline_access") && !app.allows_grant("refresh_token") {
+    if scopes.iter().any(|s| s.as_str() == "offline_access")
+        && !app.allows_grant(GrantType::RefreshToken)
+    {
         return Err(fail(
             ErrorCode::InvalidScope,
             "scope \"offline_access\" needs the refresh_token grant, which this app is not allowed",
@@ -484,15 +486,15 @@ pub async fn decide(
     if !session_satisfies(req, created_at, session.auth_time, now) {
         return Ok(Outcome::Login);
     }
-    let Some(user) = users::by_id(&state.db.pool, &session.user_id).await? else {
+    let Some(user) = users::by_id(&state.db, &session.user_id).await? else {
         return Ok(Outcome::Login);
     };
     if let Some(why) = preview_refusal(state, app, &user.email).await? {
         return Ok(Outcome::NotATestAccount(why));
     }
-    let grant = grants::current(&state.db.pool, &user.id, &app.client_id).await?;
+    let grant = grants::current(&state.db, &user.id, &app.client_id).await?;
     let perms = match &grant {
-        Some(g) => grants::permissions(&state.db.pool, &g.id).await?,
+        Some(g) => grants::permissions(&state.db, &g.id).await?,
         None => Vec::new(),
     };
     // A changed consent copy (intended use or wording) asks every scope again.
@@ -527,7 +529,7 @@ pub async fn decide(
                 .collect();
             if !changes.is_empty() {
                 grants::record(
-                    &state.db.writer,
+                    &state.db,
                     &user.id,
                     &app.client_id,
                     &changes,
@@ -659,7 +661,7 @@ pub async fn proceed(
             };
             let address = client.map(crate::web::client_ip::network_key);
             match auth_requests::create(
-                &state.db.writer,
+                &state.db,
                 auth_requests::NewRequest {
                     client_id: &app.client_id,
                     params: &params,
@@ -702,7 +704,7 @@ pub async fn finish_with_code(
 ) -> Response {
     let now = state.now();
     if let Some(id) = request_id {
-        match auth_requests::take(&state.db.writer, id).await {
+        match auth_requests::take(&state.db, id).await {
             Ok(true) => {}
             Ok(false) => {
                 return error_page(
@@ -715,7 +717,7 @@ pub async fn finish_with_code(
         }
     }
     let code = codes::create(
-        &state.db.writer,
+        &state.db,
         codes::NewCode {
             client_id: &req.client_id,
             user_id,
@@ -754,7 +756,7 @@ pub async fn load_request(
             "This sign-in request is no longer valid. Go back to the app and start again.",
         )
     };
-    let (params, created_at) = auth_requests::find(&state.db.pool, request_id, state.now())
+    let (params, created_at) = auth_requests::find(&state.db, request_id, state.now())
         .await?
         .ok_or_else(expired)?;
     let req: AuthorizationRequest = serde_json::from_str(&params).map_err(AppError::internal)?;

@@ -201,14 +201,14 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<App
             AuthMethod::ClientSecret,
             Presented::Basic { secret, .. } | Presented::Post { secret, .. },
         ) => {
-            let stored = app.secret_hash.as_deref().ok_or_else(failed)?;
+            let stored = app.secret_hash.as_ref().ok_or_else(failed)?;
             // After a rotation the previous secret works until its overlap window ends.
-            let previous = app.previous_secret_hash.as_deref().filter(|_| {
+            let previous = app.previous_secret_hash.as_ref().filter(|_| {
                 app.previous_secret_expires_at
                     .is_some_and(|t| t > state.now())
             });
-            let current_ok = secret_matches(secret, stored);
-            let previous_ok = previous.is_some_and(|p| secret_matches(secret, p));
+            let current_ok = stored.matches(secret);
+            let previous_ok = previous.is_some_and(|p| p.matches(secret));
             if current_ok | previous_ok {
                 Ok(app)
             } else {
@@ -255,7 +255,7 @@ pub async fn authenticate_caller(
         .client_id()
         .starts_with(resource_servers::ID_PREFIX)
     {
-        let rs = resource_servers::by_client_id(&state.db.pool, presented.client_id())
+        let rs = resource_servers::by_client_id(&state.db, presented.client_id())
             .await?
             .ok_or_else(failed)?;
         check_resource_server(presented, &rs)?;
@@ -340,13 +340,9 @@ async fn verify_assertion(state: &AppState, app: &App, assertion: &str) -> Resul
         .jti
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("jti is required"))?;
-    let first_use = crate::store::assertions::record_jti(
-        &state.db.writer,
-        &app.client_id,
-        &jti,
-        claims.exp + LEEWAY,
-    )
-    .await?;
+    let first_use =
+        crate::store::assertions::record_jti(&state.db, &app.client_id, &jti, claims.exp + LEEWAY)
+            .await?;
     if !first_use {
         return Err(bad("this assertion was already used (jti replay)"));
     }

@@ -46,7 +46,7 @@ async fn preflight(state: AppState, headers: HeaderMap, methods: &'static str) -
     let Some(o) = origin(&headers) else {
         return res;
     };
-    match apps::origin_is_registered(&state.db.pool, o).await {
+    match apps::origin_is_registered(&state.db, o).await {
         Ok(true) => {
             if let Ok(v) = HeaderValue::from_str(o) {
                 res.headers_mut()

@@ -15,6 +15,7 @@ use super::is_form;
 use super::params::Params;
 use super::token::{no_store, refreshable, usable_scopes};
 use crate::startup::AppState;
+use crate::store::grants;
 use crate::store::refresh_tokens::{self, RefreshStatus};
 use crate::store::resource_servers;
 use crate::store::tokens::{self, TokenStatus};
@@ -63,7 +64,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let caller = authenticate_caller(state, &presented).await?;
     // The hint only decides which kind is looked up first (RFC 7662 §2.1).
     if params.get("token_type_hint") == Some("refresh_token") {
-        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db, hash).await? {
             return refresh_answer(state, &caller, &r, now).await;
         }
         if let Some(t) = tokens::status(&state.db, &lookup).await? {
@@ -73,7 +74,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         if let Some(t) = tokens::status(&state.db, &lookup).await? {
             return Ok(access_answer(state, &caller, &t, now));
         }
-        if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
+        if let Some(r) = refresh_tokens::status_by_hash(&state.db, hash).await? {
             return refresh_answer(state, &caller, &r, now).await;
         }
     }
@@ -147,10 +148,8 @@ async fn refresh_answer(
         return Ok(inactive());
     }
     // Active only while a refresh would be made, with the scopes it would carry.
-    let usable = {
-        let mut conn = state.db.pool.acquire().await?;
-        usable_scopes(&mut conn, app, &r.grant_id, &r.user_id, now).await?
-    };
+    let standing = grants::standing(&state.db, &r.grant_id, &r.user_id).await?;
+    let usable = usable_scopes(app, standing, now);
     let Some(scope) = refreshable(&r.scope, &usable) else {
         return Ok(inactive());
     };

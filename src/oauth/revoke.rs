@@ -41,17 +41,16 @@ async fn handle(state: &AppState, params: Params, app: App) -> Result<(), OAuthE
         ["access", "refresh"]
     } {
         if kind == "refresh" {
-            if let Some(r) = refresh_tokens::status_by_hash(&state.db.pool, hash).await? {
+            if let Some(r) = refresh_tokens::status_by_hash(&state.db, hash).await? {
                 if r.token.client_id != app.client_id {
                     return Err(not_yours());
                 }
-                let mut conn = state.db.writer.acquire().await?;
-                let n = tokens::revoke_family(&mut conn, &r.token.family_id, now).await?;
+                let n = tokens::revoke_family(&state.db, &r.token.family_id, now).await?;
                 tracing::info!(client_id = %app.client_id, revoked = n, "refresh token revoked with its grant chain");
                 return preview_evidence(state, &app, now).await;
             }
         } else if let Some(owner) =
-            tokens::revoke_access_token(&state.db.writer, &lookup, &app.client_id, now).await?
+            tokens::revoke_access_token(&state.db, &lookup, &app.client_id, now).await?
         {
             if owner != app.client_id {
                 return Err(not_yours());
@@ -67,8 +66,7 @@ async fn handle(state: &AppState, params: Params, app: App) -> Result<(), OAuthE
 /// Launch evidence: a successful revocation call while the app is in preview.
 async fn preview_evidence(state: &AppState, app: &App, now: i64) -> Result<(), OAuthError> {
     if app.stage == crate::partner::access::Stage::Preview && app.preview_revocation_at.is_none() {
-        crate::store::apps::record_preview_revocation(&state.db.writer, &app.client_id, now)
-            .await?;
+        crate::store::apps::record_preview_revocation(&state.db, &app.client_id, now).await?;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::consent;
 use crate::crypto::secret_hash;
 use crate::scopes::{Scope, ScopeError, catalogue, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::{App, AuthMethod};
+use crate::store::apps::{App, AuthMethod, GrantType};
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh_tokens::{self, Redemption as RefreshRedemption};
 use crate::store::{grants, resource_servers, tokens};
@@ -88,12 +88,8 @@ async fn handle(
             if app.stage == crate::partner::access::Stage::Preview
                 && app.preview_sign_in_at.is_none()
             {
-                crate::store::apps::record_preview_sign_in(
-                    &state.db.writer,
-                    &app.client_id,
-                    state.now(),
-                )
-                .await?;
+                crate::store::apps::record_preview_sign_in(&state.db, &app.client_id, state.now())
+                    .await?;
             }
             Ok(answer)
         }
@@ -109,7 +105,7 @@ async fn handle(
     }
 }
 
-fn require_grant(app: &App, grant_type: &str) -> Result<(), OAuthError> {
+fn require_grant(app: &App, grant_type: GrantType) -> Result<(), OAuthError> {
     if app.allows_grant(grant_type) {
         Ok(())
     } else {
@@ -131,7 +127,7 @@ pub async fn audience_for(
         None => Ok(default.to_string()),
         Some(r) if r == default => Ok(r.to_string()),
         Some(r) => {
-            if resource_servers::audience_exists(&state.db.pool, r).await? {
+            if resource_servers::audience_exists(&state.db, r).await? {
                 Ok(r.to_string())
             } else {
                 Err(OAuthError::new(
@@ -158,18 +154,17 @@ async fn authorization_code(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "authorization_code")?;
+    require_grant(app, GrantType::AuthorizationCode)?;
     let code = params.required("code")?;
     let redirect_uri = params.required("redirect_uri")?;
     let verifier = params
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
     let now = state.now();
-    let code = match codes::redeem(&state.db.writer, code, now).await? {
+    let code = match codes::redeem(&state.db, code, now).await? {
         Redemption::Fresh(c) => c,
         Redemption::Replayed { family_id } => {
-            let mut conn = state.db.writer.acquire().await?;
-            let revoked = tokens::revoke_family(&mut conn, &family_id, now).await?;
+            let revoked = tokens::revoke_family(&state.db, &family_id, now).await?;
             tracing::warn!(client_id = %app.client_id, revoked, "authorization code replayed: its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; the tokens issued from it are revoked",
@@ -198,10 +193,8 @@ async fn authorization_code(
     }
     pkce::verify(verifier, &code.code_challenge).map_err(OAuthError::invalid_grant)?;
     // Consent revoked or expired since the code was issued narrows it, or ends it.
-    let usable = {
-        let mut conn = state.db.pool.acquire().await?;
-        usable_scopes(&mut conn, app, &code.grant_id, &code.user_id, now).await?
-    };
+    let standing = grants::standing(&state.db, &code.grant_id, &code.user_id).await?;
+    let usable = usable_scopes(app, standing, now);
     let scope: String = code
         .scope
         .split(' ')
@@ -238,11 +231,11 @@ async fn authorization_code(
             auth_time: Some(code.auth_time),
         },
     )?;
-    let wants_refresh =
-        scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
+    let wants_refresh = scope.split(' ').any(|s| s == "offline_access")
+        && app.allows_grant(GrantType::RefreshToken);
     let mut tx = state.db.begin().await?;
     issue::store_access_token(&mut tx, &access).await?;
-    grants::touch(&mut *tx, &code.grant_id, now).await?;
+    grants::touch(&mut tx, &code.grant_id, now).await?;
     let refresh = if wants_refresh {
         Some(
             issue::refresh_token(
@@ -294,14 +287,14 @@ async fn refresh_token(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "refresh_token")?;
+    require_grant(app, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let rt = match refresh_tokens::redeem(&mut tx, &secret_hash(presented), now).await? {
         RefreshRedemption::Fresh(rt) => rt,
         RefreshRedemption::Reused(rt) => {
-            let revoked = tokens::revoke_family(&mut tx, &rt.family_id, now).await?;
+            let revoked = tokens::revoke_family_in(&mut tx, &rt.family_id, now).await?;
             tx.commit().await?;
             tracing::warn!(client_id = %rt.client_id, family = %rt.family_id, revoked, "refresh token reused: its family is revoked");
             return Err(OAuthError::invalid_grant(
@@ -325,7 +318,8 @@ async fn refresh_token(
     }
     // What the user's consent covers now: revoked, expired or limited scopes drop out. Without
     // offline_access the app may not stay connected: the family's refresh tokens stop here.
-    let usable = usable_scopes(&mut tx, app, &rt.grant_id, &rt.user_id, now).await?;
+    let standing = grants::standing_in(&mut tx, &rt.grant_id, &rt.user_id).await?;
+    let usable = usable_scopes(app, standing, now);
     let Some(granted) = refreshable(&rt.scope, &usable) else {
         let revoked = refresh_tokens::revoke_family(&mut tx, &rt.family_id, now).await?;
         tx.commit().await?;
@@ -372,7 +366,7 @@ async fn refresh_token(
         },
     )?;
     issue::store_access_token(&mut tx, &access).await?;
-    grants::touch(&mut *tx, &rt.grant_id, now).await?;
+    grants::touch(&mut tx, &rt.grant_id, now).await?;
     // The successor carries what is still usable of the original scope (RFC 6749 §6): narrowing
     // by `scope` applies to this access token only, and a scope no longer usable is gone.
     let successor_scope = granted.join(" ");
@@ -410,25 +404,12 @@ pub fn refreshable<'a>(scope: &'a str, usable: &[String]) -> Option<Vec<&'a str>
 
 /// The scopes of the grant the app may use now (see `crate::consent`); none when the grant has
 /// ended.
-pub async fn usable_scopes(
-    conn: &mut sqlx::AnyConnection,
-    app: &App,
-    grant_id: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let Some(grant) = grants::by_id(&mut *conn, grant_id).await? else {
-        return Ok(vec![]);
+pub fn usable_scopes(app: &App, standing: Option<grants::Standing>, now: i64) -> Vec<String> {
+    let Some(grants::Standing { user, permissions }) = standing else {
+        return vec![];
     };
-    if !grant.is_active() {
-        return Ok(vec![]);
-    }
-    let Some(user) = crate::store::users::by_id_on(&mut *conn, user_id).await? else {
-        return Ok(vec![]);
-    };
-    let perms = grants::permissions(&mut *conn, grant_id).await?;
     let (facts, user_facts) = (app.facts(), user.facts());
-    Ok(perms
+    permissions
         .into_iter()
         .filter(|p| {
             consent::effective(
@@ -441,7 +422,7 @@ pub async fn usable_scopes(
             .usable()
         })
         .map(|p| p.scope)
-        .collect())
+        .collect()
 }
 
 /// RFC 6749 §4.4: a confidential app's own access, with app-level scopes only.
@@ -456,7 +437,7 @@ async fn client_credentials(
             "public apps cannot use the client_credentials grant",
         ));
     }
-    require_grant(app, "client_credentials")?;
+    require_grant(app, GrantType::ClientCredentials)?;
     let scopes: Vec<Scope> = match params.get("scope").map(parse_scope_list) {
         Some(Ok(s)) => s,
         // By default every app-level scope the app may hold now.

@@ -167,7 +167,7 @@ async fn claims(
         .user_id
         .as_deref()
         .ok_or(OAuthError::invalid_token("the access token has no user"))?;
-    let user = users::by_id(&state.db.pool, user_id)
+    let user = users::by_id(&state.db, user_id)
         .await
         .map_err(server)?
         .ok_or(OAuthError::invalid_token(
@@ -180,7 +180,7 @@ async fn claims(
             "profile" => claims["name"] = user.name.clone().into(),
             "email" => {
                 claims["email"] = user.email.clone().into();
-                claims["email_verified"] = (user.email_verified != 0).into();
+                claims["email_verified"] = user.email_verified.into();
             }
             _ => {}
         }

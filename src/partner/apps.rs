@@ -16,7 +16,7 @@ use super::review::{ReviewView, review_view_of};
 use super::{AppDraft, Finding, Step, StepState, prechecks};
 use crate::clock::Timestamp;
 use crate::crypto::{random_secret, secret_hash};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
 use crate::store::Db;
 use crate::store::apps::{self, App, AuthMethod, ClientType, ConsentProfile, NewApp};
 use crate::store::draft_versions;
@@ -188,11 +188,11 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
 }
 
 /// The scopes a draft asks for that the live app is not approved for.
-fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
+fn pending_scopes(draft: &AppDraft, live: &[ScopeName]) -> Vec<String> {
     draft
         .scopes
         .iter()
-        .filter(|s| !live.contains(s))
+        .filter(|s| !live.iter().any(|l| l == s.as_str()))
         .cloned()
         .collect()
 }
@@ -329,7 +329,7 @@ pub(super) async fn run_prechecks(
     client_id: &str,
     draft: &AppDraft,
 ) -> Result<Vec<Finding>> {
-    let names = apps::approved_names(&db.pool, client_id).await?;
+    let names = apps::approved_names(db, client_id).await?;
     Ok(prechecks::run(
         draft,
         &prechecks::Context {
@@ -347,7 +347,7 @@ pub async fn update_draft(
     app: &App,
     patch: DraftPatch,
 ) -> Result<AppView> {
-    let (current, version) = draft_versions::current(&db.pool, &app.client_id)
+    let (current, version) = draft_versions::current(db, &app.client_id)
         .await?
         .ok_or(ProgramError::NotFound("app"))?;
     let changed = patch.fields();
@@ -373,7 +373,7 @@ pub async fn update_draft(
             "the draft changed while this edit was being made; read it again and repeat the edit",
         ));
     }
-    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let review = reviews::latest(db, &app.client_id).await?;
     apps::set_draft(
         &mut tx,
         &app.client_id,
@@ -482,10 +482,10 @@ pub struct AppView {
 }
 
 pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
-    let (draft, version) = draft_versions::current(&db.pool, &app.client_id)
+    let (draft, version) = draft_versions::current(db, &app.client_id)
         .await?
         .unwrap_or((None, 1));
-    let review = reviews::latest(&db.pool, &app.client_id).await?;
+    let review = reviews::latest(db, &app.client_id).await?;
     let access = access_view(db, app).await?;
     Ok(AppView {
         client_id: app.client_id.clone(),
@@ -501,14 +501,14 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             purpose: app.consent.purpose.clone(),
             consent_copy: app.consent.consent_copy.clone(),
             domain: app.live_domain.clone(),
-            redirect_uris: app.redirect_uris.clone(),
+            redirect_uris: app.redirect_uris.iter().map(|u| u.to_string()).collect(),
             origins: app.origins.clone(),
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
-            scopes: app.scopes.clone(),
+            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             optional_scopes: app.consent.optional_scopes.clone(),
             pending_scopes: app.consent.pending_scopes.clone(),
-            grant_types: app.grant_types.clone(),
+            grant_types: app.grant_types.iter().map(|g| g.to_string()).collect(),
         },
         draft_version: draft.is_some().then_some(version),
         draft,
@@ -537,7 +537,7 @@ pub struct AppList {
 }
 
 pub async fn partner_apps(db: &Db, partner_id: &str) -> Result<AppList> {
-    let list = apps::of_partner(&db.pool, partner_id).await?;
+    let list = apps::of_partner(db, partner_id).await?;
     Ok(AppList {
         apps: list
             .into_iter()
@@ -601,7 +601,7 @@ pub struct TestAccounts {
 }
 
 pub async fn test_accounts_view(db: &Db, app: &App) -> Result<TestAccounts> {
-    let emails = apps::test_accounts(&db.pool, &app.client_id).await?;
+    let emails = apps::test_accounts(db, &app.client_id).await?;
     Ok(TestAccounts {
         stage: app.stage,
         test_accounts: emails,

@@ -136,12 +136,10 @@ pub fn launch_checklist(app: &App, review: &Review, draft: &AppDraft) -> Vec<Req
 
 /// The checklist of the app's latest review, or 409 when the app was never submitted.
 pub async fn launch_view(db: &Db, app: &App) -> Result<LaunchView> {
-    let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
+    let Some(review) = reviews::latest(db, &app.client_id).await? else {
         return Err(not_submitted());
     };
-    let draft = apps::draft(&db.pool, &app.client_id)
-        .await?
-        .unwrap_or_default();
+    let draft = apps::draft(db, &app.client_id).await?.unwrap_or_default();
     let requirements = launch_checklist(app, &review, &draft);
     Ok(LaunchView {
         stage: app.stage,

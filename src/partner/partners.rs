@@ -9,35 +9,19 @@ use crate::store::Db;
 use crate::store::audit::{self, Event};
 use crate::store::partners::{self, KeyInfo, Member, NewPartner, Partner};
 use crate::store::users;
+use crate::wire::wire_enum;
 
-/// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
-/// values) derive from the variants.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Developer,
+wire_enum! {
+    own parse;
+    /// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
+    /// values) derive from the variants.
+    pub enum Role as "snake_case" {
+        Owner,
+        Developer,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// Reads a role as the API and the CLI name it.
     pub fn parse(raw: &str) -> Result<Self> {
         raw.parse().map_err(|_| {
@@ -146,7 +130,7 @@ pub async fn create_partner(
             ));
         }
     }
-    let Some(owner) = users::by_email(&db.pool, &spec.owner_email).await? else {
+    let Some(owner) = users::by_email(db, &spec.owner_email).await? else {
         return Err(no_account(&spec.owner_email));
     };
     let mut tx = db.begin().await?;
@@ -193,10 +177,10 @@ pub async fn add_member(
     email: &str,
     role: Role,
 ) -> Result<MemberSet> {
-    if partners::by_id(&db.pool, partner_id).await?.is_none() {
+    if partners::by_id(db, partner_id).await?.is_none() {
         return Err(ProgramError::NotFound("partner"));
     }
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let mut tx = db.begin().await?;
@@ -220,11 +204,11 @@ pub async fn add_member(
 }
 
 pub async fn partner_view(db: &Db, partner_id: &str) -> Result<PartnerView> {
-    let Some(partner) = partners::by_id(&db.pool, partner_id).await? else {
+    let Some(partner) = partners::by_id(db, partner_id).await? else {
         return Err(ProgramError::NotFound("partner"));
     };
-    let members = partners::members(&db.pool, partner_id).await?;
-    let api_keys = partners::keys_of_partner(&db.pool, partner_id).await?;
+    let members = partners::members(db, partner_id).await?;
+    let api_keys = partners::keys_of_partner(db, partner_id).await?;
     Ok(PartnerView {
         partner,
         members,
@@ -302,7 +286,7 @@ pub async fn create_operator(
     actor: &str,
     email: &str,
 ) -> Result<OperatorCreated> {
-    let Some(user) = users::by_email(&db.pool, email).await? else {
+    let Some(user) = users::by_email(db, email).await? else {
         return Err(no_account(email));
     };
     let mut tx = db.begin().await?;

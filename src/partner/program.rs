@@ -149,6 +149,6 @@ pub struct AuditLog {
 }
 
 pub async fn audit_view(db: &Db, filter: &audit::Filter) -> Result<AuditLog> {
-    let entries = audit::read(&db.pool, filter).await?;
+    let entries = audit::read(db, filter).await?;
     Ok(AuditLog { entries })
 }

@@ -75,15 +75,14 @@ pub(super) fn review_view_of(review: &Review, draft_version: Option<i64>) -> Rev
 /// records the new findings). Steps approved in the previous review whose fields did not change
 /// stay approved.
 pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<ReviewView> {
-    let Some((Some(draft), version)) = draft_versions::current(&db.pool, &app.client_id).await?
-    else {
+    let Some((Some(draft), version)) = draft_versions::current(db, &app.client_id).await? else {
         return Err(ProgramError::conflict(
             "not_a_partner_app",
             "this app was registered by an operator and has no draft to review",
         ));
     };
     let findings = run_prechecks(db, &app.client_id, &draft).await?;
-    let previous = reviews::latest(&db.pool, &app.client_id).await?;
+    let previous = reviews::latest(db, &app.client_id).await?;
     let mut tx = db.begin().await?;
     match &previous {
         Some(open) if open.is_open() => {
@@ -159,10 +158,10 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<R
 
 /// The latest review with its findings, or 409 when the app was never submitted.
 pub async fn review_view(db: &Db, app: &App) -> Result<ReviewView> {
-    let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
+    let Some(review) = reviews::latest(db, &app.client_id).await? else {
         return Err(not_submitted());
     };
-    let version = draft_versions::current(&db.pool, &app.client_id)
+    let version = draft_versions::current(db, &app.client_id)
         .await?
         .map(|(_, v)| v);
     Ok(review_view_of(&review, version))
@@ -184,11 +183,11 @@ pub struct ReviewQueue {
 
 /// The operators' queue: open reviews, oldest first.
 pub async fn queue(db: &Db) -> Result<ReviewQueue> {
-    let open = reviews::open_queue(&db.pool).await?;
+    let open = reviews::open_queue(db).await?;
     let mut out = Vec::new();
     for r in open {
         let name = apps::by_client_id(db, &r.client_id).await?.map(|a| a.name);
-        let version = draft_versions::current(&db.pool, &r.client_id)
+        let version = draft_versions::current(db, &r.client_id)
             .await?
             .map(|(_, v)| v);
         out.push(QueuedReview {
@@ -203,7 +202,7 @@ pub async fn queue(db: &Db) -> Result<ReviewQueue> {
 /// The 409 for a decision made on draft version `seen` when the draft is at `current`: what
 /// changed since, field by field (before: at `seen`, after: now), and the edits in between.
 async fn draft_changed(db: &Db, client_id: &str, seen: i64, current: i64) -> Result<ProgramError> {
-    let versions = draft_versions::since(&db.pool, client_id, seen.clamp(1, current)).await?;
+    let versions = draft_versions::since(db, client_id, seen.clamp(1, current)).await?;
     let before = versions
         .iter()
         .find(|v| v.version == seen)
@@ -284,11 +283,10 @@ pub async fn decide(
         note,
         draft_version,
     } = decision;
-    let Some(review) = reviews::latest(&db.pool, &app.client_id).await? else {
+    let Some(review) = reviews::latest(db, &app.client_id).await? else {
         return Err(not_submitted());
     };
-    let Some((Some(draft), current_version)) =
-        draft_versions::current(&db.pool, &app.client_id).await?
+    let Some((Some(draft), current_version)) = draft_versions::current(db, &app.client_id).await?
     else {
         return Err(ProgramError::conflict(
             "not_a_partner_app",

@@ -48,9 +48,7 @@ pub enum DomainCheck {
 }
 
 async fn draft_domain(db: &Db, app: &App) -> Result<String> {
-    let draft = apps::draft(&db.pool, &app.client_id)
-        .await?
-        .unwrap_or_default();
+    let draft = apps::draft(db, &app.client_id).await?.unwrap_or_default();
     draft
         .domain
         .ok_or_else(|| ProgramError::conflict("domain_missing", "set the app's domain first"))

@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::partner::access::{
     self, AccessCause, AccessReason, AccessState, CauseSource, Effective,
@@ -41,7 +41,8 @@ const SELECT: &str = "SELECT source, reason, state, note, withdrawn_scopes, acto
      FROM app_access_causes WHERE client_id = $1 ORDER BY created_at, source, reason";
 
 /// The app's causes, oldest first.
-pub async fn of_app(pool: &Pool, client_id: &str) -> Result<Vec<AccessCause>, sqlx::Error> {
+pub async fn of_app(db: &Db, client_id: &str) -> Result<Vec<AccessCause>, sqlx::Error> {
+    let pool = &db.pool;
     let rows: Vec<Row> = sqlx::query_as(SELECT)
         .bind(client_id)
         .fetch_all(pool)

@@ -1,16 +1,17 @@
 //! `jti`s of client assertions already used (RFC 7523 §3, item 7).
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 
 /// Records a `jti`; false if the client used it before.
-#[tracing::instrument(level = "debug", skip(pool))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn record_jti(
-    pool: &Pool,
+    db: &Db,
     client_id: &str,
     jti: &str,
     expires_at: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    let pool = &db.writer;
     let done = sqlx::query(
         "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (client_id, jti) DO NOTHING",

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 
 /// Who did something: `operator:<user id>/key:<key id>` and `partner:<partner id>/key:<key id>`
@@ -82,7 +82,8 @@ pub struct Filter {
     pub limit: Option<i64>,
 }
 
-pub async fn read(pool: &Pool, f: &Filter) -> Result<Vec<Entry>, sqlx::Error> {
+pub async fn read(db: &Db, f: &Filter) -> Result<Vec<Entry>, sqlx::Error> {
+    let pool = &db.pool;
     let limit = f.limit.unwrap_or(200).clamp(1, 1000);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, at, actor, partner_id, client_id, action, detail FROM audit_log

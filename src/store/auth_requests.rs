@@ -1,7 +1,7 @@
 //! Authorization requests waiting for the user (login, consent). The validated request is kept
 //! server-side under a random id, so the pages carry only that id, never editable parameters.
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 use crate::config::PendingCaps;
 
@@ -18,14 +18,15 @@ pub struct NewRequest<'a> {
 /// Stores a request unless its app, or its client address, already has as many pending
 /// (unexpired) requests as `caps` allow: then `None`. Check and insert are one statement; the
 /// counts stop at the cap, so the check costs at most that many index entries.
-#[tracing::instrument(level = "debug", skip(pool, new), fields(client_id = new.client_id))]
+#[tracing::instrument(level = "debug", skip(db, new), fields(client_id = new.client_id))]
 pub async fn create(
-    pool: &Pool,
+    db: &Db,
     new: NewRequest<'_>,
     now: Timestamp,
     lifetime: i64,
     caps: PendingCaps,
 ) -> Result<Option<String>, sqlx::Error> {
+    let pool = &db.writer;
     let id = crate::crypto::random_secret();
     let done = sqlx::query(
         "INSERT INTO auth_requests (id, client_id, params, created_at, expires_at, client_address)
@@ -49,12 +50,13 @@ pub async fn create(
 }
 
 /// The stored parameters and creation time of a live request.
-#[tracing::instrument(level = "debug", skip(pool))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn find(
-    pool: &Pool,
+    db: &Db,
     id: &str,
     now: Timestamp,
 ) -> Result<Option<(String, Timestamp)>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, (String, Timestamp)>(
         "SELECT params, created_at FROM auth_requests WHERE id = $1 AND expires_at > $2",
     )
@@ -65,8 +67,9 @@ pub async fn find(
 }
 
 /// Removes a finished request; true if it was still there (so it finishes only once).
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn take(pool: &Pool, id: &str) -> Result<bool, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn take(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let pool = &db.writer;
     let done = sqlx::query("DELETE FROM auth_requests WHERE id = $1")
         .bind(id)
         .execute(pool)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 use crate::crypto::secret_hash;
 
@@ -36,11 +36,12 @@ pub struct NewCode<'a> {
 /// Stores a new code and returns its text (given to the client once, never stored).
 #[tracing::instrument(level = "debug", skip_all, fields(client_id = new.client_id))]
 pub async fn create(
-    pool: &Pool,
+    db: &Db,
     new: NewCode<'_>,
     now: Timestamp,
     lifetime: i64,
 ) -> Result<String, sqlx::Error> {
+    let pool = &db.writer;
     let code = crate::crypto::random_secret();
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, family_id, redirect_uri,
@@ -79,7 +80,8 @@ pub enum Redemption {
 
 /// Spends a code atomically: of two concurrent redemptions exactly one is `Fresh`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn redeem(pool: &Pool, code: &str, now: Timestamp) -> Result<Redemption, sqlx::Error> {
+pub async fn redeem(db: &Db, code: &str, now: Timestamp) -> Result<Redemption, sqlx::Error> {
+    let pool = &db.writer;
     let hash = secret_hash(code);
     let fresh = sqlx::query_as::<_, AuthCode>(
         "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL

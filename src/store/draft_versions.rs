@@ -4,16 +4,17 @@
 
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::partner::AppDraft;
 
 /// The draft (none for an app made with `apps create`) and its version; `None` for no app.
 #[allow(clippy::type_complexity)]
 pub async fn current(
-    pool: &Pool,
+    db: &Db,
     client_id: &str,
 ) -> Result<Option<(Option<AppDraft>, i64)>, sqlx::Error> {
+    let pool = &db.pool;
     let row: Option<(Option<String>, i64)> =
         sqlx::query_as("SELECT draft, draft_version FROM apps WHERE client_id = $1")
             .bind(client_id)
@@ -122,7 +123,8 @@ impl Version {
 }
 
 /// The versions after `after`, oldest first, and `after` itself (first, when kept).
-pub async fn since(pool: &Pool, client_id: &str, after: i64) -> Result<Vec<Version>, sqlx::Error> {
+pub async fn since(db: &Db, client_id: &str, after: i64) -> Result<Vec<Version>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as(
         "SELECT version, draft, fields, actor, at FROM app_draft_versions
          WHERE client_id = $1 AND version >= $2 ORDER BY version",

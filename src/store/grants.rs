@@ -7,9 +7,10 @@
 
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::{Reason, State, Stored};
+use crate::wire::wire_enum;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Grant {
@@ -62,31 +63,14 @@ impl From<PermissionRow> for Permission {
     }
 }
 
-/// Who made a change. Its stored name is derived once (`as_str`, `Display`, `FromStr`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[strum(serialize_all = "lowercase")]
-pub enum Actor {
-    /// The app asked (a request shown on the consent screen).
-    App,
-    User,
-    Partner,
-    Onyx,
-}
-
-impl Actor {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+wire_enum! {
+    /// Who made a change. Its stored name is derived once (`as_str`, `Display`, `FromStr`).
+    pub enum Actor as "lowercase" {
+        /// The app asked (a request shown on the consent screen).
+        App,
+        User,
+        Partner,
+        Onyx,
     }
 }
 
@@ -102,12 +86,13 @@ pub struct Change {
 const GRANT_COLUMNS: &str = "id, user_id, client_id, status, copy_version, created_at, updated_at, last_used_at, ended_reason";
 
 /// The user's current (not ended) grant to the app, if any.
-#[tracing::instrument(level = "debug", skip(pool))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn current(
-    pool: &Pool,
+    db: &Db,
     user_id: &str,
     client_id: &str,
 ) -> Result<Option<Grant>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, Grant>(sqlx::AssertSqlSafe(format!(
         "SELECT {GRANT_COLUMNS} FROM grants WHERE user_id = $1 AND client_id = $2 AND status = 'active'"
     )))
@@ -118,7 +103,8 @@ pub async fn current(
 }
 
 /// Every grant of the user, newest first (ended ones too: their history stays readable).
-pub async fn of_user(pool: &Pool, user_id: &str) -> Result<Vec<Grant>, sqlx::Error> {
+pub async fn of_user(db: &Db, user_id: &str) -> Result<Vec<Grant>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, Grant>(sqlx::AssertSqlSafe(format!(
         "SELECT {GRANT_COLUMNS} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, id"
     )))
@@ -127,7 +113,11 @@ pub async fn of_user(pool: &Pool, user_id: &str) -> Result<Vec<Grant>, sqlx::Err
     .await
 }
 
-pub async fn by_id(
+pub async fn by_id(db: &Db, grant_id: &str) -> Result<Option<Grant>, sqlx::Error> {
+    by_id_on(&db.pool, grant_id).await
+}
+
+async fn by_id_on(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
     grant_id: &str,
 ) -> Result<Option<Grant>, sqlx::Error> {
@@ -140,7 +130,11 @@ pub async fn by_id(
 }
 
 /// The grant's permissions, by scope name.
-pub async fn permissions(
+pub async fn permissions(db: &Db, grant_id: &str) -> Result<Vec<Permission>, sqlx::Error> {
+    permissions_on(&db.pool, grant_id).await
+}
+
+async fn permissions_on(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
     grant_id: &str,
 ) -> Result<Vec<Permission>, sqlx::Error> {
@@ -156,13 +150,13 @@ pub async fn permissions(
 
 /// The grant's permissions as the app may use them now (see `consent::views`).
 pub async fn views(
-    pool: &Pool,
+    db: &Db,
     grant_id: &str,
     app: &crate::consent::AppFacts<'_>,
     user: &crate::consent::UserFacts<'_>,
     now: Timestamp,
 ) -> Result<Vec<crate::consent::View>, sqlx::Error> {
-    let perms = permissions(pool, grant_id).await?;
+    let perms = permissions(db, grant_id).await?;
     Ok(crate::consent::views(
         perms
             .iter()
@@ -177,7 +171,7 @@ pub async fn views(
 /// appends each change to the history. `copy_version`, when given, is recorded as the consent
 /// copy the user answered. Returns the grant id.
 pub async fn record(
-    pool: &Pool,
+    db: &Db,
     user_id: &str,
     client_id: &str,
     changes: &[Change],
@@ -185,6 +179,7 @@ pub async fn record(
     copy_version: Option<&str>,
     now: Timestamp,
 ) -> Result<String, sqlx::Error> {
+    let pool = &db.writer;
     let mut tx = pool.begin().await?;
     let (grant_id, version) =
         current_for_update(&mut tx, user_id, client_id, copy_version, now).await?;
@@ -200,13 +195,14 @@ pub async fn record(
 /// are set as by [`record`], by the app; each scope of `reasked` (granted before, asked again)
 /// keeps its state, and the history notes the question once, without rewriting the permission.
 pub async fn record_question(
-    pool: &Pool,
+    db: &Db,
     user_id: &str,
     client_id: &str,
     changes: &[Change],
     reasked: &[String],
     now: Timestamp,
 ) -> Result<String, sqlx::Error> {
+    let pool = &db.writer;
     let mut tx = pool.begin().await?;
     let (grant_id, version) = current_for_update(&mut tx, user_id, client_id, None, now).await?;
     for change in changes {
@@ -391,13 +387,14 @@ async fn append_history(
 /// ended. Revoking every granted scope, or all of them, ends the grant: its tokens are revoked
 /// and the next authorization is a new decision. Returns whether the grant ended.
 pub async fn revoke(
-    pool: &Pool,
+    db: &Db,
     grant_id: &str,
     scopes: &[String],
     reason: Reason,
     actor: Actor,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    let pool = &db.writer;
     let mut tx = pool.begin().await?;
     let ended = revoke_in(&mut tx, grant_id, scopes, reason, actor, now).await?;
     tx.commit().await?;
@@ -427,7 +424,7 @@ pub async fn revoke_in(
         .bind(grant_id)
         .fetch_one(&mut **tx)
         .await?;
-    let perms = permissions(&mut **tx, grant_id).await?;
+    let perms = permissions_on(&mut **tx, grant_id).await?;
     for p in &perms {
         let wanted = scopes.is_empty() || scopes.contains(&p.scope);
         let live = matches!(p.stored.state, State::Granted | State::Requested);
@@ -485,7 +482,8 @@ async fn revoke_tokens(
 
 /// Records the expiry of granted permissions whose time has come (their effective state is
 /// already `expired`; this writes it down and appends the history entry, dated at the expiry).
-pub async fn record_expiries(pool: &Pool, now: Timestamp) -> Result<u64, sqlx::Error> {
+pub async fn record_expiries(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let pool = &db.writer;
     let due: Vec<(String, String, Timestamp)> = sqlx::query_as(
         "SELECT gs.grant_id, gs.scope, gs.expires_at FROM grant_scopes gs
          JOIN grants g ON g.id = gs.grant_id AND g.status = 'active'
@@ -533,15 +531,11 @@ pub async fn record_expiries(pool: &Pool, now: Timestamp) -> Result<u64, sqlx::E
 }
 
 /// Notes that the app used the grant (a token issued or refreshed).
-pub async fn touch(
-    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    grant_id: &str,
-    now: Timestamp,
-) -> Result<(), sqlx::Error> {
+pub async fn touch(tx: &mut Tx<'_>, grant_id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
         .bind(now)
         .bind(grant_id)
-        .execute(conn)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
@@ -563,10 +557,11 @@ pub struct HistoryEntry {
 
 /// The user's history with one app (or with every app), oldest first.
 pub async fn history(
-    pool: &Pool,
+    db: &Db,
     user_id: &str,
     client_id: Option<&str>,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, HistoryEntry>(
         "SELECT id, at, client_id, grant_id, scope, old_state, new_state, reason, actor, copy_version
          FROM permission_history
@@ -577,6 +572,51 @@ pub async fn history(
     .bind(client_id)
     .fetch_all(pool)
     .await
+}
+
+/// An active grant's account and permissions, read together: what deciding which scopes the
+/// app may use now needs (see `consent::effective`).
+pub struct Standing {
+    pub user: super::users::User,
+    pub permissions: Vec<Permission>,
+}
+
+/// The grant's [`Standing`]; `None` when the grant is unknown or has ended, or the account is
+/// gone.
+pub async fn standing(
+    db: &Db,
+    grant_id: &str,
+    user_id: &str,
+) -> Result<Option<Standing>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    standing_on(&mut conn, grant_id, user_id).await
+}
+
+/// [`standing`], read in the caller's transaction.
+pub async fn standing_in(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    user_id: &str,
+) -> Result<Option<Standing>, sqlx::Error> {
+    standing_on(tx, grant_id, user_id).await
+}
+
+async fn standing_on(
+    conn: &mut sqlx::AnyConnection,
+    grant_id: &str,
+    user_id: &str,
+) -> Result<Option<Standing>, sqlx::Error> {
+    let Some(grant) = by_id_on(&mut *conn, grant_id).await? else {
+        return Ok(None);
+    };
+    if !grant.is_active() {
+        return Ok(None);
+    }
+    let Some(user) = super::users::by_id_on(&mut *conn, user_id).await? else {
+        return Ok(None);
+    };
+    let permissions = permissions_on(&mut *conn, grant_id).await?;
+    Ok(Some(Standing { user, permissions }))
 }
 
 /// Whether the grant still stands (not revoked).

@@ -5,7 +5,7 @@
 //! counted in one transaction, so parallel attempts cannot all slip under a limit. A reservation
 //! that would exceed a limit is rolled back, so refused attempts never count.
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 use crate::config::Backend;
 
@@ -22,14 +22,14 @@ pub struct Reservation(String);
 
 /// Reserves one attempt under every limit's key, unless that makes any key exceed its limit
 /// (then nothing is recorded and `None` is returned).
-#[tracing::instrument(level = "debug", skip(pool))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn reserve(
-    pool: &Pool,
-    backend: Backend,
+    db: &Db,
     limits: &[Limit<'_>],
     now: Timestamp,
     since: Timestamp,
 ) -> Result<Option<Reservation>, sqlx::Error> {
+    let (pool, backend) = (&db.writer, db.backend);
     let id = crate::crypto::random_secret();
     let mut tx = pool.begin().await?;
     if backend == Backend::Postgres {
@@ -74,8 +74,9 @@ pub async fn reserve(
 }
 
 /// Takes back a reserved attempt (it succeeded, or its password was never checked).
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn release(pool: &Pool, reservation: &Reservation) -> Result<(), sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn release(db: &Db, reservation: &Reservation) -> Result<(), sqlx::Error> {
+    let pool = &db.writer;
     sqlx::query("DELETE FROM login_attempts WHERE attempt_id = $1")
         .bind(&reservation.0)
         .execute(pool)
@@ -84,8 +85,9 @@ pub async fn release(pool: &Pool, reservation: &Reservation) -> Result<(), sqlx:
 }
 
 /// Forgets every attempt under `key`.
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn clear(pool: &Pool, key: &str) -> Result<(), sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn clear(db: &Db, key: &str) -> Result<(), sqlx::Error> {
+    let pool = &db.writer;
     sqlx::query("DELETE FROM login_attempts WHERE attempt_key = $1")
         .bind(key)
         .execute(pool)

@@ -45,16 +45,16 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Clone, Debug)]
 pub struct Db {
     /// Reads (and, on PostgreSQL, everything).
-    pub pool: Pool,
+    pub(in crate::store) pool: Pool,
     /// Writes and transactions. On SQLite one connection, so writers queue here in order
     /// instead of sleeping in SQLite's busy handler, and its page cache stays warm; on
     /// PostgreSQL the same pool as `pool`.
-    pub writer: Pool,
-    pub backend: Backend,
+    pub(in crate::store) writer: Pool,
+    pub(in crate::store) backend: Backend,
     /// SQLite only: readers on the calling thread for the hottest lookups (see `fast::direct`).
-    pub direct: Option<Arc<direct::DirectReads>>,
+    pub(in crate::store) direct: Option<Arc<direct::DirectReads>>,
     /// PostgreSQL only: pipelined connections for the same lookups (see `fast::pipeline`).
-    pub pipeline: Option<Arc<pipeline::Pipeline>>,
+    pub(in crate::store) pipeline: Option<Arc<pipeline::Pipeline>>,
     /// `DatabaseUrl::plain_sqlx`: no fast path at all, every query through sqlx.
     plain: bool,
     /// Hot lookups (those `direct` or `pipeline` can serve) that the pool answered.
@@ -194,6 +194,21 @@ impl Db {
     /// them with `plain_sqlx`, none on SQLite otherwise.
     pub fn pool_lookups(&self) -> u64 {
         self.pool_lookups.load(Ordering::Relaxed)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the direct SQLite readers serve the hot lookups (SQLite, unless `plain_sqlx`).
+    pub fn reads_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// How many hot lookups the pipelined PostgreSQL connections answered; `None` when there
+    /// are none (SQLite, or `plain_sqlx`).
+    pub fn pipelined_lookups(&self) -> Option<u64> {
+        self.pipeline.as_ref().map(|p| p.served())
     }
 
     /// Counts a hot lookup the pool answers (see [`Db::pool_lookups`]).

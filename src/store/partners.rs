@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Db, Pool, Tx};
+use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::crypto::{random_id, random_secret, secret_hash};
 
@@ -70,7 +70,8 @@ pub async fn create(
     Ok(id)
 }
 
-pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<Partner>, sqlx::Error> {
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<Partner>, sqlx::Error> {
+    let pool = &db.pool;
     let row: Option<PartnerRow> = sqlx::query_as(
         "SELECT id, name, website, regions, support_contact, created_at FROM partners WHERE id = $1",
     )
@@ -80,7 +81,8 @@ pub async fn by_id(pool: &Pool, id: &str) -> Result<Option<Partner>, sqlx::Error
     Ok(row.map(Partner::from))
 }
 
-pub async fn all(pool: &Pool) -> Result<Vec<Partner>, sqlx::Error> {
+pub async fn all(db: &Db) -> Result<Vec<Partner>, sqlx::Error> {
+    let pool = &db.pool;
     let rows: Vec<PartnerRow> = sqlx::query_as(
         "SELECT id, name, website, regions, support_contact, created_at FROM partners
          ORDER BY created_at, id",
@@ -119,7 +121,8 @@ pub async fn set_member(
     Ok(())
 }
 
-pub async fn members(pool: &Pool, partner_id: &str) -> Result<Vec<Member>, sqlx::Error> {
+pub async fn members(db: &Db, partner_id: &str) -> Result<Vec<Member>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as(
         "SELECT m.user_id, u.email, m.role, m.created_at FROM partner_members m
          JOIN users u ON u.id = m.user_id WHERE m.partner_id = $1 ORDER BY m.created_at, u.email",
@@ -247,7 +250,8 @@ pub async fn key_owner(
     )
 }
 
-pub async fn keys_of_partner(pool: &Pool, partner_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
+pub async fn keys_of_partner(db: &Db, partner_id: &str) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as(
         "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys
          WHERE partner_id = $1 ORDER BY created_at, id",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Pool;
+use super::Db;
 use crate::clock::{SharedClock, Timestamp};
 
 const BATCH: i64 = 1000;
@@ -22,7 +22,8 @@ const PURGES: &[(&str, &str, &str)] = &[
 ];
 
 /// One pass over every table; returns how many rows it removed.
-pub async fn purge_expired(pool: &Pool, now: Timestamp) -> Result<u64, sqlx::Error> {
+pub async fn purge_expired(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let pool = &db.writer;
     let mut removed = 0;
     for (table, key, condition) in PURGES {
         loop {
@@ -52,20 +53,20 @@ pub async fn purge_expired(pool: &Pool, now: Timestamp) -> Result<u64, sqlx::Err
 }
 
 /// Runs [`purge_expired`] every `every`, for as long as the server runs.
-pub fn spawn(pool: Pool, clock: SharedClock, every: Duration) {
+pub fn spawn(db: Db, clock: SharedClock, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match super::grants::record_expiries(&pool, clock.now()).await {
+            match super::grants::record_expiries(&db, clock.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "recorded expired permissions"),
                 Err(e) => {
                     tracing::warn!(error = %e, "recording expired permissions failed; will retry")
                 }
             }
-            match purge_expired(&pool, clock.now()).await {
+            match purge_expired(&db, clock.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "purged expired rows"),
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed; will retry"),

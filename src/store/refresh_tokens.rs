@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, FromRow)]
@@ -111,9 +111,10 @@ pub struct RefreshStatus {
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn status_by_hash(
-    pool: &Pool,
+    db: &Db,
     token_hash: &str,
 ) -> Result<Option<RefreshStatus>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, RefreshStatus>(
         "SELECT r.family_id, r.client_id, r.user_id, r.grant_id, r.scope, r.audience, r.auth_time,
                 r.issued_at, r.expires_at, r.family_expires_at, r.used_at, r.revoked_at,

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, FromRow)]
@@ -24,14 +24,15 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
-#[tracing::instrument(level = "debug", skip(pool, secret_hash))]
+#[tracing::instrument(level = "debug", skip(db, secret_hash))]
 pub async fn create(
-    pool: &Pool,
+    db: &Db,
     name: &str,
     audience: &str,
     secret_hash: &str,
     now: Timestamp,
 ) -> Result<String, CreateError> {
+    let pool = &db.writer;
     let client_id = format!("{ID_PREFIX}{}", crate::crypto::random_id());
     sqlx::query(
         "INSERT INTO resource_servers (client_id, name, audience, secret_hash, created_at)
@@ -54,11 +55,9 @@ pub async fn create(
     Ok(client_id)
 }
 
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn by_client_id(
-    pool: &Pool,
-    client_id: &str,
-) -> Result<Option<ResourceServer>, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<ResourceServer>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, ResourceServer>(
         "SELECT client_id, name, audience, secret_hash FROM resource_servers WHERE client_id = $1",
     )
@@ -67,8 +66,9 @@ pub async fn by_client_id(
     .await
 }
 
-#[tracing::instrument(level = "debug", skip(pool))]
-pub async fn audience_exists(pool: &Pool, audience: &str) -> Result<bool, sqlx::Error> {
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn audience_exists(db: &Db, audience: &str) -> Result<bool, sqlx::Error> {
+    let pool = &db.pool;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource_servers WHERE audience = $1")
         .bind(audience)
         .fetch_one(pool)

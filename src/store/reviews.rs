@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
-use super::{Pool, Tx};
+use super::{Db, Pool, Tx};
 use crate::clock::Timestamp;
 use crate::crypto::random_id;
 use crate::partner::{Finding, Step, StepState};
@@ -102,7 +102,8 @@ async fn steps_of(pool: &Pool, review_id: &str) -> Result<Vec<StepRecord>, sqlx:
 }
 
 /// The app's latest review, if it was ever submitted.
-pub async fn latest(pool: &Pool, client_id: &str) -> Result<Option<Review>, sqlx::Error> {
+pub async fn latest(db: &Db, client_id: &str) -> Result<Option<Review>, sqlx::Error> {
+    let pool = &db.pool;
     let row: Option<ReviewRow> = sqlx::query_as(
         "SELECT id, client_id, number, state, submitted_at, closed_at, findings FROM reviews
          WHERE client_id = $1 ORDER BY number DESC LIMIT 1",
@@ -127,7 +128,8 @@ pub async fn latest(pool: &Pool, client_id: &str) -> Result<Option<Review>, sqlx
 }
 
 /// Open reviews, oldest submission first: the operators' queue.
-pub async fn open_queue(pool: &Pool) -> Result<Vec<Review>, sqlx::Error> {
+pub async fn open_queue(db: &Db) -> Result<Vec<Review>, sqlx::Error> {
+    let pool = &db.pool;
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT client_id FROM reviews WHERE state = 'open' ORDER BY submitted_at, number",
     )
@@ -135,7 +137,7 @@ pub async fn open_queue(pool: &Pool) -> Result<Vec<Review>, sqlx::Error> {
     .await?;
     let mut out = Vec::new();
     for (client_id,) in ids {
-        if let Some(r) = latest(pool, &client_id).await? {
+        if let Some(r) = latest(db, &client_id).await? {
             out.push(r);
         }
     }

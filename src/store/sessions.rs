@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Pool;
+use super::Db;
 use crate::clock::Timestamp;
 use crate::crypto::secret_hash;
 
@@ -14,13 +14,14 @@ pub struct Session {
 }
 
 /// Creates a session and returns the secret to put in the cookie.
-#[tracing::instrument(level = "debug", skip(pool))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn create(
-    pool: &Pool,
+    db: &Db,
     user_id: &str,
     now: Timestamp,
     lifetime: i64,
 ) -> Result<String, sqlx::Error> {
+    let pool = &db.writer;
     let secret = crate::crypto::random_secret();
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at)
@@ -37,11 +38,8 @@ pub async fn create(
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn find(
-    pool: &Pool,
-    secret: &str,
-    now: Timestamp,
-) -> Result<Option<Session>, sqlx::Error> {
+pub async fn find(db: &Db, secret: &str, now: Timestamp) -> Result<Option<Session>, sqlx::Error> {
+    let pool = &db.pool;
     sqlx::query_as::<_, Session>(
         "SELECT user_id, auth_time, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
     )
@@ -52,7 +50,8 @@ pub async fn find(
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn delete(pool: &Pool, secret: &str) -> Result<(), sqlx::Error> {
+pub async fn delete(db: &Db, secret: &str) -> Result<(), sqlx::Error> {
+    let pool = &db.writer;
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(secret_hash(secret))
         .execute(pool)

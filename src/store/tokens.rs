@@ -9,7 +9,7 @@ use super::rows::{Columns, RowSource};
 use super::{Db, Pool};
 use crate::clock::Timestamp;
 use crate::consent::{AppFacts, Reason, State, Stored, UserFacts};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AccessToken {
@@ -193,7 +193,7 @@ pub async fn insert_batch_postgres(
 /// What Onyx currently allows the app (for working out effective permissions).
 #[derive(Debug, Clone, Default)]
 pub struct AppConditions {
-    pub approved: Vec<String>,
+    pub approved: Vec<ScopeName>,
     pub pending: Vec<String>,
     pub capabilities: Vec<String>,
     pub withdrawn: Vec<String>,
@@ -365,7 +365,10 @@ fn fold(rows: Vec<StatusRow>) -> Option<TokenStatus> {
         elevated_risk: first.user_risk.as_deref() == Some("elevated"),
     });
     let app = AppConditions {
-        approved: list(first.app_scopes.as_deref()),
+        approved: list(first.app_scopes.as_deref())
+            .into_iter()
+            .map(ScopeName::stored)
+            .collect(),
         pending: list(first.app_pending.as_deref()),
         capabilities: crate::partner::access::Capabilities::parse(
             first.app_capabilities.as_deref().unwrap_or("{}"),
@@ -478,8 +481,14 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
 /// code). Returns how many tokens it revoked.
+pub async fn revoke_family(db: &Db, family_id: &str, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let mut conn = db.writer.acquire().await?;
+    revoke_family_in(&mut conn, family_id, now).await
+}
+
+/// [`revoke_family`], in the caller's transaction.
 #[tracing::instrument(level = "debug", skip(conn))]
-pub async fn revoke_family(
+pub async fn revoke_family_in(
     conn: &mut AnyConnection,
     family_id: &str,
     now: Timestamp,
@@ -504,11 +513,12 @@ pub async fn revoke_family(
 /// Revokes one access token of `client_id`. Returns `Some(owner)` if the token exists.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_access_token(
-    pool: &Pool,
+    db: &Db,
     token: &Lookup,
     client_id: &str,
     now: Timestamp,
 ) -> Result<Option<String>, sqlx::Error> {
+    let pool = &db.writer;
     if token.jti.is_empty() {
         return Ok(None);
     }

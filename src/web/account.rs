@@ -59,7 +59,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<User>
     let Some(session) = super::session::current(state, headers).await? else {
         return Ok(None);
     };
-    Ok(users::by_id(&state.db.pool, &session.user_id).await?)
+    Ok(users::by_id(&state.db, &session.user_id).await?)
 }
 
 /// Sign in, then come back here.
@@ -76,10 +76,10 @@ async fn app_view(
     let Some(app) = apps::by_client_id(&state.db, &grant.client_id).await? else {
         return Ok(None);
     };
-    let views = grants::views(&state.db.pool, &grant.id, &app.facts(), &user.facts(), now).await?;
+    let views = grants::views(&state.db, &grant.id, &app.facts(), &user.facts(), now).await?;
     let connected = grant.is_active();
     let summary = consent::GrantState::of(connected, &views).label();
-    let history = grants::history(&state.db.pool, &user.id, Some(&grant.client_id))
+    let history = grants::history(&state.db, &user.id, Some(&grant.client_id))
         .await?
         .into_iter()
         .rev()
@@ -148,7 +148,7 @@ pub async fn apps_get(
     // One entry per app: its current grant, or its latest ended one.
     let mut seen: Vec<String> = Vec::new();
     let (mut connected, mut ended) = (Vec::new(), Vec::new());
-    let mut all = grants::of_user(&state.db.pool, &user.id).await?;
+    let mut all = grants::of_user(&state.db, &user.id).await?;
     all.sort_by_key(|g| (!g.is_active(), -g.created_at));
     for grant in &all {
         if seen.contains(&grant.client_id) {
@@ -187,7 +187,7 @@ pub async fn revoke_post(
     };
     let client_id = form.get("client_id").unwrap_or_default();
     // Only the signed-in user's own grants can be found here.
-    let Some(grant) = grants::current(&state.db.pool, &user.id, client_id).await? else {
+    let Some(grant) = grants::current(&state.db, &user.id, client_id).await? else {
         return Err(AppError::not_found(
             "No such connected app",
             "This app is not connected to your account (any more).",
@@ -198,7 +198,7 @@ pub async fn revoke_post(
         .map(|s| vec![s.to_string()])
         .unwrap_or_default();
     if let Some(s) = scopes.first() {
-        let perms = grants::permissions(&state.db.pool, &grant.id).await?;
+        let perms = grants::permissions(&state.db, &grant.id).await?;
         if !perms.iter().any(|p| &p.scope == s) {
             return Err(AppError::bad_request(
                 "Cannot remove access",
@@ -207,7 +207,7 @@ pub async fn revoke_post(
         }
     }
     let ended = grants::revoke(
-        &state.db.writer,
+        &state.db,
         &grant.id,
         &scopes,
         Reason::RevokedByUser,

@@ -126,12 +126,12 @@ async fn situation(
     req: &AuthorizationRequest,
     user_id: &str,
 ) -> Result<Option<Situation>, AppError> {
-    let Some(user) = users::by_id(&state.db.pool, user_id).await? else {
+    let Some(user) = users::by_id(&state.db, user_id).await? else {
         return Ok(None);
     };
-    let grant = grants::current(&state.db.pool, &user.id, &app.client_id).await?;
+    let grant = grants::current(&state.db, &user.id, &app.client_id).await?;
     let perms = match &grant {
-        Some(g) => grants::permissions(&state.db.pool, &g.id).await?,
+        Some(g) => grants::permissions(&state.db, &g.id).await?,
         None => Vec::new(),
     };
     let copy_changed = grant
@@ -313,7 +313,7 @@ pub async fn consent_get(
     }
     if !situation.sorted.asked.is_empty() {
         grants::record_question(
-            &state.db.writer,
+            &state.db,
             &situation.user.id,
             &app.client_id,
             &changes,
@@ -356,7 +356,7 @@ pub async fn consent_post(
     };
     let user = &situation.user;
     if let Some(why) = crate::oauth::authorize::preview_refusal(&state, &app, &user.email).await? {
-        crate::store::auth_requests::take(&state.db.writer, &request_id).await?;
+        crate::store::auth_requests::take(&state.db, &request_id).await?;
         return Ok(error_redirect(
             &state,
             &req.redirect_uri,
@@ -411,7 +411,7 @@ pub async fn consent_post(
                 }
             }
             let grant_id = grants::record(
-                &state.db.writer,
+                &state.db,
                 &user.id,
                 &app.client_id,
                 &changes,
@@ -430,7 +430,7 @@ pub async fn consent_post(
                 .join(" ");
             tracing::info!(user_id = %user.id, client_id = %app.client_id, %scope, "consent approved");
             if scope.is_empty() {
-                crate::store::auth_requests::take(&state.db.writer, &request_id).await?;
+                crate::store::auth_requests::take(&state.db, &request_id).await?;
                 return Ok(error_redirect(
                     &state,
                     &req.redirect_uri,
@@ -451,7 +451,7 @@ pub async fn consent_post(
             .await)
         }
         Some("deny") => {
-            if !crate::store::auth_requests::take(&state.db.writer, &request_id).await? {
+            if !crate::store::auth_requests::take(&state.db, &request_id).await? {
                 return Err(AppError::bad_request(
                     "Already answered",
                     "This request was already answered. Go back to the app and start again.",
@@ -474,7 +474,7 @@ pub async fn consent_post(
                 .iter()
                 .any(|p| p.stored.state == consent::State::Granted);
             grants::record(
-                &state.db.writer,
+                &state.db,
                 &user.id,
                 &app.client_id,
                 &changes,

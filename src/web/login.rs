@@ -217,10 +217,9 @@ pub async fn login_post(
             max: limits.per_address,
         });
     }
-    let (pool, writer) = (&state.db.pool, &state.db.writer);
+    let db = &state.db;
     // The attempt counts before its password is checked: parallel guesses cannot all pass.
-    let Some(reservation) =
-        login_attempts::reserve(writer, state.db.backend, &keys, now, now - limits.window).await?
+    let Some(reservation) = login_attempts::reserve(db, &keys, now, now - limits.window).await?
     else {
         tracing::warn!(address = ?ip, "sign-in refused: too many failed attempts");
         return Ok(with_retry_after(
@@ -232,17 +231,17 @@ pub async fn login_post(
     let user = if email.is_empty() || password.is_empty() {
         None
     } else {
-        users::by_email(pool, &email).await?
+        users::by_email(db, &email).await?
     };
     // An unknown email is checked against a dummy hash so that it takes as long as a wrong
     // password.
     let phc = user
         .as_ref()
-        .map(|u| u.password_hash.clone())
+        .map(|u| u.password_hash.expose().to_string())
         .unwrap_or_else(|| crate::crypto::dummy_password_hash().to_string());
     let Some(matches) = state.password_checks.verify(password, phc).await? else {
         // Not checked, so not a failure.
-        login_attempts::release(writer, &reservation).await?;
+        login_attempts::release(db, &reservation).await?;
         tracing::warn!(address = ?ip, "sign-in refused: every password check is busy");
         return Ok(with_retry_after(
             again(StatusCode::TOO_MANY_REQUESTS, BUSY),
@@ -255,14 +254,14 @@ pub async fn login_post(
         _ => return Ok(again(StatusCode::OK, WRONG_CREDENTIALS)),
     };
     // A success is no failure; and the owner, signed in from here, starts afresh here.
-    login_attempts::release(writer, &reservation).await?;
-    login_attempts::clear(writer, &pair_key).await?;
+    login_attempts::release(db, &reservation).await?;
+    login_attempts::clear(db, &pair_key).await?;
 
     // A new session id at every login (no fixation); the old session, if any, ends.
     if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {
-        sessions::delete(writer, old).await?;
+        sessions::delete(db, old).await?;
     }
-    let secret = sessions::create(writer, &user.id, now, state.settings.lifetimes.session).await?;
+    let secret = sessions::create(db, &user.id, now, state.settings.lifetimes.session).await?;
     let session = sessions::Session {
         user_id: user.id.clone(),
         auth_time: now,

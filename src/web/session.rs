@@ -11,7 +11,7 @@ pub async fn current(
     headers: &HeaderMap,
 ) -> Result<Option<Session>, sqlx::Error> {
     match super::cookies::get(headers, state.cookies.session()) {
-        Some(secret) => sessions::find(&state.db.pool, secret, state.now()).await,
+        Some(secret) => sessions::find(&state.db, secret, state.now()).await,
         None => Ok(None),
     }
 }

@@ -209,7 +209,7 @@ async fn partial_remembered_incremental_consent_and_a_copy_change(backend: Backe
         "UPDATE apps SET purpose = 'Show your name and send you receipts.' WHERE client_id = $1",
     )
     .bind(&client.client_id)
-    .execute(&app.state.db.writer)
+    .execute(app.sql().await)
     .await
     .unwrap();
     let (next, _) = authorize(&app, &browser, &client, "openid profile", &[]).await;
@@ -252,11 +252,11 @@ async fn partial_remembered_incremental_consent_and_a_copy_change(backend: Backe
     assert!(!versions.is_empty());
     // Append-only, also for someone with database access.
     let rewrite = sqlx::query("UPDATE permission_history SET new_state = 'granted'")
-        .execute(&app.state.db.writer)
+        .execute(app.sql().await)
         .await;
     assert!(rewrite.is_err(), "the history cannot be rewritten");
     let erase = sqlx::query("DELETE FROM permission_history")
-        .execute(&app.state.db.writer)
+        .execute(app.sql().await)
         .await;
     assert!(erase.is_err(), "the history cannot be erased");
 }
@@ -441,7 +441,7 @@ async fn expiry_by_policy_stops_use_at_once_and_renewal_is_asked(backend: Backen
     );
 
     // The sweep writes the expiry into the history, dated when it happened.
-    onyx_id::store::grants::record_expiries(&app.state.db.writer, app.clock_now())
+    onyx_id::store::grants::record_expiries(&app.state.db, app.clock_now())
         .await
         .unwrap();
     let (_, h) = grants_api(

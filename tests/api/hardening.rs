@@ -193,7 +193,7 @@ async fn refresh_stops_when_offline_access_is_no_longer_usable_and_introspection
         .bind(&approved)
         .bind(json!(["email"]).to_string())
         .bind(&client.client_id)
-        .execute(&app.state.db.pool)
+        .execute(app.sql().await)
         .await
         .unwrap();
     assert_eq!(introspect(&app, &client, &rt).await["active"], false);
@@ -207,7 +207,7 @@ async fn refresh_stops_when_offline_access_is_no_longer_usable_and_introspection
         .bind(json!(["openid", "profile", "grants:read"]).to_string())
         .bind(json!(["email", "offline_access"]).to_string())
         .bind(&client.client_id)
-        .execute(&app.state.db.pool)
+        .execute(app.sql().await)
         .await
         .unwrap();
     assert_eq!(introspect(&app, &client, &rt).await["active"], false);
@@ -409,7 +409,7 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
         .bind(json!(["openid", "profile", "email", "grants:read"]).to_string())
         .bind("We share your email with our airline partners.")
         .bind(&client.client_id)
-        .execute(&app.state.db.pool)
+        .execute(app.sql().await)
         .await
         .unwrap();
     let res = post_consent(&app, &browser, &shown, "approve", &[]).await;
@@ -448,7 +448,7 @@ async fn the_answer_grants_only_what_the_page_showed(backend: Backend) {
         onyx_id::consent::copy_version("", "We share your email with our airline partners.");
     let stored: String = sqlx::query_scalar("SELECT copy_version FROM grants WHERE user_id = $1")
         .bind(&sub)
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(app.sql().await)
         .await
         .unwrap();
     assert_eq!(stored, version);

@@ -123,8 +123,26 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     /// The fast paths are off (`Backend::SqlitePlain`, `Backend::PostgresPlain`).
     pub plain: bool,
+    /// The test's own connections to the app's database (see [`TestApp::sql`]).
+    sql: tokio::sync::OnceCell<sqlx::AnyPool>,
     _dir: tempfile::TempDir,
     pg_drop: Option<(String, String)>,
+}
+
+impl TestApp {
+    /// A pool of the test's own on the app's database, for a test that sets up or inspects rows
+    /// directly: the server's own connections are private to its store.
+    pub async fn sql(&self) -> &sqlx::AnyPool {
+        self.sql
+            .get_or_init(|| async {
+                sqlx::any::AnyPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&self.database_url)
+                    .await
+                    .expect("the test's own connection to the app's database")
+            })
+            .await
+    }
 }
 
 /// One set of keys for the whole test binary (an RSA key takes a moment to generate), copied
@@ -276,6 +294,7 @@ pub async fn try_spawn_app(
         database_url: started.database_url,
         keys_dir: started.keys_dir,
         plain,
+        sql: tokio::sync::OnceCell::new(),
         _dir: dir,
         pg_drop,
     })

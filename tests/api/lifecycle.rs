@@ -682,7 +682,7 @@ async fn a_withdrawn_consent_stops_its_tokens_at_introspection_userinfo_and_refr
     app.create_user("eve@example.com", "Eve").await;
     let t = sign_in(&app, &client, "eve@example.com", "openid offline_access").await;
     sqlx::query("UPDATE grants SET status = 'revoked'")
-        .execute(&app.state.db.writer)
+        .execute(app.sql().await)
         .await
         .unwrap();
     assert_eq!(
@@ -852,7 +852,7 @@ async fn concurrent_introspections_by_resource_servers_each_get_their_own_answer
     }
     // Lookups that wait together go out as one statement on PostgreSQL, and each still
     // gets its own row.
-    if let Some(p) = &app.state.db.pipeline {
+    if let Some(before) = app.state.db.pipelined_lookups() {
         use onyx_id::store::tokens::{Lookup, resource_server_and_status};
         let db = &app.state.db;
         let (a, b, c) = (
@@ -860,13 +860,16 @@ async fn concurrent_introspections_by_resource_servers_each_get_their_own_answer
             Lookup::of(&revoked),
             Lookup::of(&live[1]),
         );
-        let before = p.served();
         let (mine, revoked_one, unknown) = tokio::join!(
             resource_server_and_status(db, &travel.id, &a),
             resource_server_and_status(db, &other.id, &b),
             resource_server_and_status(db, "rs_unknown", &c),
         );
-        assert_eq!(p.served() - before, 1, "three lookups, one statement");
+        assert_eq!(
+            db.pipelined_lookups().unwrap_or_default() - before,
+            1,
+            "three lookups, one statement"
+        );
         let (rs, status) = mine.unwrap().expect("travel exists");
         assert_eq!(rs.client_id, travel.id);
         let status = status.expect("live[0] is stored");
@@ -909,17 +912,19 @@ async fn a_revocation_at_one_instance_is_seen_by_the_next_introspection_at_anoth
     }
     // On PostgreSQL these lookups run on the pipelined connections, not from any cache.
     assert_eq!(
-        a.state.db.pipeline.is_some(),
+        a.state.db.pipelined_lookups().is_some(),
         matches!(backend, Backend::Postgres)
     );
-    if let Some(pipeline) = &a.state.db.pipeline {
-        let before = pipeline.served();
+    if let Some(before) = a.state.db.pipelined_lookups() {
         let (_, t) = token(&a, &client, &[("grant_type", "client_credentials")]).await;
         assert_eq!(
             introspect(&a, &client, &text(&t, "access_token")).await["active"],
             true
         );
-        assert!(pipeline.served() >= before + 2, "app and token lookups");
+        assert!(
+            a.state.db.pipelined_lookups().unwrap_or_default() >= before + 2,
+            "app and token lookups"
+        );
     }
     // A refresh family revoked at B is dead at A.
     let t = sign_in(&a, &client, "gil@example.com", "openid offline_access").await;
@@ -1076,8 +1081,9 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
     let rt1 = text(&t, "refresh_token");
     let (_, t2) = refresh(&app, &client, &rt1).await;
     token(&app, &client, &[("grant_type", "client_credentials")]).await;
+    let pool = app.sql().await.clone();
     let count = |table: &'static str| {
-        let pool = app.state.db.pool.clone();
+        let pool = pool.clone();
         async move {
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM {table}"
@@ -1089,7 +1095,7 @@ async fn the_purge_removes_expired_rows_but_keeps_spent_refresh_tokens_for_reuse
     };
     assert_eq!(count("access_tokens").await, 3);
     app.clock.advance(2 * 3600);
-    let removed = onyx_id::store::purge::purge_expired(&app.state.db.writer, app.clock_now())
+    let removed = onyx_id::store::purge::purge_expired(&app.state.db, app.clock_now())
         .await
         .unwrap();
     assert!(

@@ -247,11 +247,11 @@ async fn a_partner_goes_from_registration_through_review_and_preview_to_producti
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
     let rewrite = sqlx::query("UPDATE audit_log SET action = 'x'")
-        .execute(&app.state.db.writer)
+        .execute(app.sql().await)
         .await;
     assert!(rewrite.is_err(), "the audit log is append-only");
     let erase = sqlx::query("DELETE FROM audit_log")
-        .execute(&app.state.db.writer)
+        .execute(app.sql().await)
         .await;
     assert!(erase.is_err(), "the audit log is append-only");
 }
@@ -711,7 +711,7 @@ async fn one_partner_cannot_read_or_change_another_partners_apps(backend: Backen
     assert_eq!(get(&app, "/api/v1/apps", second).await.0, 401);
     // Keys are stored hashed.
     let stored: Vec<(String,)> = sqlx::query_as("SELECT key_hash FROM api_keys")
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(app.sql().await)
         .await
         .unwrap();
     assert!(

@@ -14,9 +14,9 @@ async fn the_hot_lookups_run_on_the_path_the_setting_picks(backend: Backend) {
     let db = &app.state.db;
     let fast_sqlite = backend == Backend::Sqlite;
     let fast_postgres = backend == Backend::Postgres;
-    assert_eq!(db.direct.is_some(), fast_sqlite, "direct SQLite readers");
+    assert_eq!(db.reads_directly(), fast_sqlite, "direct SQLite readers");
     assert_eq!(
-        db.pipeline.is_some(),
+        db.pipelined_lookups().is_some(),
         fast_postgres,
         "pipelined connections"
     );
@@ -36,7 +36,7 @@ async fn the_hot_lookups_run_on_the_path_the_setting_picks(backend: Backend) {
     let client = app.create_app_with(s).await;
 
     let pool_before = db.pool_lookups();
-    let pipelined_before = db.pipeline.as_ref().map(|p| p.served());
+    let pipelined_before = db.pipelined_lookups();
     // The token request authenticates the app (one app lookup).
     let (status, t) = token(
         &app,
@@ -68,9 +68,9 @@ async fn the_hot_lookups_run_on_the_path_the_setting_picks(backend: Backend) {
     } else {
         assert_eq!(by_pool, 0, "no hot lookup fell back to the pool");
     }
-    if let (Some(p), Some(before)) = (&db.pipeline, pipelined_before) {
+    if let (Some(after), Some(before)) = (db.pipelined_lookups(), pipelined_before) {
         assert!(
-            p.served() >= before + 4,
+            after >= before + 4,
             "the pipelined connections answered the lookups"
         );
     }

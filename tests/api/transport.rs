@@ -83,7 +83,7 @@ async fn issue_and_introspect(app: &TestApp, client: &Client) -> Value {
 /// Checks, through the app's own pool, that its connection is TLS and that every connection to
 /// its database (the pool's and the pipelined ones) is.
 async fn assert_every_connection_is_tls(app: &TestApp) {
-    let pool = &app.state.db.pool;
+    let pool = app.sql().await;
     let mine: i64 = sqlx::query_scalar(
         "SELECT CAST(CASE WHEN ssl THEN 1 ELSE 0 END AS BIGINT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
     )
@@ -108,17 +108,15 @@ async fn assert_every_connection_is_tls(app: &TestApp) {
 
 async fn assert_works_end_to_end_over_tls(app: &TestApp) {
     let client = machine_client(app).await;
-    let pipeline = app
+    let before = app
         .state
         .db
-        .pipeline
-        .as_ref()
+        .pipelined_lookups()
         .expect("pipelined connections");
-    let before = pipeline.served();
     let v = issue_and_introspect(app, &client).await;
     assert_eq!(v["active"], true, "{v}");
     assert!(
-        pipeline.served() > before,
+        app.state.db.pipelined_lookups().unwrap_or_default() > before,
         "the introspection ran on the pipelined connection (over TLS), not on the pool"
     );
     assert_every_connection_is_tls(app).await;

@@ -7,7 +7,8 @@ use crate::clock::Timestamp;
 use crate::partner::access::Stage;
 use crate::partner::{AppDraft, Step};
 use crate::scopes::TrustLevel;
-use crate::store::{Pool, Tx};
+use crate::store::Db;
+use crate::store::Tx;
 
 /// Stores the partner's draft and the scopes it asks for that Onyx has not approved yet.
 pub async fn set_draft(
@@ -26,7 +27,8 @@ pub async fn set_draft(
 }
 
 /// The partner's draft of a partner app.
-pub async fn draft(pool: &Pool, client_id: &str) -> Result<Option<AppDraft>, sqlx::Error> {
+pub async fn draft(db: &Db, client_id: &str) -> Result<Option<AppDraft>, sqlx::Error> {
+    let pool = &db.pool;
     let raw: Option<(Option<String>,)> =
         sqlx::query_as("SELECT draft FROM apps WHERE client_id = $1")
             .bind(client_id)
@@ -180,10 +182,11 @@ pub async fn set_domain_verified(
 
 /// Launch evidence: the first sign-in completed (code exchanged) while in preview.
 pub async fn record_preview_sign_in(
-    pool: &Pool,
+    db: &Db,
     client_id: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    let pool = &db.writer;
     sqlx::query(
         "UPDATE apps SET preview_sign_in_at = $1
          WHERE client_id = $2 AND stage = 'preview' AND preview_sign_in_at IS NULL",
@@ -197,10 +200,11 @@ pub async fn record_preview_sign_in(
 
 /// Launch evidence: the first successful revocation call while in preview.
 pub async fn record_preview_revocation(
-    pool: &Pool,
+    db: &Db,
     client_id: &str,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    let pool = &db.writer;
     sqlx::query(
         "UPDATE apps SET preview_revocation_at = $1
          WHERE client_id = $2 AND stage = 'preview' AND preview_revocation_at IS NULL",
@@ -213,7 +217,8 @@ pub async fn record_preview_revocation(
 }
 
 /// Live names of every app Onyx has approved (out of draft), but `except`.
-pub async fn approved_names(pool: &Pool, except: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn approved_names(db: &Db, except: &str) -> Result<Vec<String>, sqlx::Error> {
+    let pool = &db.pool;
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT name FROM apps WHERE stage <> 'draft' AND client_id <> $1")
             .bind(except)
@@ -246,7 +251,8 @@ pub async fn set_test_accounts(
     Ok(())
 }
 
-pub async fn test_accounts(pool: &Pool, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn test_accounts(db: &Db, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let pool = &db.pool;
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT email FROM app_test_accounts WHERE client_id = $1 ORDER BY email")
             .bind(client_id)
@@ -255,11 +261,8 @@ pub async fn test_accounts(pool: &Pool, client_id: &str) -> Result<Vec<String>, 
     Ok(rows.into_iter().map(|(e,)| e).collect())
 }
 
-pub async fn is_test_account(
-    pool: &Pool,
-    client_id: &str,
-    email: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn is_test_account(db: &Db, client_id: &str, email: &str) -> Result<bool, sqlx::Error> {
+    let pool = &db.pool;
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM app_test_accounts WHERE client_id = $1 AND email = $2",
     )
