@@ -25,15 +25,47 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut app_for_cors = None;
-    let mut res = match handle(&state, &headers, &body, &mut app_for_cors).await {
-        Ok(json) => no_store(Json(json).into_response()),
+    app_request(&state, &headers, &body, async |params, app| {
+        handle(&state, params, app).await.map(Json)
+    })
+    .await
+}
+
+/// An app's request with its credentials (the token and revocation endpoints): a form body, the
+/// app authenticated and its origin allowed, then `handle`. The answer is `no-store`, and once
+/// the app is known it carries the app's CORS headers, an error too.
+pub(super) async fn app_request<T: IntoResponse>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    handle: impl AsyncFnOnce(Params, App) -> Result<T, OAuthError>,
+) -> Response {
+    let (params, app) = match authenticated(state, headers, body).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let mut res = match handle(params, app.clone()).await {
+        Ok(answer) => no_store(answer.into_response()),
         Err(e) => e.into_response(),
     };
-    if let Some(app) = &app_for_cors {
-        cors::allow_for_app(&mut res, &headers, app);
-    }
+    cors::allow_for_app(&mut res, headers, &app);
     res
+}
+
+async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, App), OAuthError> {
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body)?;
+    let app = authenticate(state, &presented(headers, &params)?).await?;
+    cors::check_origin(headers, &app)?;
+    Ok((params, app))
 }
 
 pub fn no_store(mut res: Response) -> Response {
@@ -45,19 +77,9 @@ pub fn no_store(mut res: Response) -> Response {
 
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-    app_for_cors: &mut Option<App>,
+    params: Params,
+    app: App,
 ) -> Result<serde_json::Value, OAuthError> {
-    if !is_form(headers) {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body)?;
-    let app = authenticate(state, &presented(headers, &params)?).await?;
-    cors::check_origin(headers, &app)?;
-    *app_for_cors = Some(app.clone());
     app.gate().map_err(unauthorized_client)?;
     match params.required("grant_type")? {
         "authorization_code" => {

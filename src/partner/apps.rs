@@ -10,6 +10,7 @@ use super::access::{Capabilities, Stage};
 use super::access_change::{AccessView, access_view};
 use super::capabilities::{CapabilityView, capability_views};
 use super::launch::LaunchView;
+use super::partners::partner_event;
 use super::program::{ProgramError, Result, app_event};
 use super::review::{ReviewView, review_view_of};
 use super::{AppDraft, Finding, Step, StepState, prechecks};
@@ -18,7 +19,6 @@ use crate::crypto::{random_secret, secret_hash};
 use crate::scopes::{ScopeName, TrustLevel};
 use crate::store::Db;
 use crate::store::apps::{self, App, AuthMethod, ClientType, ConsentProfile, NewApp};
-use crate::store::audit::{self, Event};
 use crate::store::draft_versions;
 use crate::store::reviews::{self, NewStep};
 
@@ -270,16 +270,14 @@ pub async fn create_app(
         now,
     )
     .await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: Some(&client_id),
-            action: "app.created",
-            detail: json!({ "name": draft.name, "client_type": client_type.as_str() }),
-        },
+        actor,
+        Some(partner_id),
+        Some(&client_id),
+        "app.created",
+        json!({ "name": draft.name, "client_type": client_type.as_str() }),
     )
     .await?;
     draft_versions::record(&mut tx, &client_id, 1, &draft, &[], actor, now).await?;

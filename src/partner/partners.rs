@@ -148,16 +148,14 @@ pub async fn create_partner(
     partners::set_member(&mut tx, &partner_id, &owner.id, Role::Owner.as_str(), now).await?;
     let (key_id, key) =
         partners::create_key(&mut tx, Some(&partner_id), None, "first key", now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(&partner_id),
-            client_id: None,
-            action: "partner.created",
-            detail: json!({ "name": name, "owner": owner.email, "key_id": key_id }),
-        },
+        actor,
+        Some(&partner_id),
+        None,
+        "partner.created",
+        json!({ "name": name, "owner": owner.email, "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -187,16 +185,14 @@ pub async fn add_member(
     };
     let mut tx = db.begin().await?;
     partners::set_member(&mut tx, partner_id, &user.id, role.as_str(), now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.member_set",
-            detail: json!({ "email": user.email, "role": role }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.member_set",
+        json!({ "email": user.email, "role": role }),
     )
     .await?;
     tx.commit().await?;
@@ -237,16 +233,14 @@ pub async fn create_partner_key(
     check_len("name", name, 100)?;
     let mut tx = db.begin().await?;
     let (key_id, key) = partners::create_key(&mut tx, Some(partner_id), None, name, now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.key_created",
-            detail: json!({ "key_id": key_id, "name": name }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.key_created",
+        json!({ "key_id": key_id, "name": name }),
     )
     .await?;
     tx.commit().await?;
@@ -268,16 +262,14 @@ pub async fn revoke_partner_key(
     if !partners::revoke_key(&mut tx, partner_id, key_id, now).await? {
         return Err(ProgramError::NotFound("API key"));
     }
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.key_revoked",
-            detail: json!({ "key_id": key_id }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.key_revoked",
+        json!({ "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -301,16 +293,14 @@ pub async fn create_operator(
     partners::set_operator(&mut tx, &user.id, true).await?;
     let (key_id, key) =
         partners::create_key(&mut tx, None, Some(&user.id), "operator key", now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: None,
-            client_id: None,
-            action: "operator.created",
-            detail: json!({ "email": user.email, "key_id": key_id }),
-        },
+        actor,
+        None,
+        None,
+        "operator.created",
+        json!({ "email": user.email, "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -320,4 +310,29 @@ pub async fn create_operator(
         api_key_id: key_id,
         api_key: key,
     })
+}
+
+/// Appends an event of the partner program to the audit log: about a partner (none for an
+/// operator), and about one of its apps when `client_id` names it.
+pub(super) async fn partner_event(
+    tx: &mut crate::store::Tx<'_>,
+    now: Timestamp,
+    actor: &str,
+    partner_id: Option<&str>,
+    client_id: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> std::result::Result<(), sqlx::Error> {
+    audit::append(
+        tx,
+        now,
+        Event {
+            actor,
+            partner_id,
+            client_id,
+            action,
+            detail,
+        },
+    )
+    .await
 }
