@@ -38,36 +38,50 @@ pub const CAPABILITIES: [&str; 6] = [
     "advanced_event_subscriptions",
 ];
 
-/// Everything a partner writes about an app. Lists are kept in the order given.
+/// Everything a partner writes about an app. Lists are kept in the order given. The bounds
+/// in the schema are the ones `apps::check_draft_shape` enforces.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppDraft {
     /// The name users see on the consent screen.
+    #[schema(max_length = 200)]
     pub name: String,
     /// A public description of the app.
+    #[schema(max_length = 2000)]
     pub description: String,
     /// What the app is for, from the catalogue's use cases (`fintech`, `travel`…).
+    #[schema(max_length = 50)]
     pub use_case: String,
     /// The intended use in the partner's words, shown on the consent screen.
+    #[schema(max_length = 2000)]
     pub purpose: String,
     /// The app's own words on the consent screen.
+    #[schema(max_length = 2000)]
     pub consent_copy: String,
     /// The domain the partner proves it controls; redirect URIs live under it.
+    #[schema(max_length = 253)]
     pub domain: Option<String>,
+    #[schema(max_items = 50)]
     pub redirect_uris: Vec<String>,
     /// Exact origins (scheme, host, port) allowed to call the token endpoint from a browser.
+    #[schema(max_items = 50)]
     pub origins: Vec<String>,
     /// https endpoints that receive Onyx events.
+    #[schema(max_items = 50)]
     pub webhooks: Vec<String>,
     /// Where the app's users get help (an https URL).
+    #[schema(max_length = 500)]
     pub support_url: Option<String>,
     /// Scopes the app asks for.
+    #[schema(max_items = 50)]
     pub scopes: Vec<String>,
     /// Of those, the ones users may untick.
+    #[schema(max_items = 50)]
     pub optional_scopes: Vec<String>,
     /// Why the app needs each scope that needs review, keyed by scope.
     pub justifications: BTreeMap<String, String>,
     /// Gated capabilities the app asks for.
+    #[schema(max_items = 50)]
     pub capabilities: Vec<String>,
 }
 
