@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::crypto::{Secret, ct_eq, secret_hash};
+use crate::crypto::Secret;
 use crate::startup::AppState;
 use crate::store::apps::{self, App, AuthMethod};
 use crate::store::resource_servers::{self, ResourceServer};
@@ -184,13 +184,6 @@ fn failed() -> OAuthError {
     OAuthError::invalid_client("client authentication failed")
 }
 
-fn secret_matches(presented: &Secret, stored: &str) -> bool {
-    ct_eq(
-        secret_hash(presented.expose()).as_bytes(),
-        stored.as_bytes(),
-    )
-}
-
 /// Authenticates an app.
 pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<App, OAuthError> {
     let app = apps::by_client_id(&state.db, presented.client_id())
@@ -239,7 +232,7 @@ pub fn check_resource_server(presented: &Presented, rs: &ResourceServer) -> Resu
             "resource servers authenticate with client_secret_basic or client_secret_post",
         )
     })?;
-    if secret_matches(secret, &rs.secret_hash) {
+    if rs.secret_hash.matches(secret) {
         Ok(())
     } else {
         Err(failed())

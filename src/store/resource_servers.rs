@@ -1,16 +1,16 @@
 //! Resource servers: APIs that accept Onyx access tokens for their audience and introspect them.
 
-use sqlx::FromRow;
-
 use super::Db;
+use super::apps::SecretHash;
 use crate::clock::Timestamp;
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ResourceServer {
     pub client_id: String,
     pub name: String,
     pub audience: String,
-    pub secret_hash: String,
+    /// `secret_hash()` of its client secret (prints redacted; compared in constant time).
+    pub secret_hash: SecretHash,
 }
 
 /// Resource server ids carry this prefix, so a caller's id says which table it is in.
@@ -58,12 +58,18 @@ pub async fn create(
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<ResourceServer>, sqlx::Error> {
     let pool = &db.pool;
-    sqlx::query_as::<_, ResourceServer>(
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
         "SELECT client_id, name, audience, secret_hash FROM resource_servers WHERE client_id = $1",
     )
     .bind(client_id)
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(|(client_id, name, audience, hash)| ResourceServer {
+        client_id,
+        name,
+        audience,
+        secret_hash: SecretHash::stored(hash),
+    }))
 }
 
 #[tracing::instrument(level = "debug", skip(db))]

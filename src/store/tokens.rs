@@ -620,7 +620,7 @@ pub async fn resource_server_and_status(
         client_id: first.rs_client_id.clone(),
         name: first.rs_name.clone(),
         audience: first.rs_audience.clone(),
-        secret_hash: first.rs_secret_hash.clone(),
+        secret_hash: super::apps::SecretHash::stored(first.rs_secret_hash.clone()),
     };
     Ok(Some((
         rs,
