@@ -60,6 +60,12 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     };
     let token_writer = db.spawn_token_writer(&settings.database_url);
     crate::store::purge::spawn(db.clone(), clock.clone(), settings.purge_interval);
+    crate::webhooks::worker::spawn(
+        db.clone(),
+        clock.clone(),
+        settings.webhooks.clone(),
+        &settings.keys_dir,
+    )?;
     db.spawn_checkpointer(&settings.database_url);
     Ok(AppState(Arc::new(Inner {
         token_writer,

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod tls;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
