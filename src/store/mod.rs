@@ -10,6 +10,7 @@ pub mod auth_requests;
 pub mod codes;
 pub mod draft_versions;
 pub mod fast;
+pub mod grant_events;
 pub mod grants;
 pub mod login_attempts;
 pub mod partners;

@@ -142,7 +142,9 @@ pub async fn disable(
          WHERE endpoint_id = $1 AND state = 'pending'",
     )
     .bind(endpoint_id)
-    .bind(format!("not delivered: the endpoint was disabled ({reason})"))
+    .bind(format!(
+        "not delivered: the endpoint was disabled ({reason})"
+    ))
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -353,8 +355,13 @@ pub struct AttemptRecord<'a> {
 pub enum After {
     Delivered,
     /// Retried at this time, after this many failures in the schedule.
-    Retry { at: Timestamp, failures: i64 },
-    Failed { failures: i64 },
+    Retry {
+        at: Timestamp,
+        failures: i64,
+    },
+    Failed {
+        failures: i64,
+    },
 }
 
 /// Records an attempt of a claimed delivery and its state after; false (and nothing written)

@@ -148,7 +148,9 @@ impl Worker {
                 failure.reason
             ),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, delivery = %c.delivery_id, "webhooks: recording an attempt failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, delivery = %c.delivery_id, "webhooks: recording an attempt failed")
+            }
         }
     }
 
@@ -165,7 +167,10 @@ impl Worker {
         let after = match &attempt.outcome {
             Outcome::Delivered => After::Delivered,
             Outcome::Failed { retry_after } => {
-                match usize::try_from(c.failures).ok().and_then(|i| schedule.get(i)) {
+                match usize::try_from(c.failures)
+                    .ok()
+                    .and_then(|i| schedule.get(i))
+                {
                     Some(delay) => {
                         let wait = retry_after.unwrap_or(*delay);
                         After::Retry {
@@ -232,7 +237,8 @@ impl Worker {
         };
         if let Some(reason) = disable {
             let note = attempt.error.as_deref().unwrap_or(reason.sentence());
-            let disabled = store::disable(&mut tx, &c.endpoint_id, reason.as_str(), note, now).await?;
+            let disabled =
+                store::disable(&mut tx, &c.endpoint_id, reason.as_str(), note, now).await?;
             if disabled && reason == DisabledReason::SecurityFailure {
                 let app_limited = match &app {
                     Some(app) => {
