@@ -382,8 +382,9 @@ pub async fn decide(
                 )
                 .with("steps", unfinished));
             }
-            let list = launch_checklist(app, &review, &draft);
-            if list.iter().any(|r| !r.met) {
+            let endpoints = crate::store::webhooks::endpoints_of_app(db, &app.client_id).await?;
+            let list = launch_checklist(app, &review, &draft, &endpoints);
+            if list.iter().any(super::launch::Requirement::blocks_launch) {
                 return Err(ProgramError::conflict(
                     "launch_requirements_unmet",
                     "the launch checklist is not met yet",
