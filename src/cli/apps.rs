@@ -6,7 +6,7 @@ use clap::Subcommand;
 use clap::builder::PossibleValuesParser;
 use strum::VariantNames;
 
-use super::output::{CommandResult, fail, open_db, program_result, report};
+use super::output::{CommandResult, admin_result, fail, open_db, program_result, report};
 use crate::admin::{self, AppSpec, CLI_ACTOR};
 use crate::config::Settings;
 use crate::keys::Algorithm;
@@ -241,5 +241,5 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
             consent_ttl: args.consent_ttl,
         },
     };
-    Ok(admin::create_app(db, now, spec).await)
+    Ok(admin_result(admin::create_app(db, now, spec).await))
 }

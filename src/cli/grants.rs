@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::output::{open_db, report};
+use super::output::{admin_result, open_db, report};
 use crate::admin;
 use crate::config::Settings;
 
@@ -34,9 +34,9 @@ pub async fn run(command: GrantsCommand, settings: &Settings, now: i64) -> ExitC
         Err(code) => return code,
     };
     report(match command {
-        GrantsCommand::Show { user } => admin::show_grants(&db, now, &user).await,
+        GrantsCommand::Show { user } => admin_result(admin::show_grants(&db, now, &user).await),
         GrantsCommand::Revoke { user, app, scope } => {
-            admin::revoke_grant(&db, now, &user, &app, scope.as_deref()).await
+            admin_result(admin::revoke_grant(&db, now, &user, &app, scope.as_deref()).await)
         }
     })
 }

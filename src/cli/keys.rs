@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::output::{audited, open_db, report};
+use super::output::{admin_result, audited, open_db, report};
 use crate::admin;
 use crate::config::Settings;
 
@@ -35,5 +35,7 @@ pub async fn run(command: KeysCommand, settings: &Settings, now: i64) -> ExitCod
         Err(code) => return code,
     };
     let rotated = admin::rotate_keys(&db, settings, now, immediately, revoke_old).await;
-    report(audited(&db, now, "keys.rotated", rotated).await)
+    report(admin_result(
+        audited(&db, now, "keys.rotated", rotated).await,
+    ))
 }

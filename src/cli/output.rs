@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::admin::{self, AdminError};
@@ -13,22 +14,34 @@ use crate::store::Db;
 /// A command's answer: the JSON object it prints, or why it failed.
 pub type CommandResult = Result<Value, AdminError>;
 
+fn to_json<T: Serialize>(outcome: &T) -> CommandResult {
+    serde_json::to_value(outcome).map_err(|e| AdminError::Internal(e.into()))
+}
+
+/// An operator command's outcome as the JSON the CLI prints.
+pub fn admin_result<T: Serialize>(r: Result<T, AdminError>) -> CommandResult {
+    r.and_then(|outcome| to_json(&outcome))
+}
+
 /// A partner-program outcome as the JSON the CLI prints, or its refusal in one line.
-pub fn program_result<T: serde::Serialize>(r: Result<T, ProgramError>) -> CommandResult {
+pub fn program_result<T: Serialize>(r: Result<T, ProgramError>) -> CommandResult {
     match r {
-        Ok(outcome) => {
-            serde_json::to_value(outcome).map_err(|e| AdminError::Internal(anyhow::Error::from(e)))
-        }
+        Ok(outcome) => to_json(&outcome),
         Err(ProgramError::Internal(e)) => Err(AdminError::Internal(e)),
         Err(other) => Err(AdminError::Invalid(other.line())),
     }
 }
 
 /// `result`, once its success is in the audit log (with what it answered).
-pub async fn audited(db: &Db, now: i64, action: &str, result: CommandResult) -> CommandResult {
-    let value = result?;
-    admin::record_cli_event(db, now, action, value.clone()).await?;
-    Ok(value)
+pub async fn audited<T: Serialize>(
+    db: &Db,
+    now: i64,
+    action: &str,
+    result: Result<T, AdminError>,
+) -> Result<T, AdminError> {
+    let outcome = result?;
+    admin::record_cli_event(db, now, action, &outcome).await?;
+    Ok(outcome)
 }
 
 /// The database the settings name; a failure is reported and becomes the exit code.

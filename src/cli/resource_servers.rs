@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::output::{open_db, report};
+use super::output::{admin_result, open_db, report};
 use crate::admin;
 use crate::config::Settings;
 
@@ -27,5 +27,7 @@ pub async fn run(command: ResourceServersCommand, settings: &Settings, now: i64)
         Ok(db) => db,
         Err(code) => return code,
     };
-    report(admin::create_resource_server(&db, now, &name, &audience).await)
+    report(admin_result(
+        admin::create_resource_server(&db, now, &name, &audience).await,
+    ))
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::output::{fail, open_db, report};
+use super::output::{admin_result, fail, open_db, report};
 use crate::admin::{self, UserChanges};
 use crate::config::Settings;
 
@@ -90,5 +90,5 @@ pub async fn run(command: UsersCommand, settings: &Settings, now: i64) -> ExitCo
             }
         }
     };
-    report(result)
+    report(admin_result(result))
 }

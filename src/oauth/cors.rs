@@ -49,19 +49,18 @@ async fn preflight(state: AppState, headers: HeaderMap, methods: &'static str) -
     match apps::origin_is_registered(&state.db, o).await {
         Ok(true) => {
             if let Ok(v) = HeaderValue::from_str(o) {
-                let h = res.headers_mut();
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static(methods),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    HeaderValue::from_static("authorization, content-type"),
-                );
-                h.insert(
-                    header::ACCESS_CONTROL_MAX_AGE,
-                    HeaderValue::from_static("600"),
+                res.headers_mut()
+                    .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                crate::web::set_headers(
+                    &mut res,
+                    [
+                        (header::ACCESS_CONTROL_ALLOW_METHODS, methods),
+                        (
+                            header::ACCESS_CONTROL_ALLOW_HEADERS,
+                            "authorization, content-type",
+                        ),
+                        (header::ACCESS_CONTROL_MAX_AGE, "600"),
+                    ],
                 );
             }
         }

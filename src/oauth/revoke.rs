@@ -4,13 +4,11 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::client_auth::{authenticate, presented};
 use super::error::OAuthError;
 use super::params::Params;
-use super::token::no_store;
-use super::{cors, is_form};
+use super::token::app_request;
 use crate::startup::AppState;
 use crate::store::apps::App;
 use crate::store::{refresh_tokens, tokens};
@@ -20,36 +18,17 @@ pub async fn revoke(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut app_for_cors = None;
-    let mut res = match handle(&state, &headers, &body, &mut app_for_cors).await {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => e.into_response(),
-    };
-    if let Some(app) = &app_for_cors {
-        cors::allow_for_app(&mut res, &headers, app);
-    }
-    res
+    app_request(&state, &headers, &body, async |params, app| {
+        handle(&state, params, app).await.map(|()| StatusCode::OK)
+    })
+    .await
 }
 
 fn not_yours() -> OAuthError {
     OAuthError::invalid_request("this token was not issued to the authenticated client")
 }
 
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-    app_for_cors: &mut Option<App>,
-) -> Result<(), OAuthError> {
-    if !is_form(headers) {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body)?;
-    let app = authenticate(state, &presented(headers, &params)?).await?;
-    cors::check_origin(headers, &app)?;
-    *app_for_cors = Some(app.clone());
+async fn handle(state: &AppState, params: Params, app: App) -> Result<(), OAuthError> {
     let token = params.required("token")?;
     let lookup = tokens::Lookup::of(token);
     let hash = lookup.hash();

@@ -15,7 +15,7 @@ use crate::consent;
 use crate::crypto::secret_hash;
 use crate::scopes::{Scope, ScopeError, catalogue, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::{App, AuthMethod};
+use crate::store::apps::{App, AuthMethod, GrantType};
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh_tokens::{self, Redemption as RefreshRedemption};
 use crate::store::{grants, resource_servers, tokens};
@@ -25,15 +25,47 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut app_for_cors = None;
-    let mut res = match handle(&state, &headers, &body, &mut app_for_cors).await {
-        Ok(json) => no_store(Json(json).into_response()),
+    app_request(&state, &headers, &body, async |params, app| {
+        handle(&state, params, app).await.map(Json)
+    })
+    .await
+}
+
+/// An app's request with its credentials (the token and revocation endpoints): a form body, the
+/// app authenticated and its origin allowed, then `handle`. The answer is `no-store`, and once
+/// the app is known it carries the app's CORS headers, an error too.
+pub(super) async fn app_request<T: IntoResponse>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    handle: impl AsyncFnOnce(Params, App) -> Result<T, OAuthError>,
+) -> Response {
+    let (params, app) = match authenticated(state, headers, body).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let mut res = match handle(params, app.clone()).await {
+        Ok(answer) => no_store(answer.into_response()),
         Err(e) => e.into_response(),
     };
-    if let Some(app) = &app_for_cors {
-        cors::allow_for_app(&mut res, &headers, app);
-    }
+    cors::allow_for_app(&mut res, headers, &app);
     res
+}
+
+async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, App), OAuthError> {
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body)?;
+    let app = authenticate(state, &presented(headers, &params)?).await?;
+    cors::check_origin(headers, &app)?;
+    Ok((params, app))
 }
 
 pub fn no_store(mut res: Response) -> Response {
@@ -45,19 +77,9 @@ pub fn no_store(mut res: Response) -> Response {
 
 async fn handle(
     state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-    app_for_cors: &mut Option<App>,
+    params: Params,
+    app: App,
 ) -> Result<serde_json::Value, OAuthError> {
-    if !is_form(headers) {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body)?;
-    let app = authenticate(state, &presented(headers, &params)?).await?;
-    cors::check_origin(headers, &app)?;
-    *app_for_cors = Some(app.clone());
     app.gate().map_err(unauthorized_client)?;
     match params.required("grant_type")? {
         "authorization_code" => {
@@ -83,7 +105,7 @@ async fn handle(
     }
 }
 
-fn require_grant(app: &App, grant_type: &str) -> Result<(), OAuthError> {
+fn require_grant(app: &App, grant_type: GrantType) -> Result<(), OAuthError> {
     if app.allows_grant(grant_type) {
         Ok(())
     } else {
@@ -132,7 +154,7 @@ async fn authorization_code(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "authorization_code")?;
+    require_grant(app, GrantType::AuthorizationCode)?;
     let code = params.required("code")?;
     let redirect_uri = params.required("redirect_uri")?;
     let verifier = params
@@ -209,8 +231,8 @@ async fn authorization_code(
             auth_time: Some(code.auth_time),
         },
     )?;
-    let wants_refresh =
-        scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
+    let wants_refresh = scope.split(' ').any(|s| s == "offline_access")
+        && app.allows_grant(GrantType::RefreshToken);
     let mut tx = state.db.begin().await?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut tx, &code.grant_id, now).await?;
@@ -265,7 +287,7 @@ async fn refresh_token(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "refresh_token")?;
+    require_grant(app, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -415,7 +437,7 @@ async fn client_credentials(
             "public apps cannot use the client_credentials grant",
         ));
     }
-    require_grant(app, "client_credentials")?;
+    require_grant(app, GrantType::ClientCredentials)?;
     let scopes: Vec<Scope> = match params.get("scope").map(parse_scope_list) {
         Some(Ok(s)) => s,
         // By default every app-level scope the app may hold now.

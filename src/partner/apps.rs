@@ -10,15 +10,15 @@ use super::access::{Capabilities, Stage};
 use super::access_change::{AccessView, access_view};
 use super::capabilities::{CapabilityView, capability_views};
 use super::launch::LaunchView;
+use super::partners::partner_event;
 use super::program::{ProgramError, Result, app_event};
 use super::review::{ReviewView, review_view_of};
 use super::{AppDraft, Finding, Step, StepState, prechecks};
 use crate::clock::Timestamp;
 use crate::crypto::{random_secret, secret_hash};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
 use crate::store::Db;
 use crate::store::apps::{self, App, AuthMethod, ClientType, ConsentProfile, NewApp};
-use crate::store::audit::{self, Event};
 use crate::store::draft_versions;
 use crate::store::reviews::{self, NewStep};
 
@@ -188,11 +188,11 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
 }
 
 /// The scopes a draft asks for that the live app is not approved for.
-fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
+fn pending_scopes(draft: &AppDraft, live: &[ScopeName]) -> Vec<String> {
     draft
         .scopes
         .iter()
-        .filter(|s| !live.contains(s))
+        .filter(|s| !live.iter().any(|l| l == s.as_str()))
         .cloned()
         .collect()
 }
@@ -270,16 +270,14 @@ pub async fn create_app(
         now,
     )
     .await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: Some(&client_id),
-            action: "app.created",
-            detail: json!({ "name": draft.name, "client_type": client_type.as_str() }),
-        },
+        actor,
+        Some(partner_id),
+        Some(&client_id),
+        "app.created",
+        json!({ "name": draft.name, "client_type": client_type.as_str() }),
     )
     .await?;
     draft_versions::record(&mut tx, &client_id, 1, &draft, &[], actor, now).await?;
@@ -503,14 +501,14 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             purpose: app.consent.purpose.clone(),
             consent_copy: app.consent.consent_copy.clone(),
             domain: app.live_domain.clone(),
-            redirect_uris: app.redirect_uris.clone(),
+            redirect_uris: app.redirect_uris.iter().map(|u| u.to_string()).collect(),
             origins: app.origins.clone(),
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
-            scopes: app.scopes.clone(),
+            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             optional_scopes: app.consent.optional_scopes.clone(),
             pending_scopes: app.consent.pending_scopes.clone(),
-            grant_types: app.grant_types.clone(),
+            grant_types: app.grant_types.iter().map(|g| g.to_string()).collect(),
         },
         draft_version: draft.is_some().then_some(version),
         draft,

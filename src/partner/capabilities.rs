@@ -105,27 +105,42 @@ pub async fn request_capability(
     if let Some(j) = justification {
         check_len("justification", j, 2000)?;
     }
-    let mut caps = app.capabilities.clone();
-    caps.0.insert(
-        name.to_string(),
-        Capability {
-            state: CapabilityState::Requested,
-            reason: "awaiting_review".into(),
-            at: now,
-            note: justification.map(str::to_string),
-        },
-    );
-    let mut tx = db.begin().await?;
-    apps::set_capabilities(&mut tx, &app.client_id, &caps).await?;
-    app_event(
-        &mut tx,
-        now,
+    let requested = Capability {
+        state: CapabilityState::Requested,
+        reason: "awaiting_review".into(),
+        at: now,
+        note: justification.map(str::to_string),
+    };
+    let detail = json!({ "capability": name, "justification": justification });
+    save(
+        db,
         actor,
         app,
+        name,
+        requested,
         "capability.requested",
-        json!({ "capability": name, "justification": justification }),
+        detail,
     )
-    .await?;
+    .await
+}
+
+/// Sets the app's capability `name` to `capability` (made at `capability.at`) with its audit
+/// entry (`action`, `detail`), in one transaction; answers the capability as it now reads.
+async fn save(
+    db: &Db,
+    actor: &str,
+    app: &App,
+    name: &str,
+    capability: Capability,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<CapabilityView> {
+    let now = capability.at;
+    let mut caps = app.capabilities.clone();
+    caps.0.insert(name.to_string(), capability);
+    let mut tx = db.begin().await?;
+    apps::set_capabilities(&mut tx, &app.client_id, &caps).await?;
+    app_event(&mut tx, now, actor, app, action, detail).await?;
     tx.commit().await?;
     Ok(view(name, &caps.get(name)))
 }
@@ -206,34 +221,18 @@ pub async fn set_capability(
     if let Some(n) = &note {
         check_len("note", n, 2000)?;
     }
-    let mut caps = app.capabilities.clone();
-    let old = caps.get(&name);
-    caps.0.insert(
-        name.clone(),
-        Capability {
-            state,
-            reason,
-            at: now,
-            note: note.clone(),
-        },
-    );
-    let mut tx = db.begin().await?;
-    apps::set_capabilities(&mut tx, &app.client_id, &caps).await?;
-    app_event(
-        &mut tx,
-        now,
-        actor,
-        app,
-        "capability.set",
-        json!({
-            "capability": name,
-            "from": old.state,
-            "to": state,
-            "reason": caps.get(&name).reason,
-            "note": note,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(view(&name, &caps.get(&name)))
+    let detail = json!({
+        "capability": name,
+        "from": app.capabilities.get(&name).state,
+        "to": state,
+        "reason": reason,
+        "note": note,
+    });
+    let set = Capability {
+        state,
+        reason,
+        at: now,
+        note,
+    };
+    save(db, actor, app, &name, set, "capability.set", detail).await
 }

@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::wire_enum;
+
 /// The gated capabilities (partner-program-access.txt, "Gated Capabilities").
 pub const CAPABILITIES: [&str; 6] = [
     "expanded_messaging",
@@ -36,92 +38,75 @@ pub const CAPABILITIES: [&str; 6] = [
     "advanced_event_subscriptions",
 ];
 
-/// Everything a partner writes about an app. Lists are kept in the order given.
+/// Everything a partner writes about an app. Lists are kept in the order given. The bounds
+/// in the schema are the ones `apps::check_draft_shape` enforces.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppDraft {
     /// The name users see on the consent screen.
+    #[schema(max_length = 200)]
     pub name: String,
     /// A public description of the app.
+    #[schema(max_length = 2000)]
     pub description: String,
     /// What the app is for, from the catalogue's use cases (`fintech`, `travel`…).
+    #[schema(max_length = 50)]
     pub use_case: String,
     /// The intended use in the partner's words, shown on the consent screen.
+    #[schema(max_length = 2000)]
     pub purpose: String,
     /// The app's own words on the consent screen.
+    #[schema(max_length = 2000)]
     pub consent_copy: String,
     /// The domain the partner proves it controls; redirect URIs live under it.
+    #[schema(max_length = 253)]
     pub domain: Option<String>,
+    #[schema(max_items = 50)]
     pub redirect_uris: Vec<String>,
     /// Exact origins (scheme, host, port) allowed to call the token endpoint from a browser.
+    #[schema(max_items = 50)]
     pub origins: Vec<String>,
     /// https endpoints that receive Onyx events.
+    #[schema(max_items = 50)]
     pub webhooks: Vec<String>,
     /// Where the app's users get help (an https URL).
+    #[schema(max_length = 500)]
     pub support_url: Option<String>,
     /// Scopes the app asks for.
+    #[schema(max_items = 50)]
     pub scopes: Vec<String>,
     /// Of those, the ones users may untick.
+    #[schema(max_items = 50)]
     pub optional_scopes: Vec<String>,
     /// Why the app needs each scope that needs review, keyed by scope.
     pub justifications: BTreeMap<String, String>,
     /// Gated capabilities the app asks for.
+    #[schema(max_items = 50)]
     pub capabilities: Vec<String>,
 }
 
-/// One step of an app's review (partner-program-access.txt, "Review Steps").
-///
-/// Its string forms (serde, `FromStr`, `&'static str`, the list of names) all derive from the
-/// variant names in snake_case.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Step {
-    Company,
-    AppIdentity,
-    UseCase,
-    Scopes,
-    Domain,
-    RedirectUris,
-    Webhooks,
-    ConnectivityCatalogue,
-    Support,
-    PrivacySecurity,
-    Production,
+wire_enum! {
+    /// One step of an app's review (partner-program-access.txt, "Review Steps").
+    ///
+    /// Its string forms (serde, `FromStr`, `&'static str`, the list of names) all derive from the
+    /// variant names in snake_case.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub enum Step as "snake_case" {
+        Company,
+        AppIdentity,
+        UseCase,
+        Scopes,
+        Domain,
+        RedirectUris,
+        Webhooks,
+        ConnectivityCatalogue,
+        Support,
+        PrivacySecurity,
+        Production,
+    }
 }
 
 impl Step {
-    /// The step's name in the API, the CLI and the database (derived: see the enum).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
-    /// Every step, in review order.
-    pub fn all() -> impl Iterator<Item = Self> {
-        <Self as strum::IntoEnumIterator>::iter()
-    }
-
     /// What the step covers, in words.
     pub fn title(self) -> &'static str {
         match self {
@@ -160,45 +145,22 @@ impl Step {
     }
 }
 
-/// Where a review step stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum StepState {
-    Pending,
-    Approved,
-    ChangesRequested,
-    Rejected,
-    NotApplicable,
+wire_enum! {
+    /// Where a review step stands.
+    pub enum StepState as "snake_case" {
+        Pending,
+        Approved,
+        ChangesRequested,
+        Rejected,
+        NotApplicable,
+    }
 }
 
 impl StepState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// The states an operator's decision may set (every one but `pending`), for the CLI's
     /// list of values.
     pub fn decisions() -> impl Iterator<Item = &'static str> {
-        <Self as strum::IntoEnumIterator>::iter()
+        Self::all()
             .filter(|s| *s != Self::Pending)
             .map(Self::as_str)
     }

@@ -9,35 +9,19 @@ use crate::store::Db;
 use crate::store::audit::{self, Event};
 use crate::store::partners::{self, KeyInfo, Member, NewPartner, Partner};
 use crate::store::users;
+use crate::wire::wire_enum;
 
-/// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
-/// values) derive from the variants.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Developer,
+wire_enum! {
+    own parse;
+    /// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
+    /// values) derive from the variants.
+    pub enum Role as "snake_case" {
+        Owner,
+        Developer,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// Reads a role as the API and the CLI name it.
     pub fn parse(raw: &str) -> Result<Self> {
         raw.parse().map_err(|_| {
@@ -164,16 +148,14 @@ pub async fn create_partner(
     partners::set_member(&mut tx, &partner_id, &owner.id, Role::Owner.as_str(), now).await?;
     let (key_id, key) =
         partners::create_key(&mut tx, Some(&partner_id), None, "first key", now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(&partner_id),
-            client_id: None,
-            action: "partner.created",
-            detail: json!({ "name": name, "owner": owner.email, "key_id": key_id }),
-        },
+        actor,
+        Some(&partner_id),
+        None,
+        "partner.created",
+        json!({ "name": name, "owner": owner.email, "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -203,16 +185,14 @@ pub async fn add_member(
     };
     let mut tx = db.begin().await?;
     partners::set_member(&mut tx, partner_id, &user.id, role.as_str(), now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.member_set",
-            detail: json!({ "email": user.email, "role": role }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.member_set",
+        json!({ "email": user.email, "role": role }),
     )
     .await?;
     tx.commit().await?;
@@ -253,16 +233,14 @@ pub async fn create_partner_key(
     check_len("name", name, 100)?;
     let mut tx = db.begin().await?;
     let (key_id, key) = partners::create_key(&mut tx, Some(partner_id), None, name, now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.key_created",
-            detail: json!({ "key_id": key_id, "name": name }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.key_created",
+        json!({ "key_id": key_id, "name": name }),
     )
     .await?;
     tx.commit().await?;
@@ -284,16 +262,14 @@ pub async fn revoke_partner_key(
     if !partners::revoke_key(&mut tx, partner_id, key_id, now).await? {
         return Err(ProgramError::NotFound("API key"));
     }
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: Some(partner_id),
-            client_id: None,
-            action: "partner.key_revoked",
-            detail: json!({ "key_id": key_id }),
-        },
+        actor,
+        Some(partner_id),
+        None,
+        "partner.key_revoked",
+        json!({ "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -317,16 +293,14 @@ pub async fn create_operator(
     partners::set_operator(&mut tx, &user.id, true).await?;
     let (key_id, key) =
         partners::create_key(&mut tx, None, Some(&user.id), "operator key", now).await?;
-    audit::append(
+    partner_event(
         &mut tx,
         now,
-        Event {
-            actor,
-            partner_id: None,
-            client_id: None,
-            action: "operator.created",
-            detail: json!({ "email": user.email, "key_id": key_id }),
-        },
+        actor,
+        None,
+        None,
+        "operator.created",
+        json!({ "email": user.email, "key_id": key_id }),
     )
     .await?;
     tx.commit().await?;
@@ -336,4 +310,29 @@ pub async fn create_operator(
         api_key_id: key_id,
         api_key: key,
     })
+}
+
+/// Appends an event of the partner program to the audit log: about a partner (none for an
+/// operator), and about one of its apps when `client_id` names it.
+pub(super) async fn partner_event(
+    tx: &mut crate::store::Tx<'_>,
+    now: Timestamp,
+    actor: &str,
+    partner_id: Option<&str>,
+    client_id: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> std::result::Result<(), sqlx::Error> {
+    audit::append(
+        tx,
+        now,
+        Event {
+            actor,
+            partner_id,
+            client_id,
+            action,
+            detail,
+        },
+    )
+    .await
 }

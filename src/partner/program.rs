@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::clock::Timestamp;
 use crate::store::Db;
 use crate::store::apps::App;
-use crate::store::audit::{self, Event};
+use crate::store::audit;
 
 /// A refusal that names what is wrong, as the partner and operator APIs answer it:
 /// `{"error": code, "error_description": message, ...extra}`.
@@ -96,16 +96,14 @@ pub(super) async fn app_event(
     action: &str,
     detail: Value,
 ) -> std::result::Result<(), sqlx::Error> {
-    audit::append(
+    super::partners::partner_event(
         tx,
         now,
-        Event {
-            actor,
-            partner_id: app.partner_id.as_deref(),
-            client_id: Some(&app.client_id),
-            action,
-            detail,
-        },
+        actor,
+        app.partner_id.as_deref(),
+        Some(&app.client_id),
+        action,
+        detail,
     )
     .await
 }

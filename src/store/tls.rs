@@ -148,27 +148,23 @@ impl PgTls {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS set-up: {e}"))?;
-        let config = match self.mode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(EncryptOnly { provider }))
-                .with_no_client_auth(),
+        let chain = match self.mode {
+            SslMode::Disable | SslMode::Prefer | SslMode::Require => None,
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = Arc::new(self.roots()?);
-                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                     .build()
                     .map_err(|e| format!("TLS set-up: {e}"))?;
                 if self.mode == SslMode::VerifyFull {
-                    builder.with_webpki_verifier(webpki).with_no_client_auth()
-                } else {
-                    builder
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(AnyHostName(webpki)))
-                        .with_no_client_auth()
+                    return Ok(builder.with_webpki_verifier(webpki).with_no_client_auth());
                 }
+                Some(webpki)
             }
         };
-        Ok(config)
+        Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Lenient { chain, provider }))
+            .with_no_client_auth())
     }
 
     /// The TLS connector for the pipelined tokio-postgres connections.
@@ -203,24 +199,34 @@ impl PgTls {
     }
 }
 
-/// `prefer` and `require`: any certificate, as libpq and sqlx do in these modes. The handshake
-/// signatures are still checked (the peer holds the key of the certificate it sent), so the
-/// session is encrypted to whoever answered.
+/// The modes that check less than the whole certificate, as libpq and sqlx do in them:
+/// `prefer` and `require` accept any certificate (`chain: None`); `verify-ca` verifies the chain
+/// but not the name in it. The handshake signatures are always checked (the peer holds the key
+/// of the certificate it sent), so the session is encrypted to whoever answered.
 #[derive(Debug)]
-struct EncryptOnly {
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for EncryptOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -255,53 +261,6 @@ impl ServerCertVerifier for EncryptOnly {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain is verified, the name in the certificate is not.
-#[derive(Debug)]
-struct AnyHostName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyHostName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 
@@ -374,6 +333,63 @@ mod tests {
         );
         let url = PgTls::tokio_postgres_url("postgres://u@db/onyx?sslmode=verify-ca").unwrap();
         assert!(url.parse::<tokio_postgres::Config>().is_ok());
+    }
+
+    /// A TLS handshake with the test PostgreSQL server (its SSLRequest first), presenting
+    /// `name` as the host name.
+    fn handshake(tls: &PgTls, name: &str) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let url = std::env::var("ONYX_TEST_POSTGRES_URL").map_err(|e| e.to_string())?;
+        let url = Url::parse(&url).map_err(|e| e.to_string())?;
+        let address = (
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432),
+        );
+        let mut tcp = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+        // SSLRequest: length 8, code 80877103; the server answers 'S' to go on with TLS.
+        tcp.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .map_err(|e| e.to_string())?;
+        let mut answer = [0u8];
+        tcp.read_exact(&mut answer).map_err(|e| e.to_string())?;
+        assert_eq!(answer, *b"S", "the test server speaks TLS");
+        let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+        let mut conn = rustls::ClientConnection::new(Arc::new(tls.client_config()?), name)
+            .map_err(|e| e.to_string())?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn each_mode_checks_the_certificate_as_libpq_does() {
+        let Ok(ca) = std::env::var("ONYX_TEST_POSTGRES_TLS_ROOT_CERT") else {
+            return;
+        };
+        let with = |mode, root_cert: Option<&str>| PgTls {
+            mode,
+            root_cert: root_cert.map(PathBuf::from),
+        };
+        // The test server's certificate names 127.0.0.1 and localhost, signed by `ca`.
+        let other = "not-the-server.example";
+        for mode in [SslMode::Prefer, SslMode::Require] {
+            assert_eq!(handshake(&with(mode, None), other), Ok(()), "{mode:?}");
+        }
+        assert_eq!(
+            handshake(&with(SslMode::VerifyCa, Some(&ca)), other),
+            Ok(())
+        );
+        assert_eq!(
+            handshake(&with(SslMode::VerifyFull, Some(&ca)), "localhost"),
+            Ok(())
+        );
+        let e = handshake(&with(SslMode::VerifyFull, Some(&ca)), other).unwrap_err();
+        assert!(e.to_lowercase().contains("name"), "{e}");
+        // Without the CA, only the public roots: the chain leads nowhere trusted.
+        for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
+            let e = handshake(&with(mode, None), "localhost").unwrap_err();
+            assert!(e.to_lowercase().contains("issuer"), "{mode:?}: {e}");
+        }
     }
 
     #[test]

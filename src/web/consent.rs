@@ -52,6 +52,17 @@ pub fn date(ts: i64) -> String {
     }
 }
 
+/// A scope asked for the first time and not granted: requested while the question is open, or
+/// denied once the person declined it. Neither expires.
+fn undecided(scope: &str, state: consent::State, reason: Reason) -> grants::Change {
+    grants::Change {
+        scope: scope.to_string(),
+        state,
+        reason: Some(reason),
+        expires_at: None,
+    }
+}
+
 fn view(scope: &ScopeInfo, app: &App, expiry: Option<i64>) -> ScopeView {
     ScopeView {
         name: scope.name.clone(),
@@ -293,12 +304,11 @@ pub async fn consent_get(
         if situation.stored_granted(&s.name) {
             reasked.push(s.name.clone());
         } else {
-            changes.push(grants::Change {
-                scope: s.name.clone(),
-                state: consent::State::Requested,
-                reason: Some(Reason::AwaitingDecision),
-                expires_at: None,
-            });
+            changes.push(undecided(
+                &s.name,
+                consent::State::Requested,
+                Reason::AwaitingDecision,
+            ));
         }
     }
     if !situation.sorted.asked.is_empty() {
@@ -393,12 +403,11 @@ pub async fn consent_post(
                         expires_at: consent::expires_at(s, &facts, &user_facts, now),
                     });
                 } else {
-                    changes.push(grants::Change {
-                        scope: s.name.clone(),
-                        state: consent::State::Denied,
-                        reason: Some(Reason::UserDeclined),
-                        expires_at: None,
-                    });
+                    changes.push(undecided(
+                        &s.name,
+                        consent::State::Denied,
+                        Reason::UserDeclined,
+                    ));
                 }
             }
             let grant_id = grants::record(
@@ -458,12 +467,7 @@ pub async fn consent_post(
                     .asked
                     .iter()
                     .filter(|s| !situation.stored_granted(&s.name))
-                    .map(|s| grants::Change {
-                        scope: s.name.clone(),
-                        state: consent::State::Denied,
-                        reason: Some(Reason::UserDeclined),
-                        expires_at: None,
-                    }),
+                    .map(|s| undecided(&s.name, consent::State::Denied, Reason::UserDeclined)),
             );
             let keeps_grants = situation
                 .perms

@@ -12,7 +12,7 @@ pub mod views;
 
 use askama::Template;
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -44,25 +44,29 @@ pub fn with_cookies(mut res: Response, cookies: impl IntoIterator<Item = String>
     res
 }
 
+/// Sets each header to its fixed value (replacing any it had).
+pub fn set_headers<const N: usize>(res: &mut Response, headers: [(HeaderName, &'static str); N]) {
+    let h = res.headers_mut();
+    for (name, value) in headers {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Headers for every HTML page: never framed (clickjacking), never cached (pages carry codes
 /// and CSRF tokens), never leaking their URL in a Referer.
 pub fn page_headers(res: &mut Response) {
-    let h = res.headers_mut();
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    set_headers(
+        res,
+        [
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
     );
 }
 

@@ -525,7 +525,7 @@ async fn a_retired_key_stays_published_as_long_as_an_apps_tokens_live(backend: B
         .await
         .unwrap();
     assert_eq!(
-        out["previous_keys_published_until"],
+        out.previous_keys_published_until,
         app.clock_now() + 120 + 8 * 3600
     );
     // Past the server's own lifetimes, a token the app got just before the switch still lives.
@@ -547,7 +547,7 @@ async fn a_retired_key_stays_published_as_long_as_an_apps_tokens_live(backend: B
     let out = admin::rotate_keys(&app.state.db, &settings, app.clock_now(), true, true)
         .await
         .unwrap();
-    assert_eq!(out["previous_keys_revoked"], true);
+    assert!(out.previous_keys_revoked);
     let after = kids(&app).await;
     assert_eq!(
         after.len(),

@@ -317,7 +317,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// The credentials in the answer that created an app (`apps create`, or the admin call).
+    /// The credentials in the answer that created an app (`apps create`).
     pub fn from_created(created: &Value) -> Client {
         Client {
             client_id: text(created, "client_id"),
@@ -354,14 +354,17 @@ impl TestApp {
         let v = admin::create_user(&self.state.db, self.clock.now(), email, name, PASSWORD)
             .await
             .expect("creating a user");
-        v["user_id"].as_str().unwrap().to_string()
+        v.user_id
     }
 
     pub async fn create_app_with(&self, spec: AppSpec) -> Client {
         let v = admin::create_app(&self.state.db, self.clock.now(), spec)
             .await
             .expect("creating an app");
-        Client::from_created(&v)
+        Client {
+            client_id: v.client_id,
+            client_secret: v.client_secret,
+        }
     }
 
     /// A confidential app at `REDIRECT` approved for `scopes`.

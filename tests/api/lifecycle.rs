@@ -52,8 +52,8 @@ async fn resource_server(app: &TestApp, audience: &str) -> ResourceServer {
     .await
     .unwrap();
     ResourceServer {
-        id: v["client_id"].as_str().unwrap().into(),
-        secret: v["client_secret"].as_str().unwrap().into(),
+        id: v.client_id,
+        secret: v.client_secret,
     }
 }
 
@@ -454,6 +454,8 @@ async fn private_key_jwt_authenticates_and_refuses_replays_and_bad_assertions(ba
     let v = onyx_id::admin::create_app(&app.state.db, app.clock_now(), spec)
         .await
         .unwrap();
+    // As the CLI prints it: no secret at all.
+    let v = serde_json::to_value(v).unwrap();
     assert!(v.get("client_secret").is_none());
     assert_eq!(v["token_endpoint_auth_method"], "private_key_jwt");
     let id = text(&v, "client_id");

@@ -522,7 +522,7 @@ async fn keys_rotate_publishes_the_new_key_first_and_signs_with_it_later() {
     let out = onyx_id::admin::rotate_keys(&app.state.db, &settings, app.clock_now(), false, false)
         .await
         .unwrap();
-    let new_es = out["keys"][0]["kid"].as_str().unwrap().to_string();
+    let new_es = out.keys[0].kid.clone();
     let after = jwks(&app).await;
     let kids: Vec<&str> = after["keys"]
         .as_array()

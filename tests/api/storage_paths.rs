@@ -30,7 +30,7 @@ async fn the_hot_lookups_run_on_the_path_the_setting_picks(backend: Backend) {
     let rs = onyx_id::admin::create_resource_server(db, app.clock_now(), "Travel API", audience)
         .await
         .expect("a resource server");
-    let (rs_id, rs_secret) = (text(&rs, "client_id"), text(&rs, "client_secret"));
+    let (rs_id, rs_secret) = (rs.client_id, rs.client_secret);
     let mut s = spec(&["grants:read"]);
     s.grant_types = vec!["client_credentials".into()];
     let client = app.create_app_with(s).await;
