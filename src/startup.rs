@@ -34,6 +34,8 @@ pub struct Inner {
     pub password_checks: crate::web::login::PasswordChecks,
     /// The discovery document, serialised once: it changes only with the configuration.
     pub discovery: axum::body::Bytes,
+    /// Seals and opens the webhook endpoints' signing secrets (a key in the keys folder).
+    pub webhook_secrets: crate::webhooks::secrets::SecretBox,
 }
 
 impl Deref for AppState {
@@ -67,7 +69,9 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         &settings.keys_dir,
     )?;
     db.spawn_checkpointer(&settings.database_url);
+    let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
     Ok(AppState(Arc::new(Inner {
+        webhook_secrets,
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),
