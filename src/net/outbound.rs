@@ -202,7 +202,10 @@ mod tests {
     async fn an_internal_literal_is_refused_without_a_lookup() {
         for host in ["127.0.0.1", "10.1.2.3", "[::1]", "169.254.169.254"] {
             let err = guard().addresses(host, 443).await.unwrap_err();
-            assert!(matches!(err, AddressError::NotPublic { .. }), "{host}: {err}");
+            assert!(
+                matches!(err, AddressError::NotPublic { .. }),
+                "{host}: {err}"
+            );
         }
     }
 
@@ -219,7 +222,10 @@ mod tests {
 
     #[tokio::test]
     async fn fixed_addresses_are_checked_too() {
-        let fixed = [("hooks.partner.example".to_string(), "10.0.0.1:443".parse().unwrap())];
+        let fixed = [(
+            "hooks.partner.example".to_string(),
+            "10.0.0.1:443".parse().unwrap(),
+        )];
         let g = Guard {
             resolve: &fixed,
             ..guard()

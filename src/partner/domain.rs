@@ -19,9 +19,7 @@ use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
 
 use crate::crypto;
-use crate::net::outbound::{
-    AddressError, Guard, SHOWN_INPUT_CHARS, cause, read_at_most, shown,
-};
+use crate::net::outbound::{AddressError, Guard, SHOWN_INPUT_CHARS, cause, read_at_most, shown};
 
 /// Where, under the partner's domain, the token is published.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/onyx-id-verification";

@@ -142,7 +142,9 @@ pub async fn disable(
          WHERE endpoint_id = $1 AND state = 'pending'",
     )
     .bind(endpoint_id)
-    .bind(format!("not delivered: the endpoint was disabled ({reason})"))
+    .bind(format!(
+        "not delivered: the endpoint was disabled ({reason})"
+    ))
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -172,10 +174,12 @@ pub async fn endpoint_succeeded(
     test: bool,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    // Only a row with something to change is written (and locked): deliveries to one endpoint
+    // do not queue on its row.
     sqlx::query(
         "UPDATE webhook_endpoints SET failing_since = NULL,
              tested_at = CASE WHEN $2 = 1 THEN $3 ELSE tested_at END
-         WHERE id = $1",
+         WHERE id = $1 AND (failing_since IS NOT NULL OR $2 = 1)",
     )
     .bind(endpoint_id)
     .bind(i64::from(test))
@@ -192,7 +196,7 @@ pub async fn endpoint_failed(
     now: Timestamp,
 ) -> Result<Timestamp, sqlx::Error> {
     sqlx::query(
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+        "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
     )
     .bind(endpoint_id)
     .bind(now)
@@ -353,8 +357,13 @@ pub struct AttemptRecord<'a> {
 pub enum After {
     Delivered,
     /// Retried at this time, after this many failures in the schedule.
-    Retry { at: Timestamp, failures: i64 },
-    Failed { failures: i64 },
+    Retry {
+        at: Timestamp,
+        failures: i64,
+    },
+    Failed {
+        failures: i64,
+    },
 }
 
 /// Records an attempt of a claimed delivery and its state after; false (and nothing written)

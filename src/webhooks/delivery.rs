@@ -102,7 +102,9 @@ pub fn classify(status: u16, retry_after: Option<&str>, now: i64) -> (Outcome, O
         ),
         _ => (
             Outcome::Failed { retry_after: None },
-            Some(format!("answered {status}; only a 2xx answer is a delivery")),
+            Some(format!(
+                "answered {status}; only a 2xx answer is a delivery"
+            )),
         ),
     }
 }
@@ -259,9 +261,9 @@ impl Deliverer {
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let client =
-            self.guard()
-                .client(host, &key.addrs, TIMEOUT, CONNECT_TIMEOUT, USER_AGENT)?;
+        let client = self
+            .guard()
+            .client(host, &key.addrs, TIMEOUT, CONNECT_TIMEOUT, USER_AGENT)?;
         if clients.len() >= MAX_CLIENTS {
             clients.clear();
         }
@@ -307,7 +309,11 @@ mod tests {
         }
         assert_eq!(outcome(410, None), Outcome::Gone);
         for s in [301, 302, 303, 307, 308, 400, 401, 404, 500, 502, 504] {
-            assert_eq!(outcome(s, None), Outcome::Failed { retry_after: None }, "{s}");
+            assert_eq!(
+                outcome(s, None),
+                Outcome::Failed { retry_after: None },
+                "{s}"
+            );
         }
         assert!(classify(302, None, 0).1.unwrap().contains("never follow"));
         assert_eq!(
@@ -324,7 +330,10 @@ mod tests {
         );
         assert_eq!(outcome(429, None), Outcome::Failed { retry_after: None });
         // A Retry-After on another status is not honoured.
-        assert_eq!(outcome(500, Some("60")), Outcome::Failed { retry_after: None });
+        assert_eq!(
+            outcome(500, Some("60")),
+            Outcome::Failed { retry_after: None }
+        );
     }
 
     #[test]

@@ -71,9 +71,15 @@ impl DisabledReason {
     /// A sentence the partner can act on.
     pub fn sentence(self) -> &'static str {
         match self {
-            Self::Gone => "The endpoint answered 410 Gone, so Onyx stopped delivering to it. Enable it again once it accepts events.",
-            Self::SecurityFailure => "The endpoint failed a security check at delivery (it resolved to a non-public address or presented an invalid certificate). Fix it, enable it again and send a test event.",
-            Self::Failing => "Every delivery to the endpoint failed for 5 days, so Onyx stopped delivering to it. Fix it and enable it again.",
+            Self::Gone => {
+                "The endpoint answered 410 Gone, so Onyx stopped delivering to it. Enable it again once it accepts events."
+            }
+            Self::SecurityFailure => {
+                "The endpoint failed a security check at delivery (it resolved to a non-public address or presented an invalid certificate). Fix it, enable it again and send a test event."
+            }
+            Self::Failing => {
+                "Every delivery to the endpoint failed for 5 days, so Onyx stopped delivering to it. Fix it and enable it again."
+            }
             Self::Disabled => "The endpoint was disabled.",
         }
     }
@@ -295,7 +301,10 @@ pub async fn get(
     endpoint_id: &str,
     now: Timestamp,
 ) -> Result<EndpointView> {
-    Ok(EndpointView::from_row(one(db, client_id, endpoint_id).await?, now))
+    Ok(EndpointView::from_row(
+        one(db, client_id, endpoint_id).await?,
+        now,
+    ))
 }
 
 /// A new secret for the endpoint; the current one keeps signing beside it for

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::partner::access::{AccessReason, AccessState, CapabilityState, Capabilities};
+use crate::partner::access::{AccessReason, AccessState, Capabilities, CapabilityState};
 
 /// The gated capability that per-scope `permission.*` events need.
 pub const ADVANCED_SUBSCRIPTIONS: &str = "advanced_event_subscriptions";
@@ -138,7 +138,9 @@ pub fn subscription(
     } else {
         requested
             .iter()
-            .map(|raw| EventType::parse(raw.trim()).ok_or_else(|| SubscriptionError::Unknown(raw.clone())))
+            .map(|raw| {
+                EventType::parse(raw.trim()).ok_or_else(|| SubscriptionError::Unknown(raw.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?
     };
     types.sort();
@@ -385,7 +387,11 @@ mod tests {
         );
         assert_eq!(
             subscription(
-                &["permission.revoked".into(), "consent.revoked".into(), "consent.revoked".into()],
+                &[
+                    "permission.revoked".into(),
+                    "consent.revoked".into(),
+                    "consent.revoked".into()
+                ],
                 &enabled
             )
             .unwrap(),

@@ -73,7 +73,12 @@ impl SigningSecret {
 
 /// The `webhook-signature` header: one signature per secret, space-separated (during a
 /// rotation's overlap both the new and the previous secret sign).
-pub fn signature_header(secrets: &[SigningSecret], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header(
+    secrets: &[SigningSecret],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
     secrets
         .iter()
         .map(|s| s.sign(id, timestamp, body))
@@ -215,7 +220,11 @@ mod tests {
         let header = signature_header(&[a.clone(), b.clone()], "msg_1", 1, b"{}");
         assert_eq!(
             header,
-            format!("{} {}", a.sign("msg_1", 1, b"{}"), b.sign("msg_1", 1, b"{}"))
+            format!(
+                "{} {}",
+                a.sign("msg_1", 1, b"{}"),
+                b.sign("msg_1", 1, b"{}")
+            )
         );
     }
 
@@ -237,14 +246,26 @@ mod tests {
         let secret = SigningSecret::generate();
         let sealed = sealer.seal("ep_1", &secret);
         assert!(!sealed.contains(&secret.expose()[6..]));
-        assert_ne!(sealed, sealer.seal("ep_1", &secret), "a fresh nonce each time");
-        assert_eq!(sealer.open("ep_1", &sealed).unwrap().expose(), secret.expose());
+        assert_ne!(
+            sealed,
+            sealer.seal("ep_1", &secret),
+            "a fresh nonce each time"
+        );
+        assert_eq!(
+            sealer.open("ep_1", &sealed).unwrap().expose(),
+            secret.expose()
+        );
         assert!(sealer.open("ep_2", &sealed).is_none());
         // The same folder gives the same key; another folder another.
         let again = SecretBox::open_or_create(dir.path()).unwrap();
         assert!(again.open("ep_1", &sealed).is_some());
         let other = tempfile::tempdir().unwrap();
-        assert!(SecretBox::open_or_create(other.path()).unwrap().open("ep_1", &sealed).is_none());
+        assert!(
+            SecretBox::open_or_create(other.path())
+                .unwrap()
+                .open("ep_1", &sealed)
+                .is_none()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -89,9 +89,7 @@ pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let bad = || format!("{raw:?} is not a duration like 30s, 5m, 2h or 1d");
-    let unit_at = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(bad)?;
+    let unit_at = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = raw.split_at(unit_at);
     let n: u64 = number.parse().map_err(|_| bad())?;
     let scale = match unit {
@@ -142,8 +140,11 @@ mod tests {
                 Duration::from_secs(5)
             ]
         );
-        assert_eq!(parse_schedule("1d").unwrap(), vec![Duration::from_secs(86_400)]);
-        assert_eq!(parse_schedule("none").unwrap(), vec![]);
+        assert_eq!(
+            parse_schedule("1d").unwrap(),
+            vec![Duration::from_secs(86_400)]
+        );
+        assert!(parse_schedule("none").unwrap().is_empty());
         for bad in ["", "1s,,2s", "5", "s", "5x", "-1s", "1.5s", "31d", "1s;2s"] {
             assert!(parse_schedule(bad).is_err(), "{bad:?}");
         }

@@ -35,3 +35,4 @@ mod sign_in;
 mod storage_paths;
 mod support;
 mod transport;
+mod webhooks;
