@@ -253,6 +253,14 @@ async fn endpoint_state(app: &TestApp, a: &App, id: &str) -> webhooks::EndpointV
         .unwrap()
 }
 
+async fn send_test(
+    app: &TestApp,
+    a: &App,
+    endpoint_id: &str,
+) -> Result<webhooks::TestSent, WebhookError> {
+    endpoints::send_test(&app.state.db, &a.client_id, endpoint_id, app.clock_now()).await
+}
+
 async fn an_enqueued_event_is_delivered_signed_once_with_its_id(backend: Backend) {
     let app = spawn_app_with(backend, &local).await;
     let rx = Receiver::start().await;
@@ -393,14 +401,7 @@ async fn a_410_disables_the_endpoint(backend: Backend) {
         enqueue(&app, &a, 1).await.is_empty(),
         "a disabled endpoint gets nothing"
     );
-    let err = endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap_err();
+    let err = send_test(&app, &a, &ep.endpoint_id).await.unwrap_err();
     assert_eq!(err.code(), "endpoint_disabled");
     let e = endpoints::enable(
         &app.state.db,
@@ -459,14 +460,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backen
         app.clock_now() + webhooks::ROTATION_OVERLAP
     );
     rx.trust(&rotated.secret);
-    let sent = endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap();
+    let sent = send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     let got = rx.wait_for(1).await;
     assert_eq!(got[0].id, sent.event_id);
     assert_eq!(got[0].body["type"], "webhook.test");
@@ -477,14 +471,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backen
         "both the old and the new secret"
     );
     app.clock.advance(webhooks::ROTATION_OVERLAP + 1);
-    endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap();
+    send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     let got = rx.wait_for(2).await;
     assert_eq!(got[1].signatures, 1);
     assert_eq!(got[1].verified_by, vec![1], "only the new secret");
@@ -527,14 +514,7 @@ async fn a_name_resolving_to_loopback_is_refused_without_the_allow_flag(backend:
     let rx = Receiver::start().await;
     let a = live_app(&app, &[]).await;
     let ep = add(&app, &a, &format!("http://localhost:{}/hook", rx.port), &[]).await;
-    endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap();
+    send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     let d = wait_delivery(&app, &a, |d| d.state == DeliveryState::Failed).await;
     assert_eq!(d.attempts[0].outcome, "security_failure");
     assert!(d.attempts[0].error.as_deref().unwrap().contains("loopback"));
@@ -549,14 +529,7 @@ async fn a_redirect_is_never_followed(backend: Backend) {
     let a = live_app(&app, &[]).await;
     let ep = add(&app, &a, &rx.url("/redirect"), &[]).await;
     rx.trust(&ep.secret);
-    endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap();
+    send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     let d = wait_delivery(&app, &a, |d| d.attempts.len() == 1).await;
     assert_eq!(
         d.state,
@@ -606,14 +579,7 @@ async fn a_successful_test_delivery_lifts_the_security_cause(backend: Backend) {
             .len(),
         1
     );
-    endpoints::send_test(
-        &app.state.db,
-        &a.client_id,
-        &ep.endpoint_id,
-        app.clock_now(),
-    )
-    .await
-    .unwrap();
+    send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     wait_delivery(&app, &a, |d| {
         d.event_type == "webhook.test" && d.state == DeliveryState::Delivered
     })
@@ -751,11 +717,52 @@ async fn an_endpoint_failing_every_delivery_for_5_days_is_disabled_with_the_reas
     assert!(e.disabled_reason_text.unwrap().contains("5 days"));
 }
 
+async fn a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_respected(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, &local).await;
+    let rx = Receiver::start().await;
+    let a = live_app(&app, &[]).await;
+    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
+    rx.trust(&ep.secret);
+    let wall = onyx_id::clock::Clock::now(&onyx_id::clock::SystemClock);
+    let now = app.clock_now();
+    let mut tx = app.state.db.begin().await.unwrap();
+    let mut ids = Vec::new();
+    // As a worker that died mid-delivery leaves them: one lease expired, one still running.
+    for lease_until in [wall - 1, wall + 3600] {
+        let done = webhooks::enqueue(&mut tx, &a.client_id, &access_event(&a, now), now)
+            .await
+            .unwrap();
+        let id = done.event_id.unwrap();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET lease_owner = 'dead', lease_until = $1
+             WHERE event_id = $2",
+        )
+        .bind(lease_until)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    tx.commit().await.unwrap();
+    webhooks::wake();
+    let got = rx.wait_for(1).await;
+    assert_eq!(
+        got[0].id, ids[0],
+        "the expired lease is claimed again, with the same id"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.got().len(), 1, "a live lease is its worker's");
+}
+
 on_each_backend!(
     an_enqueued_event_is_delivered_signed_once_with_its_id,
     a_failing_receiver_gets_the_same_id_on_every_retry_and_the_log_shows_each_attempt,
     after_the_last_retry_the_delivery_fails_and_can_be_retried,
     a_410_disables_the_endpoint,
+    a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_respected,
     an_endpoint_failing_every_delivery_for_5_days_is_disabled_with_the_reason,
     a_429_is_retried_after_its_retry_after,
     a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends,
