@@ -159,7 +159,7 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
     };
     let facts = |u: &users::User| {
         json!({
-            "email_verified": u.email_verified != 0,
+            "email_verified": u.email_verified,
             "region": u.region,
             "risk_level": u.risk_level,
         })
@@ -193,7 +193,7 @@ pub async fn update_user(db: &Db, email: &str, changes: &UserChanges) -> Result<
     Ok(json!({
         "user_id": user.id,
         "email": user.email,
-        "email_verified": user.email_verified != 0,
+        "email_verified": user.email_verified,
         "region": user.region,
         "risk_level": user.risk_level,
     }))

@@ -11,45 +11,25 @@
 
 use serde::Serialize;
 
-use crate::scopes::{Eligibility, ScopeInfo, TrustLevel, catalogue};
+use crate::scopes::{Eligibility, ScopeInfo, ScopeName, TrustLevel, catalogue};
+use crate::wire::wire_enum;
 
-/// A permission's state. Its string form (stored, and sent by the APIs) is derived once:
-/// `as_str`, `parse`, `Display`, the serde form and [`State::VARIANTS`] all come from it.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[serde(into = "&'static str")]
-#[strum(serialize_all = "lowercase")]
-pub enum State {
-    Requested,
-    Granted,
-    Limited,
-    Revoked,
-    Expired,
-    Denied,
-    Unavailable,
+wire_enum! {
+    /// A permission's state. Its string form (stored, and sent by the APIs) is derived once:
+    /// `as_str`, `parse`, `Display`, the serde form and [`State::VARIANTS`] all come from it.
+    pub enum State as "lowercase" {
+        Requested,
+        Granted,
+        /// Worked out from the conditions, never stored.
+        Limited,
+        Revoked,
+        Expired,
+        Denied,
+        Unavailable,
+    }
 }
 
 impl State {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// A stored state (`limited` is never stored: it is worked out).
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// Words for the Connected apps page.
     pub fn label(self) -> &'static str {
         match self {
@@ -64,57 +44,36 @@ impl State {
     }
 }
 
-/// Why a permission is not (or no longer) granted, for machines. Its string form is derived
-/// once, like [`State`]'s.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[serde(into = "&'static str")]
-#[strum(serialize_all = "snake_case")]
-pub enum Reason {
-    /// The consent screen was shown; no answer yet.
-    AwaitingDecision,
-    /// The user approved fewer scopes (unticked this one) or declined the request.
-    UserDeclined,
-    /// Onyx has not approved the app for this scope (not in its approved list, or its trust
-    /// level is too low).
-    AppNotApproved,
-    /// The account does not meet the scope's eligibility rule.
-    AccountNotEligible,
-    /// The scope is not offered in the account's region.
-    RegionNotSupported,
-    /// The scope needs a gated capability Onyx has not enabled for the app.
-    ScopeGated,
-    /// The app asked for the scope and Onyx has not finished reviewing it.
-    ReviewRequired,
-    /// Onyx limited the app's access and withdrew this scope (see the app's access reason).
-    AppAccessLimited,
-    /// The permission reached the end of the lifetime its policy allows.
-    ExpiredByPolicy,
-    RevokedByUser,
-    RevokedByPartner,
-    RevokedByOnyx,
+wire_enum! {
+    /// Why a permission is not (or no longer) granted, for machines. Its string form is derived
+    /// once, like [`State`]'s.
+    pub enum Reason as "snake_case" {
+        /// The consent screen was shown; no answer yet.
+        AwaitingDecision,
+        /// The user approved fewer scopes (unticked this one) or declined the request.
+        UserDeclined,
+        /// Onyx has not approved the app for this scope (not in its approved list, or its trust
+        /// level is too low).
+        AppNotApproved,
+        /// The account does not meet the scope's eligibility rule.
+        AccountNotEligible,
+        /// The scope is not offered in the account's region.
+        RegionNotSupported,
+        /// The scope needs a gated capability Onyx has not enabled for the app.
+        ScopeGated,
+        /// The app asked for the scope and Onyx has not finished reviewing it.
+        ReviewRequired,
+        /// Onyx limited the app's access and withdrew this scope (see the app's access reason).
+        AppAccessLimited,
+        /// The permission reached the end of the lifetime its policy allows.
+        ExpiredByPolicy,
+        RevokedByUser,
+        RevokedByPartner,
+        RevokedByOnyx,
+    }
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// One sentence a person can read (the same for the user and the partner).
     pub fn sentence(self) -> &'static str {
         match self {
@@ -150,7 +109,7 @@ impl Reason {
 #[derive(Debug, Clone)]
 pub struct AppFacts<'a> {
     /// Scopes Onyx approved for the app.
-    pub approved: &'a [String],
+    pub approved: &'a [ScopeName],
     /// Scopes the app asked for that are still under review.
     pub pending: &'a [String],
     pub trust: TrustLevel,
@@ -193,7 +152,7 @@ pub fn app_unavailable_because(scope: &ScopeInfo, app: &AppFacts) -> Option<Reas
     if app.withdrawn.contains(&scope.name) {
         return Some(Reason::AppAccessLimited);
     }
-    let approved = app.approved.contains(&scope.name);
+    let approved = app.approved.iter().any(|s| s.as_str() == scope.name);
     if !approved && app.pending.contains(&scope.name) {
         return Some(Reason::ReviewRequired);
     }
@@ -343,24 +302,23 @@ pub fn views<'a>(
         .collect()
 }
 
-/// Where a whole grant stands for its app, from its permissions as they are now: the partner
-/// API's `state`, the CLI's and the Connected apps page's summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
-#[serde(into = "&'static str")]
-#[strum(serialize_all = "lowercase")]
-pub enum GrantState {
-    /// Every permission is usable.
-    Granted,
-    /// Some are usable, some not.
-    Limited,
-    /// None is usable yet: the consent screen is waiting for an answer.
-    Requested,
-    /// None is usable, and one has expired.
-    Expired,
-    /// None is usable (declined, unavailable, removed).
-    Denied,
-    /// The grant has ended.
-    Revoked,
+wire_enum! {
+    /// Where a whole grant stands for its app, from its permissions as they are now: the partner
+    /// API's `state`, the CLI's and the Connected apps page's summary.
+    pub enum GrantState as "lowercase" {
+        /// Every permission is usable.
+        Granted,
+        /// Some are usable, some not.
+        Limited,
+        /// None is usable yet: the consent screen is waiting for an answer.
+        Requested,
+        /// None is usable, and one has expired.
+        Expired,
+        /// None is usable (declined, unavailable, removed).
+        Denied,
+        /// The grant has ended.
+        Revoked,
+    }
 }
 
 impl GrantState {
@@ -381,10 +339,6 @@ impl GrantState {
         } else {
             Self::Denied
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
     }
 
     /// Words for the Connected apps page.
@@ -470,7 +424,7 @@ mod tests {
         catalogue().get(name).expect(name)
     }
 
-    fn app<'a>(approved: &'a [String], caps: &'a [String], trust: TrustLevel) -> AppFacts<'a> {
+    fn app<'a>(approved: &'a [ScopeName], caps: &'a [String], trust: TrustLevel) -> AppFacts<'a> {
         AppFacts {
             approved,
             pending: &[],
@@ -485,6 +439,10 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn names(v: &[&str]) -> Vec<ScopeName> {
+        v.iter().map(|s| ScopeName::stored(s.to_string())).collect()
+    }
+
     const GB_VERIFIED: UserFacts<'static> = UserFacts {
         email_verified: true,
         region: Some("GB"),
@@ -493,7 +451,7 @@ mod tests {
 
     #[test]
     fn each_unavailability_reason_in_order() {
-        let approved = strings(&["messaging:send", "assertions:read", "profile"]);
+        let approved = names(&["messaging:send", "assertions:read", "profile"]);
         let caps = strings(&["expanded_messaging"]);
         let full = app(&approved, &caps, TrustLevel::Verified);
         assert_eq!(
@@ -553,7 +511,7 @@ mod tests {
 
     #[test]
     fn expiry_is_the_shortest_limit() {
-        let approved = strings(&["profile", "messaging:send"]);
+        let approved = names(&["profile", "messaging:send"]);
         let mut facts = app(&approved, &[], TrustLevel::Trusted);
         assert_eq!(
             expires_at(scope("profile"), &facts, &GB_VERIFIED, 1000),
@@ -601,7 +559,7 @@ mod tests {
 
     #[test]
     fn effective_state_follows_expiry_and_conditions() {
-        let approved = strings(&["profile", "messaging:send"]);
+        let approved = names(&["profile", "messaging:send"]);
         let caps = strings(&["expanded_messaging"]);
         let facts = app(&approved, &caps, TrustLevel::Verified);
         let granted = Stored {

@@ -20,3 +20,4 @@ pub mod store;
 pub mod telemetry;
 pub mod web;
 pub mod webhooks;
+mod wire;

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::wire::{str_newtype, try_from_string, wire_enum};
+
 /// One scope token (RFC 6749 §3.3): `%x21 / %x23-5B / %x5D-7E`, and known to the catalogue.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -49,6 +51,21 @@ impl std::fmt::Display for Scope {
         f.write_str(&self.0)
     }
 }
+
+/// A scope name as an app's row lists it (a scope-token, RFC 6749 §3.3), kept as written.
+/// Unlike [`Scope`] it is not checked against the catalogue when read back: what Onyx approved
+/// for an app stays on its list, and a name the catalogue does not know is never granted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopeName(String);
+
+impl ScopeName {
+    /// A name read back from storage.
+    pub fn stored(name: String) -> Self {
+        Self(name)
+    }
+}
+
+str_newtype!(ScopeName);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScopeError {
@@ -123,87 +140,30 @@ pub struct ScopeInfo {
     pub max_consent_days: Option<i64>,
 }
 
-/// How far Onyx trusts an app (set by review); scopes name the level they need.
-/// Its string form (stored, in the catalogue, on the CLI, in the APIs) is derived once.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Deserialize,
-    serde::Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[serde(into = "&'static str", try_from = "String")]
-#[strum(serialize_all = "lowercase")]
-pub enum TrustLevel {
-    #[default]
-    Basic,
-    Verified,
-    Trusted,
-}
-
-impl TrustLevel {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// How far Onyx trusts an app (set by review); scopes name the level they need.
+    /// Its string form (stored, in the catalogue, on the CLI, in the APIs) is derived once.
+    #[derive(Default, PartialOrd, Ord)]
+    #[serde(try_from = "String")]
+    pub enum TrustLevel as "lowercase" {
+        #[default]
+        Basic,
+        Verified,
+        Trusted,
     }
 }
 
-/// `TryFrom<String>` through the enum's derived `FromStr`, so that serde reads the spelling
-/// strum derives (`#[serde(try_from = "String")]`), with a readable error.
-macro_rules! parse_through_strum {
-    ($ty:ty, $what:literal) => {
-        impl TryFrom<String> for $ty {
-            type Error = String;
+try_from_string!(TrustLevel, "trust level");
+try_from_string!(Eligibility, "eligibility rule");
+try_from_string!(Subject, "scope subject");
 
-            fn try_from(raw: String) -> Result<Self, String> {
-                use strum::VariantNames;
-                raw.parse().map_err(|_| {
-                    format!(
-                        concat!("unknown ", $what, " {:?}: expected one of {}"),
-                        raw,
-                        <$ty>::VARIANTS.join(", ")
-                    )
-                })
-            }
-        }
-    };
-}
-
-parse_through_strum!(TrustLevel, "trust level");
-parse_through_strum!(Eligibility, "eligibility rule");
-parse_through_strum!(Subject, "scope subject");
-
-/// Which accounts may grant a scope.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-)]
-#[serde(try_from = "String")]
-#[strum(serialize_all = "snake_case")]
-pub enum Eligibility {
-    /// Accounts whose email address is verified.
-    VerifiedAccount,
+wire_enum! {
+    /// Which accounts may grant a scope.
+    #[serde(try_from = "String")]
+    pub enum Eligibility as "snake_case" {
+        /// Accounts whose email address is verified.
+        VerifiedAccount,
+    }
 }
 
 /// The rules that shorten how long consent lasts, by account.
@@ -215,27 +175,16 @@ pub struct ExpiryRules {
     pub region_max_days: BTreeMap<String, i64>,
 }
 
-/// Who a scope is about: a person (granted on the consent screen) or the app itself
-/// (`client_credentials`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-)]
-#[serde(try_from = "String")]
-#[strum(serialize_all = "lowercase")]
-pub enum Subject {
-    #[default]
-    User,
-    App,
+wire_enum! {
+    /// Who a scope is about: a person (granted on the consent screen) or the app itself
+    /// (`client_credentials`).
+    #[derive(Default)]
+    #[serde(try_from = "String")]
+    pub enum Subject as "lowercase" {
+        #[default]
+        User,
+        App,
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,60 +2,24 @@
 //! public JWK (RFC 7518 §6). RSA keys are generated with the `rsa` crate (ring cannot generate
 //! RSA keys) and then used through ring like the EC ones.
 
+use crate::wire::{try_from_string, wire_enum};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
-use serde::{Deserialize, Serialize};
 
-/// JWS algorithms onyx-id signs with (RFC 7518 §3.1).
-/// Its name (the JWS `alg`, the key files, `--id-token-alg`) is derived once, from the variant.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[serde(into = "&'static str", try_from = "String")]
-pub enum Algorithm {
-    ES256,
-    RS256,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// JWS algorithms onyx-id signs with (RFC 7518 §3.1).
+    /// Its name (the JWS `alg`, the key files, `--id-token-alg`) is derived once, from the variant.
+    #[derive(PartialOrd, Ord, Hash)]
+    #[serde(try_from = "String")]
+    pub enum Algorithm {
+        ES256,
+        RS256,
     }
 }
 
-impl TryFrom<String> for Algorithm {
-    type Error = String;
-
-    fn try_from(raw: String) -> Result<Self, String> {
-        use strum::VariantNames;
-        Self::parse(&raw).ok_or_else(|| {
-            format!(
-                "unknown algorithm {raw:?}: expected one of {}",
-                Self::VARIANTS.join(", ")
-            )
-        })
-    }
-}
+try_from_string!(Algorithm, "algorithm");
 
 pub enum KeyMaterial {
     Ec {

@@ -17,7 +17,7 @@ use crate::consent;
 use crate::error::AppError;
 use crate::scopes::{Scope, ScopeError, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::App;
+use crate::store::apps::{App, GrantType};
 use crate::store::sessions::Session;
 use crate::store::{apps, auth_requests, codes, grants, users};
 use crate::web::client_ip::ClientIp;
@@ -311,7 +311,7 @@ pub async fn validate(
             "only response_mode=query is supported",
         ));
     }
-    if !app.allows_grant("authorization_code") {
+    if !app.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
             ErrorCode::UnauthorizedClient,
             "this app may not use the authorization code grant",
@@ -366,7 +366,9 @@ pub async fn validate(
             &format!("scope {:?} is not approved for this app", s.as_str()),
         ));
     }
-    if scopes.iter().any(|s| s.as_str() == "offline_access") && !app.allows_grant("refresh_token") {
+    if scopes.iter().any(|s| s.as_str() == "offline_access")
+        && !app.allows_grant(GrantType::RefreshToken)
+    {
         return Err(fail(
             ErrorCode::InvalidScope,
             "scope \"offline_access\" needs the refresh_token grant, which this app is not allowed",

@@ -201,14 +201,14 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<App
             AuthMethod::ClientSecret,
             Presented::Basic { secret, .. } | Presented::Post { secret, .. },
         ) => {
-            let stored = app.secret_hash.as_deref().ok_or_else(failed)?;
+            let stored = app.secret_hash.as_ref().ok_or_else(failed)?;
             // After a rotation the previous secret works until its overlap window ends.
-            let previous = app.previous_secret_hash.as_deref().filter(|_| {
+            let previous = app.previous_secret_hash.as_ref().filter(|_| {
                 app.previous_secret_expires_at
                     .is_some_and(|t| t > state.now())
             });
-            let current_ok = secret_matches(secret, stored);
-            let previous_ok = previous.is_some_and(|p| secret_matches(secret, p));
+            let current_ok = stored.matches(secret);
+            let previous_ok = previous.is_some_and(|p| p.matches(secret));
             if current_ok | previous_ok {
                 Ok(app)
             } else {

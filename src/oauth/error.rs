@@ -5,44 +5,29 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// RFC 6749 §4.1.2.1 and §5.2 error codes, plus OIDC Core §3.1.2.6.
-/// The code's string form is derived once (`as_str`, `Display`, `FromStr`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    UnsupportedResponseType,
-    InvalidScope,
-    AccessDenied,
-    ServerError,
-    LoginRequired,
-    ConsentRequired,
-    InteractionRequired,
-    RequestNotSupported,
-    RequestUriNotSupported,
-    InvalidToken,
-    InsufficientScope,
-    InvalidTarget,
-}
+use crate::wire::wire_enum;
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+wire_enum! {
+    /// RFC 6749 §4.1.2.1 and §5.2 error codes, plus OIDC Core §3.1.2.6.
+    /// The code's string form is derived once (`as_str`, `Display`, `FromStr`).
+    pub enum ErrorCode as "snake_case" {
+        InvalidRequest,
+        InvalidClient,
+        InvalidGrant,
+        UnauthorizedClient,
+        UnsupportedGrantType,
+        UnsupportedResponseType,
+        InvalidScope,
+        AccessDenied,
+        ServerError,
+        LoginRequired,
+        ConsentRequired,
+        InteractionRequired,
+        RequestNotSupported,
+        RequestUriNotSupported,
+        InvalidToken,
+        InsufficientScope,
+        InvalidTarget,
     }
 }
 

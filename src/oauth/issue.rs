@@ -168,7 +168,7 @@ pub struct IdTokenInput<'a> {
 
 pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow::Result<String> {
     let now = state.now();
-    let alg = Algorithm::parse(&app.id_token_alg).unwrap_or(Algorithm::ES256);
+    let alg = app.id_token_alg;
     let lifetime = app
         .lifetimes
         .id_token

@@ -3,15 +3,18 @@
 /// Whether `requested` matches one of `registered`: the same string, byte for byte (RFC 9700
 /// §4.1.3, no normalisation), except that a loopback IP redirect may use any port
 /// (RFC 8252 §7.3). Returns the registered string it matched.
-pub fn match_registered<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
-    if let Some(exact) = registered.iter().find(|r| r.as_str() == requested) {
-        return Some(exact);
+pub fn match_registered<'a, R: AsRef<str>>(
+    registered: &'a [R],
+    requested: &str,
+) -> Option<&'a str> {
+    if let Some(exact) = registered.iter().find(|r| r.as_ref() == requested) {
+        return Some(exact.as_ref());
     }
     let requested = strip_loopback_port(requested)?;
     registered
         .iter()
-        .find(|r| strip_loopback_port(r).as_deref() == Some(requested.as_str()))
-        .map(String::as_str)
+        .find(|r| strip_loopback_port(r.as_ref()).as_deref() == Some(requested.as_str()))
+        .map(AsRef::as_ref)
 }
 
 /// For an `http` redirect on a loopback IP literal, the URI without its port.

@@ -15,7 +15,7 @@ use crate::consent;
 use crate::crypto::secret_hash;
 use crate::scopes::{Scope, ScopeError, catalogue, parse_scope_list};
 use crate::startup::AppState;
-use crate::store::apps::{App, AuthMethod};
+use crate::store::apps::{App, AuthMethod, GrantType};
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh_tokens::{self, Redemption as RefreshRedemption};
 use crate::store::{grants, resource_servers, tokens};
@@ -83,7 +83,7 @@ async fn handle(
     }
 }
 
-fn require_grant(app: &App, grant_type: &str) -> Result<(), OAuthError> {
+fn require_grant(app: &App, grant_type: GrantType) -> Result<(), OAuthError> {
     if app.allows_grant(grant_type) {
         Ok(())
     } else {
@@ -132,7 +132,7 @@ async fn authorization_code(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "authorization_code")?;
+    require_grant(app, GrantType::AuthorizationCode)?;
     let code = params.required("code")?;
     let redirect_uri = params.required("redirect_uri")?;
     let verifier = params
@@ -209,8 +209,8 @@ async fn authorization_code(
             auth_time: Some(code.auth_time),
         },
     )?;
-    let wants_refresh =
-        scope.split(' ').any(|s| s == "offline_access") && app.allows_grant("refresh_token");
+    let wants_refresh = scope.split(' ').any(|s| s == "offline_access")
+        && app.allows_grant(GrantType::RefreshToken);
     let mut tx = state.db.begin().await?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut tx, &code.grant_id, now).await?;
@@ -265,7 +265,7 @@ async fn refresh_token(
     app: &App,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    require_grant(app, "refresh_token")?;
+    require_grant(app, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -415,7 +415,7 @@ async fn client_credentials(
             "public apps cannot use the client_credentials grant",
         ));
     }
-    require_grant(app, "client_credentials")?;
+    require_grant(app, GrantType::ClientCredentials)?;
     let scopes: Vec<Scope> = match params.get("scope").map(parse_scope_list) {
         Some(Ok(s)) => s,
         // By default every app-level scope the app may hold now.

@@ -180,7 +180,7 @@ async fn claims(
             "profile" => claims["name"] = user.name.clone().into(),
             "email" => {
                 claims["email"] = user.email.clone().into();
-                claims["email_verified"] = (user.email_verified != 0).into();
+                claims["email_verified"] = user.email_verified.into();
             }
             _ => {}
         }

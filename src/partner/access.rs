@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::wire_enum;
+
 /// Whether an app in this folded state (its access state, or `draft` for an app Onyx has not
 /// approved yet) may still use its tokens: active and limited apps may, for the scopes they
 /// still hold.
@@ -53,129 +55,51 @@ pub fn gate(
     Ok(())
 }
 
-/// Where an app runs.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Stage {
-    /// Registered and perhaps submitted; Onyx has not approved its identity and redirect URIs
-    /// yet, so it signs nobody in.
-    Draft,
-    /// Signs in only the test accounts its partner lists.
-    Preview,
-    Production,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// Where an app runs.
+    pub enum Stage as "snake_case" {
+        /// Registered and perhaps submitted; Onyx has not approved its identity and redirect URIs
+        /// yet, so it signs nobody in.
+        Draft,
+        /// Signs in only the test accounts its partner lists.
+        Preview,
+        Production,
     }
 }
 
-/// An app's access state (partner-program-access.txt, "Access Changes").
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AccessState {
-    Active,
-    /// Some scopes are withdrawn; the rest keep working.
-    Limited,
-    /// Nothing works: no sign-in, no token, every token introspects inactive.
-    Suspended,
-}
-
-impl AccessState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// An app's access state (partner-program-access.txt, "Access Changes").
+    pub enum AccessState as "snake_case" {
+        Active,
+        /// Some scopes are withdrawn; the rest keep working.
+        Limited,
+        /// Nothing works: no sign-in, no token, every token introspects inactive.
+        Suspended,
     }
 }
 
-/// Why an app's access changed. The first ones are set by onyx-id itself when it sees the
-/// condition; every one can also be set by an operator.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum AccessReason {
-    /// An operator asked for changes on a step Onyx had approved for the live app.
-    ReviewReopened,
-    /// The app's domain no longer serves its verification token.
-    VerificationLapsed,
-    ConsentExpired,
-    ScopesRevoked,
-    RegionWithdrawn,
-    AbuseReview,
-    WebhookSecurityFailure,
-    SupportRequirements,
-    /// Any other operator decision; the note says why.
-    OperatorDecision,
-    /// Access given back.
-    Restored,
+wire_enum! {
+    /// Why an app's access changed. The first ones are set by onyx-id itself when it sees the
+    /// condition; every one can also be set by an operator.
+    pub enum AccessReason as "snake_case" {
+        /// An operator asked for changes on a step Onyx had approved for the live app.
+        ReviewReopened,
+        /// The app's domain no longer serves its verification token.
+        VerificationLapsed,
+        ConsentExpired,
+        ScopesRevoked,
+        RegionWithdrawn,
+        AbuseReview,
+        WebhookSecurityFailure,
+        SupportRequirements,
+        /// Any other operator decision; the note says why.
+        OperatorDecision,
+        /// Access given back.
+        Restored,
+    }
 }
 
 impl AccessReason {
-    /// Every reason, in declaration order.
-    pub fn all() -> impl Iterator<Item = Self> {
-        <Self as strum::IntoEnumIterator>::iter()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// A sentence a partner (and, on the "app unavailable" page, a user) can read.
     pub fn sentence(self) -> &'static str {
         match self {
@@ -193,38 +117,13 @@ impl AccessReason {
     }
 }
 
-/// Who set an access cause: an operator's manual decision, or onyx-id itself when it saw the
-/// condition (`review_reopened`, `verification_lapsed`). An automatic restore clears only the
-/// automatic cause of its own reason, so nothing a partner does lifts an operator's limit.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CauseSource {
-    Operator,
-    Automatic,
-}
-
-impl CauseSource {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// Who set an access cause: an operator's manual decision, or onyx-id itself when it saw the
+    /// condition (`review_reopened`, `verification_lapsed`). An automatic restore clears only the
+    /// automatic cause of its own reason, so nothing a partner does lifts an operator's limit.
+    pub enum CauseSource as "snake_case" {
+        Operator,
+        Automatic,
     }
 }
 
@@ -283,41 +182,16 @@ pub fn effective(causes: &[AccessCause]) -> Effective {
     }
 }
 
-/// The state of one gated capability for one app.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CapabilityState {
-    /// Not requested, or refused.
-    Unavailable,
-    /// The partner asked; Onyx has not decided.
-    Requested,
-    /// Onyx holds it back for now (market, capacity, readiness); the reason says why.
-    Gated,
-    Enabled,
-}
-
-impl CapabilityState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
+wire_enum! {
+    /// The state of one gated capability for one app.
+    pub enum CapabilityState as "snake_case" {
+        /// Not requested, or refused.
+        Unavailable,
+        /// The partner asked; Onyx has not decided.
+        Requested,
+        /// Onyx holds it back for now (market, capacity, readiness); the reason says why.
+        Gated,
+        Enabled,
     }
 }
 

@@ -195,7 +195,7 @@ pub async fn set_access(
                     "a limit withdraws at least one scope (withdrawn_scopes)",
                 ));
             }
-            if let Some(s) = withdrawn.iter().find(|s| !app.scopes.contains(s)) {
+            if let Some(s) = withdrawn.iter().find(|s| !app.approved_for(s)) {
                 return Err(ProgramError::invalid(
                     "invalid_request",
                     format!("{s} is not one of the app's approved scopes"),
@@ -283,7 +283,7 @@ fn review_scopes(app: &App) -> Vec<String> {
     app.scopes
         .iter()
         .filter(|s| catalogue().get(s).is_some_and(|i| i.review))
-        .cloned()
+        .map(|s| s.to_string())
         .collect()
 }
 

@@ -15,7 +15,7 @@ use super::review::{ReviewView, review_view_of};
 use super::{AppDraft, Finding, Step, StepState, prechecks};
 use crate::clock::Timestamp;
 use crate::crypto::{random_secret, secret_hash};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
 use crate::store::Db;
 use crate::store::apps::{self, App, AuthMethod, ClientType, ConsentProfile, NewApp};
 use crate::store::audit::{self, Event};
@@ -188,11 +188,11 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
 }
 
 /// The scopes a draft asks for that the live app is not approved for.
-fn pending_scopes(draft: &AppDraft, live: &[String]) -> Vec<String> {
+fn pending_scopes(draft: &AppDraft, live: &[ScopeName]) -> Vec<String> {
     draft
         .scopes
         .iter()
-        .filter(|s| !live.contains(s))
+        .filter(|s| !live.iter().any(|l| l == s.as_str()))
         .cloned()
         .collect()
 }
@@ -503,14 +503,14 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             purpose: app.consent.purpose.clone(),
             consent_copy: app.consent.consent_copy.clone(),
             domain: app.live_domain.clone(),
-            redirect_uris: app.redirect_uris.clone(),
+            redirect_uris: app.redirect_uris.iter().map(|u| u.to_string()).collect(),
             origins: app.origins.clone(),
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
-            scopes: app.scopes.clone(),
+            scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             optional_scopes: app.consent.optional_scopes.clone(),
             pending_scopes: app.consent.pending_scopes.clone(),
-            grant_types: app.grant_types.clone(),
+            grant_types: app.grant_types.iter().map(|g| g.to_string()).collect(),
         },
         draft_version: draft.is_some().then_some(version),
         draft,

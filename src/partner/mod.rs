@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::wire_enum;
+
 /// The gated capabilities (partner-program-access.txt, "Gated Capabilities").
 pub const CAPABILITIES: [&str; 6] = [
     "expanded_messaging",
@@ -69,59 +71,28 @@ pub struct AppDraft {
     pub capabilities: Vec<String>,
 }
 
-/// One step of an app's review (partner-program-access.txt, "Review Steps").
-///
-/// Its string forms (serde, `FromStr`, `&'static str`, the list of names) all derive from the
-/// variant names in snake_case.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Step {
-    Company,
-    AppIdentity,
-    UseCase,
-    Scopes,
-    Domain,
-    RedirectUris,
-    Webhooks,
-    ConnectivityCatalogue,
-    Support,
-    PrivacySecurity,
-    Production,
+wire_enum! {
+    /// One step of an app's review (partner-program-access.txt, "Review Steps").
+    ///
+    /// Its string forms (serde, `FromStr`, `&'static str`, the list of names) all derive from the
+    /// variant names in snake_case.
+    #[derive(PartialOrd, Ord, Hash)]
+    pub enum Step as "snake_case" {
+        Company,
+        AppIdentity,
+        UseCase,
+        Scopes,
+        Domain,
+        RedirectUris,
+        Webhooks,
+        ConnectivityCatalogue,
+        Support,
+        PrivacySecurity,
+        Production,
+    }
 }
 
 impl Step {
-    /// The step's name in the API, the CLI and the database (derived: see the enum).
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
-    /// Every step, in review order.
-    pub fn all() -> impl Iterator<Item = Self> {
-        <Self as strum::IntoEnumIterator>::iter()
-    }
-
     /// What the step covers, in words.
     pub fn title(self) -> &'static str {
         match self {
@@ -160,45 +131,22 @@ impl Step {
     }
 }
 
-/// Where a review step stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum StepState {
-    Pending,
-    Approved,
-    ChangesRequested,
-    Rejected,
-    NotApplicable,
+wire_enum! {
+    /// Where a review step stands.
+    pub enum StepState as "snake_case" {
+        Pending,
+        Approved,
+        ChangesRequested,
+        Rejected,
+        NotApplicable,
+    }
 }
 
 impl StepState {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// The states an operator's decision may set (every one but `pending`), for the CLI's
     /// list of values.
     pub fn decisions() -> impl Iterator<Item = &'static str> {
-        <Self as strum::IntoEnumIterator>::iter()
+        Self::all()
             .filter(|s| *s != Self::Pending)
             .map(Self::as_str)
     }

@@ -9,35 +9,19 @@ use crate::store::Db;
 use crate::store::audit::{self, Event};
 use crate::store::partners::{self, KeyInfo, Member, NewPartner, Partner};
 use crate::store::users;
+use crate::wire::wire_enum;
 
-/// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
-/// values) derive from the variants.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Developer,
+wire_enum! {
+    own parse;
+    /// A partner's role for one of its members. Its names (serde, `FromStr`, the CLI's list of
+    /// values) derive from the variants.
+    pub enum Role as "snake_case" {
+        Owner,
+        Developer,
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// Reads a role as the API and the CLI name it.
     pub fn parse(raw: &str) -> Result<Self> {
         raw.parse().map_err(|_| {

@@ -10,6 +10,7 @@ use sqlx::FromRow;
 use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::{Reason, State, Stored};
+use crate::wire::wire_enum;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Grant {
@@ -62,31 +63,14 @@ impl From<PermissionRow> for Permission {
     }
 }
 
-/// Who made a change. Its stored name is derived once (`as_str`, `Display`, `FromStr`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::VariantNames,
-    strum::EnumIter,
-)]
-#[strum(serialize_all = "lowercase")]
-pub enum Actor {
-    /// The app asked (a request shown on the consent screen).
-    App,
-    User,
-    Partner,
-    Onyx,
-}
-
-impl Actor {
-    pub fn as_str(self) -> &'static str {
-        self.into()
+wire_enum! {
+    /// Who made a change. Its stored name is derived once (`as_str`, `Display`, `FromStr`).
+    pub enum Actor as "lowercase" {
+        /// The app asked (a request shown on the consent screen).
+        App,
+        User,
+        Partner,
+        Onyx,
     }
 }
 

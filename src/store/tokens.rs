@@ -9,7 +9,7 @@ use super::rows::{Columns, RowSource};
 use super::{Db, Pool};
 use crate::clock::Timestamp;
 use crate::consent::{AppFacts, Reason, State, Stored, UserFacts};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AccessToken {
@@ -193,7 +193,7 @@ pub async fn insert_batch_postgres(
 /// What Onyx currently allows the app (for working out effective permissions).
 #[derive(Debug, Clone, Default)]
 pub struct AppConditions {
-    pub approved: Vec<String>,
+    pub approved: Vec<ScopeName>,
     pub pending: Vec<String>,
     pub capabilities: Vec<String>,
     pub withdrawn: Vec<String>,
@@ -365,7 +365,10 @@ fn fold(rows: Vec<StatusRow>) -> Option<TokenStatus> {
         elevated_risk: first.user_risk.as_deref() == Some("elevated"),
     });
     let app = AppConditions {
-        approved: list(first.app_scopes.as_deref()),
+        approved: list(first.app_scopes.as_deref())
+            .into_iter()
+            .map(ScopeName::stored)
+            .collect(),
         pending: list(first.app_pending.as_deref()),
         capabilities: crate::partner::access::Capabilities::parse(
             first.app_capabilities.as_deref().unwrap_or("{}"),

@@ -4,26 +4,86 @@ use sqlx::FromRow;
 
 use super::Db;
 use crate::clock::Timestamp;
+use crate::wire::wire_enum;
 
-#[derive(Debug, Clone, FromRow)]
+/// A person's Onyx account.
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: String,
     pub email: String,
     pub name: String,
-    pub password_hash: String,
-    pub email_verified: i64,
+    pub password_hash: PasswordHash,
+    pub email_verified: bool,
     pub created_at: Timestamp,
+    /// ISO 3166-1 alpha-2.
     pub region: Option<String>,
-    pub risk_level: String,
+    pub risk_level: RiskLevel,
 }
 
 impl User {
     /// What the permission model needs to know about the account.
     pub fn facts(&self) -> crate::consent::UserFacts<'_> {
         crate::consent::UserFacts {
-            email_verified: self.email_verified != 0,
+            email_verified: self.email_verified,
             region: self.region.as_deref(),
-            elevated_risk: self.risk_level == "elevated",
+            elevated_risk: self.risk_level == RiskLevel::Elevated,
+        }
+    }
+}
+
+wire_enum! {
+    /// How much Onyx worries about an account: an elevated risk shortens how long consent
+    /// lasts (`scopes.toml`, `expiry.elevated_risk_max_days`).
+    pub enum RiskLevel as "snake_case" {
+        Normal,
+        Elevated,
+    }
+}
+
+/// An account's password, hashed (argon2id, a PHC string: `crypto::hash_password`). It prints
+/// redacted and has no equality: a password is checked against it with
+/// `crypto::verify_password`, off the request's thread.
+#[derive(Clone)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// The PHC string, for `crypto::verify_password`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// A `users` row as stored.
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: String,
+    email_verified: i64,
+    created_at: Timestamp,
+    region: Option<String>,
+    risk_level: String,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            password_hash: PasswordHash(r.password_hash),
+            email_verified: r.email_verified != 0,
+            created_at: r.created_at,
+            region: r.region,
+            // Only `elevated` shortens consent; anything else reads as normal.
+            risk_level: RiskLevel::parse(&r.risk_level).unwrap_or(RiskLevel::Normal),
         }
     }
 }
@@ -54,11 +114,11 @@ pub async fn create(
         id: crate::crypto::random_id(),
         email: normalise_email(email),
         name: name.trim().to_string(),
-        password_hash: password_hash.to_string(),
-        email_verified: 0,
+        password_hash: PasswordHash(password_hash.to_string()),
+        email_verified: false,
         created_at: now,
         region: None,
-        risk_level: "normal".into(),
+        risk_level: RiskLevel::Normal,
     };
     sqlx::query(
         "INSERT INTO users (id, email, name, password_hash, email_verified, created_at)
@@ -67,8 +127,8 @@ pub async fn create(
     .bind(&user.id)
     .bind(&user.email)
     .bind(&user.name)
-    .bind(&user.password_hash)
-    .bind(user.email_verified)
+    .bind(password_hash)
+    .bind(i64::from(user.email_verified))
     .bind(user.created_at)
     .execute(pool)
     .await
@@ -85,19 +145,21 @@ pub async fn create(
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
     let pool = &db.pool;
-    sqlx::query_as::<_, User>("SELECT * FROM users WHERE email = $1")
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE email = $1")
         .bind(normalise_email(email))
         .fetch_optional(pool)
         .await
+        .map(|r| r.map(User::from))
 }
 
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
     let pool = &db.pool;
-    sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
+        .map(|r| r.map(User::from))
 }
 
 /// Changes to an account's facts that decide eligibility and how long consent lasts.
@@ -146,8 +208,60 @@ pub async fn by_id_on(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>("SELECT * FROM users WHERE id = $1")
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(conn)
         .await
+        .map(|r| r.map(User::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_prints_its_password_hash_redacted() {
+        let user = User::from(UserRow {
+            id: "u1".into(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            email_verified: 1,
+            created_at: 0,
+            region: Some("GB".into()),
+            risk_level: "elevated".into(),
+        });
+        let printed = format!("{user:?}");
+        assert!(!printed.contains("argon2id"), "{printed}");
+        assert!(!printed.contains("aGFzaA"), "{printed}");
+        assert!(printed.contains("PasswordHash([redacted])"), "{printed}");
+        assert!(user.email_verified);
+        assert_eq!(user.risk_level, RiskLevel::Elevated);
+        assert_eq!(
+            user.password_hash.expose(),
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+        );
+    }
+
+    #[test]
+    fn a_stored_risk_level_other_than_elevated_reads_as_normal() {
+        let read = |risk: &str| {
+            User::from(UserRow {
+                id: "u1".into(),
+                email: "ada@example.com".into(),
+                name: "Ada".into(),
+                password_hash: String::new(),
+                email_verified: 0,
+                created_at: 0,
+                region: None,
+                risk_level: risk.into(),
+            })
+        };
+        assert_eq!(read("normal").risk_level, RiskLevel::Normal);
+        assert_eq!(read("").risk_level, RiskLevel::Normal);
+        assert!(!read("normal").facts().elevated_risk);
+        assert!(read("elevated").facts().elevated_risk);
+        assert!(!read("normal").email_verified);
+        assert_eq!(RiskLevel::Elevated.as_str(), "elevated");
+    }
 }

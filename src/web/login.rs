@@ -237,7 +237,7 @@ pub async fn login_post(
     // password.
     let phc = user
         .as_ref()
-        .map(|u| u.password_hash.clone())
+        .map(|u| u.password_hash.expose().to_string())
         .unwrap_or_else(|| crate::crypto::dummy_password_hash().to_string());
     let Some(matches) = state.password_checks.verify(password, phc).await? else {
         // Not checked, so not a failure.

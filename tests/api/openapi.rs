@@ -309,6 +309,146 @@ async fn the_openapi_document_lists_every_route_of_the_partner_operator_and_gran
         "#/components/schemas/AccessState"
     );
     assert!(schemas["Stage"]["enum"].is_array() && schemas["StepState"]["enum"].is_array());
+    // Names are not blank; free text has no control characters but newlines and a bound.
+    for (schema, field) in [
+        ("KeyBody", "name"),
+        ("PartnerBody", "name"),
+        ("PartnerBody", "support_contact"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["minLength"], 1,
+            "{schema}.{field}"
+        );
+    }
+    for (schema, field) in [
+        ("DecisionBody", "note"),
+        ("CapabilityBody", "note"),
+        ("AccessBody", "note"),
+        ("CapabilityRequest", "justification"),
+    ] {
+        let p = &schemas[schema]["properties"][field];
+        assert!(
+            p["pattern"].as_str().is_some_and(|p| p.contains(r"\u0000")),
+            "{schema}.{field}: {p}"
+        );
+        assert_eq!(p["maxLength"], 2000, "{schema}.{field}");
+    }
+    assert_eq!(
+        schemas["DraftPatchBody"]["properties"]["name"]["maxLength"],
+        200
+    );
+    // The enums a body or a path names, as enums.
+    assert_eq!(
+        schemas["TrustBody"]["properties"]["trust_level"]["$ref"],
+        "#/components/schemas/TrustLevel"
+    );
+    assert_eq!(
+        schemas["TrustLevel"]["enum"],
+        serde_json::json!(["basic", "verified", "trusted"])
+    );
+    assert_eq!(
+        schemas["CapabilityName"]["enum"],
+        serde_json::json!(onyx_id::partner::CAPABILITIES)
+    );
+    // Whole numbers with their bounds.
+    let overlap = &schemas["RotateBody"]["properties"]["overlap_seconds"];
+    assert_eq!(
+        (overlap["minimum"].as_i64(), overlap["maximum"].as_i64()),
+        (Some(0), Some(onyx_id::partner::secrets::MAX_SECRET_OVERLAP))
+    );
+    let version = &schemas["DecisionBody"]["properties"]["draft_version"];
+    assert_eq!(version["type"], serde_json::json!(["integer", "null"]));
+    assert_eq!(version["minimum"], 1);
+    // The access state and reason pairs: one branch per state, `restored` for `active` only,
+    // in the access change and in every answer that carries an access state.
+    for (schema, state, reason) in [
+        ("AccessBody", "state", "reason"),
+        ("AccessView", "state", "reason"),
+        ("CauseView", "state", "reason"),
+        ("Grant", "access_state", "access_reason"),
+        ("GrantHistory", "access_state", "access_reason"),
+    ] {
+        let branches = schemas[schema]["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} states its access pairs"));
+        let by_state: Vec<(&str, Vec<Value>)> = branches
+            .iter()
+            .map(|b| {
+                let props = &b["properties"];
+                (
+                    props[state]["const"].as_str().unwrap(),
+                    props[reason]["enum"].as_array().unwrap().clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_state.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            ["active", "limited", "suspended"],
+            "{schema}"
+        );
+        assert_eq!(
+            by_state[0].1,
+            [Value::from("restored"), Value::Null],
+            "{schema}"
+        );
+        for (s, reasons) in &by_state[1..] {
+            assert!(
+                reasons.contains(&"abuse_review".into())
+                    && !reasons.contains(&"restored".into())
+                    && !reasons.contains(&Value::Null),
+                "{schema} {s}: {reasons:?}"
+            );
+            let branch = branches
+                .iter()
+                .find(|b| b["properties"][state]["const"] == *s);
+            assert_eq!(
+                branch.unwrap()["required"],
+                serde_json::json!([state, reason]),
+                "{schema} {s}"
+            );
+        }
+    }
+    // The grants API answers with its own schemas, not a bare object.
+    for (path, method) in [
+        ("/api/v1/grants/{sub}", "get"),
+        ("/api/v1/grants/{sub}", "delete"),
+        ("/api/v1/grants/{sub}/history", "get"),
+    ] {
+        let schema = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert!(
+            resolves(&doc, &schema["$ref"]).is_some(),
+            "{method} {path}: {schema}"
+        );
+    }
+    assert_eq!(
+        schemas["Grant"]["properties"]["permissions"]["items"]["$ref"],
+        "#/components/schemas/Permission"
+    );
+    assert!(
+        schemas["GrantState"]["enum"]
+            .as_array()
+            .is_some_and(|e| e.contains(&"limited".into()))
+    );
+    // Each caller's error set: a body's 413 and 415, the grants API's Basic 401.
+    for (method, path, _) in OPERATIONS.iter().filter(|(_, _, s)| s.is_some()) {
+        let responses = &doc["paths"][*path][*method]["responses"];
+        let body = WITH_BODY.contains(&(*method, *path));
+        assert_eq!(responses["413"].is_object(), body, "{method} {path}: 413");
+        for status in ["400", "401", "403", "404", "500"] {
+            assert!(responses[status].is_object(), "{method} {path}: {status}");
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/grants/{sub}"]["get"]["responses"]["401"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Basic"))
+    );
+    assert!(
+        doc["paths"]["/api/v1/operator/reviews"]["get"]["responses"]["403"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("operator API key"))
+    );
     let error = &doc["components"]["schemas"]["Error"];
     assert_eq!(
         error["required"],

@@ -67,7 +67,9 @@ fn routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document of the partner, operator and grants APIs, generated from their
 /// routers (served at `/api/v1/openapi.json`).
 pub fn document() -> utoipa::openapi::OpenApi {
-    routes().merge(crate::api::routes()).split_for_parts().1
+    let mut doc = routes().merge(crate::api::routes()).split_for_parts().1;
+    docs::access_pairs(&mut doc);
+    doc
 }
 
 /// A JSON answer that is never cached.
@@ -289,6 +291,7 @@ macro_rules! or_respond {
 pub(crate) mod docs;
 mod operator;
 mod partner;
+pub(crate) mod responses;
 mod unique;
 
 use operator::*;

@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::responses::{OperatorBodyErrors, OperatorErrors};
 use super::{body_as, created, ok, operator, refuse};
 use crate::error::AppError;
 use crate::partner::access_change::{self, AccessChange};
@@ -24,7 +25,7 @@ use crate::store::audit;
     tag = "operator",
     operation_id = "op_queue",
     security(("operatorKey" = [])),
-    responses((status = 200, description = "the reviews waiting for an operator", body = crate::partner::review::ReviewQueue), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the reviews waiting for an operator", body = crate::partner::review::ReviewQueue), OperatorErrors)
 )]
 pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) -> Response {
     or_respond!(operator(&state, &headers).await);
@@ -36,15 +37,20 @@ pub(super) async fn op_queue(State(state): State<AppState>, headers: HeaderMap) 
 struct PartnerBody {
     #[schema(
         pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        min_length = 1,
         max_length = 100
     )]
     name: String,
-    #[schema(pattern = "^https://")]
+    /// An https URL.
+    #[schema(pattern = "^https://", max_length = 500)]
     website: String,
+    /// The markets the partner serves (ISO 3166-1 alpha-2 codes such as `GB`).
     #[serde(default)]
     regions: Vec<String>,
+    /// An email address or an https URL.
     #[schema(
         pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        min_length = 1,
         max_length = 200
     )]
     support_contact: String,
@@ -58,7 +64,7 @@ struct PartnerBody {
     operation_id = "op_partner_create",
     security(("operatorKey" = [])),
     request_body(content = PartnerBody, content_type = "application/json"),
-    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the partner and its owner", body = crate::partner::partners::PartnerCreated), OperatorBodyErrors)
 )]
 pub(super) async fn op_partner_create(
     State(state): State<AppState>,
@@ -100,7 +106,7 @@ struct MemberBody {
     security(("operatorKey" = [])),
     params(("partner_id" = String, Path, description = "the partner's id")),
     request_body(content = MemberBody, content_type = "application/json"),
-    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the member with its role", body = crate::partner::partners::MemberSet), OperatorBodyErrors)
 )]
 pub(super) async fn op_member_add(
     State(state): State<AppState>,
@@ -133,7 +139,7 @@ async fn op_app(
     operation_id = "op_app_get",
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "any app, with its launch checklist once submitted", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "any app, with its launch checklist once submitted", body = crate::partner::apps::AppView), OperatorErrors)
 )]
 pub(super) async fn op_app_get(
     State(state): State<AppState>,
@@ -152,10 +158,16 @@ pub(super) async fn op_app_get(
 struct DecisionBody {
     #[schema(value_type = crate::partner::StepState)]
     state: String,
+    /// Required for `changes_requested` and `rejected`: what must change.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 2000
+    )]
     note: Option<String>,
     /// The draft version the decision was made on (required; checked by `review::decide`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     draft_version: Option<i64>,
 }
 
@@ -167,7 +179,7 @@ struct DecisionBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id"), ("step" = crate::partner::Step, Path, description = "the review step")),
     request_body(content = DecisionBody, content_type = "application/json"),
-    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the review after the decision", body = crate::partner::review::DecisionOutcome), OperatorBodyErrors)
 )]
 pub(super) async fn op_step_decide(
     State(state): State<AppState>,
@@ -212,9 +224,15 @@ pub(super) async fn op_step_decide(
 struct CapabilityBody {
     #[schema(value_type = crate::partner::access::CapabilityState)]
     state: String,
+    /// A machine-readable reason code (`market_not_launched`, …).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_]*$", max_length = 64)]
     reason: Option<String>,
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 2000
+    )]
     note: Option<String>,
 }
 
@@ -224,9 +242,9 @@ struct CapabilityBody {
     tag = "operator",
     operation_id = "op_capability_set",
     security(("operatorKey" = [])),
-    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = super::docs::CapabilityName, Path, description = "the capability")),
     request_body(content = CapabilityBody, content_type = "application/json"),
-    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the capability's new state", body = crate::partner::capabilities::CapabilityView), OperatorBodyErrors)
 )]
 pub(super) async fn op_capability_set(
     State(state): State<AppState>,
@@ -249,10 +267,18 @@ struct AccessBody {
     #[schema(value_type = Option<crate::partner::access::AccessReason>)]
     reason: Option<String>,
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 2000
+    )]
     note: Option<String>,
+    /// The scopes a limit withdraws (at least one, of the app's approved scopes; only for
+    /// `limited`).
     #[serde(default)]
     withdrawn_scopes: Vec<String>,
+    /// For `active`: the reason of the one cause to clear.
     #[serde(default)]
+    #[schema(value_type = Option<crate::partner::access::AccessReason>)]
     cause: Option<String>,
 }
 
@@ -264,7 +290,7 @@ struct AccessBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = AccessBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new access state", body = crate::partner::access_change::AccessSet), OperatorBodyErrors)
 )]
 pub(super) async fn op_access_set(
     State(state): State<AppState>,
@@ -287,6 +313,7 @@ pub(super) async fn op_access_set(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TrustBody {
+    #[schema(value_type = super::docs::TrustLevelDoc)]
     trust_level: String,
 }
 
@@ -298,7 +325,7 @@ struct TrustBody {
     security(("operatorKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = TrustBody, content_type = "application/json"),
-    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's new trust level", body = crate::partner::apps::TrustLevelSet), OperatorBodyErrors)
 )]
 pub(super) async fn op_trust_set(
     State(state): State<AppState>,
@@ -327,7 +354,7 @@ pub(super) struct AuditQuery {
     operation_id = "op_audit",
     security(("operatorKey" = [])),
     params(("client_id" = Option<String>, Query, description = "only entries about this app"), ("partner_id" = Option<String>, Query, description = "only entries about this partner"), ("limit" = Option<i64>, Query, description = "at most this many entries")),
-    responses((status = 200, description = "audit entries, newest first", body = crate::partner::program::AuditLog), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "audit entries, newest first", body = crate::partner::program::AuditLog), OperatorErrors)
 )]
 pub(super) async fn op_audit(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::responses::{PartnerBodyErrors, PartnerErrors};
 use super::{PartnerCaller, body_as, body_object, created, ok, parse_named, partner, verifier};
 use crate::error::AppError;
 use crate::partner::apps::{self, DraftPatch, NewPartnerApp};
@@ -23,7 +24,7 @@ use crate::store::apps::{App, ClientType};
     tag = "partner",
     operation_id = "partner_get",
     security(("partnerKey" = [])),
-    responses((status = 200, description = "the caller's partner, its members and API keys", body = crate::partner::partners::PartnerView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the caller's partner, its members and API keys", body = crate::partner::partners::PartnerView), PartnerErrors)
 )]
 pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
@@ -36,6 +37,7 @@ pub(super) async fn partner_get(State(state): State<AppState>, headers: HeaderMa
 struct KeyBody {
     #[schema(
         pattern = r"^(?=[\s\S]*\S)[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        min_length = 1,
         max_length = 100
     )]
     name: String,
@@ -48,7 +50,7 @@ struct KeyBody {
     operation_id = "key_create",
     security(("partnerKey" = [])),
     request_body(content = KeyBody, content_type = "application/json"),
-    responses((status = 201, description = "the new key (its secret is shown once)", body = crate::partner::partners::KeyCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the new key (its secret is shown once)", body = crate::partner::partners::KeyCreated), PartnerBodyErrors)
 )]
 pub(super) async fn key_create(
     State(state): State<AppState>,
@@ -70,7 +72,7 @@ pub(super) async fn key_create(
     operation_id = "key_revoke",
     security(("partnerKey" = [])),
     params(("key_id" = String, Path, description = "the key's id")),
-    responses((status = 200, description = "the key is revoked", body = crate::partner::partners::KeyRevoked), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the key is revoked", body = crate::partner::partners::KeyRevoked), PartnerErrors)
 )]
 pub(super) async fn key_revoke(
     State(state): State<AppState>,
@@ -90,7 +92,7 @@ pub(super) async fn key_revoke(
     tag = "partner",
     operation_id = "apps_list",
     security(("partnerKey" = [])),
-    responses((status = 200, description = "the partner's apps", body = crate::partner::apps::AppList), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the partner's apps", body = crate::partner::apps::AppList), PartnerErrors)
 )]
 pub(super) async fn apps_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let p = or_respond!(partner(&state, &headers).await);
@@ -136,7 +138,7 @@ struct AppCreateRequest {
     operation_id = "app_create",
     security(("partnerKey" = [])),
     request_body(content = AppCreateRequest, content_type = "application/json"),
-    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = crate::partner::apps::AppCreated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 201, description = "the app is created in the sandbox, with its client secret shown once", body = crate::partner::apps::AppCreated), PartnerBodyErrors)
 )]
 pub(super) async fn app_create(
     State(state): State<AppState>,
@@ -168,7 +170,7 @@ async fn own_app(
     operation_id = "app_get",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the app: its draft, stage, review, access and capabilities", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app: its draft, stage, review, access and capabilities", body = crate::partner::apps::AppView), PartnerErrors)
 )]
 pub(super) async fn app_get(
     State(state): State<AppState>,
@@ -191,32 +193,45 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[serde(deny_unknown_fields)]
 struct DraftPatchBody {
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 200)]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 2000)]
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 50)]
     use_case: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 2000)]
     purpose: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 2000)]
     consent_copy: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 253)]
     domain: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     redirect_uris: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     origins: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     webhooks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 500)]
     support_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     scopes: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     optional_scopes: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     justifications: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     capabilities: Option<Vec<String>>,
 }
 
@@ -249,7 +264,7 @@ impl From<DraftPatchBody> for DraftPatch {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = DraftPatchBody, content_type = "application/json"),
-    responses((status = 200, description = "the app with its changed draft", body = crate::partner::apps::AppView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app with its changed draft", body = crate::partner::apps::AppView), PartnerBodyErrors)
 )]
 pub(super) async fn app_patch(
     State(state): State<AppState>,
@@ -269,7 +284,7 @@ pub(super) async fn app_patch(
     operation_id = "app_submit",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the review the draft was submitted to", body = crate::partner::review::ReviewView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the review the draft was submitted to", body = crate::partner::review::ReviewView), PartnerErrors)
 )]
 pub(super) async fn app_submit(
     State(state): State<AppState>,
@@ -287,7 +302,7 @@ pub(super) async fn app_submit(
     operation_id = "app_review",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the app's review, step by step", body = crate::partner::review::ReviewView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's review, step by step", body = crate::partner::review::ReviewView), PartnerErrors)
 )]
 pub(super) async fn app_review(
     State(state): State<AppState>,
@@ -305,7 +320,7 @@ pub(super) async fn app_review(
     operation_id = "app_launch",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "what the app still needs to go live", body = crate::partner::launch::LaunchView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "what the app still needs to go live", body = crate::partner::launch::LaunchView), PartnerErrors)
 )]
 pub(super) async fn app_launch(
     State(state): State<AppState>,
@@ -323,7 +338,7 @@ pub(super) async fn app_launch(
     operation_id = "app_capabilities",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the app's gated capabilities and their states", body = crate::partner::capabilities::CapabilitiesView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the app's gated capabilities and their states", body = crate::partner::capabilities::CapabilitiesView), PartnerErrors)
 )]
 pub(super) async fn app_capabilities(
     State(state): State<AppState>,
@@ -337,7 +352,12 @@ pub(super) async fn app_capabilities(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CapabilityRequest {
+    /// Why the app needs it: no control characters but newlines.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$",
+        max_length = 2000
+    )]
     justification: Option<String>,
 }
 
@@ -347,9 +367,9 @@ struct CapabilityRequest {
     tag = "partner",
     operation_id = "app_capability_request",
     security(("partnerKey" = [])),
-    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = String, Path, description = "the capability")),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("name" = super::docs::CapabilityName, Path, description = "the capability")),
     request_body(content = CapabilityRequest, content_type = "application/json"),
-    responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the capability as requested", body = crate::partner::capabilities::CapabilityView), PartnerBodyErrors)
 )]
 pub(super) async fn app_capability_request(
     State(state): State<AppState>,
@@ -373,7 +393,10 @@ pub(super) async fn app_capability_request(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
+    /// How long the old secret keeps working, in seconds (a day when not given; at most
+    /// `secrets::MAX_SECRET_OVERLAP`, 30 days).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2592000)]
     overlap_seconds: Option<i64>,
 }
 
@@ -385,7 +408,7 @@ struct RotateBody {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = RotateBody, content_type = "application/json"),
-    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = crate::partner::secrets::SecretRotated), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the new client secret (shown once) and when the old one stops working", body = crate::partner::secrets::SecretRotated), PartnerBodyErrors)
 )]
 pub(super) async fn app_secret_rotate(
     State(state): State<AppState>,
@@ -405,7 +428,7 @@ pub(super) async fn app_secret_rotate(
     operation_id = "app_test_accounts",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the accounts that may sign in to the app before launch", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the accounts that may sign in to the app before launch", body = crate::partner::apps::TestAccounts), PartnerErrors)
 )]
 pub(super) async fn app_test_accounts(
     State(state): State<AppState>,
@@ -419,6 +442,8 @@ pub(super) async fn app_test_accounts(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestAccountsBody {
+    /// The accounts' email addresses.
+    #[schema(max_items = 100)]
     emails: Vec<String>,
 }
 
@@ -430,7 +455,7 @@ struct TestAccountsBody {
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
     request_body(content = TestAccountsBody, content_type = "application/json"),
-    responses((status = 200, description = "the new list of test accounts", body = crate::partner::apps::TestAccounts), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 415, description = "the body is not sent as `application/json`", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the new list of test accounts", body = crate::partner::apps::TestAccounts), PartnerBodyErrors)
 )]
 pub(super) async fn app_test_accounts_set(
     State(state): State<AppState>,
@@ -450,7 +475,7 @@ pub(super) async fn app_test_accounts_set(
     operation_id = "app_domain_get",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the domain's challenge: where to publish which token", body = crate::partner::verification::DomainChallenge), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the domain's challenge: where to publish which token", body = crate::partner::verification::DomainChallenge), PartnerErrors)
 )]
 pub(super) async fn app_domain_get(
     State(state): State<AppState>,
@@ -468,7 +493,7 @@ pub(super) async fn app_domain_get(
     operation_id = "app_domain_verify",
     security(("partnerKey" = [])),
     params(("client_id" = String, Path, description = "the app's client_id")),
-    responses((status = 200, description = "the outcome of fetching the challenge", body = crate::partner::verification::DomainCheck), (status = 400, description = "the request is malformed or a value is not acceptable", body = crate::error::ErrorBody), (status = 401, description = "no API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`)", body = crate::error::ErrorBody), (status = 403, description = "the key is of the other kind", body = crate::error::ErrorBody), (status = 404, description = "no such thing for this caller", body = crate::error::ErrorBody), (status = 409, description = "the current state does not allow it", body = crate::error::ErrorBody), (status = 500, description = "the server could not complete the request", body = crate::error::ErrorBody))
+    responses((status = 200, description = "the outcome of fetching the challenge", body = crate::partner::verification::DomainCheck), PartnerErrors)
 )]
 pub(super) async fn app_domain_verify(
     State(state): State<AppState>,

@@ -11,10 +11,13 @@ use super::rows::{Columns, RowSource};
 use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::AppFacts;
+use crate::crypto::{Secret, ct_eq, secret_hash};
+use crate::keys::Algorithm;
 use crate::partner::access::{AccessReason, AccessState, Capabilities, Refusal, Stage};
-use crate::scopes::TrustLevel;
+use crate::scopes::{ScopeName, TrustLevel};
+use crate::wire::{str_newtype, wire_enum};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct AppRow {
     client_id: String,
     name: String,
@@ -82,50 +85,80 @@ pub struct ConsentProfile {
     pub consent_ttl: Option<i64>,
 }
 
-/// Whether an app can keep a secret (RFC 6749 §2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientType {
-    /// A server-side app.
-    Confidential,
-    /// A native or browser app: PKCE is its only proof.
-    Public,
-}
-
-impl ClientType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Confidential => "confidential",
-            Self::Public => "public",
-        }
+wire_enum! {
+    /// Whether an app can keep a secret (RFC 6749 §2.1).
+    pub enum ClientType as "snake_case" {
+        /// A server-side app.
+        Confidential,
+        /// A native or browser app: PKCE is its only proof.
+        Public,
     }
 }
 
-/// How an app authenticates at the token, introspection and revocation endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1).
-    ClientSecret,
-    /// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9) with the app's registered JWKS.
-    PrivateKeyJwt,
-    /// Public apps.
-    None,
+wire_enum! {
+    /// How an app authenticates at the token, introspection and revocation endpoints.
+    pub enum AuthMethod as "snake_case" {
+        /// `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1).
+        ClientSecret,
+        /// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9) with the app's registered JWKS.
+        PrivateKeyJwt,
+        /// Public apps.
+        None,
+    }
 }
 
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecret => "client_secret",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::None => "none",
-        }
+wire_enum! {
+    /// A grant an app may use at the token endpoint (RFC 6749 §1.3), as stored in its
+    /// `grant_types` list.
+    pub enum GrantType as "snake_case" {
+        /// RFC 6749 §4.1, with PKCE (RFC 7636).
+        AuthorizationCode,
+        /// RFC 6749 §6.
+        RefreshToken,
+        /// RFC 6749 §4.4: the app's own token, for its app scopes.
+        ClientCredentials,
+    }
+}
+
+/// A redirect URI as the app registered it (RFC 6749 §3.1.2). A request's `redirect_uri` is
+/// compared with it as the same string, byte for byte, never normalised (RFC 9700 §4.1.3,
+/// `oauth::redirect::match_registered`), so it keeps the registered text exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// A URI read back from the app's row (checked when it was registered).
+    pub fn registered(uri: String) -> Self {
+        Self(uri)
+    }
+}
+
+str_newtype!(RedirectUri);
+
+/// The stored hash of an app's client secret (`crypto::secret_hash`). It prints redacted and
+/// has no equality: a presented secret is checked with [`SecretHash::matches`], in constant
+/// time.
+#[derive(Clone)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    /// A hash read back from the app's row.
+    pub fn stored(hash: String) -> Self {
+        Self(hash)
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
-            "private_key_jwt" => Self::PrivateKeyJwt,
-            "none" => Self::None,
-            _ => Self::ClientSecret,
-        }
+    /// Whether `presented` is the secret this is the hash of (compared in constant time).
+    pub fn matches(&self, presented: &Secret) -> bool {
+        ct_eq(
+            secret_hash(presented.expose()).as_bytes(),
+            self.0.as_bytes(),
+        )
+    }
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHash([redacted])")
     }
 }
 
@@ -145,10 +178,11 @@ pub struct App {
     pub client_type: ClientType,
     pub auth_method: AuthMethod,
     /// `secret_hash()` of the client secret, for `ClientSecret` apps.
-    pub secret_hash: Option<String>,
+    pub secret_hash: Option<SecretHash>,
     /// The public JWKS (JSON), for `PrivateKeyJwt` apps.
     pub jwks: Option<String>,
-    pub id_token_alg: String,
+    /// The algorithm of the app's ID tokens.
+    pub id_token_alg: Algorithm,
     /// The partner that owns the app (`None` for apps made with `onyx-id apps create`).
     pub partner_id: Option<String>,
     pub stage: Stage,
@@ -160,7 +194,7 @@ pub struct App {
     pub withdrawn: Vec<String>,
     pub capabilities: Capabilities,
     /// The secret before the last rotation, accepted until `previous_secret_expires_at`.
-    pub previous_secret_hash: Option<String>,
+    pub previous_secret_hash: Option<SecretHash>,
     pub previous_secret_expires_at: Option<Timestamp>,
     pub description: String,
     pub use_case: Option<String>,
@@ -176,10 +210,11 @@ pub struct App {
     /// Launch evidence: a sign-in completed in preview, a revocation call made in preview.
     pub preview_sign_in_at: Option<Timestamp>,
     pub preview_revocation_at: Option<Timestamp>,
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     pub origins: Vec<String>,
-    pub scopes: Vec<String>,
-    pub grant_types: Vec<String>,
+    /// The scopes Onyx approved for the app.
+    pub scopes: Vec<ScopeName>,
+    pub grant_types: Vec<GrantType>,
     pub lifetimes: LifetimeOverrides,
     pub consent: ConsentProfile,
 }
@@ -206,8 +241,8 @@ impl App {
         self.consent.optional_scopes.iter().any(|s| s == scope)
     }
 
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     /// Whether Onyx lets the app sign people in and get tokens now, or the refusal that names
@@ -236,16 +271,21 @@ impl From<AppRow> for App {
             (Some(_), _) => None,
         };
         Self {
-            client_type: if r.client_type == "public" {
-                ClientType::Public
-            } else {
-                ClientType::Confidential
-            },
-            auth_method: AuthMethod::parse(&r.auth_method),
-            redirect_uris: list(&r.redirect_uris),
+            // What is not `public` is confidential, and what is not another method is a client
+            // secret: the safe side, as the row has always been read.
+            client_type: ClientType::parse(&r.client_type).unwrap_or(ClientType::Confidential),
+            auth_method: AuthMethod::parse(&r.auth_method).unwrap_or(AuthMethod::ClientSecret),
+            redirect_uris: list(&r.redirect_uris)
+                .into_iter()
+                .map(RedirectUri::registered)
+                .collect(),
             origins: list(&r.origins),
-            scopes: list(&r.scopes),
-            grant_types: list(&r.grant_types),
+            scopes: list(&r.scopes).into_iter().map(ScopeName::stored).collect(),
+            // A name onyx-id does not know is no grant the app may use.
+            grant_types: list(&r.grant_types)
+                .iter()
+                .filter_map(|g| GrantType::parse(g))
+                .collect(),
             consent: ConsentProfile {
                 optional_scopes: list(&r.optional_scopes),
                 pending_scopes: list(&r.pending_scopes),
@@ -264,9 +304,10 @@ impl From<AppRow> for App {
             },
             client_id: r.client_id,
             name: r.name,
-            secret_hash: r.secret_hash,
+            secret_hash: r.secret_hash.map(SecretHash::stored),
             jwks: r.jwks,
-            id_token_alg: r.id_token_alg,
+            // An unknown name signs with the default algorithm.
+            id_token_alg: Algorithm::parse(&r.id_token_alg).unwrap_or(Algorithm::ES256),
             partner_id: r.partner_id,
             // An unreadable stage or state fails closed.
             stage: Stage::parse(&r.stage).unwrap_or(Stage::Draft),
@@ -276,7 +317,7 @@ impl From<AppRow> for App {
             access_changed_at: r.access_changed_at,
             withdrawn: list(&r.withdrawn_scopes),
             capabilities,
-            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_hash: r.previous_secret_hash.map(SecretHash::stored),
             previous_secret_expires_at: r.previous_secret_expires_at,
             description: r.description,
             use_case: r.use_case,
@@ -540,4 +581,91 @@ pub async fn longest_token_lifetimes(db: &Db) -> Result<(Option<i64>, Option<i64
     sqlx::query_as("SELECT MAX(access_token_ttl), MAX(id_token_ttl) FROM apps")
         .fetch_one(pool)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> AppRow {
+        AppRow {
+            client_id: "c1".into(),
+            client_type: "confidential".into(),
+            auth_method: "client_secret".into(),
+            secret_hash: Some("current-secret-hash-7Qx".into()),
+            previous_secret_hash: Some("previous-secret-hash-9Zy".into()),
+            redirect_uris: r#"["https://app.example/cb","http://127.0.0.1/cb"]"#.into(),
+            scopes: r#"["openid","profile"]"#.into(),
+            grant_types: r#"["authorization_code","refresh_token"]"#.into(),
+            id_token_alg: "RS256".into(),
+            stage: "production".into(),
+            access_state: "active".into(),
+            ..AppRow::default()
+        }
+    }
+
+    #[test]
+    fn an_app_prints_its_secret_hashes_redacted() {
+        let app = App::from(row());
+        let printed = format!("{app:?}");
+        assert!(!printed.contains("current-secret-hash"), "{printed}");
+        assert!(!printed.contains("previous-secret-hash"), "{printed}");
+        assert_eq!(printed.matches("SecretHash([redacted])").count(), 2);
+    }
+
+    #[test]
+    fn a_secret_matches_only_its_own_hash() {
+        let hash = SecretHash::stored(secret_hash("s3cret"));
+        assert!(hash.matches(&Secret::new("s3cret")));
+        assert!(!hash.matches(&Secret::new("s3cret ")));
+        assert!(!hash.matches(&Secret::new("")));
+    }
+
+    #[test]
+    fn the_row_is_read_into_typed_fields() {
+        let app = App::from(row());
+        assert_eq!(app.client_type, ClientType::Confidential);
+        assert_eq!(app.auth_method, AuthMethod::ClientSecret);
+        assert_eq!(app.id_token_alg, Algorithm::RS256);
+        assert_eq!(
+            app.redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>(),
+            ["https://app.example/cb", "http://127.0.0.1/cb"]
+        );
+        assert!(app.approved_for("profile"));
+        assert!(!app.approved_for("email"));
+        assert!(app.allows_grant(GrantType::AuthorizationCode));
+        assert!(app.allows_grant(GrantType::RefreshToken));
+        assert!(!app.allows_grant(GrantType::ClientCredentials));
+        assert_eq!(GrantType::ClientCredentials.as_str(), "client_credentials");
+    }
+
+    #[test]
+    fn unreadable_values_fall_back_as_they_always_have() {
+        let app = App::from(AppRow {
+            client_type: "public".into(),
+            auth_method: "none".into(),
+            ..row()
+        });
+        assert_eq!(app.client_type, ClientType::Public);
+        assert_eq!(app.auth_method, AuthMethod::None);
+        let app = App::from(AppRow {
+            client_type: "unknown".into(),
+            auth_method: "unknown".into(),
+            id_token_alg: "HS256".into(),
+            grant_types: r#"["authorization_code","password"]"#.into(),
+            stage: "unknown".into(),
+            access_state: "unknown".into(),
+            ..row()
+        });
+        assert_eq!(app.client_type, ClientType::Confidential);
+        assert_eq!(app.auth_method, AuthMethod::ClientSecret);
+        assert_eq!(app.id_token_alg, Algorithm::ES256);
+        assert_eq!(app.grant_types, [GrantType::AuthorizationCode]);
+        assert_eq!(app.stage, Stage::Draft);
+        assert_eq!(app.access, AccessState::Suspended);
+        assert_eq!(AuthMethod::PrivateKeyJwt.as_str(), "private_key_jwt");
+    }
 }
