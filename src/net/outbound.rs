@@ -234,6 +234,27 @@ mod tests {
         assert!(matches!(err, AddressError::NotPublic { .. }), "{err}");
     }
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_certificate_failure_is_found_inside_the_io_error_that_carries_it() {
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let err = Outer(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            bad_cert,
+        ));
+        assert!(is_certificate_error(&err));
+        let refused = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!is_certificate_error(&refused));
+        let other_tls = Outer(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::DecryptError,
+        ));
+        assert!(!is_certificate_error(&other_tls));
+    }
+
     #[test]
     fn shown_text_is_cut_and_cleaned() {
         assert_eq!(shown("abc\ndef", 100), "abc\u{fffd}def");

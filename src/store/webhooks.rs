@@ -174,10 +174,12 @@ pub async fn endpoint_succeeded(
     test: bool,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    // Only a row with something to change is written (and locked): deliveries to one endpoint
+    // do not queue on its row.
     sqlx::query(
         "UPDATE webhook_endpoints SET failing_since = NULL,
              tested_at = CASE WHEN $2 = 1 THEN $3 ELSE tested_at END
-         WHERE id = $1",
+         WHERE id = $1 AND (failing_since IS NOT NULL OR $2 = 1)",
     )
     .bind(endpoint_id)
     .bind(i64::from(test))
@@ -194,7 +196,7 @@ pub async fn endpoint_failed(
     now: Timestamp,
 ) -> Result<Timestamp, sqlx::Error> {
     sqlx::query(
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+        "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
     )
     .bind(endpoint_id)
     .bind(now)

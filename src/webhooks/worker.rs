@@ -4,6 +4,7 @@
 //! transaction. A claim that expired (its worker died) is claimed again by any instance, with
 //! the same `webhook-id`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,9 @@ use super::settings::WebhookSettings;
 use super::{FAILING_LIMIT, SecurityFailure};
 use crate::clock::{Clock, SharedClock, SystemClock, Timestamp};
 use crate::partner::access::AccessReason;
+use crate::store::apps::{self, App};
 use crate::store::webhooks::{self as store, After, AttemptRecord, Claimed};
-use crate::store::{Db, apps};
+use crate::store::{Db, Tx};
 
 /// The worker's parts, shared by its delivery tasks.
 struct Worker {
@@ -48,10 +50,21 @@ pub fn spawn(
     Ok(())
 }
 
+/// Attempts recorded in one transaction at most.
+const MAX_RECORD_BATCH: usize = 128;
+
+/// A finished attempt on its way to the recorder.
+struct Done {
+    claimed: Claimed,
+    attempt: Attempt,
+}
+
 impl Worker {
     async fn run(self: Arc<Self>) {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let freed = Arc::new(tokio::sync::Notify::new());
+        let (done, finished) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(self.clone().record_all(finished));
         loop {
             // Registered before claiming, so a wake during the claim is not lost.
             let enqueued = super::enqueued().notified();
@@ -69,8 +82,14 @@ impl Worker {
                             };
                             let worker = self.clone();
                             let freed = freed.clone();
+                            let done = done.clone();
                             tokio::spawn(async move {
-                                worker.deliver(c).await;
+                                let attempt = worker.deliver(&c).await;
+                                // The claim holds until the attempt is recorded.
+                                let _ = done.send(Done {
+                                    claimed: c,
+                                    attempt,
+                                });
                                 drop(permit);
                                 freed.notify_one();
                             });
@@ -87,6 +106,29 @@ impl Worker {
                 _ = &mut enqueued => {}
                 _ = freed.notified(), if claimed > 0 || free == 0 => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Records finished attempts, as many as have finished in one transaction (one commit for
+    /// many deliveries); a batch that fails is recorded one by one. An attempt that could not be
+    /// recorded at all is delivered again once its lease expires (at least once).
+    async fn record_all(self: Arc<Self>, mut finished: tokio::sync::mpsc::UnboundedReceiver<Done>) {
+        while let Some(first) = finished.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_RECORD_BATCH {
+                match finished.try_recv() {
+                    Ok(d) => batch.push(d),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.record(&batch).await {
+                tracing::warn!(error = %e, n = batch.len(), "webhooks: recording attempts failed; recording them one by one");
+                for d in &batch {
+                    if let Err(e) = self.record(std::slice::from_ref(d)).await {
+                        tracing::warn!(error = %e, delivery = %d.claimed.delivery_id, "webhooks: recording an attempt failed");
+                    }
+                }
             }
         }
     }
@@ -122,10 +164,10 @@ impl Worker {
         out
     }
 
-    async fn deliver(&self, c: Claimed) {
-        let secrets = self.secrets(&c, self.clock.now());
-        let attempt = if secrets.is_empty() {
-            Attempt {
+    async fn deliver(&self, c: &Claimed) -> Attempt {
+        let secrets = self.secrets(c, self.clock.now());
+        if secrets.is_empty() {
+            return Attempt {
                 outcome: Outcome::Failed { retry_after: None },
                 status: None,
                 latency: Duration::ZERO,
@@ -133,35 +175,65 @@ impl Worker {
                     "the endpoint's signing secret cannot be opened with this server's keys folder"
                         .into(),
                 ),
-            }
-        } else {
-            self.deliverer
-                .deliver(&c.url, &c.event_id, &c.body, &secrets)
-                .await
-        };
-        match self.record(&c, &attempt).await {
-            Ok(Some(failure)) => tracing::warn!(
-                client_id = %failure.client_id,
-                endpoint_id = %failure.endpoint_id,
-                app_limited = failure.app_limited,
-                "webhook endpoint disabled after a security failure: {}",
-                failure.reason
-            ),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, delivery = %c.delivery_id, "webhooks: recording an attempt failed")
-            }
+            };
         }
+        self.deliverer
+            .deliver(&c.url, &c.event_id, &c.body, &secrets)
+            .await
     }
 
-    /// Records the attempt and what follows from it, in one transaction; the security failure,
-    /// if the attempt was one.
-    async fn record(
+    /// Records a batch of attempts in one transaction, and logs the security failures.
+    async fn record(&self, batch: &[Done]) -> Result<(), sqlx::Error> {
+        // The apps an automatic access cause may change, read before the transaction.
+        let mut apps: HashMap<String, App> = HashMap::new();
+        for d in batch {
+            let test = d.claimed.event_type == super::EventType::WebhookTest.as_str();
+            let needs_app = match d.attempt.outcome {
+                Outcome::Delivered => test,
+                Outcome::SecurityFailure => true,
+                _ => false,
+            };
+            if needs_app
+                && !apps.contains_key(&d.claimed.client_id)
+                && let Some(app) = apps::by_client_id(&self.db, &d.claimed.client_id).await?
+            {
+                apps.insert(app.client_id.clone(), app);
+            }
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let mut failures = Vec::new();
+        for d in batch {
+            let app = apps.get(&d.claimed.client_id);
+            if let Some(f) = self
+                .record_one(&mut tx, now, &d.claimed, &d.attempt, app)
+                .await?
+            {
+                failures.push(f);
+            }
+        }
+        tx.commit().await?;
+        for f in failures {
+            tracing::warn!(
+                client_id = %f.client_id,
+                endpoint_id = %f.endpoint_id,
+                app_limited = f.app_limited,
+                "webhook endpoint disabled after a security failure: {}",
+                f.reason
+            );
+        }
+        Ok(())
+    }
+
+    /// Records one attempt and what follows from it; the security failure, if it was one.
+    async fn record_one(
         &self,
+        tx: &mut Tx<'_>,
+        now: Timestamp,
         c: &Claimed,
         attempt: &Attempt,
+        app: Option<&App>,
     ) -> Result<Option<SecurityFailure>, sqlx::Error> {
-        let now = self.clock.now();
         let schedule = &self.settings.retry_schedule;
         let failures = c.failures + 1;
         let after = match &attempt.outcome {
@@ -190,15 +262,7 @@ impl Worker {
             outcome: attempt.outcome.as_str(),
             error: attempt.error.as_deref(),
         };
-        // Read before the transaction: on SQLite the writer is the transaction's connection.
-        let app = match attempt.outcome {
-            Outcome::Delivered | Outcome::SecurityFailure => {
-                apps::by_client_id(&self.db, &c.client_id).await?
-            }
-            _ => None,
-        };
-        let mut tx = self.db.begin().await?;
-        if !store::record_attempt(&mut tx, c, &record, after).await? {
+        if !store::record_attempt(tx, c, &record, after).await? {
             // The lease expired and another worker holds the delivery now.
             return Ok(None);
         }
@@ -206,19 +270,21 @@ impl Worker {
         let mut security = None;
         let disable = match &attempt.outcome {
             Outcome::Delivered => {
-                store::endpoint_succeeded(&mut tx, &c.endpoint_id, test, now).await?;
-                let security_disabled = store::disabled_for(
-                    &mut tx,
-                    &c.client_id,
-                    DisabledReason::SecurityFailure.as_str(),
-                )
-                .await?;
+                store::endpoint_succeeded(tx, &c.endpoint_id, test, now).await?;
+                // A test delivery lifts the security cause once no endpoint of the app is
+                // still disabled for one.
                 if test
-                    && security_disabled == 0
-                    && let Some(app) = &app
+                    && let Some(app) = app
+                    && store::disabled_for(
+                        tx,
+                        &c.client_id,
+                        DisabledReason::SecurityFailure.as_str(),
+                    )
+                    .await?
+                        == 0
                 {
                     crate::partner::access_change::auto_restore(
-                        &mut tx,
+                        tx,
                         now,
                         app,
                         AccessReason::WebhookSecurityFailure,
@@ -229,7 +295,7 @@ impl Worker {
                 None
             }
             Outcome::Failed { .. } => {
-                let since = store::endpoint_failed(&mut tx, &c.endpoint_id, now).await?;
+                let since = store::endpoint_failed(tx, &c.endpoint_id, now).await?;
                 (now - since >= FAILING_LIMIT).then_some(DisabledReason::Failing)
             }
             Outcome::Gone => Some(DisabledReason::Gone),
@@ -237,13 +303,12 @@ impl Worker {
         };
         if let Some(reason) = disable {
             let note = attempt.error.as_deref().unwrap_or(reason.sentence());
-            let disabled =
-                store::disable(&mut tx, &c.endpoint_id, reason.as_str(), note, now).await?;
+            let disabled = store::disable(tx, &c.endpoint_id, reason.as_str(), note, now).await?;
             if disabled && reason == DisabledReason::SecurityFailure {
-                let app_limited = match &app {
+                let app_limited = match app {
                     Some(app) => {
                         crate::partner::access_change::auto_limit(
-                            &mut tx,
+                            tx,
                             now,
                             app,
                             AccessReason::WebhookSecurityFailure,
@@ -262,7 +327,6 @@ impl Worker {
                 });
             }
         }
-        tx.commit().await?;
         Ok(security)
     }
 }

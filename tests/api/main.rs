@@ -35,3 +35,5 @@ mod sign_in;
 mod storage_paths;
 mod support;
 mod transport;
+mod webhook_events;
+mod webhooks;

@@ -85,7 +85,12 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// A browser signed in as `email` that approved `scope` for the app; returns it.
-async fn approve_in_browser(app: &TestApp, client_id: &str, email: &str, scope: &str) -> reqwest::Client {
+async fn approve_in_browser(
+    app: &TestApp,
+    client_id: &str,
+    email: &str,
+    scope: &str,
+) -> reqwest::Client {
     let browser = browser();
     let (url, _) = authorize_url(app, client_id, scope, &[]);
     let res = browser.get(url).send().await.unwrap();
@@ -109,8 +114,13 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
     subscribe(&app, &receiver, &client.client_id, &[]).await;
 
     // The consent screen's approval: consent.granted, the first event of the grant.
-    let browser =
-        approve_in_browser(&app, &client.client_id, "ada@example.com", "openid profile email").await;
+    let browser = approve_in_browser(
+        &app,
+        &client.client_id,
+        "ada@example.com",
+        "openid profile email",
+    )
+    .await;
     let granted = receiver.next_of("consent.granted", 0).await;
     assert!(granted.verified, "signed with the endpoint's secret");
     let data = &granted.body["data"];
@@ -121,9 +131,15 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
     assert!(!data["history_id"].as_str().unwrap_or_default().is_empty());
     assert_eq!(
         permission_states(data),
-        pairs(&[("email", "granted"), ("openid", "granted"), ("profile", "granted")])
+        pairs(&[
+            ("email", "granted"),
+            ("openid", "granted"),
+            ("profile", "granted")
+        ])
     );
-    let expires = data["permissions"][0]["expires_at"].as_str().unwrap_or_default();
+    let expires = data["permissions"][0]["expires_at"]
+        .as_str()
+        .unwrap_or_default();
     assert!(expires.ends_with('Z'), "RFC 3339: {expires}");
     let grant_id = data["grant_id"].as_str().unwrap().to_string();
     assert!(granted.body["timestamp"].as_str().unwrap().ends_with('Z'));
@@ -148,14 +164,25 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
         .send()
         .await
         .unwrap();
-    assert!(res.status().is_redirection() || res.status() == 200, "{}", res.status());
+    assert!(
+        res.status().is_redirection() || res.status() == 200,
+        "{}",
+        res.status()
+    );
     let revoked = receiver.next_of("consent.revoked", 0).await;
     let data = &revoked.body["data"];
-    assert_eq!((data["actor"].clone(), data["sequence"].clone()), (json!("user"), json!(2)));
+    assert_eq!(
+        (data["actor"].clone(), data["sequence"].clone()),
+        (json!("user"), json!(2))
+    );
     assert_eq!(data["grant_id"], grant_id.as_str());
     assert_eq!(
         permission_states(data),
-        pairs(&[("email", "revoked"), ("openid", "granted"), ("profile", "granted")])
+        pairs(&[
+            ("email", "revoked"),
+            ("openid", "granted"),
+            ("profile", "granted")
+        ])
     );
 
     // The partner gives up the whole grant through the grants API.
@@ -169,9 +196,14 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
     assert_eq!(status, 200, "{v}");
     let ended = receiver.next_of("consent.revoked", 1).await;
     let data = &ended.body["data"];
-    assert_eq!((data["actor"].clone(), data["sequence"].clone()), (json!("partner"), json!(3)));
+    assert_eq!(
+        (data["actor"].clone(), data["sequence"].clone()),
+        (json!("partner"), json!(3))
+    );
     assert!(
-        permission_states(data).iter().all(|(_, state)| state == "revoked"),
+        permission_states(data)
+            .iter()
+            .all(|(_, state)| state == "revoked"),
         "{data}"
     );
 
@@ -192,11 +224,18 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
     let data = &expired.body["data"];
     assert_eq!(data["actor"], "onyx");
     assert!(
-        permission_states(data).iter().any(|(_, state)| state == "expired"),
+        permission_states(data)
+            .iter()
+            .any(|(_, state)| state == "expired"),
         "{data}"
     );
-    let ids: std::collections::HashSet<String> = receiver.got().iter().map(|d| d.id.clone()).collect();
-    assert_eq!(ids.len(), receiver.got().len(), "every event has its own webhook-id");
+    let ids: std::collections::HashSet<String> =
+        receiver.got().iter().map(|d| d.id.clone()).collect();
+    assert_eq!(
+        ids.len(),
+        receiver.got().len(),
+        "every event has its own webhook-id"
+    );
 }
 
 async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_need_their_capability(
@@ -241,7 +280,10 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
     .await
     .expect_err("a gated type without its capability");
     assert_eq!(refused.code(), "event_type_gated");
-    assert!(refused.to_string().contains("advanced_event_subscriptions"), "{refused}");
+    assert!(
+        refused.to_string().contains("advanced_event_subscriptions"),
+        "{refused}"
+    );
 
     // Onyx enables the capability: the partner hears it, and may subscribe.
     let change = onyx_id::partner::capabilities::CapabilityChange {
@@ -251,12 +293,21 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
         note: None,
     };
     let a = app_row(&app, &client.client_id).await;
-    onyx_id::partner::capabilities::set_capability(&app.state.db, app.clock_now(), "op", &a, change)
-        .await
-        .expect("enabling the capability");
+    onyx_id::partner::capabilities::set_capability(
+        &app.state.db,
+        app.clock_now(),
+        "op",
+        &a,
+        change,
+    )
+    .await
+    .expect("enabling the capability");
     let cap = receiver.next_of("app.capability.updated", 0).await;
     assert_eq!(
-        (cap.body["data"]["capability"].clone(), cap.body["data"]["state"].clone()),
+        (
+            cap.body["data"]["capability"].clone(),
+            cap.body["data"]["state"].clone()
+        ),
         (json!("advanced_event_subscriptions"), json!("enabled"))
     );
     subscribe(&app, &receiver, &client.client_id, &["permission.granted"]).await;
@@ -265,7 +316,9 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
     approve_in_browser(&app, &client.client_id, "bo@example.com", "openid profile").await;
     let detail = receiver.next_of("permission.granted", 0).await;
     assert!(detail.verified);
-    let scope = detail.body["data"]["permission"]["scope"].as_str().unwrap_or_default();
+    let scope = detail.body["data"]["permission"]["scope"]
+        .as_str()
+        .unwrap_or_default();
     assert!(["openid", "profile"].contains(&scope), "{}", detail.body);
     receiver.next_of("consent.granted", 0).await;
 
@@ -315,11 +368,20 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     let (status, v) = get(&app, &launch, &key).await;
     assert_eq!(status, 200, "{v}");
     let item = webhook_item(&v);
-    assert_eq!((item["status"].clone(), item["met"].clone()), (json!("not_applicable"), json!(false)));
+    assert_eq!(
+        (item["status"].clone(), item["met"].clone()),
+        (json!("not_applicable"), json!(false))
+    );
 
     // The partner API refuses an endpoint the webhooks step has not approved.
     let hooks = format!("/api/v1/apps/{client_id}/webhooks");
-    let (status, v) = post(&app, &hooks, &key, json!({ "url": "https://hooks.app.example/onyx" })).await;
+    let (status, v) = post(
+        &app,
+        &hooks,
+        &key,
+        json!({ "url": "https://hooks.app.example/onyx" }),
+    )
+    .await;
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"], "endpoint_not_approved");
     let (status, v) = get(&app, &hooks, &key).await;
@@ -333,7 +395,10 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     let review = receiver.next_of("app.review.updated", 0).await;
     assert!(review.verified);
     assert_eq!(
-        (review.body["data"]["step"].clone(), review.body["data"]["state"].clone()),
+        (
+            review.body["data"]["step"].clone(),
+            review.body["data"]["state"].clone()
+        ),
         (json!("support"), json!("approved"))
     );
     assert_eq!(review.body["data"]["note"], "checked");
@@ -343,7 +408,13 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     assert_eq!(webhook_item(&v)["status"], "not_met", "{v}");
 
     // A test event through the partner API; once delivered, the item is met.
-    let (status, sent) = post(&app, &format!("{hooks}/{endpoint_id}/test"), &key, json!({})).await;
+    let (status, sent) = post(
+        &app,
+        &format!("{hooks}/{endpoint_id}/test"),
+        &key,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 202, "{sent}");
     let test = receiver.next_of("webhook.test", 0).await;
     assert!(test.verified);
@@ -380,7 +451,10 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
 fn webhook_item(launch: &Value) -> Value {
     launch["requirements"]
         .as_array()
-        .and_then(|r| r.iter().find(|i| i["requirement"] == "webhook_delivery_tested"))
+        .and_then(|r| {
+            r.iter()
+                .find(|i| i["requirement"] == "webhook_delivery_tested")
+        })
         .cloned()
         .unwrap_or_else(|| panic!("no webhook item in {launch}"))
 }
@@ -393,7 +467,17 @@ async fn the_cli_adds_lists_tests_and_rotates_an_apps_endpoints(backend: Backend
 
     let (code, out, err) = onyx(
         &app,
-        &["apps", "webhooks", "add", "--app", id, "--url", url, "--event", "consent.revoked"],
+        &[
+            "apps",
+            "webhooks",
+            "add",
+            "--app",
+            id,
+            "--url",
+            url,
+            "--event",
+            "consent.revoked",
+        ],
         None,
     )
     .await;
@@ -413,7 +497,15 @@ async fn the_cli_adds_lists_tests_and_rotates_an_apps_endpoints(backend: Backend
 
     let (code, out, _) = onyx(
         &app,
-        &["apps", "webhooks", "rotate-secret", "--app", id, "--endpoint", endpoint],
+        &[
+            "apps",
+            "webhooks",
+            "rotate-secret",
+            "--app",
+            id,
+            "--endpoint",
+            endpoint,
+        ],
         None,
     )
     .await;
@@ -424,17 +516,36 @@ async fn the_cli_adds_lists_tests_and_rotates_an_apps_endpoints(backend: Backend
 
     let (code, out, _) = onyx(
         &app,
-        &["apps", "webhooks", "test", "--app", id, "--endpoint", endpoint],
+        &[
+            "apps",
+            "webhooks",
+            "test",
+            "--app",
+            id,
+            "--endpoint",
+            endpoint,
+        ],
         None,
     )
     .await;
     assert_eq!(code, 0);
     let sent = one_json_object(&out);
-    assert!(sent["event_id"].as_str().unwrap().starts_with("msg_"), "{sent}");
+    assert!(
+        sent["event_id"].as_str().unwrap().starts_with("msg_"),
+        "{sent}"
+    );
 
     let (code, out, _) = onyx(
         &app,
-        &["apps", "webhooks", "deliveries", "--app", id, "--endpoint", endpoint],
+        &[
+            "apps",
+            "webhooks",
+            "deliveries",
+            "--app",
+            id,
+            "--endpoint",
+            endpoint,
+        ],
         None,
     )
     .await;
@@ -445,7 +556,15 @@ async fn the_cli_adds_lists_tests_and_rotates_an_apps_endpoints(backend: Backend
     // Bad input: a clear one-line refusal.
     let (code, out, err) = onyx(
         &app,
-        &["apps", "webhooks", "add", "--app", id, "--url", "ftp://x.example/"],
+        &[
+            "apps",
+            "webhooks",
+            "add",
+            "--app",
+            id,
+            "--url",
+            "ftp://x.example/",
+        ],
         None,
     )
     .await;
@@ -458,6 +577,9 @@ async fn the_cli_adds_lists_tests_and_rotates_an_apps_endpoints(backend: Backend
 
     // The audit log has the changes, never the secret.
     let (_, out, _) = onyx(&app, &["audit"], None).await;
-    assert!(out.contains("webhook.endpoint_added") && out.contains("webhook.secret_rotated"), "{out}");
+    assert!(
+        out.contains("webhook.endpoint_added") && out.contains("webhook.secret_rotated"),
+        "{out}"
+    );
     assert!(!out.contains(secret), "the audit log holds no secret");
 }

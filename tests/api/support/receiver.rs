@@ -92,7 +92,11 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let types: Vec<String> = self.got().iter().map(|d| d.event_type().to_string()).collect();
+        let types: Vec<String> = self
+            .got()
+            .iter()
+            .map(|d| d.event_type().to_string())
+            .collect();
         panic!("no {event_type} event #{seen} arrived; got {types:?}");
     }
 }
