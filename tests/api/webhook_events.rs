@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::support::cli::{one_json_object, onyx};
-use crate::support::partner_api::{
-    app_in_preview_with, get, operator_key, partner, post, publish, spawn_program,
-};
+use crate::support::partner_api::{app_in_preview_with, get, partner, post, publish};
 use crate::support::receiver::Receiver;
 use onyx_id::partner::access::{AccessReason, AccessState, CapabilityState};
 use onyx_id::store::apps::App;
@@ -41,7 +39,13 @@ async fn app_row(app: &TestApp, client_id: &str) -> App {
 
 /// Adds the receiver as an endpoint of the app (every type that is not gated unless `events`
 /// names some) and trusts its secret.
-async fn subscribe(app: &TestApp, receiver: &Receiver, client_id: &str, events: &[&str]) -> String {
+async fn subscribe(
+    app: &TestApp,
+    receiver: &Receiver,
+    client_id: &str,
+    path: &str,
+    events: &[&str],
+) -> String {
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     let sealer = SecretBox::open_or_create(&app.keys_dir).unwrap();
     let added = endpoints::add(
@@ -49,7 +53,7 @@ async fn subscribe(app: &TestApp, receiver: &Receiver, client_id: &str, events: 
         &sealer,
         &app.state.settings.webhooks,
         &app_row(app, client_id).await,
-        &receiver.url("/onyx"),
+        &receiver.url(path),
         &events,
         app.clock_now(),
     )
@@ -111,7 +115,7 @@ async fn consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner
     s.grant_types = vec!["authorization_code".into(), "client_credentials".into()];
     let client = app.create_app_with(s).await;
     let sub = app.create_user("ada@example.com", "Ada").await;
-    subscribe(&app, &receiver, &client.client_id, &[]).await;
+    subscribe(&app, &receiver, &client.client_id, "/onyx", &[]).await;
 
     // The consent screen's approval: consent.granted, the first event of the grant.
     let browser = approve_in_browser(
@@ -245,7 +249,7 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
     let receiver = Receiver::start().await;
     let client = app.create_app(&["openid", "profile", "email"]).await;
     app.create_user("bo@example.com", "Bo").await;
-    subscribe(&app, &receiver, &client.client_id, &[]).await;
+    subscribe(&app, &receiver, &client.client_id, "/onyx", &[]).await;
 
     // An operator limits the app, withdrawing one scope.
     let change = onyx_id::partner::access_change::AccessChange {
@@ -273,7 +277,7 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
         &sealer,
         &app.state.settings.webhooks,
         &app_row(&app, &client.client_id).await,
-        &receiver.url("/detail"),
+        &receiver.url("/refused"),
         &["permission.granted".to_string()],
         app.clock_now(),
     )
@@ -310,7 +314,14 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
         ),
         (json!("advanced_event_subscriptions"), json!("enabled"))
     );
-    subscribe(&app, &receiver, &client.client_id, &["permission.granted"]).await;
+    subscribe(
+        &app,
+        &receiver,
+        &client.client_id,
+        "/detail",
+        &["permission.granted"],
+    )
+    .await;
 
     // Now a consent decision sends the per-scope detail too.
     approve_in_browser(&app, &client.client_id, "bo@example.com", "openid profile").await;
@@ -344,27 +355,25 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
 ) {
     let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let port = publish(published.clone()).await;
-    let app = {
-        let base = spawn_program(backend, port).await;
-        drop(base);
-        spawn_app_with(backend, &|s| {
-            local(s);
-            let v = &mut s.domain_verification;
-            v.allow_private = true;
-            v.insecure_http = true;
-            v.resolve = vec![(
-                crate::support::partner_api::DOMAIN.to_string(),
-                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            )];
-        })
-        .await
-    };
+    // The partner program's server (domain verification reaches the loopback publisher), with
+    // deliveries to loopback.
+    let app = spawn_app_with(backend, &|s| {
+        local(s);
+        let v = &mut s.domain_verification;
+        v.allow_private = true;
+        v.insecure_http = true;
+        v.resolve = vec![(
+            crate::support::partner_api::DOMAIN.to_string(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )];
+    })
+    .await;
     let receiver = Receiver::start().await;
     let draft = crate::support::partner_api::good_draft();
     let (op, key, client_id, _) = app_in_preview_with(&app, &published, draft).await;
 
     // No endpoint at all: the checklist item does not apply (and is not "met").
-    let launch = format!("/api/v1/apps/{client_id}/launch");
+    let launch = format!("/api/v1/apps/{client_id}/launch-checklist");
     let (status, v) = get(&app, &launch, &key).await;
     assert_eq!(status, 200, "{v}");
     let item = webhook_item(&v);
@@ -388,7 +397,7 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     assert_eq!((status.as_u16(), v), (200, json!([])));
 
     // An endpoint (the development shortcut's service call): a review decision reaches it.
-    let endpoint_id = subscribe(&app, &receiver, &client_id, &[]).await;
+    let endpoint_id = subscribe(&app, &receiver, &client_id, "/onyx", &[]).await;
     let (status, v) =
         crate::support::partner_api::decide(&app, &op, &client_id, "support", "approved").await;
     assert_eq!(status, 200, "{v}");
@@ -445,7 +454,6 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     let (_, other) = partner(&app, &op, "other@partner.example", "Other Ltd").await;
     let (status, _) = get(&app, &hooks, &other).await;
     assert_eq!(status, 404);
-    let _ = operator_key;
 }
 
 fn webhook_item(launch: &Value) -> Value {
