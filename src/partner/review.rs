@@ -425,6 +425,12 @@ pub async fn decide(
     let mut effects = Vec::new();
     if decision == StepState::Approved {
         apps::apply_step(&mut tx, &app.client_id, step, &draft).await?;
+        if step == Step::Webhooks {
+            let (id, urls) = (&app.client_id, &draft.webhooks);
+            if crate::webhooks::endpoints::withdraw_unapproved(&mut tx, id, urls, now).await? > 0 {
+                effects.push("webhooks: endpoints no longer approved disabled");
+            }
+        }
         if step == Step::Scopes {
             // The draft's requests are now the live approval.
             apps::set_draft(&mut tx, &app.client_id, &draft, &[]).await?;

@@ -503,3 +503,17 @@ pub async fn deliveries(
     .await?;
     Ok((rows, attempts))
 }
+
+/// The app's enabled endpoints (id, URL), read in the caller's transaction.
+pub async fn enabled_endpoints_in(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, url FROM webhook_endpoints WHERE client_id = $1 AND state = 'enabled'
+         ORDER BY created_at, id",
+    )
+    .bind(client_id)
+    .fetch_all(&mut **tx)
+    .await
+}

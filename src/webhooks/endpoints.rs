@@ -61,6 +61,8 @@ pub enum DisabledReason {
     Failing,
     /// Its partner (or an operator) disabled it.
     Disabled,
+    /// The app's webhooks review step no longer approves its URL.
+    NotApproved,
 }
 
 impl DisabledReason {
@@ -81,6 +83,9 @@ impl DisabledReason {
                 "Every delivery to the endpoint failed for 5 days, so Onyx stopped delivering to it. Fix it and enable it again."
             }
             Self::Disabled => "The endpoint was disabled.",
+            Self::NotApproved => {
+                "The app's approved webhook endpoints no longer include this URL, so Onyx stopped delivering to it. Add it to the draft's webhooks and submit it for review to use it again."
+            }
         }
     }
 }
@@ -464,4 +469,25 @@ fn delivery_view(r: DeliveryRow, attempts: &[AttemptRow]) -> DeliveryView {
         delivered_at: r.delivered_at,
         created_at: r.created_at,
     }
+}
+
+/// Disables the app's enabled endpoints whose URL is not in `approved`, in the caller's
+/// transaction: a partner app's endpoints are the ones its webhooks review step approved, so
+/// approving a list without a URL stops deliveries to it. Returns how many it disabled.
+pub async fn withdraw_unapproved(
+    tx: &mut crate::store::Tx<'_>,
+    client_id: &str,
+    approved: &[String],
+    now: Timestamp,
+) -> std::result::Result<usize, sqlx::Error> {
+    let reason = DisabledReason::NotApproved;
+    let mut n = 0;
+    for (id, url) in store::enabled_endpoints_in(tx, client_id).await? {
+        if !approved.contains(&url)
+            && store::disable(tx, &id, reason.as_str(), reason.sentence(), now).await?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
 }

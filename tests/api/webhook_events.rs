@@ -450,6 +450,33 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     assert_eq!(test_delivery["state"], "delivered");
     assert_eq!(test_delivery["attempts"][0]["status"], 204);
 
+    // The webhooks step approves a list without the receiver's URL: that endpoint stops, and
+    // the approved URL may now be added through the partner API.
+    let approved_url = "https://hooks.app.example/onyx";
+    let (status, v) = crate::support::partner_api::patch(
+        &app,
+        &format!("/api/v1/apps/{client_id}"),
+        &key,
+        json!({ "webhooks": [approved_url] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) =
+        crate::support::partner_api::decide(&app, &op, &client_id, "webhooks", "approved").await;
+    assert_eq!(status, 200, "{v}");
+    let (_, endpoint) = get(&app, &format!("{hooks}/{endpoint_id}"), &key).await;
+    assert_eq!(
+        (
+            endpoint["state"].clone(),
+            endpoint["disabled_reason"].clone()
+        ),
+        (json!("disabled"), json!("not_approved")),
+        "{endpoint}"
+    );
+    let (status, v) = post(&app, &hooks, &key, json!({ "url": approved_url })).await;
+    assert_eq!(status, 201, "{v}");
+    assert!(v["secret"].as_str().unwrap().starts_with("whsec_"));
+
     // Another partner sees none of it.
     let (_, other) = partner(&app, &op, "other@partner.example", "Other Ltd").await;
     let (status, _) = get(&app, &hooks, &other).await;
