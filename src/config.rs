@@ -524,10 +524,10 @@ pub struct ServerArgs {
     pub purge_interval: u64,
     /// Domain verification may fetch private and loopback addresses (development and tests
     /// only: it opens a path to internal hosts).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true)]
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_allow_private: bool,
     /// Domain verification fetches over plain http (development and tests only).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true)]
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_insecure_http: bool,
     /// Fixed address for a domain when verifying it, like curl's --resolve:
     /// HOST=IP:PORT (repeat; comma-separated in the variable).

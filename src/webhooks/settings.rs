@@ -23,10 +23,10 @@ pub struct WebhookArgs {
     pub webhook_retry_schedule: String,
     /// Webhooks may be delivered to private and loopback addresses (development and tests
     /// only: it opens a path to internal hosts).
-    #[arg(long, env = "ONYX_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    #[arg(long, env = "ONYX_WEBHOOK_ALLOW_PRIVATE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_allow_private: bool,
     /// Webhook endpoints may use plain http (development and tests only).
-    #[arg(long, env = "ONYX_WEBHOOK_INSECURE_HTTP", global = true)]
+    #[arg(long, env = "ONYX_WEBHOOK_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_insecure_http: bool,
 }
 
@@ -109,6 +109,28 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: WebhookArgs,
+    }
+
+    #[test]
+    fn the_escape_flags_are_bare_flags() {
+        // (Their variables take `1`, `true`, `yes`…: tests/api/webhook_crash.rs sets them so.)
+        let parse = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            (
+                cli.args.webhook_allow_private,
+                cli.args.webhook_insecure_http,
+            )
+        };
+        assert_eq!(parse(&["t"]), (false, false));
+        assert_eq!(parse(&["t", "--webhook-allow-private"]), (true, false));
+        assert_eq!(parse(&["t", "--webhook-insecure-http"]), (false, true));
+    }
 
     #[test]
     fn the_default_schedule_is_the_issues() {

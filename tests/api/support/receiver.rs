@@ -28,6 +28,8 @@ impl Delivery {
 struct Inner {
     secrets: Vec<String>,
     got: Vec<Delivery>,
+    /// What it answers (204 unless set).
+    status: Option<u16>,
 }
 
 #[derive(Clone)]
@@ -58,7 +60,9 @@ impl Receiver {
                     .to_string();
                 let body = serde_json::from_slice(&body).unwrap_or_default();
                 s.got.push(Delivery { id, verified, body });
-                StatusCode::NO_CONTENT
+                s.status
+                    .and_then(|c| StatusCode::from_u16(c).ok())
+                    .unwrap_or(StatusCode::NO_CONTENT)
             }
         };
         let router = axum::Router::new().fallback(handler);
@@ -73,6 +77,11 @@ impl Receiver {
     /// Signatures made with `secret` verify from now on.
     pub fn trust(&self, secret: &str) {
         self.inner.lock().unwrap().secrets.push(secret.to_string());
+    }
+
+    /// Answers every delivery with `status` from now on.
+    pub fn answer(&self, status: u16) {
+        self.inner.lock().unwrap().status = Some(status);
     }
 
     pub fn got(&self) -> Vec<Delivery> {
