@@ -66,7 +66,13 @@ async fn handle(state: &AppState, params: Params, app: App) -> Result<(), OAuthE
 /// Launch evidence: a successful revocation call while the app is in preview.
 async fn preview_evidence(state: &AppState, app: &App, now: i64) -> Result<(), OAuthError> {
     if app.stage == crate::partner::access::Stage::Preview && app.preview_revocation_at.is_none() {
-        crate::store::apps::record_preview_revocation(&state.db, &app.client_id, now).await?;
+        crate::store::apps::record_preview(
+            &state.db,
+            &app.client_id,
+            crate::store::apps::PreviewEvidence::Revocation,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -88,8 +88,13 @@ async fn handle(
             if app.stage == crate::partner::access::Stage::Preview
                 && app.preview_sign_in_at.is_none()
             {
-                crate::store::apps::record_preview_sign_in(&state.db, &app.client_id, state.now())
-                    .await?;
+                crate::store::apps::record_preview(
+                    &state.db,
+                    &app.client_id,
+                    crate::store::apps::PreviewEvidence::SignIn,
+                    state.now(),
+                )
+                .await?;
             }
             Ok(answer)
         }

@@ -180,38 +180,33 @@ pub async fn set_domain_verified(
     Ok(())
 }
 
-/// Launch evidence: the first sign-in completed (code exchanged) while in preview.
-pub async fn record_preview_sign_in(
-    db: &Db,
-    client_id: &str,
-    now: Timestamp,
-) -> Result<(), sqlx::Error> {
-    let pool = &db.writer;
-    sqlx::query(
-        "UPDATE apps SET preview_sign_in_at = $1
-         WHERE client_id = $2 AND stage = 'preview' AND preview_sign_in_at IS NULL",
-    )
-    .bind(now)
-    .bind(client_id)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// Launch evidence an app leaves while in preview (see `partner::launch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewEvidence {
+    /// The first sign-in completed (code exchanged).
+    SignIn,
+    /// The first successful revocation call.
+    Revocation,
 }
 
-/// Launch evidence: the first successful revocation call while in preview.
-pub async fn record_preview_revocation(
+/// Records the first time the app left `evidence` while in preview (later ones change nothing).
+pub async fn record_preview(
     db: &Db,
     client_id: &str,
+    evidence: PreviewEvidence,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    let pool = &db.writer;
-    sqlx::query(
-        "UPDATE apps SET preview_revocation_at = $1
-         WHERE client_id = $2 AND stage = 'preview' AND preview_revocation_at IS NULL",
-    )
+    let column = match evidence {
+        PreviewEvidence::SignIn => "preview_sign_in_at",
+        PreviewEvidence::Revocation => "preview_revocation_at",
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE apps SET {column} = $1
+         WHERE client_id = $2 AND stage = 'preview' AND {column} IS NULL"
+    )))
     .bind(now)
     .bind(client_id)
-    .execute(pool)
+    .execute(&db.writer)
     .await?;
     Ok(())
 }
