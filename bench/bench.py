@@ -294,6 +294,7 @@ CASES = [
     ("introspection", "introspection of an active access token"),
     ("client_credentials", "client_credentials token (ES256 JWT)"),
     ("refresh", "refresh_token rotation"),
+    ("revocation", "token revocation (RFC 7009, refresh tokens)"),
     ("discovery", "discovery document (HTTP floor)"),
 ]
 

@@ -10,7 +10,8 @@
 # run also records the CPU that processes outside the bench took meanwhile (a build, tests):
 # figures with more than 15% of a core of such load are marked in the report.
 # Cases: introspection of an active access token (peer: opaque token), client_credentials
-# (both ES256 JWTs), refresh_token rotation (onyx only), discovery document (HTTP floor).
+# (both ES256 JWTs), refresh_token rotation (onyx only), token revocation (onyx only), discovery
+# document (HTTP floor).
 #
 # Settings (environment): BENCH_DURATION=10s BENCH_WARMUP=3s BENCH_RUNS=3 BENCH_CONNECTIONS=32
 # BENCH_BACKENDS="sqlite postgres" BENCH_PG (default: the local server's Unix socket in
@@ -129,6 +130,9 @@ onyx_refresh() { # every run spends its own pool of refresh tokens
   wrk_run "$1" "$2" "$ONYX_URL" refresh.lua BASIC="$APP_BASIC" POOL="$work/pools/pool-$pool_next.txt"
   pool_next=$((pool_next + 1))
 }
+onyx_revocation() { # cycles through the warm-up's pool (spent by then: their families revoked)
+  wrk_run "$1" "$2" "$ONYX_URL" revoke.lua BASIC="$APP_BASIC" POOL="$work/pools/pool-0.txt"
+}
 onyx_discovery() { wrk_run "$1" "$2" "$ONYX_URL" discovery.lua; }
 peer_discovery() { wrk_run "$1" "$2" "$PEER_URL" discovery.lua; }
 
@@ -183,6 +187,7 @@ bench_backend() { # backend database_url
   stop "$peer_pid"
   peer_pid=""
   bench_case "$backend" refresh onyx
+  bench_case "$backend" revocation onyx
 
   kill -0 "$onyx_pid" 2>/dev/null ||
     notes+=("onyx-id exited during the $backend pass; its last log line: \`$(tail -n1 "$work/onyx-$backend.log" | cut -c1-300)\`")

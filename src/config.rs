@@ -240,6 +240,8 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// Unanswered authorization requests stored at most, per client address and per app.
     pub pending_requests: PendingCaps,
+    /// How webhooks are delivered (retry schedule, development-only escapes).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Settings {
@@ -271,6 +273,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             login_limits: LoginLimits::default(),
             pending_requests: PendingCaps::default(),
+            webhooks: Default::default(),
         })
     }
 
@@ -521,10 +524,10 @@ pub struct ServerArgs {
     pub purge_interval: u64,
     /// Domain verification may fetch private and loopback addresses (development and tests
     /// only: it opens a path to internal hosts).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true)]
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_allow_private: bool,
     /// Domain verification fetches over plain http (development and tests only).
-    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true)]
+    #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_insecure_http: bool,
     /// Fixed address for a domain when verifying it, like curl's --resolve:
     /// HOST=IP:PORT (repeat; comma-separated in the variable).
@@ -592,6 +595,8 @@ pub struct ServerArgs {
         global = true
     )]
     pub max_pending_requests_per_app: i64,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 impl ServerArgs {
@@ -613,6 +618,7 @@ impl ServerArgs {
             return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());
         }
         s.purge_interval = std::time::Duration::from_secs(self.purge_interval);
+        s.webhooks = self.webhooks.settings()?;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

@@ -19,4 +19,5 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 mod wire;

@@ -34,6 +34,8 @@ pub struct Inner {
     pub password_checks: crate::web::login::PasswordChecks,
     /// The discovery document, serialised once: it changes only with the configuration.
     pub discovery: axum::body::Bytes,
+    /// Seals and opens the webhook endpoints' signing secrets (a key in the keys folder).
+    pub webhook_secrets: crate::webhooks::secrets::SecretBox,
 }
 
 impl Deref for AppState {
@@ -60,8 +62,16 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     };
     let token_writer = db.spawn_token_writer(&settings.database_url);
     crate::store::purge::spawn(db.clone(), clock.clone(), settings.purge_interval);
+    crate::webhooks::worker::spawn(
+        db.clone(),
+        clock.clone(),
+        settings.webhooks.clone(),
+        &settings.keys_dir,
+    )?;
     db.spawn_checkpointer(&settings.database_url);
+    let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
     Ok(AppState(Arc::new(Inner {
+        webhook_secrets,
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),

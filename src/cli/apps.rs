@@ -1,4 +1,4 @@
-//! `onyx-id apps show | access | trust | capability | create`.
+//! `onyx-id apps show | access | trust | capability | create | webhooks …`.
 
 use std::process::ExitCode;
 
@@ -72,6 +72,9 @@ pub enum AppsCommand {
     /// Register an app, approved for the given scopes (a development shortcut past review).
     /// Prints {"client_id", "client_secret", ...}; no secret with --public.
     Create(CreateArgs),
+    /// An app's webhook endpoints: add, list, deliveries, test, rotate-secret.
+    #[command(subcommand)]
+    Webhooks(super::webhooks::WebhooksCommand),
 }
 
 #[derive(clap::Args)]
@@ -201,6 +204,7 @@ pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCod
                 (Err(e), _) | (_, Err(e)) => Err(e),
             },
         ),
+        AppsCommand::Webhooks(command) => super::webhooks::run(&db, settings, now, command).await,
         AppsCommand::Create(args) => match create(&db, now, args).await {
             Ok(result) => result,
             Err(code) => return code,

@@ -13,6 +13,7 @@ pub mod resource_servers;
 pub mod reviews;
 pub mod serve;
 pub mod users;
+pub mod webhooks;
 
 use std::process::ExitCode;
 

@@ -290,7 +290,7 @@ fn review_scopes(app: &App) -> Vec<String> {
 /// onyx-id limits a live app on its own (`review_reopened`, `verification_lapsed`): the scopes
 /// that need review are withdrawn until the cause is fixed. The cause stacks with any other
 /// (an operator's limit, the other automatic one). True if it added the cause.
-pub(super) async fn auto_limit(
+pub(crate) async fn auto_limit(
     tx: &mut Tx<'_>,
     now: Timestamp,
     app: &App,
@@ -326,7 +326,7 @@ pub(super) async fn auto_limit(
 
 /// onyx-id clears the automatic cause `reason` once it is fixed, and nothing else: the app is
 /// active again only if no other cause remains. Returns the state after, if it cleared one.
-pub(super) async fn auto_restore(
+pub(crate) async fn auto_restore(
     tx: &mut Tx<'_>,
     now: Timestamp,
     app: &App,

@@ -4,9 +4,10 @@
 //! URL and checks that the body, trimmed of ASCII whitespace, is exactly the token.
 //!
 //! The fetch is a server-side request to a URL the partner controls, so it is built against
-//! server-side request forgery: the host is resolved here and every address must be public
-//! ([`crate::net::is_public_address`], the one guard every such check shares); the connection is then pinned to the checked addresses so DNS cannot change
-//! between the check and the connect; redirects are followed by hand, only on the same host and
+//! server-side request forgery, through the one guarded fetch ([`crate::net::outbound`]): the
+//! host is resolved and every address must be public ([`crate::net::is_public_address`]); the
+//! connection is then pinned to the checked addresses so DNS cannot change between the check
+//! and the connect; redirects are followed by hand, only on the same host and
 //! scheme, and re-checked; the whole exchange has a deadline and the body a size cap enforced
 //! while it streams in. No proxy, no cookies, only status 200 counts.
 
@@ -18,6 +19,7 @@ use reqwest::header::{HeaderMap, LOCATION};
 use url::Url;
 
 use crate::crypto;
+use crate::net::outbound::{AddressError, Guard, SHOWN_INPUT_CHARS, cause, read_at_most, shown};
 
 /// Where, under the partner's domain, the token is published.
 pub const WELL_KNOWN_PATH: &str = "/.well-known/onyx-id-verification";
@@ -35,9 +37,6 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How much of a wrong body the mismatch message shows.
 const SHOWN_BODY_CHARS: usize = 60;
-
-/// How much of any other partner-supplied text (a domain, a Location) a message shows.
-const SHOWN_INPUT_CHARS: usize = 100;
 
 /// How the verifier fetches. The defaults are the production settings.
 #[derive(Debug, Clone)]
@@ -175,61 +174,43 @@ impl Verifier {
         }
     }
 
+    /// How fetches may reach the partner's host (the one guard every outbound fetch shares).
+    fn guard(&self) -> Guard<'_> {
+        Guard {
+            allow_private: self.config.allow_private,
+            insecure_http: self.config.insecure_http,
+            resolve: &self.config.resolve,
+        }
+    }
+
     /// The addresses to connect to, every one of them public unless private ones are allowed.
     async fn addresses(&self, domain: &str) -> Result<Vec<SocketAddr>, VerifyError> {
-        let fixed: Vec<SocketAddr> = self
-            .config
-            .resolve
-            .iter()
-            .filter(|(host, _)| host.eq_ignore_ascii_case(domain))
-            .map(|(_, addr)| *addr)
-            .collect();
-        let addrs = if fixed.is_empty() {
-            let port = if self.config.insecure_http { 80 } else { 443 };
-            tokio::net::lookup_host((domain, port))
-                .await
-                .map_err(|e| VerifyError::Resolve {
-                    domain: domain.to_string(),
-                    reason: shown(&e.to_string(), SHOWN_INPUT_CHARS),
-                })?
-                .collect()
-        } else {
-            fixed
-        };
-        if addrs.is_empty() {
-            return Err(VerifyError::Resolve {
-                domain: domain.to_string(),
-                reason: "it has no addresses".to_string(),
-            });
-        }
-        if !self.config.allow_private {
-            // One private address is enough to refuse: which one a client connects to is not
-            // ours to choose once DNS has answered.
-            if let Some((addr, kind)) = crate::net::first_non_public(&addrs) {
-                return Err(VerifyError::NotPublic {
-                    domain: domain.to_string(),
+        let port = if self.config.insecure_http { 80 } else { 443 };
+        self.guard()
+            .addresses(domain, port)
+            .await
+            .map_err(|e| match e {
+                AddressError::Resolve { host, reason } => VerifyError::Resolve {
+                    domain: host,
+                    reason,
+                },
+                AddressError::NotPublic { host, addr, kind } => VerifyError::NotPublic {
+                    domain: host,
                     addr,
                     kind,
-                });
-            }
-        }
-        Ok(addrs)
+                },
+            })
     }
 
     /// A client that can only reach `domain` at the checked `addrs`.
     fn client(&self, domain: &str, addrs: &[SocketAddr]) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment would resolve the name itself, past the check.
-            .no_proxy()
-            // The URL carries no port, so each address's own port is the one dialled.
-            .resolve_to_addrs(domain, addrs)
-            .https_only(!self.config.insecure_http)
-            .timeout(self.config.timeout)
-            .connect_timeout(self.connect_timeout())
-            .user_agent(USER_AGENT)
-            .referer(false)
-            .build()
+        self.guard().client(
+            domain,
+            addrs,
+            self.config.timeout,
+            self.connect_timeout(),
+            USER_AGENT,
+        )
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -272,17 +253,11 @@ impl Verifier {
         {
             return Err(too_large());
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let (body, cut) = read_at_most(&mut resp, max)
             .await
-            .map_err(|e| self.request_error(url, &e))?
-        {
-            // `body.len() <= max` holds throughout, so this cannot underflow.
-            if chunk.len() > max - body.len() {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
+            .map_err(|e| self.request_error(url, &e))?;
+        if cut {
+            return Err(too_large());
         }
         Ok(body)
     }
@@ -521,33 +496,6 @@ fn domain_problem(domain: &str, allow_private: bool) -> Option<&'static str> {
         return Some("its last label must start with a letter");
     }
     None
-}
-
-/// The first `max` characters of partner-supplied text, safe to show and log: control and
-/// bidirectional-formatting characters are replaced, and an ellipsis marks a cut.
-fn shown(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| {
-            let bidi = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
-            if c.is_control() || bidi { '\u{fffd}' } else { c }
-        })
-        .collect();
-    if text.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// The innermost cause of an error ("Connection refused", "invalid peer certificate: …"),
-/// which says more to a partner than the outer "error sending request".
-fn cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner = err;
-    while let Some(source) = inner.source() {
-        inner = source;
-    }
-    shown(&inner.to_string(), SHOWN_INPUT_CHARS)
 }
 
 #[cfg(test)]

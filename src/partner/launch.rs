@@ -10,6 +10,18 @@ use super::{AppDraft, Step, StepState};
 use crate::store::Db;
 use crate::store::apps::{self, App};
 use crate::store::reviews::{self, Review};
+use crate::store::webhooks::{self, EndpointRow};
+
+/// Where one launch requirement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequirementStatus {
+    Met,
+    NotMet,
+    /// The requirement does not concern this app (a webhook test for an app with no endpoint);
+    /// it does not hold up the launch, and it does not read as met.
+    NotApplicable,
+}
 
 /// One launch requirement.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -17,8 +29,17 @@ pub struct Requirement {
     /// Machine-readable, e.g. `sign_in_tested`.
     pub requirement: &'static str,
     pub label: &'static str,
+    /// `status == met`.
     pub met: bool,
+    pub status: RequirementStatus,
     pub evidence: String,
+}
+
+impl Requirement {
+    /// Whether it holds up production approval.
+    pub fn blocks_launch(&self) -> bool {
+        self.status == RequirementStatus::NotMet
+    }
 }
 
 /// The checklist with the app's stage.
@@ -34,7 +55,57 @@ fn requirement(key: &'static str, label: &'static str, met: bool, evidence: Stri
         requirement: key,
         label,
         met,
+        status: if met {
+            RequirementStatus::Met
+        } else {
+            RequirementStatus::NotMet
+        },
         evidence,
+    }
+}
+
+/// "Tested webhook delivery": met when every live endpoint (the enabled ones) has received a
+/// signed test delivery that succeeded; not applicable when the app has no endpoint at all.
+fn webhook_requirement(draft: &AppDraft, endpoints: &[EndpointRow]) -> Requirement {
+    const KEY: &str = "webhook_delivery_tested";
+    const LABEL: &str = "Tested webhook delivery";
+    let live: Vec<&EndpointRow> = endpoints.iter().filter(|e| e.state == "enabled").collect();
+    if live.is_empty() {
+        if draft.webhooks.is_empty() && endpoints.is_empty() {
+            return Requirement {
+                status: RequirementStatus::NotApplicable,
+                ..requirement(KEY, LABEL, false, "the app has no webhook endpoint".into())
+            };
+        }
+        let evidence = if endpoints.is_empty() {
+            "the app's webhook endpoints are not live yet: the webhooks step approves them".into()
+        } else {
+            "every webhook endpoint of the app is disabled".into()
+        };
+        return requirement(KEY, LABEL, false, evidence);
+    }
+    let untested: Vec<&str> = live
+        .iter()
+        .filter(|e| e.tested_at.is_none())
+        .map(|e| e.url.as_str())
+        .collect();
+    if untested.is_empty() {
+        let last = live
+            .iter()
+            .filter_map(|e| e.tested_at)
+            .max()
+            .unwrap_or_default();
+        let evidence = format!(
+            "a signed test delivery succeeded to each of the {} live endpoints (last at {last})",
+            live.len()
+        );
+        requirement(KEY, LABEL, true, evidence)
+    } else {
+        let evidence = format!(
+            "no successful test delivery yet to: {}",
+            untested.join(", ")
+        );
+        requirement(KEY, LABEL, false, evidence)
     }
 }
 
@@ -57,7 +128,12 @@ fn step_evidence(review: &Review, step: Step) -> (bool, String) {
 }
 
 /// Every launch requirement of the product document, met or not, with its evidence.
-pub fn launch_checklist(app: &App, review: &Review, draft: &AppDraft) -> Vec<Requirement> {
+pub fn launch_checklist(
+    app: &App,
+    review: &Review,
+    draft: &AppDraft,
+    endpoints: &[EndpointRow],
+) -> Vec<Requirement> {
     let mut out = Vec::new();
     let domain_met = draft.domain.is_some() && app.domain_verified == draft.domain;
     out.push(requirement(
@@ -89,16 +165,7 @@ pub fn launch_checklist(app: &App, review: &Review, draft: &AppDraft) -> Vec<Req
             None => "no sign-in has completed in preview yet".into(),
         },
     ));
-    out.push(requirement(
-        "webhook_delivery_tested",
-        "A webhook test delivery",
-        true,
-        if draft.webhooks.is_empty() {
-            "the app registers no webhook endpoints".into()
-        } else {
-            "onyx-id does not deliver webhooks yet, so there is no delivery to test".into()
-        },
-    ));
+    out.push(webhook_requirement(draft, endpoints));
     out.push(requirement(
         "revocation_tested",
         "A successful revocation call in preview",
@@ -140,10 +207,11 @@ pub async fn launch_view(db: &Db, app: &App) -> Result<LaunchView> {
         return Err(not_submitted());
     };
     let draft = apps::draft(db, &app.client_id).await?.unwrap_or_default();
-    let requirements = launch_checklist(app, &review, &draft);
+    let endpoints = webhooks::endpoints_of_app(db, &app.client_id).await?;
+    let requirements = launch_checklist(app, &review, &draft, &endpoints);
     Ok(LaunchView {
         stage: app.stage,
-        ready_for_production: requirements.iter().all(|r| r.met),
+        ready_for_production: !requirements.iter().any(Requirement::blocks_launch),
         requirements,
     })
 }

@@ -382,8 +382,9 @@ pub async fn decide(
                 )
                 .with("steps", unfinished));
             }
-            let list = launch_checklist(app, &review, &draft);
-            if list.iter().any(|r| !r.met) {
+            let endpoints = crate::store::webhooks::endpoints_of_app(db, &app.client_id).await?;
+            let list = launch_checklist(app, &review, &draft, &endpoints);
+            if list.iter().any(super::launch::Requirement::blocks_launch) {
                 return Err(ProgramError::conflict(
                     "launch_requirements_unmet",
                     "the launch checklist is not met yet",
@@ -424,6 +425,12 @@ pub async fn decide(
     let mut effects = Vec::new();
     if decision == StepState::Approved {
         apps::apply_step(&mut tx, &app.client_id, step, &draft).await?;
+        if step == Step::Webhooks {
+            let (id, urls) = (&app.client_id, &draft.webhooks);
+            if crate::webhooks::endpoints::withdraw_unapproved(&mut tx, id, urls, now).await? > 0 {
+                effects.push("webhooks: endpoints no longer approved disabled");
+            }
+        }
         if step == Step::Scopes {
             // The draft's requests are now the live approval.
             apps::set_draft(&mut tx, &app.client_id, &draft, &[]).await?;

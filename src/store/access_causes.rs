@@ -9,6 +9,8 @@ use crate::clock::Timestamp;
 use crate::partner::access::{
     self, AccessCause, AccessReason, AccessState, CauseSource, Effective,
 };
+use crate::webhooks::events::AccessChangedData;
+use crate::webhooks::{Event, EventKind};
 
 #[derive(FromRow)]
 struct Row {
@@ -114,6 +116,23 @@ pub async fn recompute(
 ) -> Result<Effective, sqlx::Error> {
     let causes = of_app_in(tx, client_id).await?;
     let e = access::effective(&causes);
+    let (before, withdrawn_before): (String, String) =
+        sqlx::query_as("SELECT access_state, withdrawn_scopes FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let withdrawn_before: Vec<String> = serde_json::from_str(&withdrawn_before).unwrap_or_default();
+    if before != e.state.as_str() || withdrawn_before != e.withdrawn {
+        // Partners hear of the change in the transaction that makes it.
+        let data = AccessChangedData {
+            client_id: client_id.to_string(),
+            state: e.state,
+            reasons: causes.iter().map(|c| c.reason).collect(),
+            withdrawn_scopes: e.withdrawn.clone(),
+        };
+        let event = Event::new(EventKind::AppAccessChanged(data), now);
+        let _ = crate::webhooks::enqueue(tx, client_id, &event, now).await?;
+    }
     super::apps::set_access(
         tx,
         client_id,

@@ -7,6 +7,7 @@
 
 use sqlx::FromRow;
 
+use super::grant_events as events;
 use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::{Reason, State, Stored};
@@ -134,6 +135,14 @@ pub async fn permissions(db: &Db, grant_id: &str) -> Result<Vec<Permission>, sql
     permissions_on(&db.pool, grant_id).await
 }
 
+/// [`permissions`], read in the caller's transaction.
+pub(super) async fn permissions_in(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+) -> Result<Vec<Permission>, sqlx::Error> {
+    permissions_on(&mut **tx, grant_id).await
+}
+
 async fn permissions_on(
     conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
     grant_id: &str,
@@ -183,10 +192,26 @@ pub async fn record(
     let mut tx = pool.begin().await?;
     let (grant_id, version) =
         current_for_update(&mut tx, user_id, client_id, copy_version, now).await?;
+    let had_granted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grant_scopes WHERE grant_id = $1 AND state = 'granted'",
+    )
+    .bind(&grant_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut changed = Vec::new();
     for change in changes {
-        set_state(&mut tx, &grant_id, change, actor, &version, now).await?;
+        if set_state(&mut tx, &grant_id, change, actor, &version, now).await? {
+            changed.push(change.scope.clone());
+        }
     }
+    let kind = events::Kind::Decided {
+        had_granted: had_granted > 0,
+    };
+    let enqueued = events::announce(&mut tx, &grant_id, kind, &changed, actor, now).await?;
     tx.commit().await?;
+    if enqueued {
+        crate::webhooks::wake();
+    }
     Ok(grant_id)
 }
 
@@ -206,6 +231,7 @@ pub async fn record_question(
     let mut tx = pool.begin().await?;
     let (grant_id, version) = current_for_update(&mut tx, user_id, client_id, None, now).await?;
     for change in changes {
+        // A question, or an unavailability found while asking: nothing partners hear of.
         set_state(&mut tx, &grant_id, change, Actor::App, &version, now).await?;
     }
     for scope in reasked {
@@ -302,7 +328,8 @@ async fn current_for_update(
 }
 
 /// Sets one scope's state and appends the change to the history. A repeated `requested` (the
-/// consent page shown again) is not a change.
+/// consent page shown again) is not a change. Returns whether this is a change partners hear
+/// of: any but a scope becoming `requested` (a question, not a decision).
 async fn set_state(
     tx: &mut Tx<'_>,
     grant_id: &str,
@@ -310,7 +337,7 @@ async fn set_state(
     actor: Actor,
     copy_version: &str,
     now: Timestamp,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let old: Option<(String, String, String)> = sqlx::query_as(
         "SELECT g.user_id, g.client_id, gs.state FROM grants g
          JOIN grant_scopes gs ON gs.grant_id = g.id AND gs.scope = $2
@@ -322,7 +349,7 @@ async fn set_state(
     .await?;
     let old_state = old.as_ref().map(|(_, _, s)| s.clone());
     if change.state == State::Requested && old_state.as_deref() == Some("requested") {
-        return Ok(());
+        return Ok(false);
     }
     sqlx::query(
         "INSERT INTO grant_scopes (grant_id, scope, state, reason, granted_at, expires_at)
@@ -350,7 +377,8 @@ async fn set_state(
         copy_version,
         now,
     )
-    .await
+    .await?;
+    Ok(change.state != State::Requested)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -398,11 +426,12 @@ pub async fn revoke(
     let mut tx = pool.begin().await?;
     let ended = revoke_in(&mut tx, grant_id, scopes, reason, actor, now).await?;
     tx.commit().await?;
+    crate::webhooks::wake();
     Ok(ended)
 }
 
 /// [`revoke`] inside `tx`, for a caller that writes more in the same transaction (an audit
-/// entry).
+/// entry); it calls `crate::webhooks::wake()` after its commit.
 pub async fn revoke_in(
     tx: &mut Tx<'_>,
     grant_id: &str,
@@ -425,6 +454,7 @@ pub async fn revoke_in(
         .fetch_one(&mut **tx)
         .await?;
     let perms = permissions_on(&mut **tx, grant_id).await?;
+    let mut changed = Vec::new();
     for p in &perms {
         let wanted = scopes.is_empty() || scopes.contains(&p.scope);
         let live = matches!(p.stored.state, State::Granted | State::Requested);
@@ -435,7 +465,9 @@ pub async fn revoke_in(
                 reason: Some(reason),
                 expires_at: p.stored.expires_at,
             };
-            set_state(tx, grant_id, &change, actor, &version, now).await?;
+            if set_state(tx, grant_id, &change, actor, &version, now).await? {
+                changed.push(p.scope.clone());
+            }
         }
     }
     let still_granted = perms.iter().any(|p| {
@@ -460,6 +492,7 @@ pub async fn revoke_in(
         revoke_tokens(tx, "access_tokens", grant_id, now).await?;
         revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
     }
+    events::announce(tx, grant_id, events::Kind::Revoked, &changed, actor, now).await?;
     Ok(ended)
 }
 
@@ -493,7 +526,7 @@ pub async fn record_expiries(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error
     .bind(now)
     .fetch_all(pool)
     .await?;
-    let mut n = 0;
+    let (mut n, mut announced) = (0, false);
     for (grant_id, scope, at) in due {
         let mut tx = pool.begin().await?;
         let done = sqlx::query(
@@ -523,9 +556,16 @@ pub async fn record_expiries(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error
                 at,
             )
             .await?;
+            let expired = [scope.clone()];
+            let kind = events::Kind::Expired;
+            announced |=
+                events::announce(&mut tx, &grant_id, kind, &expired, Actor::Onyx, at).await?;
             n += 1;
         }
         tx.commit().await?;
+    }
+    if announced {
+        crate::webhooks::wake();
     }
     Ok(n)
 }

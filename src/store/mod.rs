@@ -10,6 +10,7 @@ pub mod auth_requests;
 pub mod codes;
 pub mod draft_versions;
 pub mod fast;
+pub mod grant_events;
 pub mod grants;
 pub mod login_attempts;
 pub mod partners;
@@ -22,6 +23,7 @@ pub mod sessions;
 pub mod tls;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

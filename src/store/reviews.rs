@@ -10,6 +10,8 @@ use super::{Db, Pool, Tx};
 use crate::clock::Timestamp;
 use crate::crypto::random_id;
 use crate::partner::{Finding, Step, StepState};
+use crate::webhooks::events::ReviewUpdatedData;
+use crate::webhooks::{Event, EventKind};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
@@ -218,6 +220,19 @@ pub async fn set_step(
     .bind(step.step.as_str())
     .execute(&mut **tx)
     .await?;
+    // Partners hear of the decision in the transaction that makes it.
+    let client_id: String = sqlx::query_scalar("SELECT client_id FROM reviews WHERE id = $1")
+        .bind(review_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let data = ReviewUpdatedData {
+        client_id: client_id.clone(),
+        step: step.step.as_str().to_string(),
+        state: step.state.as_str().to_string(),
+        note: step.note.clone(),
+    };
+    let event = Event::new(EventKind::AppReviewUpdated(data), now);
+    let _ = crate::webhooks::enqueue(tx, &client_id, &event, now).await?;
     Ok(())
 }
 

@@ -166,7 +166,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn fresh_postgres_database() -> (String, String, String) {
+pub async fn fresh_postgres_database() -> (String, String, String) {
     let admin_url = std::env::var("ONYX_TEST_POSTGRES_URL").expect("ONYX_TEST_POSTGRES_URL");
     let name = format!(
         "onyx_test_{}",
@@ -565,7 +565,7 @@ pub async fn exchange(
 }
 
 /// Drops a test database (from outside async code: on a small runtime of its own).
-fn drop_postgres_database(admin: String, name: String) {
+pub fn drop_postgres_database(admin: String, name: String) {
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

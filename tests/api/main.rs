@@ -35,3 +35,6 @@ mod sign_in;
 mod storage_paths;
 mod support;
 mod transport;
+mod webhook_crash;
+mod webhook_events;
+mod webhooks;

@@ -12,6 +12,46 @@ use crate::helpers::*;
 /// Every operation of these APIs, as the tests exercise them (and as the hand-written document
 /// had them, plus the grants API it lacked), with the security scheme it needs.
 const OPERATIONS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "get",
+        "/api/v1/apps/{client_id}/webhooks",
+        Some("partnerKey"),
+    ),
+    (
+        "post",
+        "/api/v1/apps/{client_id}/webhooks",
+        Some("partnerKey"),
+    ),
+    (
+        "get",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}",
+        Some("partnerKey"),
+    ),
+    (
+        "post",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/secret",
+        Some("partnerKey"),
+    ),
+    (
+        "post",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/enable",
+        Some("partnerKey"),
+    ),
+    (
+        "post",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/test",
+        Some("partnerKey"),
+    ),
+    (
+        "get",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/deliveries",
+        Some("partnerKey"),
+    ),
+    (
+        "post",
+        "/api/v1/apps/{client_id}/webhook-deliveries/{delivery_id}/retry",
+        Some("partnerKey"),
+    ),
     ("get", "/api/v1/openapi.json", None),
     ("get", "/api/v1/partner", Some("partnerKey")),
     ("post", "/api/v1/partner/keys", Some("partnerKey")),
@@ -112,6 +152,7 @@ const OPERATIONS: &[(&str, &str, Option<&str>)] = &[
 const WITH_BODY: &[(&str, &str)] = &[
     ("post", "/api/v1/partner/keys"),
     ("post", "/api/v1/apps"),
+    ("post", "/api/v1/apps/{client_id}/webhooks"),
     ("patch", "/api/v1/apps/{client_id}"),
     ("post", "/api/v1/apps/{client_id}/capabilities/{name}"),
     ("post", "/api/v1/apps/{client_id}/secret"),
@@ -454,6 +495,34 @@ async fn the_openapi_document_lists_every_route_of_the_partner_operator_and_gran
         error["required"],
         serde_json::json!(["error", "error_description"])
     );
+    // The webhook event's schema: every type, each with its data.
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["Event"].to_string().contains("\"timestamp\""),
+        "{}",
+        schemas["Event"]
+    );
+    let event = schemas["EventKind"].to_string();
+    for t in [
+        "consent.granted",
+        "consent.updated",
+        "consent.revoked",
+        "consent.expired",
+        "app.access.changed",
+        "app.review.updated",
+        "app.capability.updated",
+        "webhook.test",
+        "permission.granted",
+    ] {
+        assert!(event.contains(t), "the Event schema names {t}: {event}");
+    }
+    for path in [
+        "/api/v1/apps/{client_id}/webhooks",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/deliveries",
+        "/api/v1/apps/{client_id}/webhook-deliveries/{delivery_id}/retry",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
 }
 
 async fn every_documented_operation_is_answered_by_the_router(backend: Backend) {

@@ -18,7 +18,10 @@ use crate::partner::access_change::AccessChange;
         description = "Partners manage their apps with a partner API key, operators review \
             them with an operator API key, and an app reads its users' grants with its own \
             client credentials. Every refusal is the one JSON error body (`error`, \
-            `error_description`, and the state and reason where one applies).",
+            `error_description`, and the state and reason where one applies).\n\n\
+            Webhook events are POSTed to an app's endpoints as the `Event` schema \
+            (`{\"type\", \"timestamp\", \"data\"}`), signed as Standard Webhooks 1.0 \
+            (`webhook-id`, `webhook-timestamp`, `webhook-signature`).",
         version = env!("CARGO_PKG_VERSION"),
     ),
     tags(
@@ -27,7 +30,12 @@ use crate::partner::access_change::AccessChange;
         (name = "grants", description = "An app's view of its users' grants (the app's client credentials)."),
         (name = "meta", description = "This document."),
     ),
-    components(schemas(crate::error::ErrorBody, crate::partner::Step, CapabilityName)),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::partner::Step,
+        CapabilityName,
+        crate::webhooks::Event
+    )),
     modifiers(&SecuritySchemes),
 )]
 pub(super) struct ApiDoc;

@@ -53,6 +53,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(app_secret_rotate))
         .routes(routes!(app_test_accounts, app_test_accounts_set))
         .routes(routes!(app_domain_get, app_domain_verify))
+        .routes(routes!(webhooks::app_webhooks, webhooks::app_webhook_add))
+        .routes(routes!(webhooks::app_webhook_get))
+        .routes(routes!(webhooks::app_webhook_secret_rotate))
+        .routes(routes!(webhooks::app_webhook_enable))
+        .routes(routes!(webhooks::app_webhook_test))
+        .routes(routes!(webhooks::app_webhook_deliveries))
+        .routes(routes!(webhooks::app_webhook_retry))
         .routes(routes!(op_queue))
         .routes(routes!(op_partner_create))
         .routes(routes!(op_member_add))
@@ -293,6 +300,7 @@ mod operator;
 mod partner;
 pub(crate) mod responses;
 mod unique;
+mod webhooks;
 
 use operator::*;
 use partner::*;

@@ -151,7 +151,7 @@ pub(super) async fn app_create(
 }
 
 /// The caller's app, or the response that refuses.
-async fn own_app(
+pub(super) async fn own_app(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,

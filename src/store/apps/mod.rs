@@ -539,6 +539,25 @@ pub async fn set_capabilities(
     client_id: &str,
     caps: &Capabilities,
 ) -> Result<(), sqlx::Error> {
+    let before: String =
+        sqlx::query_scalar("SELECT capability_states FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let before = Capabilities::parse(&before);
+    for (name, cap) in &caps.0 {
+        if before.get(name).state != cap.state {
+            // Partners hear of the change in the transaction that makes it.
+            let data = crate::webhooks::events::CapabilityUpdatedData {
+                client_id: client_id.to_string(),
+                capability: name.clone(),
+                state: cap.state,
+            };
+            let kind = crate::webhooks::EventKind::AppCapabilityUpdated(data);
+            let event = crate::webhooks::Event::new(kind, cap.at);
+            let _ = crate::webhooks::enqueue(tx, client_id, &event, cap.at).await?;
+        }
+    }
     sqlx::query("UPDATE apps SET capability_states = $1 WHERE client_id = $2")
         .bind(caps.to_json())
         .bind(client_id)

@@ -2,3 +2,4 @@
 
 pub mod cli;
 pub mod partner_api;
+pub mod receiver;

@@ -15,7 +15,10 @@
 //!
 //! A host name is judged by resolving it and checking every address ([`first_non_public`]): one
 //! internal address is enough to refuse, since which one a client connects to is not ours to
-//! choose once DNS has answered. The caller then connects only to the addresses it checked.
+//! choose once DNS has answered. The caller then connects only to the addresses it checked:
+//! [`outbound`] is the one guarded, pinned fetch that does both, for every such connection.
+
+pub mod outbound;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
