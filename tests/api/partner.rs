@@ -163,14 +163,22 @@ async fn a_partner_goes_from_registration_through_review_and_preview_to_producti
     let (status, v) = decide(&app, &op, &client_id, "production", "approved").await;
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["error"], "launch_requirements_unmet");
-    let unmet: Vec<&str> = v["launch_checklist"]
-        .as_array()
-        .unwrap()
+    let checklist = v["launch_checklist"].as_array().unwrap();
+    let unmet: Vec<&str> = checklist
         .iter()
-        .filter(|r| r["met"] == false)
+        .filter(|r| r["status"] == "not_met")
         .map(|r| r["requirement"].as_str().unwrap())
         .collect();
     assert_eq!(unmet, ["sign_in_tested", "revocation_tested"]);
+    // No webhook endpoint: the item does not apply (it is not "met"), and holds nothing up.
+    let hooks = checklist
+        .iter()
+        .find(|r| r["requirement"] == "webhook_delivery_tested")
+        .unwrap();
+    assert_eq!(
+        (hooks["status"].clone(), hooks["met"].clone()),
+        (json!("not_applicable"), json!(false))
+    );
 
     // Preview signs in only the partner's test accounts.
     app.create_user("tester@partner.example", "Tess Tester")
