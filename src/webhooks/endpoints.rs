@@ -13,63 +13,38 @@ use crate::clock::Timestamp;
 use crate::store::apps::App;
 use crate::store::webhooks::{self as store, AttemptRow, DeliveryRow, EndpointRow};
 use crate::store::{Db, is_unique_violation};
+use crate::wire::wire_enum;
 
 /// Endpoints an app may have at most.
 pub const MAX_ENDPOINTS: usize = 10;
 /// Deliveries the log shows at most.
 pub const MAX_LISTED_DELIVERIES: i64 = 100;
 
-/// Whether an endpoint receives deliveries.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum EndpointState {
-    Enabled,
-    Disabled,
+wire_enum! {
+    /// Whether an endpoint receives deliveries.
+    pub enum EndpointState as "snake_case" {
+        Enabled,
+        Disabled,
+    }
 }
 
-/// Why an endpoint was disabled.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DisabledReason {
-    /// It answered 410 Gone.
-    Gone,
-    /// It failed a security check at delivery (a non-public address, an invalid certificate).
-    SecurityFailure,
-    /// It failed every delivery for 5 days.
-    Failing,
-    /// Its partner (or an operator) disabled it.
-    Disabled,
-    /// The app's webhooks review step no longer approves its URL.
-    NotApproved,
+wire_enum! {
+    /// Why an endpoint was disabled.
+    pub enum DisabledReason as "snake_case" {
+        /// It answered 410 Gone.
+        Gone,
+        /// It failed a security check at delivery (a non-public address, an invalid certificate).
+        SecurityFailure,
+        /// It failed every delivery for 5 days.
+        Failing,
+        /// Its partner (or an operator) disabled it.
+        Disabled,
+        /// The app's webhooks review step no longer approves its URL.
+        NotApproved,
+    }
 }
 
 impl DisabledReason {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// A sentence the partner can act on.
     pub fn sentence(self) -> &'static str {
         match self {
@@ -160,26 +135,15 @@ pub struct TestSent {
     pub delivery_id: String,
 }
 
-/// Where a delivery is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum DeliveryState {
-    /// Not delivered yet; attempted again at `next_attempt_at`.
-    Pending,
-    Delivered,
-    /// Every retry failed, or the endpoint was disabled: it can be retried.
-    Failed,
+wire_enum! {
+    /// Where a delivery is.
+    pub enum DeliveryState as "snake_case" {
+        /// Not delivered yet; attempted again at `next_attempt_at`.
+        Pending,
+        Delivered,
+        /// Every retry failed, or the endpoint was disabled: it can be retried.
+        Failed,
+    }
 }
 
 /// One attempt of a delivery.

@@ -5,93 +5,67 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::partner::access::{AccessReason, AccessState, Capabilities, CapabilityState};
+use crate::wire::wire_enum;
 
 /// The gated capability that per-scope `permission.*` events need.
 pub const ADVANCED_SUBSCRIPTIONS: &str = "advanced_event_subscriptions";
 
-/// An event type, as a partner subscribes to it and reads it in `type`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-    strum::EnumIter,
-    strum::VariantNames,
-    utoipa::ToSchema,
-)]
-pub enum EventType {
-    /// A new grant, or a reconnect.
-    #[serde(rename = "consent.granted")]
-    #[strum(serialize = "consent.granted")]
-    ConsentGranted,
-    /// Incremental consent; a permission limited, restored or denied.
-    #[serde(rename = "consent.updated")]
-    #[strum(serialize = "consent.updated")]
-    ConsentUpdated,
-    /// A whole grant or one scope revoked, by the user, the partner or Onyx.
-    #[serde(rename = "consent.revoked")]
-    #[strum(serialize = "consent.revoked")]
-    ConsentRevoked,
-    /// A permission or grant reached its expiry.
-    #[serde(rename = "consent.expired")]
-    #[strum(serialize = "consent.expired")]
-    ConsentExpired,
-    /// The app was limited, suspended or restored.
-    #[serde(rename = "app.access.changed")]
-    #[strum(serialize = "app.access.changed")]
-    AppAccessChanged,
-    /// A review step was decided or reopened.
-    #[serde(rename = "app.review.updated")]
-    #[strum(serialize = "app.review.updated")]
-    AppReviewUpdated,
-    /// A gated capability's state changed.
-    #[serde(rename = "app.capability.updated")]
-    #[strum(serialize = "app.capability.updated")]
-    AppCapabilityUpdated,
-    /// A test delivery (sent only to the endpoint it tests).
-    #[serde(rename = "webhook.test")]
-    #[strum(serialize = "webhook.test")]
-    WebhookTest,
-    /// Per-scope detail: one permission granted (gated).
-    #[serde(rename = "permission.granted")]
-    #[strum(serialize = "permission.granted")]
-    PermissionGranted,
-    /// Per-scope detail: one permission limited, restored or denied (gated).
-    #[serde(rename = "permission.updated")]
-    #[strum(serialize = "permission.updated")]
-    PermissionUpdated,
-    /// Per-scope detail: one permission revoked (gated).
-    #[serde(rename = "permission.revoked")]
-    #[strum(serialize = "permission.revoked")]
-    PermissionRevoked,
-    /// Per-scope detail: one permission expired (gated).
-    #[serde(rename = "permission.expired")]
-    #[strum(serialize = "permission.expired")]
-    PermissionExpired,
+wire_enum! {
+    /// An event type, as a partner subscribes to it and reads it in `type`.
+    #[derive(Hash, PartialOrd, Ord)]
+    pub enum EventType {
+        /// A new grant, or a reconnect.
+        #[serde(rename = "consent.granted")]
+        #[strum(serialize = "consent.granted")]
+        ConsentGranted,
+        /// Incremental consent; a permission limited, restored or denied.
+        #[serde(rename = "consent.updated")]
+        #[strum(serialize = "consent.updated")]
+        ConsentUpdated,
+        /// A whole grant or one scope revoked, by the user, the partner or Onyx.
+        #[serde(rename = "consent.revoked")]
+        #[strum(serialize = "consent.revoked")]
+        ConsentRevoked,
+        /// A permission or grant reached its expiry.
+        #[serde(rename = "consent.expired")]
+        #[strum(serialize = "consent.expired")]
+        ConsentExpired,
+        /// The app was limited, suspended or restored.
+        #[serde(rename = "app.access.changed")]
+        #[strum(serialize = "app.access.changed")]
+        AppAccessChanged,
+        /// A review step was decided or reopened.
+        #[serde(rename = "app.review.updated")]
+        #[strum(serialize = "app.review.updated")]
+        AppReviewUpdated,
+        /// A gated capability's state changed.
+        #[serde(rename = "app.capability.updated")]
+        #[strum(serialize = "app.capability.updated")]
+        AppCapabilityUpdated,
+        /// A test delivery (sent only to the endpoint it tests).
+        #[serde(rename = "webhook.test")]
+        #[strum(serialize = "webhook.test")]
+        WebhookTest,
+        /// Per-scope detail: one permission granted (gated).
+        #[serde(rename = "permission.granted")]
+        #[strum(serialize = "permission.granted")]
+        PermissionGranted,
+        /// Per-scope detail: one permission limited, restored or denied (gated).
+        #[serde(rename = "permission.updated")]
+        #[strum(serialize = "permission.updated")]
+        PermissionUpdated,
+        /// Per-scope detail: one permission revoked (gated).
+        #[serde(rename = "permission.revoked")]
+        #[strum(serialize = "permission.revoked")]
+        PermissionRevoked,
+        /// Per-scope detail: one permission expired (gated).
+        #[serde(rename = "permission.expired")]
+        #[strum(serialize = "permission.expired")]
+        PermissionExpired,
+    }
 }
 
 impl EventType {
-    pub fn all() -> impl Iterator<Item = Self> {
-        <Self as strum::IntoEnumIterator>::iter()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        raw.parse().ok()
-    }
-
     /// Whether this type is an "advanced event subscription": delivered only to an app for
     /// which Onyx enabled [`ADVANCED_SUBSCRIPTIONS`].
     pub fn is_gated(self) -> bool {
