@@ -318,21 +318,6 @@ pub async fn enable(
     get(db, client_id, endpoint_id, now).await
 }
 
-/// Disables an endpoint; its pending deliveries fail (they can be retried once it is enabled).
-pub async fn disable(
-    db: &Db,
-    client_id: &str,
-    endpoint_id: &str,
-    now: Timestamp,
-) -> Result<EndpointView> {
-    let row = one(db, client_id, endpoint_id).await?;
-    let mut tx = db.begin().await?;
-    let reason = DisabledReason::Disabled;
-    store::disable(&mut tx, &row.id, reason.as_str(), reason.sentence(), now).await?;
-    tx.commit().await?;
-    get(db, client_id, endpoint_id, now).await
-}
-
 /// Sends a `webhook.test` event to the endpoint (and only to it). A successful test delivery
 /// is what "tested webhook delivery" reads (`tested_at`), and lifts an automatic
 /// `webhook_security_failure` cause.
