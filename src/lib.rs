@@ -15,6 +15,7 @@ pub mod net;
 pub mod oauth;
 pub mod partner;
 pub mod scopes;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

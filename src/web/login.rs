@@ -261,12 +261,15 @@ pub async fn login_post(
     if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {
         sessions::delete(db, old).await?;
     }
-    let secret = sessions::create(db, &user.id, now, state.settings.lifetimes.session).await?;
-    let session = sessions::Session {
-        user_id: user.id.clone(),
-        auth_time: now,
-        expires_at: now + state.settings.lifetimes.session,
+    let address = ip.map(|ip| ip.to_string());
+    let browser = sessions::Browser {
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        ip: address.as_deref(),
     };
+    let sessions::Created { secret, session } =
+        sessions::create(db, &user.id, browser, now, state.settings.lifetimes.session).await?;
     let next = match &purpose {
         Purpose::Request {
             req,
