@@ -193,7 +193,10 @@ pub async fn sids_of_user_in(
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(sids.into_iter().filter(|s| Some(s.as_str()) != except).collect())
+    Ok(sids
+        .into_iter()
+        .filter(|s| Some(s.as_str()) != except)
+        .collect())
 }
 
 /// Deletes the session whose cookie secret is `secret` (a sign-in replacing it).
