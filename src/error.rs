@@ -4,7 +4,7 @@
 //! The JSON error body has one shape, built by [`error_body`] (and sent by
 //! [`json_error_response`]): `{"error": code, "error_description": message}`, plus members that
 //! name a state and its reason. The protocol side's `OAuthError` builds its body with it too, and
-//! so does [`refusals`], the middleware that gives the framework's own refusals (413, 405, 404
+//! so do [`refuse_early`] and [`rewrite_framework_refusal`], which give the framework's own refusals (413, 405, 404
 //! under `/api/`, a path that is not UTF-8, an over-long URI or header) that shape on the JSON
 //! routes and the error page on the pages.
 
@@ -12,7 +12,6 @@ use std::borrow::Cow;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -256,36 +255,41 @@ pub async fn fallback(uri: Uri) -> Response {
     .into_response()
 }
 
-/// Middleware: refuses over-long URIs (414) and headers (431) readably, and gives the refusals
-/// the framework writes itself (plain text or an empty body: 400 for a path parameter that is
-/// not UTF-8, 405, 413, 415, ...) the error page or the JSON body, as the address calls for.
-/// Any header of the framework's answer but its content type and length (`Allow` of a 405) is
-/// kept.
-pub async fn refusals(req: Request, next: Next) -> Response {
-    let form = Form::for_path(req.uri().path());
+/// Before routing: refuses an over-long URI (414) or header block (431) readably, in the form
+/// the address calls for. `None` lets the request through. Called by `edge::Edge` for every
+/// request.
+pub fn refuse_early(req: &Request) -> Option<Response> {
     let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if uri_bytes > MAX_URI_BYTES {
-        return refusal(StatusCode::URI_TOO_LONG, req.method())
-            .in_form(form)
-            .into_response();
-    }
-    let header_bytes: usize = req
+    let status = if uri_bytes > MAX_URI_BYTES {
+        StatusCode::URI_TOO_LONG
+    } else if req
         .headers()
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return refusal(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, req.method())
-            .in_form(form)
-            .into_response();
-    }
-    let method = req.method().clone();
-    let res = next.run(req).await;
+        .sum::<usize>()
+        > MAX_HEADER_BYTES
+    {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    } else {
+        return None;
+    };
+    Some(
+        refusal(status, req.method())
+            .in_form(Form::for_path(req.uri().path()))
+            .into_response(),
+    )
+}
+
+/// After routing: gives the refusals the framework writes itself (plain text or an empty body:
+/// 400 for a path parameter that is not UTF-8, 405, 413, 415, ...) the error page or the JSON
+/// body, as the address calls for; any other answer is returned as it is. Any header of the
+/// framework's answer but its content type and length (`Allow` of a 405) is kept.
+pub fn rewrite_framework_refusal(res: Response, method: &Method, form: Form) -> Response {
     if !written_by_the_framework(&res) {
         return res;
     }
     let (parts, _) = res.into_parts();
-    let mut answer = refusal(parts.status, &method).in_form(form).into_response();
+    let mut answer = refusal(parts.status, method).in_form(form).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             answer.headers_mut().insert(name, value.clone());

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod edge;
 pub mod error;
 pub mod keys;
 pub mod net;

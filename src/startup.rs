@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
@@ -83,8 +84,18 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     })))
 }
 
-/// The whole HTTP application.
-pub fn app(state: AppState) -> Router {
+/// The whole HTTP application: the router, inside [`crate::edge::Edge`] (refusals before and
+/// after routing, HSTS), inside the trace span of each request.
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ 'static {
     let https = state.settings.issuer.is_https();
     let proxies = state.settings.trusted_proxies.clone();
     let routes = Router::new()
@@ -97,19 +108,14 @@ pub fn app(state: AppState) -> Router {
         // Forms and protocol requests are small; anything bigger is refused with 413.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state);
-    // Around the routing itself (a router's own layers wrap each route): over-long URIs and
-    // headers are refused before any route is matched, and the framework's own refusals
-    // (405, 413, a path that is not UTF-8) get onyx-id's forms.
-    let router = Router::new()
-        .fallback_service(routes)
-        .layer(axum::middleware::from_fn(crate::error::refusals))
-        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan(proxies)));
-    // Outermost, so that every answer carries it: pages, JSON, errors, 404s and 413s.
-    if https {
-        router.layer(axum::middleware::map_response(strict_transport_security))
-    } else {
-        router
-    }
+    // Around the routing itself, not as the router's layers (those wrap each route): over-long
+    // URIs and headers are refused before any route is matched, and the framework's own
+    // refusals (405, 413, a path that is not UTF-8) get onyx-id's forms.
+    tower::ServiceBuilder::new()
+        .layer(MapResponseBodyLayer::new(axum::body::Body::new))
+        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan(proxies)))
+        .layer(crate::edge::EdgeLayer { hsts: https })
+        .service(routes)
 }
 
 /// The span of each request names its client address (trusted-proxy aware).
@@ -133,19 +139,8 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpan {
     }
 }
 
-/// `Strict-Transport-Security` (RFC 6797) for an https issuer: after one visit a browser goes
-/// to this host (and names under it) only over https for a year, so a network attacker cannot
-/// strip TLS from the sign-in page or read the session cookie off a plain-http request. An
-/// http issuer (loopback development) sends none: it would pin localhost to https.
-async fn strict_transport_security(mut res: axum::response::Response) -> axum::response::Response {
-    res.headers_mut()
-        .entry(axum::http::header::STRICT_TRANSPORT_SECURITY)
-        .or_insert(axum::http::HeaderValue::from_static(HSTS));
-    res
-}
-
 /// One year, this host and the names under it.
-pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+pub use crate::edge::HSTS;
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
@@ -165,7 +160,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
 
 /// Serves `state` on `listener` until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(app(state));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
