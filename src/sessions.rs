@@ -125,7 +125,13 @@ pub async fn sign_out_of_app(
     }
     tx.commit().await?;
     crate::webhooks::backchannel::wake();
-    tracing::info!(user_id, client_id, told = out.told, revoked = out.revoked, "signed out of an app");
+    tracing::info!(
+        user_id,
+        client_id,
+        told = out.told,
+        revoked = out.revoked,
+        "signed out of an app"
+    );
     Ok(out)
 }
 

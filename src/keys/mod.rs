@@ -415,7 +415,11 @@ mod tests {
         let set = store.current();
         let claims = serde_json::json!({"sub": "u1"});
         for alg in [Algorithm::ES256, Algorithm::RS256] {
-            let token = set.signer(alg, 1000).unwrap().sign_jwt("JWT", &claims).unwrap();
+            let token = set
+                .signer(alg, 1000)
+                .unwrap()
+                .sign_jwt("JWT", &claims)
+                .unwrap();
             assert_eq!(set.verify_jwt(&token, 1000), Some(claims.clone()));
             let mut tampered = token.clone();
             tampered.insert(token.find('.').unwrap() + 2, 'x');

@@ -112,7 +112,12 @@ async fn end_session(
         h.sub == session.user_id && h.sid.as_deref().is_none_or(|sid| sid == session.sid)
     });
     if hinted_here {
-        sessions::end(state, std::slice::from_ref(&session.sid), Ending::RpInitiated).await?;
+        sessions::end(
+            state,
+            std::slice::from_ref(&session.sid),
+            Ending::RpInitiated,
+        )
+        .await?;
         tracing::info!(user_id = %session.user_id, client_id = ?checked.app.as_ref().map(|a| &a.client_id), "signed out at the app's request");
         return Ok(finish(state, &checked, Some(&session)));
     }
@@ -154,7 +159,12 @@ async fn confirm(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
     let checked = check(state, &form, false).await?;
     let session = crate::web::session::current(state, headers).await?;
     if let Some(session) = &session {
-        sessions::end(state, std::slice::from_ref(&session.sid), Ending::RpInitiated).await?;
+        sessions::end(
+            state,
+            std::slice::from_ref(&session.sid),
+            Ending::RpInitiated,
+        )
+        .await?;
         tracing::info!(user_id = %session.user_id, "signed out after confirming");
     }
     Ok(finish(state, &checked, session.as_ref()))

@@ -174,11 +174,13 @@ pub async fn forget_in(
     sid: &str,
     client_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM session_families WHERE sid = $1 AND client_id = COALESCE($2, client_id)")
-        .bind(sid)
-        .bind(client_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM session_families WHERE sid = $1 AND client_id = COALESCE($2, client_id)",
+    )
+    .bind(sid)
+    .bind(client_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
