@@ -27,6 +27,7 @@ mod internal_addresses;
 mod json_bodies;
 mod lifecycle;
 mod login_limits;
+mod logout;
 mod openapi;
 mod partner;
 mod pending_requests;
