@@ -71,7 +71,10 @@ async fn a_verified_hint_signs_out_and_returns_to_the_app_with_state(backend: Ba
         .json()
         .await
         .unwrap();
-    assert_eq!(d["end_session_endpoint"], format!("{}/end_session", app.issuer));
+    assert_eq!(
+        d["end_session_endpoint"],
+        format!("{}/end_session", app.issuer)
+    );
     assert_eq!(d["backchannel_logout_supported"], true);
     assert_eq!(d["backchannel_logout_session_supported"], true);
     // The ID token's sid is the session's public id (the cookie's secret is only stored
@@ -136,12 +139,18 @@ async fn an_unregistered_post_logout_redirect_uri_gets_a_page_never_a_redirect(b
         // Not registered by the app.
         vec![
             ("id_token_hint", hint),
-            ("post_logout_redirect_uri", "https://evil.example/signed-out"),
+            (
+                "post_logout_redirect_uri",
+                "https://evil.example/signed-out",
+            ),
         ],
         // Registered, but not byte for byte.
         vec![
             ("id_token_hint", hint),
-            ("post_logout_redirect_uri", "https://app.example/signed-out/"),
+            (
+                "post_logout_redirect_uri",
+                "https://app.example/signed-out/",
+            ),
         ],
         // No app identified: no redirect at all.
         vec![("post_logout_redirect_uri", SIGNED_OUT)],
@@ -330,14 +339,20 @@ async fn sign_out_revokes_the_session_s_tokens_but_offline_access_survives(backe
     .await;
     assert_eq!(claims_of(&text(&kept, "id_token"))["sid"], s.sid);
     let kept_refresh = text(&kept, "refresh_token");
-    assert_eq!(introspect(&app, &online, &s.access_token()).await["active"], true);
+    assert_eq!(
+        introspect(&app, &online, &s.access_token()).await["active"],
+        true
+    );
 
     let url = end_session_url(&app, &[("id_token_hint", s.id_token.as_str())]).await;
     let res = s.browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 200);
 
     // The session's own tokens are revoked…
-    assert_eq!(introspect(&app, &online, &s.access_token()).await["active"], false);
+    assert_eq!(
+        introspect(&app, &online, &s.access_token()).await["active"],
+        false
+    );
     let (status, _) = userinfo(&app, &s.access_token()).await;
     assert_eq!(status, 401);
     // … and the offline_access ones still work: the access token, and the refresh token.
@@ -347,5 +362,8 @@ async fn sign_out_revokes_the_session_s_tokens_but_offline_access_survives(backe
     );
     let (status, renewed) = refresh(&app, &offline, &kept_refresh).await;
     assert_eq!(status, 200, "{renewed}");
-    assert_eq!(introspect(&app, &offline, &text(&renewed, "access_token")).await["active"], true);
+    assert_eq!(
+        introspect(&app, &offline, &text(&renewed, "access_token")).await["active"],
+        true
+    );
 }

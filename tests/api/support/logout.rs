@@ -27,8 +27,8 @@ use onyx_id::config::Settings;
 use serde_json::Value;
 
 use crate::helpers::{
-    Client, REDIRECT, TestApp, answer_consent, authorize_url, browser, exchange,
-    get_json, json_of, location, log_in, query, spec, text,
+    Client, REDIRECT, TestApp, answer_consent, authorize_url, browser, exchange, get_json, json_of,
+    location, log_in, query, spec, text,
 };
 
 /// Where the test apps send people after sign-out.
@@ -118,7 +118,10 @@ impl LogoutReceiver {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("no logout token #{seen} arrived; got {}", self.tokens().len());
+        panic!(
+            "no logout token #{seen} arrived; got {}",
+            self.tokens().len()
+        );
     }
 
     /// Waits a little and says how many tokens arrived (for "nothing more came").
@@ -226,7 +229,11 @@ pub async fn sign_in(app: &TestApp, client: &Client, email: &str, scope: &str) -
 }
 
 /// Where `/authorize` sends `browser` for `client` now: `/login…` once signed out.
-pub async fn authorize_goes_to(app: &TestApp, browser: &reqwest::Client, client: &Client) -> String {
+pub async fn authorize_goes_to(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &Client,
+) -> String {
     let (url, _) = authorize_url(app, &client.client_id, "openid", &[]);
     let res = browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
@@ -266,7 +273,10 @@ pub async fn verify_logout_token(app: &TestApp, client: &Client, token: &str) ->
     assert!(claims["sid"].is_string(), "a sid: {claims}");
     assert!(claims["sub"].is_string(), "a sub: {claims}");
     assert!(!text(&claims, "jti").is_empty());
-    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
     assert_eq!(exp - iat, 120, "valid two minutes: {claims}");
     assert!(exp > app.clock_now(), "not expired: {claims}");
     claims
