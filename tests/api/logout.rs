@@ -23,6 +23,8 @@ on_each_backend!(
     an_expired_hint_still_signs_out,
     without_a_return_address_the_person_sees_they_are_signed_out,
     sign_out_revokes_the_session_s_tokens_but_offline_access_survives,
+    apps_create_registers_the_sign_out_uris_and_refuses_bad_ones,
+    a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -365,5 +367,195 @@ async fn sign_out_revokes_the_session_s_tokens_but_offline_access_survives(backe
     assert_eq!(
         introspect(&app, &offline, &text(&renewed, "access_token")).await["active"],
         true
+    );
+}
+
+async fn apps_create_registers_the_sign_out_uris_and_refuses_bad_ones(backend: Backend) {
+    use crate::support::cli::{one_json_object, onyx};
+    let (app, _, s) = setup(backend).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Cli App",
+            "--redirect-uri",
+            crate::helpers::REDIRECT,
+            "--post-logout-redirect-uri",
+            "https://cli.example/bye",
+            "--post-logout-redirect-uri",
+            "http://127.0.0.1:8400/bye",
+            "--backchannel-logout-uri",
+            "https://cli.example/onyx/logout",
+            "--backchannel-logout-session-required",
+            "false",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let created = one_json_object(&out);
+    assert_eq!(
+        created["post_logout_redirect_uris"],
+        serde_json::json!(["https://cli.example/bye", "http://127.0.0.1:8400/bye"])
+    );
+    assert_eq!(
+        created["backchannel_logout_uri"],
+        "https://cli.example/onyx/logout"
+    );
+    assert_eq!(created["backchannel_logout_session_required"], false);
+    // The registered URI is honoured for that app, named by client_id (after confirming).
+    let cli_client = text(&created, "client_id");
+    let url = end_session_url(
+        &app,
+        &[
+            ("client_id", cli_client.as_str()),
+            ("post_logout_redirect_uri", "https://cli.example/bye"),
+        ],
+    )
+    .await;
+    let html = s
+        .browser
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Cli App asked to sign you out"), "{html}");
+    assert_eq!(
+        hidden_field(&html, "post_logout_redirect_uri"),
+        "https://cli.example/bye"
+    );
+
+    for (flag, value) in [
+        ("--post-logout-redirect-uri", "https://cli.example/bye#x"),
+        ("--post-logout-redirect-uri", "http://cli.example/bye"),
+        ("--post-logout-redirect-uri", "not a url"),
+        ("--backchannel-logout-uri", "http://cli.example/logout"),
+        ("--backchannel-logout-uri", "https://cli.example/logout#x"),
+        ("--backchannel-logout-uri", "https://u:p@cli.example/logout"),
+    ] {
+        let (code, _, err) = onyx(
+            &app,
+            &[
+                "apps",
+                "create",
+                "--name",
+                "Bad",
+                "--redirect-uri",
+                crate::helpers::REDIRECT,
+                flag,
+                value,
+            ],
+            None,
+        )
+        .await;
+        assert_ne!(code, 0, "{flag} {value}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+}
+
+async fn a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live(backend: Backend) {
+    use crate::support::partner_api::{
+        app_in_preview_with, decide, good_draft, patch, publish, spawn_program,
+    };
+    use serde_json::json;
+    let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let port = publish(published.clone()).await;
+    let app = spawn_program(backend, port).await;
+    let (op, key, client_id, _) = app_in_preview_with(&app, &published, good_draft()).await;
+    let path = format!("/api/v1/apps/{client_id}");
+
+    // Changing them reopens the redirect URI step, and the pre-checks judge them.
+    let (status, v) = patch(
+        &app,
+        &path,
+        &key,
+        json!({
+            "post_logout_redirect_uris": ["http://app.example/signed-out"],
+            "backchannel_logout_uri": "http://app.example/onyx/logout",
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let step = v["review"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "redirect_uris")
+        .unwrap()
+        .clone();
+    assert_eq!(step["state"], "pending", "{v}");
+    assert_eq!(v["live"]["post_logout_redirect_uris"], json!([]));
+    let (status, v) = decide(&app, &op, &client_id, "redirect_uris", "approved").await;
+    assert_eq!(status, 409, "{v}");
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"post_logout_redirect_uri_not_https"),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&"backchannel_logout_uri_not_https"),
+        "{codes:?}"
+    );
+
+    // Fixed and approved: live.
+    let (status, v) = patch(
+        &app,
+        &path,
+        &key,
+        json!({
+            "post_logout_redirect_uris": ["https://app.example/signed-out"],
+            "backchannel_logout_uri": "https://app.example/onyx/logout",
+            "backchannel_logout_session_required": false,
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["draft"]["post_logout_redirect_uris"],
+        json!(["https://app.example/signed-out"])
+    );
+    let (status, v) = decide(&app, &op, &client_id, "redirect_uris", "approved").await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = crate::support::partner_api::get(&app, &path, &key).await;
+    assert_eq!(
+        v["live"]["post_logout_redirect_uris"],
+        json!(["https://app.example/signed-out"])
+    );
+    assert_eq!(
+        v["live"]["backchannel_logout_uri"],
+        "https://app.example/onyx/logout"
+    );
+    assert_eq!(v["live"]["backchannel_logout_session_required"], false);
+    // The end-session endpoint honours it for the app (nobody is signed in here: straight
+    // back).
+    let res = crate::helpers::http()
+        .get(
+            end_session_url(
+                &app,
+                &[
+                    ("client_id", client_id.as_str()),
+                    ("post_logout_redirect_uri", "https://app.example/signed-out"),
+                    ("state", "s1"),
+                ],
+            )
+            .await,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(res.headers()),
+        "https://app.example/signed-out?state=s1"
     );
 }

@@ -168,10 +168,6 @@ impl SignedIn {
     pub fn access_token(&self) -> String {
         text(&self.tokens, "access_token")
     }
-
-    pub fn refresh_token(&self) -> String {
-        text(&self.tokens, "refresh_token")
-    }
 }
 
 /// The claims of a JWT, unverified (the tests verify where it matters).
