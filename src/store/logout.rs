@@ -97,15 +97,6 @@ pub async fn link_family(
     Ok(())
 }
 
-/// The sid of the session a token family was issued in, if it is known.
-#[tracing::instrument(level = "debug", skip(db))]
-pub async fn sid_of_family(db: &Db, family_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT sid FROM session_families WHERE family_id = $1")
-        .bind(family_id)
-        .fetch_optional(&db.pool)
-        .await
-}
-
 /// The families issued in session `sid` (optionally only to app `client_id`) that do not
 /// outlive it (no offline_access).
 pub async fn session_only_families_in(

@@ -25,7 +25,15 @@ on_each_backend!(
     sign_out_revokes_the_session_s_tokens_but_offline_access_survives,
     apps_create_registers_the_sign_out_uris_and_refuses_bad_ones,
     a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live,
+    the_purge_forgets_the_token_families_of_sessions_that_expired,
 );
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(app.sql().await)
+        .await
+        .unwrap()
+}
 
 const EMAIL: &str = "ada@example.com";
 
@@ -89,6 +97,7 @@ async fn a_verified_hint_signs_out_and_returns_to_the_app_with_state(backend: Ba
     assert_eq!(sessions[0].0, s.sid);
     assert_ne!(sessions[0].1, s.sid);
     assert!(still_signed_in(&app, &s, &client).await);
+    assert_eq!(count(&app, "session_families").await, 1);
 
     let url = end_session_url(
         &app,
@@ -107,11 +116,12 @@ async fn a_verified_hint_signs_out_and_returns_to_the_app_with_state(backend: Ba
     assert_eq!(query(&back)["state"], "bye-42");
     // The next authorization asks the person to sign in again.
     assert!(!still_signed_in(&app, &s, &client).await);
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.sql().await)
-        .await
-        .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(count(&app, "sessions").await, 0);
+    assert_eq!(
+        count(&app, "session_families").await,
+        0,
+        "the links went with it"
+    );
 }
 
 async fn the_end_session_endpoint_takes_a_form_post(backend: Backend) {
@@ -558,4 +568,22 @@ async fn a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live(backen
         location(res.headers()),
         "https://app.example/signed-out?state=s1"
     );
+}
+
+async fn the_purge_forgets_the_token_families_of_sessions_that_expired(backend: Backend) {
+    let (app, client, _s) = setup(backend).await;
+    // A second session, still live when the first has expired.
+    let lifetime = app.state.settings.lifetimes.session;
+    app.clock.advance(lifetime - 60);
+    let live = sign_in(&app, &client, EMAIL, "openid profile").await;
+    assert_eq!(count(&app, "session_families").await, 2);
+    app.clock.advance(120);
+    onyx_id::store::purge::purge_expired(&app.state.db, app.clock_now())
+        .await
+        .unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT sid FROM session_families")
+        .fetch_all(app.sql().await)
+        .await
+        .unwrap();
+    assert_eq!(left, [live.sid]);
 }
