@@ -71,7 +71,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     )?;
     db.spawn_checkpointer(&settings.database_url);
     let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
-    Ok(AppState(Arc::new(Inner {
+    let state = AppState(Arc::new(Inner {
         webhook_secrets,
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
@@ -81,7 +81,9 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         keys,
         clock,
         cookies,
-    })))
+    }));
+    crate::webhooks::backchannel::spawn(state.clone());
+    Ok(state)
 }
 
 /// The whole HTTP application: the router, inside [`crate::edge::Edge`] (refusals before and

@@ -13,6 +13,7 @@ use crate::partner::access::{Capabilities, Capability, CapabilityState, Stage};
 use crate::scopes::{Scope, TrustLevel};
 use crate::store::Db;
 use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
+use crate::store::logout::LogoutMetadata;
 use crate::store::resource_servers;
 
 pub struct AppSpec {
@@ -31,6 +32,13 @@ pub struct AppSpec {
     /// Consent screen words, optional scopes, trust and capabilities. `optional_scopes` are
     /// approved too (they need not be repeated in `scopes`).
     pub consent: ConsentProfile,
+    /// Where the app may send people back after sign-out (RP-Initiated Logout 1.0 §3.1),
+    /// compared exactly; checked like redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where the app's logout tokens are posted (Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the app needs `sid` in its logout tokens (default true; onyx-id always sends it).
+    pub backchannel_logout_session_required: bool,
 }
 
 impl AppSpec {
@@ -47,6 +55,9 @@ impl AppSpec {
             jwks: None,
             lifetimes: LifetimeOverrides::default(),
             consent: ConsentProfile::default(),
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: true,
         }
     }
 }
@@ -72,6 +83,9 @@ pub struct AppCreated {
     pub consent_copy: String,
     pub domain: Option<String>,
     pub consent_ttl: Option<i64>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -314,6 +328,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
     let consent = validate_consent_profile(&spec.consent, &scopes)?;
     let mut redirect_uris = spec.redirect_uris.clone();
     redirect_uris.dedup();
+    let logout = logout_metadata(&spec)?;
     let origins = sorted(spec.origins.clone());
     let alg = Algorithm::parse(&spec.id_token_alg)
         .ok_or_else(|| invalid("--id-token-alg must be ES256 or RS256"))?;
@@ -348,6 +363,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         now,
     )
     .await?;
+    crate::store::logout::set_metadata(&mut tx, &client_id, &logout).await?;
     let detail = Created {
         name,
         client_type: client_type.as_str(),
@@ -386,7 +402,35 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         consent_copy: consent.consent_copy,
         domain: consent.domain,
         consent_ttl: consent.consent_ttl,
+        post_logout_redirect_uris: logout.post_logout_redirect_uris,
+        backchannel_logout_uri: logout.backchannel_logout_uri,
+        backchannel_logout_session_required: logout.backchannel_logout_session_required,
         client_secret: secret,
+    })
+}
+
+/// The app's sign-out metadata, checked: post-logout redirect URIs as redirect URIs are (kept
+/// in the order given, each once), and the back-channel URI absolute, https (or http on a
+/// loopback host, for development: delivering to it then needs `--webhook-insecure-http`),
+/// with no credentials and no fragment.
+fn logout_metadata(spec: &AppSpec) -> Result<LogoutMetadata, AdminError> {
+    let mut uris: Vec<String> = Vec::new();
+    for uri in &spec.post_logout_redirect_uris {
+        validate_for_registration(uri)
+            .map_err(|e| invalid(format!("--post-logout-redirect-uri: {e}")))?;
+        if !uris.contains(uri) {
+            uris.push(uri.clone());
+        }
+    }
+    if let Some(uri) = &spec.backchannel_logout_uri {
+        let loopback = url::Url::parse(uri).is_ok_and(|u| crate::config::is_loopback_host(&u));
+        crate::webhooks::delivery::check_url(uri, loopback)
+            .map_err(|e| invalid(format!("--backchannel-logout-uri {e}")))?;
+    }
+    Ok(LogoutMetadata {
+        post_logout_redirect_uris: uris,
+        backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: spec.backchannel_logout_session_required,
     })
 }
 

@@ -140,6 +140,18 @@ pub struct CreateArgs {
     /// Refresh token absolute lifetime for this app, seconds.
     #[arg(long)]
     app_refresh_token_absolute_ttl: Option<i64>,
+    /// Where the app may send people back after signing out at the end-session endpoint,
+    /// compared exactly (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where onyx-id posts the app's back-channel logout tokens when a session it signed in
+    /// with ends (https; http on a loopback host for development).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// Whether the app needs the session id (`sid`) in its logout tokens (onyx-id always
+    /// sends it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    backchannel_logout_session_required: bool,
 }
 
 pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCode {
@@ -244,6 +256,9 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
             domain: args.domain,
             consent_ttl: args.consent_ttl,
         },
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        backchannel_logout_uri: args.backchannel_logout_uri,
+        backchannel_logout_session_required: args.backchannel_logout_session_required,
     };
     Ok(admin_result(admin::create_app(db, now, spec).await))
 }

@@ -116,6 +116,24 @@ impl KeyMaterial {
         }
     }
 
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Self::Ec { pair, .. } => signature::UnparsedPublicKey::new(
+                &signature::ECDSA_P256_SHA256_FIXED,
+                pair.public_key().as_ref(),
+            )
+            .verify(message, sig)
+            .is_ok(),
+            Self::Rsa { pair, .. } => signature::UnparsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                pair.public().as_ref(),
+            )
+            .verify(message, sig)
+            .is_ok(),
+        }
+    }
+
     /// The public half as a JWK, with `kid`, `alg` and `use`; never a private parameter.
     pub fn public_jwk(&self, kid: &str, alg: Algorithm) -> serde_json::Value {
         match self {

@@ -80,6 +80,33 @@ impl KeySet {
         serde_json::json!({ "keys": keys })
     }
 
+    /// The claims of `token`, a JWS compact serialization, when one of these keys not retired
+    /// at `now` signed it (its `kid` and `alg` name the key). Only the signature is checked:
+    /// the caller judges the claims (an expired ID token is still a valid `id_token_hint`).
+    pub fn verify_jwt(&self, token: &str, now: Timestamp) -> Option<serde_json::Value> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut parts = token.split('.');
+        let (header, payload, sig) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let h: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        let (kid, alg) = (h.get("kid")?.as_str()?, h.get("alg")?.as_str()?);
+        let key = self.keys.iter().find(|k| {
+            k.kid == kid && k.alg.as_str() == alg && k.retires_at.is_none_or(|r| r > now)
+        })?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        let signed = &token[..header.len() + 1 + payload.len()];
+        if !key.material.verify(signed.as_bytes(), &sig) {
+            return None;
+        }
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        claims.is_object().then_some(claims)
+    }
+
     pub fn algorithms(&self) -> Vec<Algorithm> {
         let mut algs: Vec<Algorithm> = self.keys.iter().map(|k| k.alg).collect();
         algs.sort();
@@ -379,6 +406,35 @@ mod tests {
             })
             .count();
         assert_eq!(pems, 2);
+    }
+
+    #[test]
+    fn only_tokens_these_keys_signed_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open_or_init(dir.path(), 1000).unwrap();
+        let set = store.current();
+        let claims = serde_json::json!({"sub": "u1"});
+        for alg in [Algorithm::ES256, Algorithm::RS256] {
+            let token = set
+                .signer(alg, 1000)
+                .unwrap()
+                .sign_jwt("JWT", &claims)
+                .unwrap();
+            assert_eq!(set.verify_jwt(&token, 1000), Some(claims.clone()));
+            let mut tampered = token.clone();
+            tampered.insert(token.find('.').unwrap() + 2, 'x');
+            assert_eq!(set.verify_jwt(&tampered, 1000), None);
+        }
+        let other = tempfile::tempdir().unwrap();
+        let foreign = KeyStore::open_or_init(other.path(), 1000).unwrap();
+        let token = foreign
+            .current()
+            .signer(Algorithm::ES256, 1000)
+            .unwrap()
+            .sign_jwt("JWT", &claims)
+            .unwrap();
+        assert_eq!(set.verify_jwt(&token, 1000), None);
+        assert_eq!(set.verify_jwt("a.b", 1000), None);
     }
 
     #[test]

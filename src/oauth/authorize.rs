@@ -78,6 +78,8 @@ pub enum Outcome {
         user_id: String,
         grant_id: String,
         auth_time: i64,
+        /// The session's public id (the ID token's `sid`).
+        sid: String,
         /// The requested scopes the user has granted and the app may use now.
         scope: String,
     },
@@ -543,6 +545,7 @@ pub async fn decide(
                 user_id: user.id,
                 grant_id: g.id,
                 auth_time: session.auth_time,
+                sid: session.sid.clone(),
                 scope: sorted
                     .granted
                     .iter()
@@ -606,10 +609,17 @@ pub async fn proceed(
             user_id,
             grant_id,
             auth_time,
+            sid,
             scope,
         } => {
             return finish_with_code(
-                state, req, request_id, &user_id, &grant_id, auth_time, &scope,
+                state,
+                req,
+                request_id,
+                &user_id,
+                &grant_id,
+                (auth_time, &sid),
+                &scope,
             )
             .await;
         }
@@ -699,7 +709,7 @@ pub async fn finish_with_code(
     request_id: Option<&str>,
     user_id: &str,
     grant_id: &str,
-    auth_time: i64,
+    (auth_time, sid): (i64, &str),
     scope: &str,
 ) -> Response {
     let now = state.now();
@@ -728,6 +738,7 @@ pub async fn finish_with_code(
             code_challenge: req.code_challenge.as_str(),
             resource: req.resource.as_deref(),
             auth_time,
+            sid,
         },
         now,
         state.settings.lifetimes.authorization_code,

@@ -27,6 +27,7 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "jwks_uri": issuer.endpoint("/jwks.json"),
         "introspection_endpoint": issuer.endpoint("/introspect"),
         "revocation_endpoint": issuer.endpoint("/revoke"),
+        "end_session_endpoint": issuer.endpoint("/end_session"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -46,6 +47,8 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }
 

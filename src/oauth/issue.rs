@@ -164,6 +164,9 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub access_token: &'a str,
+    /// The public id of the session the person signed in with (OIDC Back-Channel Logout 1.0
+    /// §2.1): the same in every ID token of that session and in its logout tokens.
+    pub sid: Option<&'a str>,
 }
 
 pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow::Result<String> {
@@ -184,6 +187,9 @@ pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow:
     });
     if let Some(n) = input.nonce {
         claims["nonce"] = n.into();
+    }
+    if let Some(sid) = input.sid {
+        claims["sid"] = sid.into();
     }
     let key = state
         .keys

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod cors;
 pub mod discovery;
+pub mod end_session;
 pub mod error;
 pub mod introspect;
 pub mod issue;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
             post(revoke::revoke).options(cors::preflight_post),
         )
         .route("/introspect", post(introspect::introspect))
+        .route(
+            "/end_session",
+            get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route("/end_session/confirm", post(end_session::confirm_post))
         .route(
             "/userinfo",
             get(userinfo::userinfo_get)

@@ -18,7 +18,7 @@ use crate::startup::AppState;
 use crate::store::apps::{App, AuthMethod, GrantType};
 use crate::store::codes::{self, Redemption};
 use crate::store::refresh_tokens::{self, Redemption as RefreshRedemption};
-use crate::store::{grants, resource_servers, tokens};
+use crate::store::{grants, logout, resource_servers, tokens};
 
 pub async fn token(
     State(state): State<AppState>,
@@ -236,11 +236,29 @@ async fn authorization_code(
             auth_time: Some(code.auth_time),
         },
     )?;
-    let wants_refresh = scope.split(' ').any(|s| s == "offline_access")
-        && app.allows_grant(GrantType::RefreshToken);
+    let offline = scope.split(' ').any(|s| s == "offline_access");
+    let wants_refresh = offline && app.allows_grant(GrantType::RefreshToken);
+    let wants_id_token = scope.split(' ').any(|s| s == "openid");
     let mut tx = state.db.begin().await?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut tx, &code.grant_id, now).await?;
+    // The family belongs to the session it was issued in: ending the session ends it (unless
+    // it is offline_access) and tells the app (when it got an ID token).
+    if let Some(sid) = &code.sid {
+        logout::link_family(
+            &mut tx,
+            &logout::SessionFamily {
+                sid,
+                family_id: &code.family_id,
+                client_id: &app.client_id,
+                user_id: &code.user_id,
+                offline,
+                id_token: wants_id_token,
+            },
+            now,
+        )
+        .await?;
+    }
     let refresh = if wants_refresh {
         Some(
             issue::refresh_token(
@@ -268,7 +286,7 @@ async fn authorization_code(
     if let Some(r) = refresh {
         response["refresh_token"] = r.into();
     }
-    if scope.split(' ').any(|s| s == "openid") {
+    if wants_id_token {
         response["id_token"] = issue::id_token(
             state,
             app,
@@ -277,6 +295,7 @@ async fn authorization_code(
                 nonce: code.nonce.as_deref(),
                 auth_time: code.auth_time,
                 access_token: &access.token,
+                sid: code.sid.as_deref(),
             },
         )?
         .into();

@@ -55,6 +55,10 @@ pub struct DraftPatch {
     pub domain: Option<Option<String>>,
     pub redirect_uris: Option<Vec<String>>,
     pub origins: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `Some(None)` removes the back-channel logout URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
     pub webhooks: Option<Vec<String>>,
     /// `Some(None)` removes the support URL.
     pub support_url: Option<Option<String>>,
@@ -68,6 +72,14 @@ impl DraftPatch {
     /// The names of the fields it changes, in alphabetical order (as the history lists them).
     pub fn fields(&self) -> Vec<String> {
         let given = [
+            (
+                "backchannel_logout_session_required",
+                self.backchannel_logout_session_required.is_some(),
+            ),
+            (
+                "backchannel_logout_uri",
+                self.backchannel_logout_uri.is_some(),
+            ),
             ("capabilities", self.capabilities.is_some()),
             ("consent_copy", self.consent_copy.is_some()),
             ("description", self.description.is_some()),
@@ -76,6 +88,10 @@ impl DraftPatch {
             ("name", self.name.is_some()),
             ("optional_scopes", self.optional_scopes.is_some()),
             ("origins", self.origins.is_some()),
+            (
+                "post_logout_redirect_uris",
+                self.post_logout_redirect_uris.is_some(),
+            ),
             ("purpose", self.purpose.is_some()),
             ("redirect_uris", self.redirect_uris.is_some()),
             ("scopes", self.scopes.is_some()),
@@ -105,6 +121,14 @@ impl DraftPatch {
         put(&mut d.domain, self.domain);
         put(&mut d.redirect_uris, self.redirect_uris);
         put(&mut d.origins, self.origins);
+        put(
+            &mut d.post_logout_redirect_uris,
+            self.post_logout_redirect_uris,
+        );
+        put(&mut d.backchannel_logout_uri, self.backchannel_logout_uri);
+        if let Some(required) = self.backchannel_logout_session_required {
+            d.backchannel_logout_session_required = Some(required);
+        }
         put(&mut d.webhooks, self.webhooks);
         put(&mut d.support_url, self.support_url);
         put(&mut d.scopes, self.scopes);
@@ -134,6 +158,11 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
         ("consent_copy", d.consent_copy.as_str(), 2000),
         ("domain", d.domain.as_deref().unwrap_or(""), 253),
         ("support_url", d.support_url.as_deref().unwrap_or(""), 500),
+        (
+            "backchannel_logout_uri",
+            d.backchannel_logout_uri.as_deref().unwrap_or(""),
+            500,
+        ),
     ] {
         if value.chars().count() > max {
             return Err(ProgramError::invalid(
@@ -154,6 +183,7 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
     for (field, list) in [
         ("redirect_uris", &d.redirect_uris),
         ("origins", &d.origins),
+        ("post_logout_redirect_uris", &d.post_logout_redirect_uris),
         ("webhooks", &d.webhooks),
         ("scopes", &d.scopes),
         ("optional_scopes", &d.optional_scopes),
@@ -446,6 +476,9 @@ pub struct LiveConfig {
     pub domain: Option<String>,
     pub redirect_uris: Vec<String>,
     pub origins: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub webhooks: Vec<String>,
     pub support_url: Option<String>,
     pub scopes: Vec<String>,
@@ -487,6 +520,9 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
         .unwrap_or((None, 1));
     let review = reviews::latest(db, &app.client_id).await?;
     let access = access_view(db, app).await?;
+    let logout = crate::store::logout::metadata(db, &app.client_id)
+        .await?
+        .unwrap_or_default();
     Ok(AppView {
         client_id: app.client_id.clone(),
         partner_id: app.partner_id.clone(),
@@ -503,6 +539,9 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             domain: app.live_domain.clone(),
             redirect_uris: app.redirect_uris.iter().map(|u| u.to_string()).collect(),
             origins: app.origins.clone(),
+            post_logout_redirect_uris: logout.post_logout_redirect_uris,
+            backchannel_logout_uri: logout.backchannel_logout_uri,
+            backchannel_logout_session_required: logout.backchannel_logout_session_required,
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),

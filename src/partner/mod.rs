@@ -66,6 +66,16 @@ pub struct AppDraft {
     /// Exact origins (scheme, host, port) allowed to call the token endpoint from a browser.
     #[schema(max_items = 50)]
     pub origins: Vec<String>,
+    /// Where the app may send people back after they sign out at the end-session endpoint
+    /// (RP-Initiated Logout 1.0), compared exactly; the redirect URIs' rules apply.
+    #[schema(max_items = 50)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The https endpoint Onyx posts the app's logout tokens to when a session it signed in
+    /// with ends (Back-Channel Logout 1.0).
+    #[schema(max_length = 500)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the app needs `sid` in its logout tokens (`null`: true; Onyx always sends it).
+    pub backchannel_logout_session_required: Option<bool>,
     /// https endpoints that receive Onyx events.
     #[schema(max_items = 50)]
     pub webhooks: Vec<String>,
@@ -115,7 +125,7 @@ impl Step {
             Self::UseCase => "Use case and intended use",
             Self::Scopes => "Requested scopes",
             Self::Domain => "Domain verification",
-            Self::RedirectUris => "Redirect URIs and allowed origins",
+            Self::RedirectUris => "Redirect URIs, allowed origins and sign-out URIs",
             Self::Webhooks => "Webhook endpoints",
             Self::ConnectivityCatalogue => "Connectivity catalogue",
             Self::Support => "Support and escalation",
@@ -137,7 +147,13 @@ impl Step {
                 "capabilities",
             ],
             Self::Domain => &["domain"],
-            Self::RedirectUris => &["redirect_uris", "origins"],
+            Self::RedirectUris => &[
+                "redirect_uris",
+                "origins",
+                "post_logout_redirect_uris",
+                "backchannel_logout_uri",
+                "backchannel_logout_session_required",
+            ],
             Self::Webhooks => &["webhooks"],
             Self::ConnectivityCatalogue => &["capabilities"],
             Self::Support => &["support_url"],

@@ -60,6 +60,17 @@ pub fn run(draft: &AppDraft, ctx: &Context<'_>) -> Vec<Finding> {
     let domain = check_domain(draft.domain.as_deref(), &mut out);
     check_redirect_uris(&draft.redirect_uris, domain.as_deref(), &mut out);
     check_origins(&draft.origins, domain.as_deref(), &mut out);
+    check_uri_list(
+        &draft.post_logout_redirect_uris,
+        domain.as_deref(),
+        &SIGN_OUT,
+        &mut out,
+    );
+    check_backchannel(
+        draft.backchannel_logout_uri.as_deref(),
+        domain.as_deref(),
+        &mut out,
+    );
     check_name(&draft.name, ctx.approved_names, &mut out);
     check_text(
         &draft.description,
@@ -199,55 +210,93 @@ fn impersonates_onyx_domain(domain: &str) -> bool {
 }
 
 fn check_redirect_uris(uris: &[String], domain: Option<&str>, out: &mut Findings) {
+    check_uri_list(uris, domain, &SIGN_IN, out);
+}
+
+/// A list of URIs Onyx sends people back to, and the words its findings use.
+struct UriList {
+    /// The draft field (`redirect_uris`).
+    field: &'static str,
+    /// The prefix of its finding codes (`redirect_uri`).
+    code: &'static str,
+    /// "redirect URI".
+    noun: &'static str,
+    /// An empty list is a finding.
+    required: bool,
+}
+
+impl UriList {
+    fn code(&self, what: &str) -> String {
+        format!("{}_{what}", self.code)
+    }
+}
+
+const SIGN_IN: UriList = UriList {
+    field: "redirect_uris",
+    code: "redirect_uri",
+    noun: "redirect URI",
+    required: true,
+};
+
+/// Post-logout redirect URIs (RP-Initiated Logout 1.0 §3.1) follow the redirect URIs' rules.
+const SIGN_OUT: UriList = UriList {
+    field: "post_logout_redirect_uris",
+    code: "post_logout_redirect_uri",
+    noun: "post-logout redirect URI",
+    required: false,
+};
+
+fn check_uri_list(uris: &[String], domain: Option<&str>, kind: &UriList, out: &mut Findings) {
     let step = Step::RedirectUris;
-    if uris.is_empty() {
+    let noun = kind.noun;
+    if kind.required && uris.is_empty() {
         let message = "Add at least one redirect URI, the address Onyx sends users back to after they sign in.";
         out.add(
-            "redirect_uris_missing",
+            &format!("{}_missing", kind.field),
             step,
-            "redirect_uris",
+            kind.field,
             message.into(),
         );
     }
     for (i, raw) in uris.iter().enumerate() {
-        let field = format!("redirect_uris[{i}]");
+        let field = format!("{}[{i}]", kind.field);
         let uri = shown(raw);
         if let Some(first) = earlier_copy(uris, i) {
             let message = format!(
-                "The redirect URI {uri} is already listed at redirect_uris[{first}]; remove this copy."
+                "The {noun} {uri} is already listed at {}[{first}]; remove this copy.",
+                kind.field
             );
-            out.add("redirect_uri_duplicate", step, field, message);
+            out.add(&kind.code("duplicate"), step, field, message);
             continue;
         }
         // Onyx compares redirect URIs as registered strings (RFC 9700 §4.1.3): a wildcard would
         // never match, and pretending it does is how open redirectors happen.
         let wildcard = raw.contains('*');
         if wildcard {
-            let message = format!(
-                "The redirect URI {uri} contains a wildcard; register each exact URI instead."
-            );
-            out.add("redirect_uri_wildcard", step, field.clone(), message);
+            let message =
+                format!("The {noun} {uri} contains a wildcard; register each exact URI instead.");
+            out.add(&kind.code("wildcard"), step, field.clone(), message);
         }
         let url = match parse_absolute(raw) {
             Ok(url) => url,
             Err(reason) => {
                 if !wildcard {
-                    let message = format!("The redirect URI {uri} is not usable: {reason}.");
-                    out.add("redirect_uri_invalid", step, field, message);
+                    let message = format!("The {noun} {uri} is not usable: {reason}.");
+                    out.add(&kind.code("invalid"), step, field, message);
                 }
                 continue;
             }
         };
         if url.fragment().is_some() {
             let message = format!(
-                "The redirect URI {uri} has a fragment (#); remove it, as a redirect URI must not have one (RFC 6749 §3.1.2)."
+                "The {noun} {uri} has a fragment (#); remove it, as a {noun} must not have one (RFC 6749 §3.1.2)."
             );
-            out.add("redirect_uri_fragment", step, field.clone(), message);
+            out.add(&kind.code("fragment"), step, field.clone(), message);
         }
         if has_userinfo(raw, &url) {
             let message =
-                format!("The redirect URI {uri} contains a user name or password; remove them.");
-            out.add("redirect_uri_credentials", step, field.clone(), message);
+                format!("The {noun} {uri} contains a user name or password; remove them.");
+            out.add(&kind.code("credentials"), step, field.clone(), message);
         }
         match url.scheme() {
             "https" => {
@@ -255,40 +304,40 @@ fn check_redirect_uris(uris: &[String], domain: Option<&str>, out: &mut Findings
                     && !host_within(&url, domain)
                 {
                     let message = format!(
-                        "The redirect URI {uri} is not on {domain} or one of its subdomains; use a host under your verified domain."
+                        "The {noun} {uri} is not on {domain} or one of its subdomains; use a host under your verified domain."
                     );
-                    out.add("redirect_uri_outside_domain", step, field, message);
+                    out.add(&kind.code("outside_domain"), step, field, message);
                 }
             }
             // RFC 8252 §7.3: native apps listen on the loopback interface, over plain http.
             "http" if is_loopback_literal(raw, &url) => {}
             "http" if url.host().is_some_and(|h| is_localhost(&h)) => {
                 let message = format!(
-                    "The redirect URI {uri} uses localhost; use http://127.0.0.1 instead, which no DNS or hosts file can point elsewhere (RFC 8252 §8.3)."
+                    "The {noun} {uri} uses localhost; use http://127.0.0.1 instead, which no DNS or hosts file can point elsewhere (RFC 8252 §8.3)."
                 );
-                out.add("redirect_uri_localhost", step, field, message);
+                out.add(&kind.code("localhost"), step, field, message);
             }
             "http" => {
                 let message = format!(
-                    "The redirect URI {uri} uses http; use https, or http only on 127.0.0.1 or [::1] for a native app (RFC 8252 §7.3)."
+                    "The {noun} {uri} uses http; use https, or http only on 127.0.0.1 or [::1] for a native app (RFC 8252 §7.3)."
                 );
-                out.add("redirect_uri_not_https", step, field, message);
+                out.add(&kind.code("not_https"), step, field, message);
             }
             scheme if NON_PRIVATE_SCHEMES.contains(&scheme) => {
                 let message = format!(
-                    "The redirect URI {uri} uses the {scheme}: scheme, which cannot receive a sign-in response; use https."
+                    "The {noun} {uri} uses the {scheme}: scheme, which cannot receive a sign-in response; use https."
                 );
-                out.add("redirect_uri_not_https", step, field, message);
+                out.add(&kind.code("not_https"), step, field, message);
             }
             // Anything else is a native app's private-use scheme (RFC 8252 §7.1).
             scheme if !is_reverse_domain_scheme(scheme, domain) => {
                 let example = domain.map_or_else(|| "com.example.app".to_string(), reverse_labels);
                 let message = format!(
-                    "The redirect URI {uri} uses the scheme {}, which is not your domain reversed; use a scheme like {example}:/callback (RFC 8252 §7.1).",
+                    "The {noun} {uri} uses the scheme {}, which is not your domain reversed; use a scheme like {example}:/callback (RFC 8252 §7.1).",
                     shown(scheme)
                 );
                 out.add(
-                    "redirect_uri_scheme_not_reverse_domain",
+                    &kind.code("scheme_not_reverse_domain"),
                     step,
                     field,
                     message,
@@ -609,6 +658,52 @@ fn check_webhooks(webhooks: &[String], out: &mut Findings) {
             let message = format!("The webhook {webhook} is not usable: {reason}.");
             out.add("webhook_invalid", step, field, message);
         }
+    }
+}
+
+/// The back-channel logout URI (Back-Channel Logout 1.0 §2.2): like a webhook, an absolute
+/// https URL on a public host (Onyx connects to it), with no fragment and no credentials, under
+/// the app's domain.
+fn check_backchannel(uri: Option<&str>, domain: Option<&str>, out: &mut Findings) {
+    let (step, field) = (Step::RedirectUris, "backchannel_logout_uri");
+    let Some(raw) = uri else {
+        return;
+    };
+    let shown_uri = shown(raw);
+    let url = match parse_absolute(raw) {
+        Ok(url) => url,
+        Err(reason) => {
+            let message =
+                format!("The back-channel logout URI {shown_uri} is not usable: {reason}.");
+            out.add("backchannel_logout_uri_invalid", step, field, message);
+            return;
+        }
+    };
+    let problem = if url.scheme() != "https" {
+        Some(("backchannel_logout_uri_not_https", "use https"))
+    } else if url.fragment().is_some() {
+        Some(("backchannel_logout_uri_invalid", "remove the fragment (#)"))
+    } else if has_userinfo(raw, &url) {
+        Some((
+            "backchannel_logout_uri_invalid",
+            "remove the user name and password",
+        ))
+    } else if !is_public_host(&url) {
+        Some((
+            "backchannel_logout_uri_invalid",
+            "it must be on a public host, not localhost or a private address",
+        ))
+    } else if domain.is_some_and(|d| !host_within(&url, d)) {
+        Some((
+            "backchannel_logout_uri_outside_domain",
+            "use a host under your verified domain",
+        ))
+    } else {
+        None
+    };
+    if let Some((code, reason)) = problem {
+        let message = format!("The back-channel logout URI {shown_uri} is not usable: {reason}.");
+        out.add(code, step, field, message);
     }
 }
 

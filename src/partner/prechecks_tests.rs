@@ -21,6 +21,9 @@ fn valid_draft() -> AppDraft {
             "http://[::1]/cb",
         ]),
         origins: strings(&["https://app.partner.example", "http://127.0.0.1:8400"]),
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: None,
         webhooks: strings(&["https://hooks.partner.example/onyx"]),
         support_url: Some("https://partner.example/help".into()),
         scopes: strings(&["openid", "profile", "email", "connectivity:catalogue"]),
@@ -585,6 +588,9 @@ fn no_input_panics_and_messages_stay_short() {
             domain: Some(value.clone()),
             redirect_uris: list.clone(),
             origins: list.clone(),
+            post_logout_redirect_uris: list.clone(),
+            backchannel_logout_uri: Some(value.clone()),
+            backchannel_logout_session_required: None,
             webhooks: list.clone(),
             support_url: Some(value.clone()),
             scopes: list.clone(),
@@ -605,5 +611,89 @@ fn no_input_panics_and_messages_stay_short() {
                 f.message.len()
             );
         }
+    }
+}
+
+/// The valid draft with sign-out URIs registered.
+fn with_sign_out() -> AppDraft {
+    AppDraft {
+        post_logout_redirect_uris: strings(&[
+            "https://app.partner.example/signed-out",
+            "http://127.0.0.1:8400/signed-out",
+        ]),
+        backchannel_logout_uri: Some("https://app.partner.example/onyx/logout".into()),
+        ..valid_draft()
+    }
+}
+
+#[test]
+fn post_logout_redirect_uris_follow_the_redirect_uri_rules_and_may_be_absent() {
+    assert_eq!(check(&with_sign_out()), vec![]);
+    let cases = [
+        (
+            "http://app.partner.example/out",
+            "post_logout_redirect_uri_not_https",
+        ),
+        (
+            "https://app.partner.example/out#x",
+            "post_logout_redirect_uri_fragment",
+        ),
+        (
+            "https://elsewhere.example/out",
+            "post_logout_redirect_uri_outside_domain",
+        ),
+        (
+            "https://app.partner.example/*",
+            "post_logout_redirect_uri_wildcard",
+        ),
+        ("http://localhost/out", "post_logout_redirect_uri_localhost"),
+        (
+            "https://app.partner.example/signed-out",
+            "post_logout_redirect_uri_duplicate",
+        ),
+    ];
+    for (uri, code) in cases {
+        let mut draft = with_sign_out();
+        draft.post_logout_redirect_uris.push(uri.into());
+        let f = only(
+            &draft,
+            code,
+            Step::RedirectUris,
+            "post_logout_redirect_uris[2]",
+        );
+        assert!(
+            f.message.contains("post-logout redirect URI"),
+            "{}",
+            f.message
+        );
+    }
+}
+
+#[test]
+fn the_backchannel_logout_uri_is_a_public_https_url_under_the_domain() {
+    let cases = [
+        (
+            "http://app.partner.example/logout",
+            "backchannel_logout_uri_not_https",
+        ),
+        (
+            "https://app.partner.example/logout#x",
+            "backchannel_logout_uri_invalid",
+        ),
+        (
+            "https://u:p@app.partner.example/logout",
+            "backchannel_logout_uri_invalid",
+        ),
+        ("https://127.0.0.1/logout", "backchannel_logout_uri_invalid"),
+        ("logout", "backchannel_logout_uri_invalid"),
+        (
+            "https://elsewhere.example/logout",
+            "backchannel_logout_uri_outside_domain",
+        ),
+    ];
+    for (uri, code) in cases {
+        let mut draft = with_sign_out();
+        draft.backchannel_logout_uri = Some(uri.into());
+        only(&draft, code, Step::RedirectUris, "backchannel_logout_uri");
     }
 }

@@ -19,6 +19,9 @@ pub struct AuthCode {
     pub resource: Option<String>,
     pub auth_time: Timestamp,
     pub expires_at: Timestamp,
+    /// The public id of the session the code was issued in (`None` for codes issued before
+    /// sessions had one).
+    pub sid: Option<String>,
 }
 
 pub struct NewCode<'a> {
@@ -31,6 +34,8 @@ pub struct NewCode<'a> {
     pub code_challenge: &'a str,
     pub resource: Option<&'a str>,
     pub auth_time: Timestamp,
+    /// The public id of the browser session that answered the request.
+    pub sid: &'a str,
 }
 
 /// Stores a new code and returns its text (given to the client once, never stored).
@@ -45,8 +50,8 @@ pub async fn create(
     let code = crate::crypto::random_secret();
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, family_id, redirect_uri,
-             scope, nonce, code_challenge, resource, auth_time, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             scope, nonce, code_challenge, resource, auth_time, created_at, expires_at, sid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(secret_hash(&code))
     .bind(new.client_id)
@@ -61,6 +66,7 @@ pub async fn create(
     .bind(new.auth_time)
     .bind(now)
     .bind(now + lifetime)
+    .bind(new.sid)
     .execute(pool)
     .await?;
     Ok(code)
@@ -86,7 +92,7 @@ pub async fn redeem(db: &Db, code: &str, now: Timestamp) -> Result<Redemption, s
     let fresh = sqlx::query_as::<_, AuthCode>(
         "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
          RETURNING client_id, user_id, grant_id, family_id, redirect_uri, scope, nonce,
-                   code_challenge, resource, auth_time, expires_at",
+                   code_challenge, resource, auth_time, expires_at, sid",
     )
     .bind(now)
     .bind(&hash)

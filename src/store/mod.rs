@@ -13,6 +13,7 @@ pub mod fast;
 pub mod grant_events;
 pub mod grants;
 pub mod login_attempts;
+pub mod logout;
 pub mod partners;
 pub mod purge;
 pub mod refresh_tokens;

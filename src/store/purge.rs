@@ -19,6 +19,12 @@ const PURGES: &[(&str, &str, &str)] = &[
     ("refresh_tokens", "token_hash", "family_expires_at < $1"),
     ("auth_requests", "id", "expires_at < $1"),
     ("sessions", "id_hash", "expires_at < $1"),
+    // A session gone (expired and purged) no longer needs to know its token families.
+    (
+        "session_families",
+        "family_id",
+        "created_at <= $1 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.sid = session_families.sid)",
+    ),
 ];
 
 /// One pass over every table; returns how many rows it removed.

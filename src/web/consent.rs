@@ -445,7 +445,7 @@ pub async fn consent_post(
                 Some(&request_id),
                 &user.id,
                 &grant_id,
-                session.auth_time,
+                (session.auth_time, &session.sid),
                 &scope,
             )
             .await)

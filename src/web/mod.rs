@@ -2,6 +2,7 @@
 //! page carries, cookies and CSRF.
 
 pub mod account;
+pub mod app_sign_out;
 pub mod client_ip;
 pub mod consent;
 pub mod cookies;
@@ -30,6 +31,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/apps/revoke",
             axum::routing::post(account::revoke_post),
+        )
+        .route(
+            "/account/apps/sign-out",
+            axum::routing::post(app_sign_out::sign_out_post),
         )
         .route("/static/onyx.css", get(stylesheet))
 }

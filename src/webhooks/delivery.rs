@@ -166,6 +166,39 @@ impl Deliverer {
         body: &str,
         secrets: &[SigningSecret],
     ) -> Attempt {
+        self.post(url, |req, timestamp| {
+            let signature = signature_header(secrets, event_id, timestamp, body.as_bytes());
+            req.header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("webhook-id", event_id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", signature)
+                .body(body.to_string())
+        })
+        .await
+    }
+
+    /// Posts a form-encoded `body` to `url` (a back-channel logout token), through the same
+    /// guard, client cache, timeouts and classification as a webhook.
+    #[tracing::instrument(name = "backchannel_delivery", skip(self, body))]
+    pub async fn post_form(&self, url: &str, body: String) -> Attempt {
+        self.post(url, |req, _| {
+            req.header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+        })
+        .await
+    }
+
+    /// The guarded POST: the URL checked, the host resolved and checked, the request built by
+    /// `build` (given the wall-clock time) sent to the checked addresses only, and the answer
+    /// classified.
+    async fn post(
+        &self,
+        url: &str,
+        build: impl FnOnce(reqwest::RequestBuilder, i64) -> reqwest::RequestBuilder,
+    ) -> Attempt {
         let started = Instant::now();
         let failed = Outcome::Failed { retry_after: None };
         let url = match check_url(url, self.settings.insecure_http) {
@@ -190,16 +223,7 @@ impl Deliverer {
             Err(e) => return Attempt::without_answer(failed, started, outbound::cause(&e)),
         };
         let timestamp = SystemClock.now();
-        let signature = signature_header(secrets, event_id, timestamp, body.as_bytes());
-        let sent = client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_string())
-            .send()
-            .await;
+        let sent = build(client.post(url), timestamp).send().await;
         let mut resp = match sent {
             Ok(resp) => resp,
             Err(e) if outbound::is_certificate_error(&e) => {

@@ -16,6 +16,7 @@
 //! move it); leases and the `webhook-timestamp` header use the wall clock, since they are about
 //! processes alive now and receivers comparing with their own clocks.
 
+pub mod backchannel;
 pub mod delivery;
 pub mod endpoints;
 pub mod events;

@@ -13,6 +13,7 @@
 #[macro_use]
 mod helpers;
 
+mod backchannel;
 mod browser;
 mod cli;
 mod cli_definition;
@@ -27,6 +28,7 @@ mod internal_addresses;
 mod json_bodies;
 mod lifecycle;
 mod login_limits;
+mod logout;
 mod openapi;
 mod partner;
 mod pending_requests;

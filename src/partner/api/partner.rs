@@ -218,6 +218,14 @@ struct DraftPatchBody {
     origins: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(max_items = 50)]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 500)]
+    backchannel_logout_uri: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    backchannel_logout_session_required: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 50)]
     webhooks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(max_length = 500)]
@@ -246,6 +254,9 @@ impl From<DraftPatchBody> for DraftPatch {
             domain: b.domain,
             redirect_uris: b.redirect_uris,
             origins: b.origins,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            backchannel_logout_uri: b.backchannel_logout_uri,
+            backchannel_logout_session_required: b.backchannel_logout_session_required,
             webhooks: b.webhooks,
             support_url: b.support_url,
             scopes: b.scopes,

@@ -92,6 +92,14 @@ pub async fn apply_step(
     };
     q.bind(client_id).execute(&mut **tx).await?;
     if step == Step::RedirectUris {
+        let logout = crate::store::logout::LogoutMetadata {
+            post_logout_redirect_uris: d.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: d.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: d
+                .backchannel_logout_session_required
+                .unwrap_or(true),
+        };
+        crate::store::logout::set_metadata(tx, client_id, &logout).await?;
         sqlx::query("DELETE FROM app_origins WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut **tx)

@@ -1,5 +1,6 @@
 //! Helpers shared by several test modules that are too specific for helpers.rs.
 
 pub mod cli;
+pub mod logout;
 pub mod partner_api;
 pub mod receiver;
