@@ -295,17 +295,20 @@ async fn axe(browser: &fantoccini::Client, name: &str) {
     let run = r#"
         const [tags, done] = arguments;
         axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] })
-          .then(r => done(r.violations.map(v => ({
+          .then(r => done({ passes: r.passes.length, violations: r.violations.map(v => ({
             id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map(n => ({ target: n.target, html: n.html, why: n.failureSummary })),
-          }))))
-          .catch(e => done([{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }]));
+          })) }))
+          .catch(e => done({ passes: 0, violations: [{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }] }));
     "#;
-    let violations = browser
+    let result = browser
         .execute_async(run, vec![json!(WCAG_AA)])
         .await
         .unwrap();
-    let violations = violations.as_array().cloned().unwrap_or_default();
+    // Rules that passed: axe did look at the page.
+    let passes = result["passes"].as_u64().unwrap_or(0);
+    assert!(passes > 0, "axe-core checked nothing on {name}: {result}");
+    let violations = result["violations"].as_array().cloned().unwrap_or_default();
     if !violations.is_empty() {
         let mut report = String::new();
         for v in &violations {
@@ -321,14 +324,29 @@ async fn axe(browser: &fantoccini::Client, name: &str) {
     }
 }
 
-/// [`shoot`] the page at both widths, running axe-core at each.
+/// At a phone (390 px) and a desktop (1280 px) width: axe-core finds no violation, and a
+/// screenshot of the whole page (the window as tall as the page) goes to
+/// `target/test-artifacts/NAME-390.png` and `NAME.png`.
 async fn shoot_and_check(browser: &fantoccini::Client, name: &str) {
-    for width in [390, 1280] {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, file) in [(390, format!("{name}-390.png")), (1280, format!("{name}.png"))] {
         browser.set_window_size(width, 900).await.unwrap();
         axe(browser, &format!("{name} at {width} px")).await;
+        let script = "document.activeElement?.blur(); window.scrollTo(0, 0); \
+                      return document.documentElement.scrollHeight;";
+        let tall = browser.execute(script, vec![]).await.unwrap();
+        let tall = tall.as_u64().unwrap_or(900).clamp(600, 4000) as u32;
+        // The outer window is taller than the page by the browser's own frame.
+        browser.set_window_size(width, tall + 100).await.unwrap();
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(dir.join(file), &png).unwrap();
     }
-    shoot(browser, name).await;
+    browser.set_window_size(1280, 900).await.unwrap();
 }
+
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
 
 /// Whether the focused element shows the focus ring (a solid outline).
 async fn focus_ring(browser: &fantoccini::Client, css: &str) -> String {
@@ -360,7 +378,7 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
     let firefox = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
-        .user_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0")
+        .user_agent(FIREFOX_ON_WINDOWS)
         .build()
         .unwrap();
     let login = get_text(&firefox, app.url("/login?next=/account/apps")).await;
