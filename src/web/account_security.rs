@@ -70,7 +70,14 @@ pub async fn security_get(
         1 => "Your password is changed. Your other session has ended.".to_string(),
         n => format!("Your password is changed. Your {n} other sessions have ended."),
     });
-    Ok(page(&state, &headers, &account, StatusCode::OK, notice, None))
+    Ok(page(
+        &state,
+        &headers,
+        &account,
+        StatusCode::OK,
+        notice,
+        None,
+    ))
 }
 
 /// `POST /account/security/password` (`csrf_token`, `current_password`, `new_password`,
@@ -91,7 +98,14 @@ pub async fn password_post(
     let new = form.get("new_password").unwrap_or_default();
     let confirm = form.get("confirm_password").unwrap_or_default();
     let refuse = |status, field, message: &str| {
-        page(&state, &headers, &account, status, None, Some((field, message)))
+        page(
+            &state,
+            &headers,
+            &account,
+            status,
+            None,
+            Some((field, message)),
+        )
     };
     let ok = StatusCode::OK;
     if current.is_empty() {
@@ -116,7 +130,10 @@ pub async fn password_post(
         return Ok(with_retry_after(res, window));
     };
     let phc = account.user.password_hash.expose().to_string();
-    let checked = state.password_checks.verify(current.to_string(), phc).await?;
+    let checked = state
+        .password_checks
+        .verify(current.to_string(), phc)
+        .await?;
     let Some(matches) = checked else {
         login_attempts::release(&state.db, &reservation).await?;
         let res = refuse(StatusCode::TOO_MANY_REQUESTS, "current_password", BUSY);
@@ -138,9 +155,14 @@ pub async fn password_post(
     let mut tx = state.db.begin().await?;
     users::set_password_in(&mut tx, &account.user.id, &hash).await?;
     let keep = Some(account.session.sid.as_str());
-    let ended =
-        sessions::end_others_in(&mut tx, &account.user.id, keep, Ending::PasswordChanged, now)
-            .await?;
+    let ended = sessions::end_others_in(
+        &mut tx,
+        &account.user.id,
+        keep,
+        Ending::PasswordChanged,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(user_id = %account.user.id, ended, "password changed");
     Ok(see_other(&format!("{PAGE}?changed={ended}")))

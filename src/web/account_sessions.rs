@@ -84,7 +84,10 @@ pub fn ago(now: i64, then: i64) -> String {
 fn iso(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -113,9 +116,7 @@ async fn page(
 ) -> Result<Response, AppError> {
     let now = state.now();
     let all = stored::of_user(&state.db, &account.user.id, now).await?;
-    let (this, others): (Vec<_>, Vec<_>) = all
-        .iter()
-        .partition(|s| s.sid == account.session.sid);
+    let (this, others): (Vec<_>, Vec<_>) = all.iter().partition(|s| s.sid == account.session.sid);
     let Some(this) = this.first() else {
         // Ended between finding it and listing it.
         return Ok(to_login(PAGE));
@@ -218,7 +219,8 @@ mod tests {
 
     #[test]
     fn common_browsers_and_systems_are_named() {
-        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
         assert_eq!(device(firefox), ("Firefox 131".into(), "Windows 10".into()));
         let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
         let (browser, os) = device(safari);

@@ -45,7 +45,11 @@ impl PasswordChecks {
 
     /// Checks `password` against `phc` on the blocking pool, or `None` if no check became free
     /// in time.
-    pub(super) async fn verify(&self, password: String, phc: String) -> Result<Option<bool>, AppError> {
+    pub(super) async fn verify(
+        &self,
+        password: String,
+        phc: String,
+    ) -> Result<Option<bool>, AppError> {
         let acquire = self.permits.clone().acquire_owned();
         let Ok(Ok(permit)) = tokio::time::timeout(self.wait, acquire).await else {
             return Ok(None);

@@ -45,8 +45,8 @@ pub async fn sign_out_post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let form =
-        Params::parse(&body).map_err(|e| AppError::bad_request("Cannot sign out", e.description))?;
+    let form = Params::parse(&body)
+        .map_err(|e| AppError::bad_request("Cannot sign out", e.description))?;
     csrf::require(&state, &headers, form.get("csrf_token"))?;
     if let Some(session) = super::session::current(&state, &headers).await? {
         sessions::end(&state, &[session.sid], Ending::SignedOut).await?;

@@ -330,7 +330,10 @@ async fn axe(browser: &fantoccini::Client, name: &str) {
 async fn shoot_and_check(browser: &fantoccini::Client, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
-    for (width, file) in [(390, format!("{name}-390.png")), (1280, format!("{name}.png"))] {
+    for (width, file) in [
+        (390, format!("{name}-390.png")),
+        (1280, format!("{name}.png")),
+    ] {
         browser.set_window_size(width, 900).await.unwrap();
         axe(browser, &format!("{name} at {width} px")).await;
         let script = "document.activeElement?.blur(); window.scrollTo(0, 0); \
@@ -450,7 +453,11 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
     // Sessions: this device, and Firefox on Windows.
     browser.goto(&app.url("/account/sessions")).await.unwrap();
     element(&browser, ".session.current").await;
-    let other = element(&browser, "ul.sessions .session").await.text().await.unwrap();
+    let other = element(&browser, "ul.sessions .session")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(other.contains("Firefox 131 on Windows 10"), "{other}");
     shoot_and_check(&browser, "page-sessions").await;
 
@@ -461,8 +468,16 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
     type_into(&browser, "#current_password", "not my password").await;
     type_into(&browser, "#new_password", "a brand new passphrase").await;
     type_into(&browser, "#confirm_password", "a brand new passphrase").await;
-    click(&browser, r#"form[action="/account/security/password"] button"#).await;
-    let error = element(&browser, "#password-error").await.text().await.unwrap();
+    click(
+        &browser,
+        r#"form[action="/account/security/password"] button"#,
+    )
+    .await;
+    let error = element(&browser, "#password-error")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(error, "Your current password is not correct.");
     shoot_and_check(&browser, "page-security-error").await;
 
@@ -480,7 +495,11 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "{}", browser.source().await.unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            browser.source().await.unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shoot_and_check(&browser, "page-signed-out").await;
