@@ -147,10 +147,22 @@ pub async fn password_post(
     login_attempts::release(&state.db, &reservation).await?;
     login_attempts::clear(&state.db, &keys.pair).await?;
 
-    let new = new.to_string();
-    let hash = tokio::task::spawn_blocking(move || crate::crypto::hash_password(&new))
+    // Hashing costs what a check costs: it takes one of the same permits.
+    let permit = state
+        .password_checks
+        .permits
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(AppError::internal)??;
+        .map_err(AppError::internal)?;
+    let new = new.to_string();
+    let hash = tokio::task::spawn_blocking(move || {
+        let hash = crate::crypto::hash_password(&new);
+        drop(permit);
+        hash
+    })
+    .await
+    .map_err(AppError::internal)??;
     // The new password and the end of every other session commit together.
     let mut tx = state.db.begin().await?;
     users::set_password_in(&mut tx, &account.user.id, &hash).await?;

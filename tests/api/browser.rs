@@ -449,6 +449,27 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
         assert_eq!(ring, button, "{css} has the buttons' focus ring");
     }
     shoot_and_check(&browser, "page-connected-apps").await;
+    // At 390 px, no word of the permissions is broken over two lines ("Remov / e").
+    browser.set_window_size(390, 900).await.unwrap();
+    let split = r#"
+        const split = [];
+        for (const cell of document.querySelectorAll(".permissions th, .permissions td")) {
+          const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+          for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+            for (const m of node.textContent.matchAll(/\S+/g)) {
+              const r = document.createRange();
+              r.setStart(node, m.index);
+              r.setEnd(node, m.index + m[0].length);
+              const lines = new Set([...r.getClientRects()].map(b => Math.round(b.top)));
+              if (lines.size > 1) split.push(m[0]);
+            }
+          }
+        }
+        return split;
+    "#;
+    let split = browser.execute(split, vec![]).await.unwrap();
+    assert_eq!(split, json!([]), "words split over two lines at 390 px");
+    browser.set_window_size(1280, 900).await.unwrap();
 
     // Sessions: this device, and Firefox on Windows.
     browser.goto(&app.url("/account/sessions")).await.unwrap();
