@@ -371,9 +371,12 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
     let app = spawn_app(backends()[0]).await;
     app.create_user("mia@example.com", "Mia").await;
     let redirect = app.url("/partner-app/callback");
-    let mut s = spec(&["openid", "profile", "email"]);
+    // Besides sign-in, name and email: community:access without its capability and links:read
+    // still in review, both unavailable with a reason (the longest words on Connected apps).
+    let mut s = spec(&["openid", "profile", "email", "community:access"]);
     s.redirect_uris = vec![redirect.clone()];
     s.consent.optional_scopes = vec!["email".into()];
+    s.consent.pending_scopes = vec!["links:read".into()];
     s.consent.purpose = "Plan your trips and share them with your friends.".into();
     let client = app.create_app_with(s).await;
 
@@ -406,7 +409,7 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
             ("response_type", "code"),
             ("client_id", client.client_id.as_str()),
             ("redirect_uri", redirect.as_str()),
-            ("scope", "openid profile email"),
+            ("scope", "openid profile email community:access links:read"),
             ("state", "st-pages"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
@@ -434,6 +437,7 @@ async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
     assert_eq!(current.text().await.unwrap(), "Connected apps");
     let page = browser.source().await.unwrap();
     for needed in [
+        "Unavailable",
         r#"action="/account/apps/sign-out""#,
         "Sign out of Travel Buddy",
         "Remove all access for Travel Buddy",
