@@ -48,7 +48,7 @@ pub async fn create_user(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(invalid("the name must be 1 to 200 characters"));
     }
-    if password.chars().count() < 8 || password.len() > 1024 {
+    if users::password_rule(password).is_err() {
         return Err(invalid(
             "the password must be at least 8 characters (and at most 1024 bytes)",
         ));

@@ -59,6 +59,30 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
+/// How a password breaks the one rule every password meets (`users create`, the Security
+/// page's password change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordProblem {
+    /// Fewer than [`MIN_PASSWORD_CHARS`] characters.
+    TooShort,
+    /// More than [`MAX_PASSWORD_BYTES`] bytes.
+    TooLong,
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// At least 8 characters and at most 1024 bytes.
+pub fn password_rule(password: &str) -> Result<(), PasswordProblem> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        Err(PasswordProblem::TooShort)
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        Err(PasswordProblem::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
 /// A `users` row as stored.
 #[derive(FromRow)]
 struct UserRow {
@@ -201,6 +225,22 @@ pub async fn update_facts(
             .await?;
     }
     Ok(())
+}
+
+/// Replaces the account's password hash inside `tx` (a password change ends the person's other
+/// sessions in the same transaction).
+#[tracing::instrument(level = "debug", skip(tx, password_hash))]
+pub async fn set_password_in(
+    tx: &mut super::Tx<'_>,
+    id: &str,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// `by_id` on a connection (inside a transaction).

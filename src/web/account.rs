@@ -1,12 +1,16 @@
 //! Connected apps (`/account/apps`): every app the signed-in user has answered, with each
 //! permission's state, reason and expiry, when the app last used it, the permission history, and
-//! Remove buttons for the whole app or one permission. A removal takes effect at once.
+//! Remove buttons for the whole app or one permission. A removal takes effect at once. Each
+//! connected app also has "Sign out of this app" (`POST /account/apps/sign-out`), apart from
+//! Remove.
+//!
+//! Also what every account page shares: the signed-in [`Account`], the way to sign-in, dates.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::views::{AccountAppsPage, ConnectedAppView, HistoryView, PermissionView};
+use super::views::{AccountAppsPage, AccountNav, ConnectedAppView, HistoryView, PermissionView};
 use super::{csrf, render, see_other, with_cookies};
 use crate::consent::{self, Reason, State as PermissionState};
 use crate::error::AppError;
@@ -14,13 +18,14 @@ use crate::oauth::params::Params;
 use crate::scopes::catalogue;
 use crate::startup::AppState;
 use crate::store::grants::{self, Actor, Grant};
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::store::{apps, users};
 
 const PAGE: &str = "/account/apps";
 
 /// "23 November 2026, 14:05 UTC".
-fn date_time(ts: i64) -> String {
+pub(super) fn date_time(ts: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(ts) {
         Ok(t) => format!(
             "{} {} {}, {:02}:{:02} UTC",
@@ -54,17 +59,28 @@ fn state_label(raw: &str) -> &'static str {
     PermissionState::parse(raw).map_or("Unknown", PermissionState::label)
 }
 
-/// The signed-in user, if any.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, AppError> {
+/// The person signed in to the account pages, and their session.
+pub(super) struct Account {
+    pub session: Session,
+    pub user: User,
+}
+
+/// The signed-in person, if any.
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Account>, AppError> {
     let Some(session) = super::session::current(state, headers).await? else {
         return Ok(None);
     };
-    Ok(users::by_id(&state.db, &session.user_id).await?)
+    Ok(users::by_id(&state.db, &session.user_id)
+        .await?
+        .map(|user| Account { session, user }))
 }
 
-/// Sign in, then come back here.
-fn to_login() -> Response {
-    see_other(&format!("/login?next={PAGE}"))
+/// Sign in, then come back to `page`.
+pub(super) fn to_login(page: &str) -> Response {
+    see_other(&format!("/login?next={page}"))
 }
 
 async fn app_view(
@@ -141,8 +157,8 @@ pub async fn apps_get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Some(user) = signed_in(&state, &headers).await? else {
-        return Ok(to_login());
+    let Some(Account { user, .. }) = signed_in(&state, &headers).await? else {
+        return Ok(to_login(PAGE));
     };
     let now = state.now();
     // One entry per app: its current grant, or its latest ended one.
@@ -165,7 +181,11 @@ pub async fn apps_get(
     }
     let (token, set) = csrf::token(&state, &headers);
     let page = AccountAppsPage {
-        user_email: &user.email,
+        nav: AccountNav {
+            current: "apps",
+            csrf: &token,
+            email: &user.email,
+        },
         csrf: &token,
         connected,
         ended,
@@ -182,8 +202,8 @@ pub async fn revoke_post(
     let form = Params::parse(&body)
         .map_err(|e| AppError::bad_request("Cannot remove access", e.description))?;
     csrf::require(&state, &headers, form.get("csrf_token"))?;
-    let Some(user) = signed_in(&state, &headers).await? else {
-        return Ok(to_login());
+    let Some(Account { user, .. }) = signed_in(&state, &headers).await? else {
+        return Ok(to_login(PAGE));
     };
     let client_id = form.get("client_id").unwrap_or_default();
     // Only the signed-in user's own grants can be found here.

@@ -45,7 +45,11 @@ impl PasswordChecks {
 
     /// Checks `password` against `phc` on the blocking pool, or `None` if no check became free
     /// in time.
-    async fn verify(&self, password: String, phc: String) -> Result<Option<bool>, AppError> {
+    pub(super) async fn verify(
+        &self,
+        password: String,
+        phc: String,
+    ) -> Result<Option<bool>, AppError> {
         let acquire = self.permits.clone().acquire_owned();
         let Ok(Ok(permit)) = tokio::time::timeout(self.wait, acquire).await else {
             return Ok(None);
@@ -65,10 +69,62 @@ impl PasswordChecks {
     }
 }
 
-fn with_retry_after(mut res: Response, seconds: u64) -> Response {
+pub(super) fn with_retry_after(mut res: Response, seconds: u64) -> Response {
     res.headers_mut()
         .insert(axum::http::header::RETRY_AFTER, seconds.into());
     res
+}
+
+/// The keys a password check is counted under (sign-in, and the current password of a password
+/// change). The lockout the owner meets is per account *and* address, so an attacker's failures
+/// elsewhere do not lock them out; the per-account ceiling stops guessing spread over many
+/// addresses, the per-address limit one address trying many accounts.
+pub(super) struct AttemptKeys {
+    pub pair: String,
+    account: String,
+    address: Option<String>,
+}
+
+impl AttemptKeys {
+    pub fn new(email: &str, ip: Option<std::net::IpAddr>) -> Self {
+        let account = users::normalise_email(email);
+        let network = ip.map(super::client_ip::network_key);
+        Self {
+            pair: format!(
+                "account_address:{account}|{}",
+                network.as_deref().unwrap_or("-")
+            ),
+            account: format!("account:{account}"),
+            address: network.map(|n| format!("address:{n}")),
+        }
+    }
+
+    /// Reserves one attempt under every key ([`login_attempts::reserve`]), or `None` when the
+    /// limits are reached.
+    pub async fn reserve(
+        &self,
+        state: &AppState,
+        now: i64,
+    ) -> Result<Option<login_attempts::Reservation>, sqlx::Error> {
+        let limits = &state.settings.login_limits;
+        let mut keys = vec![
+            login_attempts::Limit {
+                key: &self.pair,
+                max: limits.per_account_and_address,
+            },
+            login_attempts::Limit {
+                key: &self.account,
+                max: limits.per_account,
+            },
+        ];
+        if let Some(k) = &self.address {
+            keys.push(login_attempts::Limit {
+                key: k,
+                max: limits.per_address,
+            });
+        }
+        login_attempts::reserve(&state.db, &keys, now, now - limits.window).await
+    }
 }
 
 #[derive(Deserialize)]
@@ -190,37 +246,10 @@ pub async fn login_post(
 
     let now = state.now();
     let limits = &state.settings.login_limits;
-    let account = users::normalise_email(&email);
-    let network = ip.map(super::client_ip::network_key);
-    // The lockout the owner meets is per account *and* address, so an attacker's failures
-    // elsewhere do not lock them out; the per-account ceiling stops guessing spread over many
-    // addresses, the per-address limit one address trying many accounts.
-    let pair_key = format!(
-        "account_address:{account}|{}",
-        network.as_deref().unwrap_or("-")
-    );
-    let account_key = format!("account:{account}");
-    let address_key = network.as_ref().map(|n| format!("address:{n}"));
-    let mut keys = vec![
-        login_attempts::Limit {
-            key: &pair_key,
-            max: limits.per_account_and_address,
-        },
-        login_attempts::Limit {
-            key: &account_key,
-            max: limits.per_account,
-        },
-    ];
-    if let Some(k) = &address_key {
-        keys.push(login_attempts::Limit {
-            key: k,
-            max: limits.per_address,
-        });
-    }
+    let keys = AttemptKeys::new(&email, ip);
     let db = &state.db;
     // The attempt counts before its password is checked: parallel guesses cannot all pass.
-    let Some(reservation) = login_attempts::reserve(db, &keys, now, now - limits.window).await?
-    else {
+    let Some(reservation) = keys.reserve(&state, now).await? else {
         tracing::warn!(address = ?ip, "sign-in refused: too many failed attempts");
         return Ok(with_retry_after(
             again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY),
@@ -255,7 +284,7 @@ pub async fn login_post(
     };
     // A success is no failure; and the owner, signed in from here, starts afresh here.
     login_attempts::release(db, &reservation).await?;
-    login_attempts::clear(db, &pair_key).await?;
+    login_attempts::clear(db, &keys.pair).await?;
 
     // A new session id at every login (no fixation); the old session, if any, ends.
     if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {

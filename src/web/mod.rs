@@ -2,6 +2,8 @@
 //! page carries, cookies and CSRF.
 
 pub mod account;
+pub mod account_security;
+pub mod account_sessions;
 pub mod app_sign_out;
 pub mod client_ip;
 pub mod consent;
@@ -9,6 +11,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod login;
 pub mod session;
+pub mod sign_out;
 pub mod views;
 
 use askama::Template;
@@ -19,7 +22,7 @@ use axum::routing::get;
 
 use crate::startup::AppState;
 
-/// The login and consent pages and the stylesheet.
+/// The login, consent and account pages, and the stylesheet.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::login_get).post(login::login_post))
@@ -35,6 +38,24 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/apps/sign-out",
             axum::routing::post(app_sign_out::sign_out_post),
+        )
+        .route("/account/sessions", get(account_sessions::sessions_get))
+        .route(
+            "/account/sessions/end",
+            axum::routing::post(account_sessions::end_post),
+        )
+        .route(
+            "/account/sessions/end-others",
+            axum::routing::post(account_sessions::end_others_post),
+        )
+        .route("/account/security", get(account_security::security_get))
+        .route(
+            "/account/security/password",
+            axum::routing::post(account_security::password_post),
+        )
+        .route(
+            "/account/sign-out",
+            get(sign_out::sign_out_get).post(sign_out::sign_out_post),
         )
         .route("/static/onyx.css", get(stylesheet))
 }

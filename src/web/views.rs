@@ -103,8 +103,65 @@ pub struct ConnectedAppView {
 #[derive(Template)]
 #[template(path = "account_apps.html")]
 pub struct AccountAppsPage<'a> {
-    pub user_email: &'a str,
+    pub nav: AccountNav<'a>,
     pub csrf: &'a str,
     pub connected: Vec<ConnectedAppView>,
     pub ended: Vec<ConnectedAppView>,
+}
+
+/// The header of every account page: its links (the current one marked), and Sign out.
+pub struct AccountNav<'a> {
+    /// `apps`, `sessions` or `security`: the page shown.
+    pub current: &'static str,
+    pub csrf: &'a str,
+    pub email: &'a str,
+}
+
+/// A browser session, as the sessions page shows it.
+pub struct SessionView {
+    pub sid: String,
+    /// "Firefox 131".
+    pub browser: String,
+    /// "Windows 10".
+    pub os: String,
+    /// The address at sign-in, or "Unknown".
+    pub address: String,
+    /// "23 November 2026, 14:05 UTC", and as RFC 3339 for `<time datetime>`.
+    pub started: String,
+    pub started_iso: String,
+    /// "2 minutes ago", or a date.
+    pub last_used: String,
+    pub last_used_iso: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_sessions.html")]
+pub struct AccountSessionsPage<'a> {
+    pub nav: AccountNav<'a>,
+    pub this: SessionView,
+    pub others: Vec<SessionView>,
+    /// What was just done ("The session has ended.").
+    pub notice: Option<String>,
+    /// Why the last action was refused.
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "account_security.html")]
+pub struct AccountSecurityPage<'a> {
+    pub nav: AccountNav<'a>,
+    /// The password was just changed.
+    pub notice: Option<String>,
+    /// The field the error is about (`current_password`, `new_password`, `confirm_password`),
+    /// or empty for none.
+    pub error_field: &'static str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_out.html")]
+pub struct SignOutPage<'a> {
+    /// Signed in as this email: ask to confirm. `None`: the person is signed out.
+    pub confirm: Option<&'a str>,
+    pub csrf: &'a str,
 }

@@ -1,8 +1,12 @@
 //! A real browser: headless Chromium driven over WebDriver (chromedriver) signs in, unticks an
 //! optional permission on the consent screen, and later removes the app on Connected apps. The
 //! app's side is checked over HTTP after each step: its tokens, introspection, userinfo and the
-//! partner API. Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium` and
-//! `chromium-driver`): skipped without them unless `ONYX_TEST_REQUIRE_BROWSER` is set.
+//! partner API. A second test walks every page a person sees (sign-in, consent, Connected apps,
+//! Sessions, Security, sign-out) at 390 px and 1280 px: a screenshot of each into
+//! `target/test-artifacts/`, and axe-core (vendored in `vendor/axe-core/`, so nothing is
+//! fetched) finds no WCAG 2.2 AA violation. Needs /usr/bin/chromium and /usr/bin/chromedriver
+//! (Debian's `chromium` and `chromium-driver`): skipped without them unless
+//! `ONYX_TEST_REQUIRE_BROWSER` is set.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,6 +24,10 @@ use crate::helpers::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// axe-core's browser bundle (MPL-2.0; see `vendor/axe-core/`).
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+/// The rules checked: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+const WCAG_AA: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
 /// The button of the form that removes all of an app's access.
 const REMOVE_ALL: &str = r#".//form[@action="/account/apps/revoke"]/button[starts-with(normalize-space(), "Remove all access")]"#;
 
@@ -64,6 +72,23 @@ impl Drop for Chromedriver {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Chromedriver {
+    /// A new headless Chromium session.
+    async fn browser(&self) -> fantoccini::Client {
+        let caps: Capabilities = serde_json::from_value(json!({"goog:chromeOptions": {
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=420,900"],
+            "binary": CHROMIUM,
+        }}))
+        .unwrap();
+        // chromedriver speaks plain HTTP on loopback: no TLS connector.
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("connecting to chromedriver")
     }
 }
 
@@ -133,17 +158,7 @@ async fn a_person_unticks_a_permission_then_removes_the_app_in_a_real_browser() 
     let client = app.create_app_with(s).await;
 
     let driver = Chromedriver::start();
-    let caps: Capabilities = serde_json::from_value(json!({"goog:chromeOptions": {
-        "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=420,900"],
-        "binary": CHROMIUM,
-    }}))
-    .unwrap();
-    // chromedriver speaks plain HTTP on loopback: no TLS connector.
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("connecting to chromedriver");
+    let browser = driver.browser().await;
 
     // Authorize: the server sends the browser to sign in first.
     let (verifier, challenge) = pkce();
@@ -267,4 +282,256 @@ async fn shoot(browser: &fantoccini::Client, name: &str) {
         let png = browser.screenshot().await.unwrap();
         std::fs::write(dir.join(file), &png).unwrap();
     }
+}
+
+/// Runs axe-core on the page as it is; fails with every WCAG 2.2 AA violation's id, impact and
+/// nodes.
+async fn axe(browser: &fantoccini::Client, name: &str) {
+    let loaded = browser
+        .execute(&format!("{AXE}\n;return typeof window.axe;"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(loaded, "object", "axe-core loaded on {name}");
+    let run = r#"
+        const [tags, done] = arguments;
+        axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] })
+          .then(r => done({ passes: r.passes.length, violations: r.violations.map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => ({ target: n.target, html: n.html, why: n.failureSummary })),
+          })) }))
+          .catch(e => done({ passes: 0, violations: [{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }] }));
+    "#;
+    let result = browser
+        .execute_async(run, vec![json!(WCAG_AA)])
+        .await
+        .unwrap();
+    // Rules that passed: axe did look at the page.
+    let passes = result["passes"].as_u64().unwrap_or(0);
+    assert!(passes > 0, "axe-core checked nothing on {name}: {result}");
+    let violations = result["violations"].as_array().cloned().unwrap_or_default();
+    if !violations.is_empty() {
+        let mut report = String::new();
+        for v in &violations {
+            report.push_str(&format!("\n- {} ({}): {}", v["id"], v["impact"], v["help"]));
+            for n in v["nodes"].as_array().into_iter().flatten() {
+                report.push_str(&format!(
+                    "\n    {} {}\n      {}",
+                    n["target"], n["html"], n["why"]
+                ));
+            }
+        }
+        panic!("axe-core: WCAG 2.2 AA violations on {name}:{report}");
+    }
+}
+
+/// At a phone (390 px) and a desktop (1280 px) width: axe-core finds no violation, and a
+/// screenshot of the whole page (the window as tall as the page) goes to
+/// `target/test-artifacts/NAME-390.png` and `NAME.png`.
+async fn shoot_and_check(browser: &fantoccini::Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, file) in [
+        (390, format!("{name}-390.png")),
+        (1280, format!("{name}.png")),
+    ] {
+        browser.set_window_size(width, 900).await.unwrap();
+        axe(browser, &format!("{name} at {width} px")).await;
+        let script = "document.activeElement?.blur(); window.scrollTo(0, 0); \
+                      return document.documentElement.scrollHeight;";
+        let tall = browser.execute(script, vec![]).await.unwrap();
+        let tall = tall.as_u64().unwrap_or(900).clamp(600, 4000) as u32;
+        // The outer window is taller than the page by the browser's own frame.
+        browser.set_window_size(width, tall + 100).await.unwrap();
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(dir.join(file), &png).unwrap();
+    }
+    browser.set_window_size(1280, 900).await.unwrap();
+}
+
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0";
+
+/// Whether the focused element shows the focus ring (a solid outline).
+async fn focus_ring(browser: &fantoccini::Client, css: &str) -> String {
+    let script = r#"
+        const el = document.querySelector(arguments[0]);
+        el.focus();
+        const s = getComputedStyle(el);
+        return `${el.matches(":focus-visible")} ${s.outlineStyle} ${s.outlineWidth} ${s.outlineColor}`;
+    "#;
+    let v = browser.execute(script, vec![json!(css)]).await.unwrap();
+    v.as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn every_page_reads_well_at_phone_and_desktop_widths_and_passes_axe() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(backends()[0]).await;
+    app.create_user("mia@example.com", "Mia").await;
+    let redirect = app.url("/partner-app/callback");
+    // Besides sign-in, name and email: community:access without its capability and links:read
+    // still in review, both unavailable with a reason (the longest words on Connected apps).
+    let mut s = spec(&["openid", "profile", "email", "community:access"]);
+    s.redirect_uris = vec![redirect.clone()];
+    s.consent.optional_scopes = vec!["email".into()];
+    s.consent.pending_scopes = vec!["links:read".into()];
+    s.consent.purpose = "Plan your trips and share them with your friends.".into();
+    let client = app.create_app_with(s).await;
+
+    // Another session of Mia's, from Firefox on Windows, for the sessions page.
+    let firefox = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .user_agent(FIREFOX_ON_WINDOWS)
+        .build()
+        .unwrap();
+    let login = get_text(&firefox, app.url("/login?next=/account/apps")).await;
+    let res = firefox
+        .post(app.url("/login"))
+        .form(&[
+            ("next", "/account/apps"),
+            ("csrf_token", &hidden_field(&login, "csrf_token")),
+            ("email", "mia@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    let (_, challenge) = pkce();
+    let params = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client.client_id.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("scope", "openid profile email community:access links:read"),
+            ("state", "st-pages"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    browser
+        .goto(&app.url(&format!("/authorize?{params}")))
+        .await
+        .unwrap();
+    let at = browser.current_url().await.unwrap().to_string();
+    assert!(at.contains("/login?request_id="), "at the login page: {at}");
+    element(&browser, "#email").await;
+    shoot_and_check(&browser, "page-login").await;
+    type_into(&browser, "#email", "mia@example.com").await;
+    type_into(&browser, "#password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    let approve = element(&browser, r#"button[name="decision"][value="approve"]"#).await;
+    shoot_and_check(&browser, "page-consent").await;
+    approve.click().await.unwrap();
+    element(&browser, r#"html:not(:has(button[name="decision"]))"#).await;
+
+    // Connected apps: the header marks the page; two separate actions per app.
+    browser.goto(&app.url("/account/apps")).await.unwrap();
+    let current = element(&browser, r#"nav a[aria-current="page"]"#).await;
+    assert_eq!(current.text().await.unwrap(), "Connected apps");
+    let page = browser.source().await.unwrap();
+    for needed in [
+        "Unavailable",
+        r#"action="/account/apps/sign-out""#,
+        "Sign out of Travel Buddy",
+        "Remove all access for Travel Buddy",
+        r#"action="/account/sign-out""#,
+    ] {
+        assert!(page.contains(needed), "{needed} on Connected apps: {page}");
+    }
+    // Links and summaries get the buttons' focus ring.
+    let button = focus_ring(&browser, ".sign-out button").await;
+    assert!(button.starts_with("true solid 3px"), "button: {button}");
+    for css in [".account-nav a", "summary"] {
+        let ring = focus_ring(&browser, css).await;
+        assert_eq!(ring, button, "{css} has the buttons' focus ring");
+    }
+    shoot_and_check(&browser, "page-connected-apps").await;
+    // At 390 px, no word of the permissions is broken over two lines ("Remov / e").
+    browser.set_window_size(390, 900).await.unwrap();
+    let split = r#"
+        const split = [];
+        for (const cell of document.querySelectorAll(".permissions th, .permissions td")) {
+          const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+          for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+            for (const m of node.textContent.matchAll(/\S+/g)) {
+              const r = document.createRange();
+              r.setStart(node, m.index);
+              r.setEnd(node, m.index + m[0].length);
+              const lines = new Set([...r.getClientRects()].map(b => Math.round(b.top)));
+              if (lines.size > 1) split.push(m[0]);
+            }
+          }
+        }
+        return split;
+    "#;
+    let split = browser.execute(split, vec![]).await.unwrap();
+    assert_eq!(split, json!([]), "words split over two lines at 390 px");
+    browser.set_window_size(1280, 900).await.unwrap();
+
+    // Sessions: this device, and Firefox on Windows.
+    browser.goto(&app.url("/account/sessions")).await.unwrap();
+    element(&browser, ".session.current").await;
+    let other = element(&browser, "ul.sessions .session")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(other.contains("Firefox 131 on Windows 10"), "{other}");
+    shoot_and_check(&browser, "page-sessions").await;
+
+    // Security, and its form after a wrong current password.
+    browser.goto(&app.url("/account/security")).await.unwrap();
+    element(&browser, "#current_password").await;
+    shoot_and_check(&browser, "page-security").await;
+    type_into(&browser, "#current_password", "not my password").await;
+    type_into(&browser, "#new_password", "a brand new passphrase").await;
+    type_into(&browser, "#confirm_password", "a brand new passphrase").await;
+    click(
+        &browser,
+        r#"form[action="/account/security/password"] button"#,
+    )
+    .await;
+    let error = element(&browser, "#password-error")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(error, "Your current password is not correct.");
+    shoot_and_check(&browser, "page-security-error").await;
+
+    // Sign out: a GET asks; the form's POST signs out.
+    browser.goto(&app.url("/account/sign-out")).await.unwrap();
+    element(&browser, r#"form[action="/account/sign-out"] button"#).await;
+    shoot_and_check(&browser, "page-sign-out").await;
+    click(&browser, r#"form[action="/account/sign-out"] button"#).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The page changes under the click: find the heading afresh each time.
+        let h1 = browser.find(Locator::Css("h1")).await;
+        if let Ok(h1) = h1
+            && h1.text().await.ok().as_deref() == Some("You are signed out")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            browser.source().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shoot_and_check(&browser, "page-signed-out").await;
+    browser.goto(&app.url("/account/sessions")).await.unwrap();
+    element(&browser, "#email").await;
+    let at = browser.current_url().await.unwrap().to_string();
+    assert!(at.contains("/login?next=/account/sessions"), "{at}");
+    browser.close().await.unwrap();
+    drop(driver);
 }

@@ -13,6 +13,7 @@
 #[macro_use]
 mod helpers;
 
+mod account_pages;
 mod backchannel;
 mod browser;
 mod cli;
