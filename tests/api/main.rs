@@ -37,4 +37,5 @@ mod support;
 mod transport;
 mod webhook_crash;
 mod webhook_events;
+mod webhook_tls;
 mod webhooks;

@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod partner_api;
 pub mod receiver;
+pub mod tls;
