@@ -138,7 +138,7 @@ def main():
                  for v in ("without", "with")]
         results = []
         for run, variant, duration in plan:
-            tag = f"{variant[:2]}{run}"
+            tag = f"{'on' if variant == 'with' else 'off'}{run}"
             subs = copy_grants(db, tag, args.pool)
             pool_file = os.path.join(work, f"pool-{tag}.txt")
             with open(pool_file, "w") as f:
