@@ -12,7 +12,11 @@ variants, on one server, runs interleaved:
   subscriber and writes nothing;
 - with: the app has one enabled endpoint subscribed to `consent.revoked` (a local receiver,
   an asyncio server on core 1 that answers 204), so each change also writes the event and its
-  delivery, and the worker delivers them on the server's core meanwhile.
+  delivery, and the worker delivers them on the server's core meanwhile;
+- written: the same endpoint, but its URL is a port that never answers (a listener that
+  accepts nothing), so the worker has at most its 64 attempts in flight and does next to no
+  work: what remains is the cost of writing the event and its delivery. Its deliveries are
+  marked failed after the run.
 
 Seeding: bench.py's setup (user, app, resource server) and one real sign-in and consent make
 the template grant; it is then copied in SQL into a fresh pool of users with an active grant
@@ -133,18 +137,27 @@ def main():
         db.execute(f"UPDATE webhook_endpoints SET url = 'http://127.0.0.1:{receiver.port}/hook'"
                    f" WHERE id = '{endpoint}'")
 
-        plan = [("w", v, args.warmup) for v in ("without", "with")]
-        plan += [(str(r), v, args.duration) for r in range(1, args.runs + 1)
-                 for v in ("without", "with")]
+        # A port that accepts no connection and answers nothing.
+        import socket
+        stalled = socket.socket()
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(1)
+        stalled_url = f"http://127.0.0.1:{stalled.getsockname()[1]}/hook"
+        receiver_url = f"http://127.0.0.1:{receiver.port}/hook"
+        variants = ("without", "with", "written")
+        plan = [("w", v, args.warmup) for v in variants]
+        plan += [(str(r), v, args.duration) for r in range(1, args.runs + 1) for v in variants]
         results = []
         for run, variant, duration in plan:
-            tag = f"{'on' if variant == 'with' else 'off'}{run}"
+            tag = f"{ {'without': 'off', 'with': 'on', 'written': 'wr'}[variant]}{run}"
             subs = copy_grants(db, tag, args.pool)
             pool_file = os.path.join(work, f"pool-{tag}.txt")
             with open(pool_file, "w") as f:
                 f.write("\n".join(subs) + "\n")
-            state = "enabled" if variant == "with" else "disabled"
-            db.execute(f"UPDATE webhook_endpoints SET state = '{state}' WHERE id = '{endpoint}'")
+            state = "disabled" if variant == "without" else "enabled"
+            url = stalled_url if variant == "written" else receiver_url
+            db.execute(f"UPDATE webhook_endpoints SET state = '{state}', url = '{url}'"
+                       f" WHERE id = '{endpoint}'")
             # No delivery of an earlier run is left for the worker.
             for _ in range(600):
                 if int(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'")) == 0:
@@ -156,6 +169,9 @@ def main():
                 "taskset", "-c", "1", "wrk", "-t1", f"-c{args.connections}", f"-d{duration}",
                 "--latency", "-s", os.path.join(HERE, "grant_delete.lua"), BASE])
             r = bench.parse_wrk(out)
+            if variant == "written":
+                db.execute("UPDATE webhook_deliveries SET state = 'failed'"
+                           " WHERE state = 'pending' AND lease_owner IS NULL")
             left = int(db.scalar(f"SELECT COUNT(*) FROM grants WHERE id LIKE 'bg_{tag}_%'"
                                  " AND status = 'active'"))
             events = int(db.scalar(
@@ -172,7 +188,7 @@ def main():
                 results.append(line)
         summary = {"backend": "postgres" if args.postgres else "sqlite",
                    "bad_signatures": receiver.bad, "delivered": receiver.count}
-        for variant in ("without", "with"):
+        for variant in variants:
             rps = [r["rps"] for r in results if r["variant"] == variant and r["rps"]]
             summary[variant] = {
                 "median_rps": round(statistics.median(rps)) if rps else None,
@@ -182,9 +198,10 @@ def main():
                     [r["p99_ms"] for r in results if r["variant"] == variant and r["p99_ms"]] or [0]),
                 "other_load_pct": [r["other_load_pct"] for r in results if r["variant"] == variant],
             }
-        if summary["without"]["median_rps"] and summary["with"]["median_rps"]:
-            summary["change_pct"] = round(
-                (summary["with"]["median_rps"] / summary["without"]["median_rps"] - 1) * 100, 1)
+        for variant in ("with", "written"):
+            if summary["without"]["median_rps"] and summary[variant]["median_rps"]:
+                summary[f"{variant}_change_pct"] = round(
+                    (summary[variant]["median_rps"] / summary["without"]["median_rps"] - 1) * 100, 1)
         summary["failed"] = any(r["errors"] for r in results) or receiver.bad > 0
         print(json.dumps(summary))
         return 1 if summary["failed"] else 0
