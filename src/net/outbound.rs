@@ -14,8 +14,8 @@ use std::time::Duration;
 /// What partner-supplied text (a host, a Location, an error's cause) a message shows at most.
 pub const SHOWN_INPUT_CHARS: usize = 100;
 
-/// How a fetch may reach a partner's host. The production values are `false`, `false` and no
-/// fixed addresses.
+/// How a fetch may reach a partner's host. The production values are `false`, `false`, no
+/// fixed addresses and no extra roots.
 #[derive(Debug, Clone, Copy)]
 pub struct Guard<'a> {
     /// Private and loopback addresses are allowed too (tests and development only).
@@ -24,6 +24,8 @@ pub struct Guard<'a> {
     pub insecure_http: bool,
     /// Fixed addresses for host names, like curl's --resolve; still subject to the check.
     pub resolve: &'a [(String, SocketAddr)],
+    /// CA certificates trusted beside the public roots (tests and private CAs).
+    pub extra_roots: &'a [reqwest::Certificate],
 }
 
 /// Why a host may not be fetched.
@@ -100,7 +102,11 @@ impl Guard<'_> {
         connect_timeout: Duration,
         user_agent: &'static str,
     ) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for root in self.extra_roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        builder
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             // An explicit port in the URL wins; otherwise each address's own port is dialled.
@@ -160,30 +166,32 @@ pub fn cause(err: &(dyn std::error::Error + 'static)) -> String {
     shown(&inner.to_string(), SHOWN_INPUT_CHARS)
 }
 
-/// Whether the TLS handshake failed on the peer's certificate (expired, self-signed, another
-/// name): a security failure, not an outage.
-pub fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
+/// The TLS error, when the handshake failed on the peer's certificate (expired, self-signed,
+/// another name): a security failure, not an outage.
+pub fn certificate_error<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::Error> {
+    let about_the_certificate = |tls: &rustls::Error| {
+        matches!(
+            tls,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        )
+    };
     let mut next = Some(err);
     while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
+            return about_the_certificate(tls).then_some(tls);
         }
-        // `io::Error::source` skips the error it wraps, so look inside by hand.
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
-        }
-        next = e.source();
+        next = match e.downcast_ref::<std::io::Error>() {
+            // `io::Error::source` skips the error it wraps, so look inside by hand: reqwest's
+            // TLS failure is a rustls error in an io::Error in another io::Error.
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -195,6 +203,7 @@ mod tests {
             allow_private: false,
             insecure_http: false,
             resolve: &[],
+            extra_roots: &[],
         }
     }
 
@@ -245,14 +254,25 @@ mod tests {
             std::io::ErrorKind::InvalidData,
             bad_cert,
         ));
-        assert!(is_certificate_error(&err));
+        assert!(matches!(
+            certificate_error(&err),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        ));
+        // As hyper-rustls and hyper-util hand it to reqwest.
+        let nested = Outer(std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        )));
+        assert!(certificate_error(&nested).is_some());
         let refused = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert!(!is_certificate_error(&refused));
+        assert!(certificate_error(&refused).is_none());
         let other_tls = Outer(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             rustls::Error::DecryptError,
         ));
-        assert!(!is_certificate_error(&other_tls));
+        assert!(certificate_error(&other_tls).is_none());
     }
 
     #[test]

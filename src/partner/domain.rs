@@ -180,6 +180,8 @@ impl Verifier {
             allow_private: self.config.allow_private,
             insecure_http: self.config.insecure_http,
             resolve: &self.config.resolve,
+            // Domain verification trusts the public roots only.
+            extra_roots: &[],
         }
     }
 

@@ -517,3 +517,25 @@ pub async fn enabled_endpoints_in(
     .fetch_all(&mut **tx)
     .await
 }
+
+/// Sets the event types (a JSON list of names) an endpoint of the app receives from now on.
+/// True if the app has that endpoint.
+pub async fn set_event_types(
+    db: &Db,
+    client_id: &str,
+    endpoint_id: &str,
+    event_types: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET event_types = $3, updated_at = $4
+         WHERE client_id = $1 AND id = $2",
+    )
+    .bind(client_id)
+    .bind(endpoint_id)
+    .bind(event_types)
+    .bind(now)
+    .execute(&db.writer)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

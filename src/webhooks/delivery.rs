@@ -154,6 +154,7 @@ impl Deliverer {
             allow_private: self.settings.allow_private,
             insecure_http: self.settings.insecure_http,
             resolve: &self.settings.resolve,
+            extra_roots: &self.settings.extra_roots,
         }
     }
 
@@ -226,29 +227,20 @@ impl Deliverer {
         let sent = build(client.post(url), timestamp).send().await;
         let mut resp = match sent {
             Ok(resp) => resp,
-            Err(e) if outbound::is_certificate_error(&e) => {
-                return Attempt::without_answer(
-                    Outcome::SecurityFailure,
-                    started,
-                    format!(
-                        "the endpoint's TLS certificate is not valid ({})",
-                        outbound::cause(&e)
-                    ),
-                );
-            }
-            Err(e) if e.is_timeout() => {
-                return Attempt::without_answer(
-                    failed,
-                    started,
-                    format!("no answer within {} s", TIMEOUT.as_secs()),
-                );
-            }
             Err(e) => {
-                return Attempt::without_answer(
-                    failed,
-                    started,
-                    format!("could not post ({})", outbound::cause(&e)),
-                );
+                if let Some(tls) = outbound::certificate_error(&e) {
+                    return Attempt::without_answer(
+                        Outcome::SecurityFailure,
+                        started,
+                        certificate_refused(tls, &host),
+                    );
+                }
+                let why = if e.is_timeout() {
+                    format!("no answer within {} s", TIMEOUT.as_secs())
+                } else {
+                    format!("could not post ({})", outbound::cause(&e))
+                };
+                return Attempt::without_answer(failed, started, why);
             }
         };
         let status = resp.status().as_u16();
@@ -294,6 +286,35 @@ impl Deliverer {
         clients.insert(key, client.clone());
         Ok(client)
     }
+}
+
+/// Why the endpoint's certificate was refused, in words a partner can act on (rustls names the
+/// problem, e.g. `UnknownIssuer`, and its own text may be cut).
+fn certificate_refused(tls: &rustls::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let host = shown(host, SHOWN_INPUT_CHARS);
+    let why = match tls {
+        rustls::Error::NoCertificatesPresented => "it presented none".to_string(),
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "it is not issued by a certificate authority onyx-id trusts (a \
+                 self-signed certificate, or a chain without its intermediate certificates)"
+                .to_string(),
+            C::NotValidForNameContext { presented, .. } => format!(
+                "it is not valid for {host} (it names {})",
+                shown(&presented.join(", "), SHOWN_INPUT_CHARS)
+            ),
+            C::NotValidForName => format!("it is not valid for {host}"),
+            C::Expired | C::ExpiredContext { .. } => "it has expired".to_string(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".to_string(),
+            C::Revoked => "it has been revoked".to_string(),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "it is not a certificate for a TLS server".to_string()
+            }
+            other => shown(&other.to_string(), SHOWN_INPUT_CHARS),
+        },
+        other => shown(&other.to_string(), SHOWN_INPUT_CHARS),
+    };
+    format!("the endpoint's TLS certificate is not valid: {why}")
 }
 
 /// An endpoint URL onyx-id may post to: https (or http when allowed), with a host, no
@@ -388,5 +409,29 @@ mod tests {
         assert!(check_url("https://u:p@hooks.partner.example/onyx", false).is_err());
         assert!(check_url("https://hooks.partner.example/onyx#x", false).is_err());
         assert!(check_url("hooks.partner.example", false).is_err());
+    }
+
+    #[test]
+    fn a_refused_certificate_is_told_in_words() {
+        use rustls::CertificateError as C;
+        let said = |c: C| certificate_refused(&rustls::Error::InvalidCertificate(c), "localhost");
+        assert!(
+            said(C::UnknownIssuer).contains("not issued by a certificate authority onyx-id trusts")
+        );
+        let other = C::NotValidForNameContext {
+            expected: rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            presented: vec!["DnsName(\"hooks.other.example\")".into()],
+        };
+        let s = said(other);
+        assert!(s.contains("not valid for localhost"), "{s}");
+        assert!(s.contains("hooks.other.example"), "{s}");
+        assert!(said(C::Expired).ends_with("it has expired"));
+        assert!(certificate_refused(&rustls::Error::NoCertificatesPresented, "h").contains("none"));
+        for s in [said(C::BadSignature), said(C::Revoked)] {
+            assert!(
+                s.starts_with("the endpoint's TLS certificate is not valid: "),
+                "{s}"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The service functions over an app's webhook endpoints, for the partner API and the CLI: add
-//! (the secret shown once), list, rotate the secret, enable, disable, send a test event, retry
-//! a failed delivery, and the deliveries log with each attempt.
+//! (the secret shown once), list, change the event types, rotate the secret, enable, send a
+//! test event, retry a failed delivery, and the deliveries log with each attempt.
 
 use serde::Serialize;
 
@@ -439,4 +439,36 @@ pub async fn withdraw_unapproved(
         }
     }
     Ok(n)
+}
+
+/// Changes the event types the endpoint receives, checked as at [`add`] (a known type; a gated
+/// one only with advanced event subscriptions enabled), except that at least one must be named.
+/// Events enqueued before the change keep their deliveries; later ones follow the new types.
+pub async fn set_events(
+    db: &Db,
+    app: &App,
+    endpoint_id: &str,
+    event_types: &[String],
+    now: Timestamp,
+) -> Result<EndpointView> {
+    if event_types.is_empty() {
+        return Err(invalid(
+            "invalid_events",
+            format!(
+                "name at least one event type; the types that are not gated are {}",
+                EventType::defaults()
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let events = events::subscription(event_types, &app.capabilities)?;
+    let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+    let json = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
+    if !store::set_event_types(db, &app.client_id, endpoint_id, &json, now).await? {
+        return Err(WebhookError::NotFound("endpoint"));
+    }
+    get(db, &app.client_id, endpoint_id, now).await
 }

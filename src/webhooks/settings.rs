@@ -1,7 +1,9 @@
-//! The webhook settings: the retry schedule and the development-only escapes from the delivery
-//! guard. Flattened into `config::ServerArgs`; checked into [`WebhookSettings`].
+//! The webhook settings: the retry schedule, the development-only escapes from the delivery
+//! guard, and extra CA certificates to trust. Flattened into `config::ServerArgs`; checked into
+//! [`WebhookSettings`].
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The default retry schedule (issue 13): the delay before each retry after a failure; after
@@ -28,6 +30,16 @@ pub struct WebhookArgs {
     /// Webhook endpoints may use plain http (development and tests only).
     #[arg(long, env = "ONYX_WEBHOOK_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub webhook_insecure_http: bool,
+    /// A PEM file of CA certificates that webhook endpoints' certificates may also chain to,
+    /// beside the public roots (tests, and endpoints behind a private CA). Every other check of
+    /// the certificate still applies.
+    #[arg(
+        long,
+        env = "ONYX_WEBHOOK_EXTRA_ROOT_CERT",
+        value_name = "PATH",
+        global = true
+    )]
+    pub webhook_extra_root_cert: Option<PathBuf>,
 }
 
 impl WebhookArgs {
@@ -37,9 +49,38 @@ impl WebhookArgs {
                 .map_err(|e| format!("ONYX_WEBHOOK_RETRY_SCHEDULE: {e}"))?,
             allow_private: self.webhook_allow_private,
             insecure_http: self.webhook_insecure_http,
+            extra_roots: match &self.webhook_extra_root_cert {
+                Some(path) => {
+                    read_roots(path).map_err(|e| format!("ONYX_WEBHOOK_EXTRA_ROOT_CERT: {e}"))?
+                }
+                None => Vec::new(),
+            },
             ..WebhookSettings::default()
         })
     }
+}
+
+/// The CA certificates of a PEM file, each checked as a trust anchor: a file with none, or with
+/// one that is not a CA certificate rustls can use, is an error.
+pub fn read_roots(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ders = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM file of certificates ({e})", path.display()))?;
+    if ders.is_empty() {
+        return Err(format!("{} holds no certificate", path.display()));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    ders.iter()
+        .map(|der| {
+            store.add(der.clone()).map_err(|e| {
+                format!("{}: a certificate cannot be trusted ({e})", path.display())
+            })?;
+            reqwest::Certificate::from_der(der).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
 }
 
 /// How webhooks are delivered. The defaults are the production settings.
@@ -53,6 +94,8 @@ pub struct WebhookSettings {
     pub insecure_http: bool,
     /// Fixed addresses for host names, like curl's --resolve (tests only; still checked).
     pub resolve: Vec<(String, SocketAddr)>,
+    /// CA certificates trusted beside the public roots (tests and private CAs).
+    pub extra_roots: Vec<reqwest::Certificate>,
     /// Deliveries in flight at once, per instance.
     pub concurrency: usize,
     /// How long a claimed delivery is its worker's (wall-clock); longer than a delivery can
@@ -69,6 +112,7 @@ impl Default for WebhookSettings {
             allow_private: false,
             insecure_http: false,
             resolve: Vec::new(),
+            extra_roots: Vec::new(),
             concurrency: 64,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
@@ -178,11 +222,33 @@ mod tests {
             webhook_retry_schedule: schedule.into(),
             webhook_allow_private: false,
             webhook_insecure_http: true,
+            webhook_extra_root_cert: None,
         };
         let s = args("1s,2s").settings().unwrap();
         assert_eq!(s.retry_schedule.len(), 2);
         assert!(s.insecure_http && !s.allow_private);
         let err = args("soon").settings().unwrap_err();
         assert!(err.starts_with("ONYX_WEBHOOK_RETRY_SCHEDULE"), "{err}");
+    }
+
+    #[test]
+    fn an_extra_root_file_is_read_at_start_and_a_bad_one_names_its_variable() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/webhook-tls");
+        let with = |path: Option<PathBuf>| WebhookArgs {
+            webhook_retry_schedule: DEFAULT_SCHEDULE.into(),
+            webhook_allow_private: false,
+            webhook_insecure_http: false,
+            webhook_extra_root_cert: path,
+        };
+        assert!(with(None).settings().unwrap().extra_roots.is_empty());
+        let s = with(Some(fixtures.join("ca.pem"))).settings().unwrap();
+        assert_eq!(s.extra_roots.len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        for bad in [empty, dir.path().join("missing.pem")] {
+            let err = with(Some(bad)).settings().unwrap_err();
+            assert!(err.starts_with("ONYX_WEBHOOK_EXTRA_ROOT_CERT: "), "{err}");
+        }
     }
 }

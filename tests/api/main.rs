@@ -40,4 +40,6 @@ mod support;
 mod transport;
 mod webhook_crash;
 mod webhook_events;
+mod webhook_subscriptions;
+mod webhook_tls;
 mod webhooks;

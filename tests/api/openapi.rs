@@ -28,6 +28,11 @@ const OPERATIONS: &[(&str, &str, Option<&str>)] = &[
         Some("partnerKey"),
     ),
     (
+        "patch",
+        "/api/v1/apps/{client_id}/webhooks/{endpoint_id}",
+        Some("partnerKey"),
+    ),
+    (
         "post",
         "/api/v1/apps/{client_id}/webhooks/{endpoint_id}/secret",
         Some("partnerKey"),
@@ -153,6 +158,7 @@ const WITH_BODY: &[(&str, &str)] = &[
     ("post", "/api/v1/partner/keys"),
     ("post", "/api/v1/apps"),
     ("post", "/api/v1/apps/{client_id}/webhooks"),
+    ("patch", "/api/v1/apps/{client_id}/webhooks/{endpoint_id}"),
     ("patch", "/api/v1/apps/{client_id}"),
     ("post", "/api/v1/apps/{client_id}/capabilities/{name}"),
     ("post", "/api/v1/apps/{client_id}/secret"),

@@ -54,7 +54,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(app_test_accounts, app_test_accounts_set))
         .routes(routes!(app_domain_get, app_domain_verify))
         .routes(routes!(webhooks::app_webhooks, webhooks::app_webhook_add))
-        .routes(routes!(webhooks::app_webhook_get))
+        .routes(routes!(
+            webhooks::app_webhook_get,
+            webhooks::app_webhook_update
+        ))
         .routes(routes!(webhooks::app_webhook_secret_rotate))
         .routes(routes!(webhooks::app_webhook_enable))
         .routes(routes!(webhooks::app_webhook_test))

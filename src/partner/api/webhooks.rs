@@ -1,6 +1,6 @@
 //! The partner API's webhook routes (issue 13): an app's endpoints with their state, event
-//! types and secret rotation, each endpoint's deliveries and attempts, a test event, enabling a
-//! disabled endpoint again, and retrying a failed delivery. The handlers extract, call one
+//! types and secret rotation, changing an endpoint's event types, each endpoint's deliveries and
+//! attempts, a test event, enabling a disabled endpoint again, and retrying a failed delivery. The handlers extract, call one
 //! service function of `crate::webhooks::endpoints`, and map its outcome.
 //!
 //! A partner app's endpoints are the ones its webhooks review step approved: adding one whose
@@ -147,6 +147,40 @@ pub(super) async fn app_webhook_get(
     let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(outcome(
         endpoints::get(&state.db, &app.client_id, &endpoint_id, state.now()).await,
+    ))
+}
+
+/// `PATCH /api/v1/apps/{client_id}/webhooks/{endpoint_id}`: the event types to receive.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EndpointEventsBody {
+    /// The event types the endpoint receives from now on, at least one; a gated `permission.*`
+    /// type only with advanced event subscriptions enabled. Events enqueued before the change
+    /// are still delivered.
+    #[schema(min_items = 1, max_items = 20)]
+    events: Vec<String>,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/apps/{client_id}/webhooks/{endpoint_id}",
+    tag = "partner",
+    operation_id = "app_webhook_update",
+    security(("partnerKey" = [])),
+    params(("client_id" = String, Path, description = "the app's client_id"), ("endpoint_id" = String, Path, description = "the endpoint's id")),
+    request_body(content = EndpointEventsBody, content_type = "application/json"),
+    responses((status = 200, description = "the endpoint, with its new event types", body = EndpointView), PartnerBodyErrors)
+)]
+pub(super) async fn app_webhook_update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((client_id, endpoint_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let b: EndpointEventsBody = or_respond!(body_as(&headers, &body));
+    ok(outcome(
+        endpoints::set_events(&state.db, &app, &endpoint_id, &b.events, state.now()).await,
     ))
 }
 

@@ -4,3 +4,4 @@ pub mod cli;
 pub mod logout;
 pub mod partner_api;
 pub mod receiver;
+pub mod tls;

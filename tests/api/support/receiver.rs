@@ -40,9 +40,18 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Self {
-        let inner: Arc<Mutex<Inner>> = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        Self::serve(listener, base)
+    }
+
+    /// The receiver on `listener` (an https one, say: support/tls.rs), reached at `base`.
+    pub fn serve<L>(listener: L, base: String) -> Self
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
+        let inner: Arc<Mutex<Inner>> = Arc::default();
         let shared = inner.clone();
         let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
             let inner = shared.clone();
