@@ -34,6 +34,7 @@ mod openapi;
 mod partner;
 mod pending_requests;
 mod refusals;
+mod session_endings;
 mod sign_in;
 mod storage_paths;
 mod support;
