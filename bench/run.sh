@@ -17,6 +17,8 @@
 # BENCH_BACKENDS="sqlite postgres" BENCH_PG (default: the local server's Unix socket in
 # /var/run/postgresql when it exists, else postgres://postgres@127.0.0.1:5432)
 # BENCH_PG_POOL=4 (onyx-id's --db-pool-size on PostgreSQL: the server shares the 2 cores)
+# BENCH_BIN (a prebuilt onyx-id binary instead of building this checkout's; to compare builds),
+# BENCH_OUT (where the report goes; default bench/results.md, which it rewrites from the top),
 # BENCH_QUIET_WAIT=300 BENCH_ONYX_PORT=18080 BENCH_PEER_PORT=13000; BENCH_KEEP=1 keeps the work
 # dir (raw wrk outputs, server logs). PostgreSQL is skipped, with a note, when the server does
 # not answer. The peer's npm install is cached in $PEER_WORK (run-peer.sh's default).
@@ -54,9 +56,14 @@ fi
 for tool in taskset python3 node npm; do
   command -v "$tool" >/dev/null || { log "missing: $tool"; exit 1; }
 done
-log "building onyx-id (release)"
-(cd "$root" && cargo build --release --quiet)
-BIN="$root/target/release/onyx-id"
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$(realpath "$BENCH_BIN")"
+  log "using the prebuilt $BIN"
+else
+  log "building onyx-id (release)"
+  (cd "$root" && cargo build --release --quiet)
+  BIN="$root/target/release/onyx-id"
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/onyx-bench.XXXXXX")"
 raw="$work/raw"
@@ -248,7 +255,8 @@ json.dump({
 }, open(sys.argv[1], "w"))
 EOF
 status=0
-python3 "$here/bench.py" report "$raw" "$here/results.md" "$work/meta.json" || status=$?
-log "done in ${elapsed} s: $here/results.md"
-cat "$here/results.md"
+OUT="${BENCH_OUT:-$here/results.md}"
+python3 "$here/bench.py" report "$raw" "$OUT" "$work/meta.json" || status=$?
+log "done in ${elapsed} s: $OUT"
+cat "$OUT"
 exit "$status"

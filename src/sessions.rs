@@ -27,6 +27,8 @@ wire_enum! {
         EndedByUser,
         /// The person changed their password: their other sessions end.
         PasswordChanged,
+        /// Someone else signed in in the same browser: the session it had ends.
+        Replaced,
     }
 }
 

@@ -93,6 +93,47 @@ pub async fn create(
     })
 }
 
+/// A sign-in by the same person in a browser whose session is `old_secret`: the session goes on
+/// under a new secret (no fixation) with a fresh `auth_time` and expiry, and keeps its `sid`, so
+/// the apps signed in with it keep a session that is still the same one. `None` when there is no
+/// such live session of `user_id` (then the caller ends the old one and creates a new one).
+#[tracing::instrument(level = "debug", skip(db, old_secret, browser))]
+pub async fn renew(
+    db: &Db,
+    old_secret: &str,
+    user_id: &str,
+    browser: Browser<'_>,
+    now: Timestamp,
+    lifetime: i64,
+) -> Result<Option<Created>, sqlx::Error> {
+    let secret = crate::crypto::random_secret();
+    let user_agent = browser.user_agent.map(|ua| truncate(ua, MAX_USER_AGENT));
+    let sid: Option<String> = sqlx::query_scalar(
+        "UPDATE sessions SET id_hash = $1, auth_time = $2, last_used_at = $2, expires_at = $3,
+             user_agent = $4, ip = $5
+         WHERE id_hash = $6 AND user_id = $7 AND expires_at > $2
+         RETURNING sid",
+    )
+    .bind(secret_hash(&secret))
+    .bind(now)
+    .bind(now + lifetime)
+    .bind(user_agent)
+    .bind(browser.ip)
+    .bind(secret_hash(old_secret))
+    .bind(user_id)
+    .fetch_optional(&db.writer)
+    .await?;
+    Ok(sid.map(|sid| Created {
+        secret,
+        session: Session {
+            sid,
+            user_id: user_id.to_string(),
+            auth_time: now,
+            expires_at: now + lifetime,
+        },
+    }))
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -197,16 +238,6 @@ pub async fn sids_of_user_in(
         .into_iter()
         .filter(|s| Some(s.as_str()) != except)
         .collect())
-}
-
-/// Deletes the session whose cookie secret is `secret` (a sign-in replacing it).
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn delete(db: &Db, secret: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(secret_hash(secret))
-        .execute(&db.writer)
-        .await?;
-    Ok(())
 }
 
 /// The sid of the session whose cookie secret is `secret`, live or not.

@@ -286,10 +286,9 @@ pub async fn login_post(
     login_attempts::release(db, &reservation).await?;
     login_attempts::clear(db, &keys.pair).await?;
 
-    // A new session id at every login (no fixation); the old session, if any, ends.
-    if let Some(old) = super::cookies::get(&headers, state.cookies.session()) {
-        sessions::delete(db, old).await?;
-    }
+    // A new session secret at every sign-in (no fixation). The same person's session in this
+    // browser goes on under it (same sid, fresh auth_time); anyone else's ends, and its apps are
+    // told.
     let address = ip.map(|ip| ip.to_string());
     let browser = sessions::Browser {
         user_agent: headers
@@ -297,8 +296,23 @@ pub async fn login_post(
             .and_then(|v| v.to_str().ok()),
         ip: address.as_deref(),
     };
-    let sessions::Created { secret, session } =
-        sessions::create(db, &user.id, browser, now, state.settings.lifetimes.session).await?;
+    let lifetime = state.settings.lifetimes.session;
+    let old = super::cookies::get(&headers, state.cookies.session());
+    let renewed = match old {
+        Some(old) => sessions::renew(db, old, &user.id, browser, now, lifetime).await?,
+        None => None,
+    };
+    let sessions::Created { secret, session } = match renewed {
+        Some(renewed) => renewed,
+        None => {
+            if let Some(old) = old
+                && let Some(sid) = sessions::sid_of_secret(db, old).await?
+            {
+                crate::sessions::end(&state, &[sid], crate::sessions::Ending::Replaced).await?;
+            }
+            sessions::create(db, &user.id, browser, now, lifetime).await?
+        }
+    };
     let next = match &purpose {
         Purpose::Request {
             req,
