@@ -153,6 +153,14 @@ async fn app_view(
     }))
 }
 
+/// The count `name` in a page's query (`?ended=2`), which the account pages' POSTs send back
+/// with their 303 so the page can say what happened.
+pub fn count_in_query(query: Option<&str>, name: &str) -> Option<u32> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+}
+
 pub async fn apps_get(
     State(state): State<AppState>,
     headers: HeaderMap,

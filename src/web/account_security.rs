@@ -62,9 +62,7 @@ pub async fn security_get(
     let Some(account) = signed_in(&state, &headers).await? else {
         return Ok(to_login(PAGE));
     };
-    let changed = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "changed")
-        .and_then(|(_, v)| v.parse::<u32>().ok());
+    let changed = super::account::count_in_query(query.as_deref(), "changed");
     let notice = changed.map(|n| match n {
         0 => "Your password is changed.".to_string(),
         1 => "Your password is changed. Your other session has ended.".to_string(),

@@ -145,9 +145,7 @@ pub async fn sessions_get(
     let Some(account) = signed_in(&state, &headers).await? else {
         return Ok(to_login(PAGE));
     };
-    let ended = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "ended")
-        .and_then(|(_, v)| v.parse::<u32>().ok());
+    let ended = super::account::count_in_query(query.as_deref(), "ended");
     let notice = ended.map(|n| match n {
         0 => "You were not signed in anywhere else.".to_string(),
         1 => "The session has ended: that browser is signed out.".to_string(),
