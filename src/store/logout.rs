@@ -322,3 +322,63 @@ pub async fn record_attempt(
     tx.commit().await?;
     Ok(true)
 }
+
+/// A delivery as the partner API lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub user_id: String,
+    pub sid: String,
+    pub jti: String,
+    pub ending: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// An attempt as the partner API lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    pub attempt: i64,
+    pub at: Timestamp,
+    pub url: String,
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// The app's latest `limit` back-channel deliveries, newest first, and their attempts.
+#[tracing::instrument(level = "debug", skip(db))]
+pub async fn deliveries(
+    db: &Db,
+    client_id: &str,
+    limit: i64,
+) -> Result<(Vec<DeliveryRow>, Vec<AttemptRow>), sqlx::Error> {
+    let rows: Vec<DeliveryRow> = sqlx::query_as(
+        "SELECT id, user_id, sid, jti, ending, state, attempts, next_attempt_at, last_error,
+                delivered_at, created_at
+         FROM logout_deliveries WHERE client_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(client_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let attempts = sqlx::query_as(
+        "SELECT t.delivery_id, t.attempt, t.at, t.url, t.status, t.latency_ms, t.outcome, t.error
+         FROM logout_attempts t
+         JOIN (SELECT id FROM logout_deliveries WHERE client_id = $1
+               ORDER BY created_at DESC, id DESC LIMIT $2) d ON d.id = t.delivery_id
+         ORDER BY t.delivery_id, t.attempt",
+    )
+    .bind(client_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok((rows, attempts))
+}

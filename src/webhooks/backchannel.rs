@@ -198,3 +198,84 @@ async fn record(
     }
     Ok(())
 }
+
+/// One attempt of a back-channel delivery, as the partner API shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogoutAttemptView {
+    pub attempt: i64,
+    /// When it was made (Unix seconds).
+    pub at: i64,
+    /// The `backchannel_logout_uri` it was posted to.
+    pub url: String,
+    /// The app's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    /// `delivered`, `failed`, `gone` or `security_failure`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// One back-channel logout of one session to the app, with its attempts.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogoutDeliveryView {
+    pub delivery_id: String,
+    /// The person, as `sub` in the app's ID tokens.
+    pub sub: String,
+    /// The session that ended (`sid` in the app's ID tokens).
+    pub sid: String,
+    /// The logout token's `jti`, the same on every attempt.
+    pub jti: String,
+    /// What ended the session.
+    pub ending: crate::sessions::Ending,
+    pub state: super::DeliveryState,
+    /// When it is attempted again, while pending (Unix seconds).
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub created_at: i64,
+    pub attempts: Vec<LogoutAttemptView>,
+}
+
+/// Deliveries listed at most.
+const MAX_LISTED: i64 = 100;
+
+/// The app's latest back-channel deliveries, newest first, each with its attempts.
+pub async fn deliveries(
+    db: &crate::store::Db,
+    client_id: &str,
+) -> Result<Vec<LogoutDeliveryView>, sqlx::Error> {
+    let (rows, attempts) = store::deliveries(db, client_id, MAX_LISTED).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let state = r.state.parse().unwrap_or(super::DeliveryState::Failed);
+            LogoutDeliveryView {
+                attempts: attempts
+                    .iter()
+                    .filter(|a| a.delivery_id == r.id)
+                    .map(|a| LogoutAttemptView {
+                        attempt: a.attempt,
+                        at: a.at,
+                        url: a.url.clone(),
+                        status: a.status.and_then(|s| u16::try_from(s).ok()),
+                        latency_ms: a.latency_ms,
+                        outcome: a.outcome.clone(),
+                        error: a.error.clone(),
+                    })
+                    .collect(),
+                next_attempt_at: (state == super::DeliveryState::Pending)
+                    .then_some(r.next_attempt_at),
+                ending: crate::sessions::Ending::parse(&r.ending)
+                    .unwrap_or(crate::sessions::Ending::SignedOut),
+                delivery_id: r.id,
+                sub: r.user_id,
+                sid: r.sid,
+                jti: r.jti,
+                state,
+                last_error: r.last_error,
+                delivered_at: r.delivered_at,
+                created_at: r.created_at,
+            }
+        })
+        .collect())
+}

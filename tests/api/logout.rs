@@ -476,7 +476,7 @@ async fn a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live(backen
     let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let port = publish(published.clone()).await;
     let app = spawn_program(backend, port).await;
-    let (op, key, client_id, _) = app_in_preview_with(&app, &published, good_draft()).await;
+    let (op, key, client_id, secret) = app_in_preview_with(&app, &published, good_draft()).await;
     let path = format!("/api/v1/apps/{client_id}");
 
     // Changing them reopens the redirect URI step, and the pre-checks judge them.
@@ -567,6 +567,64 @@ async fn a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live(backen
     assert_eq!(
         location(res.headers()),
         "https://app.example/signed-out?state=s1"
+    );
+
+    // A test account signs in to the app, then signs out on onyx-id's pages: the partner
+    // finds the back-channel logout of that session in the app's log, with its attempt (the
+    // app's host does not resolve here, so the attempt failed, with its error).
+    let deliveries = format!("/api/v1/apps/{client_id}/backchannel-logout/deliveries");
+    let (status, v) = crate::support::partner_api::get(&app, &deliveries, &key).await;
+    assert_eq!((status, v.clone()), (StatusCode::OK, json!([])), "{v}");
+    app.create_user("tester@partner.example", "Tess Tester")
+        .await;
+    let (status, v) = crate::support::partner_api::put(
+        &app,
+        &format!("/api/v1/apps/{client_id}/test-accounts"),
+        &key,
+        json!({ "emails": ["tester@partner.example"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let client = Client {
+        client_id: client_id.clone(),
+        client_secret: Some(secret.clone()),
+    };
+    let s = sign_in(&app, &client, "tester@partner.example", "openid").await;
+    let html = crate::helpers::get_text(&s.browser, app.url("/account/apps")).await;
+    let res = s
+        .browser
+        .post(app.url("/account/sign-out"))
+        .form(&[("csrf_token", hidden_field(&html, "csrf_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut listed = json!([]);
+    for _ in 0..100 {
+        let (status, v) = crate::support::partner_api::get(&app, &deliveries, &key).await;
+        assert_eq!(status, 200, "{v}");
+        listed = v;
+        if listed[0]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let d = &listed[0];
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(d["sid"], s.sid, "{d}");
+    assert_eq!(d["sub"], s.sub);
+    assert_eq!(d["ending"], "signed_out");
+    assert!(d["jti"].as_str().is_some_and(|j| !j.is_empty()), "{d}");
+    let attempt = &d["attempts"][0];
+    assert_eq!(attempt["attempt"], 1, "{d}");
+    assert_eq!(attempt["url"], "https://app.example/onyx/logout");
+    assert_ne!(attempt["outcome"], "delivered", "{d}");
+    assert!(
+        attempt["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{d}"
     );
 }
 

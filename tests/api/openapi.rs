@@ -57,6 +57,11 @@ const OPERATIONS: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/apps/{client_id}/webhook-deliveries/{delivery_id}/retry",
         Some("partnerKey"),
     ),
+    (
+        "get",
+        "/api/v1/apps/{client_id}/backchannel-logout/deliveries",
+        Some("partnerKey"),
+    ),
     ("get", "/api/v1/openapi.json", None),
     ("get", "/api/v1/partner", Some("partnerKey")),
     ("post", "/api/v1/partner/keys", Some("partnerKey")),

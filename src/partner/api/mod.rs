@@ -63,6 +63,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::app_webhook_test))
         .routes(routes!(webhooks::app_webhook_deliveries))
         .routes(routes!(webhooks::app_webhook_retry))
+        .routes(routes!(backchannel::app_backchannel_deliveries))
         .routes(routes!(op_queue))
         .routes(routes!(op_partner_create))
         .routes(routes!(op_member_add))
@@ -298,6 +299,7 @@ macro_rules! or_respond {
 }
 
 // The handlers, after the macro they use.
+mod backchannel;
 pub(crate) mod docs;
 mod operator;
 mod partner;
