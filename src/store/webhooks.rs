@@ -301,7 +301,12 @@ impl<'a> Batch<'a> {
 
     /// Adds the events, and one delivery for each of their endpoints, due `now`. A
     /// delivery's id is its event's and endpoint's ([`delivery_id`]), so it is written once.
-    pub(in crate::store) fn events(&mut self, client_id: &'a str, events: &[Outgoing<'a>], now: i64) {
+    pub(in crate::store) fn events(
+        &mut self,
+        client_id: &'a str,
+        events: &[Outgoing<'a>],
+        now: i64,
+    ) {
         let (client, at) = (self.text(client_id), self.int(now));
         let mut rows = Vec::new();
         for e in events {

@@ -70,8 +70,7 @@ pub async fn enqueue(
 ) -> std::result::Result<Enqueued, sqlx::Error> {
     let event_type = event.event_type();
     let endpoints = store::subscribers(tx, client_id, event_type.as_str()).await?;
-    if endpoints.is_empty() || (event_type.is_gated() && !advanced_enabled(tx, client_id).await?)
-    {
+    if endpoints.is_empty() || (event_type.is_gated() && !advanced_enabled(tx, client_id).await?) {
         return Ok(Enqueued {
             event_id: None,
             deliveries: 0,
