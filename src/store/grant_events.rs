@@ -1,7 +1,8 @@
 //! The events a grant change writes to the webhook outbox (issue 13), in the transaction of the
 //! change: one `consent.*` event with the grant's permissions as they now stand, and, for an
 //! app with advanced event subscriptions, one gated `permission.*` event per scope that changed.
-//! An app with no endpoint subscribed costs one query per event type and writes nothing.
+//! An app with no enabled endpoint subscribed to the change's types costs one query (the grant
+//! and the app's endpoints, read together) and writes nothing.
 
 use super::Tx;
 use super::grants::{Actor, Permission};
@@ -44,9 +45,85 @@ fn entry(p: &Permission) -> PermissionEntry {
     }
 }
 
+/// The grant an event is about, with the app's enabled endpoints (read together, in one query).
+struct Target {
+    user_id: String,
+    client_id: String,
+    /// The grant's event sequence as it stands in the transaction.
+    sequence: i64,
+    /// The last permission history entry of the grant.
+    history_id: Option<i64>,
+    /// The app's enabled endpoints: id and subscribed types (a JSON list).
+    endpoints: Vec<(String, String)>,
+}
+
+impl Target {
+    /// The endpoints subscribed to `t`.
+    fn subscribers(&self, t: EventType) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter(|(_, types)| outbox::subscribes(types, t.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn wants(&self, t: EventType) -> bool {
+        self.endpoints
+            .iter()
+            .any(|(_, types)| outbox::subscribes(types, t.as_str()))
+    }
+}
+
+type TargetRow = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The grant, its event sequence and last history entry, and the app's enabled endpoints.
+async fn target(tx: &mut Tx<'_>, grant_id: &str) -> Result<Target, sqlx::Error> {
+    // The history subquery seeks `permission_history_by_user_app` (user, app, id): every entry
+    // of a grant carries the grant's user and app.
+    let rows: Vec<TargetRow> = sqlx::query_as(
+        "SELECT g.user_id, g.client_id, g.event_sequence,
+                (SELECT MAX(h.id) FROM permission_history h
+                 WHERE h.user_id = g.user_id AND h.client_id = g.client_id
+                   AND h.grant_id = g.id),
+                e.id, e.event_types
+         FROM grants g
+         LEFT JOIN webhook_endpoints e ON e.client_id = g.client_id AND e.state = 'enabled'
+         WHERE g.id = $1",
+    )
+    .bind(grant_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let Some((user_id, client_id, sequence, history_id, _, _)) = rows.first().cloned() else {
+        return Err(sqlx::Error::RowNotFound);
+    };
+    let endpoints = rows
+        .into_iter()
+        .filter_map(|(_, _, _, _, id, types)| Some((id?, types?)))
+        .collect();
+    Ok(Target {
+        user_id,
+        client_id,
+        sequence,
+        history_id,
+        endpoints,
+    })
+}
+
 /// Writes the events of a change to grant `grant_id` whose changed scopes are `changed`
 /// (nothing when empty). Returns whether anything was enqueued (then call
 /// `crate::webhooks::wake()` after the commit).
+///
+/// Costs one query when no enabled endpoint of the app is subscribed to the change's types;
+/// otherwise the permissions are read, and the grant's next sequence number, the events and
+/// their deliveries are written in one round trip on SQLite (on PostgreSQL the sequence is
+/// taken first, with its row lock, then the rest in one statement).
 pub async fn announce(
     tx: &mut Tx<'_>,
     grant_id: &str,
@@ -58,11 +135,21 @@ pub async fn announce(
     if changed.is_empty() {
         return Ok(false);
     }
-    let (user_id, client_id): (String, String) =
-        sqlx::query_as("SELECT user_id, client_id FROM grants WHERE id = $1")
-            .bind(grant_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let target = target(tx, grant_id).await?;
+    // The types this change may be announced as (a decision's depend on its permissions).
+    let candidates: &[EventType] = match kind {
+        Kind::Decided { .. } => &[
+            EventType::ConsentGranted,
+            EventType::ConsentUpdated,
+            EventType::PermissionGranted,
+            EventType::PermissionUpdated,
+        ],
+        Kind::Revoked => &[EventType::ConsentRevoked, EventType::PermissionRevoked],
+        Kind::Expired => &[EventType::ConsentExpired, EventType::PermissionExpired],
+    };
+    if !candidates.iter().any(|t| target.wants(*t)) {
+        return Ok(false);
+    }
     let permissions = super::grants::permissions_in(tx, grant_id).await?;
     let (consent_type, per_scope_type) = match kind {
         Kind::Decided { had_granted } => {
@@ -76,31 +163,37 @@ pub async fn announce(
         Kind::Revoked => (EventType::ConsentRevoked, EventType::PermissionRevoked),
         Kind::Expired => (EventType::ConsentExpired, EventType::PermissionExpired),
     };
-    let consent_wanted = !outbox::subscribers(tx, &client_id, consent_type.as_str())
-        .await?
-        .is_empty();
-    let per_scope_wanted = !outbox::subscribers(tx, &client_id, per_scope_type.as_str())
-        .await?
-        .is_empty();
-    if !consent_wanted && !per_scope_wanted {
+    let consent_to = target.subscribers(consent_type);
+    let per_scope_wanted = target.wants(per_scope_type);
+    if consent_to.is_empty() && !per_scope_wanted {
         return Ok(false);
     }
-    let sequence: i64 = sqlx::query_scalar(
-        "UPDATE grants SET event_sequence = event_sequence + 1 WHERE id = $1
-         RETURNING event_sequence",
-    )
-    .bind(grant_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let history_id: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(id) FROM permission_history WHERE grant_id = $1")
-            .bind(grant_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let Target {
+        user_id,
+        client_id,
+        history_id,
+        ..
+    } = &target;
+    let postgres = outbox::is_postgres(tx);
+    let sequence = if postgres {
+        // The grant's row lock orders concurrent announcements of one grant.
+        sqlx::query_scalar(
+            "UPDATE grants SET event_sequence = event_sequence + 1 WHERE id = $1
+             RETURNING event_sequence",
+        )
+        .bind(grant_id)
+        .fetch_one(&mut **tx)
+        .await?
+    } else {
+        // SQLite: this transaction has written already, so it holds the database's write
+        // lock and the sequence read above cannot move under it.
+        target.sequence + 1
+    };
     let history_id = history_id.map(|id| id.to_string()).unwrap_or_default();
     let actor = actor(by);
-    let mut enqueued = false;
-    if consent_wanted {
+    // (the event, its type, its endpoints), in the order their ids are made.
+    let mut events: Vec<(Event, EventType, Vec<String>)> = Vec::new();
+    if !consent_to.is_empty() {
         let data = ConsentData {
             client_id: client_id.clone(),
             sub: user_id.clone(),
@@ -116,10 +209,11 @@ pub async fn announce(
             EventType::ConsentExpired => EventKind::ConsentExpired(data),
             _ => EventKind::ConsentUpdated(data),
         };
-        let done = crate::webhooks::enqueue(tx, &client_id, &Event::new(kind, now), now).await?;
-        enqueued |= done.deliveries > 0;
+        events.push((Event::new(kind, now), consent_type, consent_to));
     }
     if per_scope_wanted {
+        // A gated type is written only while the capability is enabled (read once, if needed).
+        let mut gate_open: Option<bool> = None;
         for p in permissions.iter().filter(|p| changed.contains(&p.scope)) {
             let data = PermissionData {
                 client_id: client_id.clone(),
@@ -138,11 +232,51 @@ pub async fn announce(
                 EventType::PermissionExpired => EventKind::PermissionExpired(data),
                 _ => EventKind::PermissionUpdated(data),
             };
-            // `enqueue` writes a gated type only while the capability is enabled.
-            let done =
-                crate::webhooks::enqueue(tx, &client_id, &Event::new(kind, now), now).await?;
-            enqueued |= done.deliveries > 0;
+            let event_type = kind.event_type();
+            let to = target.subscribers(event_type);
+            if to.is_empty() {
+                continue;
+            }
+            if event_type.is_gated() {
+                let open = match gate_open {
+                    Some(open) => open,
+                    None => {
+                        let open = crate::webhooks::advanced_enabled(tx, client_id).await?;
+                        *gate_open.insert(open)
+                    }
+                };
+                if !open {
+                    continue;
+                }
+            }
+            events.push((Event::new(kind, now), event_type, to));
         }
     }
-    Ok(enqueued)
+    let ids: Vec<String> = events
+        .iter()
+        .map(|_| crate::webhooks::new_event_id())
+        .collect();
+    let bodies: Vec<String> = events.iter().map(|(e, _, _)| e.body()).collect();
+    let outgoing: Vec<outbox::Outgoing<'_>> = events
+        .iter()
+        .zip(&ids)
+        .zip(&bodies)
+        .map(|(((_, t, to), id), body)| outbox::Outgoing {
+            event_id: id,
+            event_type: t.as_str(),
+            body,
+            endpoints: to,
+        })
+        .collect();
+    let mut batch = outbox::Batch::new(tx);
+    if !postgres {
+        let (seq, id) = (batch.int(sequence), batch.text(grant_id));
+        batch.push(format!(
+            "UPDATE grants SET event_sequence = {seq} WHERE id = {id}"
+        ));
+    }
+    batch.events(client_id, &outgoing, now);
+    batch.run(tx).await?;
+    crate::webhooks::note_enqueued(outgoing.len());
+    Ok(!outgoing.is_empty())
 }

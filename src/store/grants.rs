@@ -423,10 +423,12 @@ pub async fn revoke(
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     let pool = &db.writer;
+    let mark = crate::webhooks::Mark::now();
     let mut tx = pool.begin().await?;
     let ended = revoke_in(&mut tx, grant_id, scopes, reason, actor, now).await?;
     tx.commit().await?;
-    crate::webhooks::wake();
+    // Only when an event was written: a wake for nothing makes the worker claim for nothing.
+    mark.wake_if_enqueued();
     Ok(ended)
 }
 

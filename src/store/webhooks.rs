@@ -237,8 +237,152 @@ pub async fn subscribers(
     .await
 }
 
-/// Writes an event into the outbox with one delivery for each of `endpoints`, due now. A
-/// delivery's id is its event's and endpoint's, so it can be written only once.
+/// Whether an endpoint's subscription (its `event_types`, a JSON list of names) names
+/// `event_type`: the test [`subscribers`] makes in SQL, for endpoint rows read some other way.
+pub fn subscribes(event_types: &str, event_type: &str) -> bool {
+    event_types.contains(&format!("\"{event_type}\""))
+}
+
+/// An event to write into the outbox, with the endpoints it goes to.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    /// The body, byte for byte as it will be signed and sent.
+    pub body: &'a str,
+    pub endpoints: &'a [String],
+}
+
+/// A value bound to a [`Batch`].
+enum Arg<'a> {
+    Text(&'a str),
+    Owned(String),
+    Int(i64),
+}
+
+/// Several writes sent to the database in one round trip: on SQLite the statements of one
+/// query string (run in order, each with its own `$N`), on PostgreSQL one statement whose
+/// first writes are data-modifying `WITH` clauses (each run once, to completion). The writes
+/// must not read each other's rows but through constraints (a delivery's event is checked at
+/// the end of the statement on PostgreSQL).
+pub(in crate::store) struct Batch<'a> {
+    postgres: bool,
+    parts: Vec<String>,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Batch<'a> {
+    /// A batch for the backend of `tx`.
+    pub(in crate::store) fn new(tx: &Tx<'_>) -> Self {
+        Self {
+            postgres: is_postgres(tx),
+            parts: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    fn arg(&mut self, a: Arg<'a>) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    pub(in crate::store) fn text(&mut self, v: &'a str) -> String {
+        self.arg(Arg::Text(v))
+    }
+
+    pub(in crate::store) fn int(&mut self, v: i64) -> String {
+        self.arg(Arg::Int(v))
+    }
+
+    /// Adds one write (its placeholders from [`Batch::text`] and [`Batch::int`]).
+    pub(in crate::store) fn push(&mut self, sql: String) {
+        self.parts.push(sql);
+    }
+
+    /// Adds the events, and one delivery for each of their endpoints, due `now`. A
+    /// delivery's id is its event's and endpoint's ([`delivery_id`]), so it is written once.
+    pub(in crate::store) fn events(
+        &mut self,
+        client_id: &'a str,
+        events: &[Outgoing<'a>],
+        now: i64,
+    ) {
+        let (client, at) = (self.text(client_id), self.int(now));
+        let mut rows = Vec::new();
+        for e in events {
+            let row = format!(
+                "({}, {client}, {}, {}, {at})",
+                self.text(e.event_id),
+                self.text(e.event_type),
+                self.text(e.body)
+            );
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return;
+        }
+        self.push(format!(
+            "INSERT INTO webhook_events (id, client_id, type, body, created_at) VALUES {}",
+            rows.join(", ")
+        ));
+        let mut rows = Vec::new();
+        for e in events {
+            for endpoint_id in e.endpoints {
+                let row = format!(
+                    "({}, {}, {}, 'pending', {at}, {at}, {at})",
+                    self.arg(Arg::Owned(delivery_id(e.event_id, endpoint_id))),
+                    self.text(e.event_id),
+                    self.text(endpoint_id)
+                );
+                rows.push(row);
+            }
+        }
+        if !rows.is_empty() {
+            self.push(format!(
+                "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, next_attempt_at,
+                     created_at, updated_at) VALUES {}",
+                rows.join(", ")
+            ));
+        }
+    }
+
+    /// Runs the writes in `tx`, in one round trip (nothing when there are none).
+    pub(in crate::store) async fn run(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        let Some((last, first)) = self.parts.split_last() else {
+            return Ok(());
+        };
+        let sql = if first.is_empty() {
+            last.clone()
+        } else if self.postgres {
+            let with: Vec<String> = first
+                .iter()
+                .enumerate()
+                .map(|(i, part)| format!("w{i} AS ({part})"))
+                .collect();
+            format!("WITH {} {last}", with.join(", "))
+        } else {
+            self.parts.join(";\n")
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in self.args {
+            query = match a {
+                Arg::Text(v) => query.bind(v),
+                Arg::Owned(v) => query.bind(v),
+                Arg::Int(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+}
+
+/// Whether `tx` is on PostgreSQL (else SQLite).
+pub(in crate::store) fn is_postgres(tx: &Tx<'_>) -> bool {
+    tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
+}
+
+/// Writes an event into the outbox with one delivery for each of `endpoints`, due now, in one
+/// round trip. A delivery's id is its event's and endpoint's, so it can be written only once.
 pub async fn insert_event(
     tx: &mut Tx<'_>,
     event_id: &str,
@@ -248,31 +392,15 @@ pub async fn insert_event(
     endpoints: &[String],
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO webhook_events (id, client_id, type, body, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event_id)
-    .bind(client_id)
-    .bind(event_type)
-    .bind(body)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    for endpoint_id in endpoints {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, next_attempt_at,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending', $4, $4, $4)",
-        )
-        .bind(delivery_id(event_id, endpoint_id))
-        .bind(event_id)
-        .bind(endpoint_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+    let mut batch = Batch::new(tx);
+    let event = Outgoing {
+        event_id,
+        event_type,
+        body,
+        endpoints,
+    };
+    batch.events(client_id, std::slice::from_ref(&event), now);
+    batch.run(tx).await
 }
 
 /// The id of the delivery of an event to an endpoint.

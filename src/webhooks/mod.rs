@@ -24,6 +24,8 @@ pub mod secrets;
 pub mod settings;
 pub mod worker;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -59,7 +61,7 @@ pub struct Enqueued {
 /// Writes `event` about app `client_id` into the outbox, in the caller's transaction, with one
 /// delivery for each of the app's enabled endpoints subscribed to its type. A gated type is
 /// written only while the app has advanced event subscriptions enabled. Costs one query when
-/// no endpoint is subscribed.
+/// no endpoint is subscribed; the event and its deliveries are written in one round trip.
 pub async fn enqueue(
     tx: &mut Tx<'_>,
     client_id: &str,
@@ -68,20 +70,11 @@ pub async fn enqueue(
 ) -> std::result::Result<Enqueued, sqlx::Error> {
     let event_type = event.event_type();
     let endpoints = store::subscribers(tx, client_id, event_type.as_str()).await?;
-    if endpoints.is_empty() {
+    if endpoints.is_empty() || (event_type.is_gated() && !advanced_enabled(tx, client_id).await?) {
         return Ok(Enqueued {
             event_id: None,
             deliveries: 0,
         });
-    }
-    if event_type.is_gated() {
-        let caps = Capabilities::parse(&store::capability_states(tx, client_id).await?);
-        if caps.get(events::ADVANCED_SUBSCRIPTIONS).state != CapabilityState::Enabled {
-            return Ok(Enqueued {
-                event_id: None,
-                deliveries: 0,
-            });
-        }
     }
     let event_id = new_event_id();
     store::insert_event(
@@ -94,10 +87,21 @@ pub async fn enqueue(
         now,
     )
     .await?;
+    note_enqueued(1);
     Ok(Enqueued {
         event_id: Some(event_id),
         deliveries: endpoints.len(),
     })
+}
+
+/// Whether the app has advanced event subscriptions enabled (the gate of `permission.*`),
+/// read in the caller's transaction.
+pub async fn advanced_enabled(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+) -> std::result::Result<bool, sqlx::Error> {
+    let caps = Capabilities::parse(&store::capability_states(tx, client_id).await?);
+    Ok(caps.get(events::ADVANCED_SUBSCRIPTIONS).state == CapabilityState::Enabled)
 }
 
 /// A fresh event id: `msg_` and a time-ordered unique id.
@@ -106,6 +110,36 @@ pub fn new_event_id() -> String {
 }
 
 static ENQUEUED: Notify = Notify::const_new();
+
+/// Events written by this process, counted when written (before their commit).
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `n` events written into the outbox (see [`Mark`]).
+pub(crate) fn note_enqueued(n: usize) {
+    if n > 0 {
+        WRITTEN.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// How many events this process had written when it was taken: a caller that cannot tell
+/// whether its transaction enqueued anything takes one before, and after the commit calls
+/// [`Mark::wake_if_enqueued`], which wakes the workers only when some event was written since
+/// (its own, if it wrote one: a wake for nothing makes the worker claim for nothing, a write
+/// on the database's one writer).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(u64);
+
+impl Mark {
+    pub fn now() -> Self {
+        Self(WRITTEN.load(Ordering::Relaxed))
+    }
+
+    pub fn wake_if_enqueued(self) {
+        if WRITTEN.load(Ordering::Relaxed) != self.0 {
+            wake();
+        }
+    }
+}
 
 /// Wakes the delivery workers of this process: call it after committing a transaction that
 /// enqueued events. (A worker that misses it finds the events at its next poll.)
