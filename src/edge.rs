@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::error::{Form, refuse_early, rewrite_framework_refusal};
@@ -99,7 +99,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (answer, hsts) = match self.project() {
             EdgeProjection::Refused { answer, hsts } => (
-                answer.take().expect("EdgeFuture polled after it finished"),
+                // Polled again after it finished (a caller's bug): an empty 500, not a panic.
+                answer.take().unwrap_or_else(|| {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }),
                 *hsts,
             ),
             EdgeProjection::Routed {

@@ -23,6 +23,9 @@ use crate::store::{apps, auth_requests, codes, grants, users};
 use crate::web::client_ip::ClientIp;
 use crate::web::{error_page, see_other};
 
+pub use super::unavailable::{unavailable_changes, unavailable_description};
+use super::unavailable::{unavailable_error, unavailable_page};
+
 /// `prompt` (OIDC Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
@@ -558,37 +561,6 @@ pub async fn decide(
     }
 }
 
-/// The `unavailable` permissions to record for the scopes `sorted` found unavailable.
-pub fn unavailable_changes(sorted: &consent::Classified) -> Vec<grants::Change> {
-    sorted
-        .unavailable
-        .iter()
-        .map(|(s, r)| grants::Change {
-            scope: s.name.clone(),
-            state: consent::State::Unavailable,
-            reason: Some(*r),
-            expires_at: None,
-        })
-        .collect()
-}
-
-/// "scope X is unavailable: <reason>; …" for an error description.
-pub fn unavailable_description(sorted: &consent::Classified) -> String {
-    sorted
-        .unavailable
-        .iter()
-        .map(|(s, r)| {
-            format!(
-                "scope {:?} is unavailable ({}): {}",
-                s.name,
-                r.as_str(),
-                r.sentence()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Takes the request one step further: to the login page, the consent page, or back to the
 /// client with a code. `request_id` is set once the request has been stored.
 pub async fn proceed(
@@ -778,33 +750,4 @@ pub async fn load_request(
         return Err(unavailable_error(&app, &refusal));
     }
     Ok((req, created_at, app))
-}
-
-/// The words of the "app unavailable" page: the state and its reason, and where to get help.
-fn unavailable_message(app: &App, refusal: &crate::partner::access::Refusal) -> String {
-    // A draft app's name is not approved yet: do not show it.
-    let who = if refusal.state == "draft" {
-        "This app".to_string()
-    } else {
-        app.name.clone()
-    };
-    let help = match &app.support_url {
-        Some(url) if refusal.state != "draft" => format!(" The app's support: {url}"),
-        _ => String::new(),
-    };
-    format!(
-        "{who} cannot use Onyx ID at the moment. {} (state: {}, reason: {}){help}",
-        refusal.description, refusal.state, refusal.reason
-    )
-}
-
-fn unavailable_page(app: &App, refusal: &crate::partner::access::Refusal) -> Invalid {
-    Invalid::Page {
-        title: "App unavailable",
-        message: unavailable_message(app, refusal),
-    }
-}
-
-fn unavailable_error(app: &App, refusal: &crate::partner::access::Refusal) -> AppError {
-    AppError::bad_request("App unavailable", unavailable_message(app, refusal))
 }

@@ -14,6 +14,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod revoke;
 pub mod token;
+pub mod unavailable;
 pub mod userinfo;
 
 use axum::Router;

@@ -20,6 +20,7 @@ pub mod prechecks;
 pub mod program;
 pub mod review;
 pub mod secrets;
+mod url_rules;
 pub mod verification;
 
 use std::collections::BTreeMap;

@@ -6,10 +6,12 @@
 //!
 //! Pure: no I/O and no clock; the caller passes in what else the checks need ([`Context`]).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use url::{Host, Url};
-
+use super::url_rules::{
+    has_userinfo, host_within, is_localhost, is_loopback_ip, is_loopback_literal, is_public_host,
+    is_reverse_domain_scheme, parse_absolute, reverse_labels,
+};
 use super::{AppDraft, CAPABILITIES, Finding, Step};
 use crate::scopes::catalogue;
 
@@ -725,95 +727,6 @@ fn check_support(support_url: Option<&str>, out: &mut Findings) {
         );
         out.add("support_not_https", step, "support_url", message);
     }
-}
-
-/// Parses an absolute URL exactly as written. `Url::parse` quietly trims surrounding spaces and
-/// drops tabs and newlines, but the registered string is what gets compared later, so a value
-/// with any of them would never match.
-fn parse_absolute(raw: &str) -> Result<Url, &'static str> {
-    if raw.trim().is_empty() {
-        return Err("it is empty");
-    }
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("it contains spaces or control characters");
-    }
-    Url::parse(raw).map_err(|_| "it is not an absolute URL (it needs a scheme, such as https://)")
-}
-
-/// `url` drops an empty userinfo (`https://@host/`), so the raw authority is checked as well.
-fn has_userinfo(raw: &str, url: &Url) -> bool {
-    if !url.username().is_empty() || url.password().is_some() {
-        return true;
-    }
-    raw.split_once(':')
-        .and_then(|(_, rest)| rest.strip_prefix("//"))
-        .and_then(|rest| rest.split(['/', '?', '#']).next())
-        .is_some_and(|authority| authority.contains('@'))
-}
-
-/// Whether the URL's host is `domain` or under it.
-fn host_within(url: &Url, domain: &str) -> bool {
-    matches!(url.host(), Some(Host::Domain(host)) if within(host, domain))
-}
-
-fn within(host: &str, domain: &str) -> bool {
-    host == domain
-        || host
-            .strip_suffix(domain)
-            .is_some_and(|sub| sub.ends_with('.'))
-}
-
-/// `http://127.0.0.1…` or `http://[::1]…` spelled out as such: the token endpoint lets only these
-/// exact strings vary their port (RFC 8252 §7.3), so `http://127.1/` would never match.
-fn is_loopback_literal(raw: &str, url: &Url) -> bool {
-    is_loopback_ip(url)
-        && ["http://127.0.0.1", "http://[::1]"].iter().any(|prefix| {
-            raw.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?']))
-        })
-}
-
-fn is_loopback_ip(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
-        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        _ => false,
-    }
-}
-
-fn is_localhost<S: AsRef<str>>(host: &Host<S>) -> bool {
-    match host {
-        Host::Domain(name) => {
-            let name = name.as_ref().trim_end_matches('.');
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        _ => false,
-    }
-}
-
-/// A host Onyx may connect to from inside its network: a dotted name (its addresses are
-/// checked when Onyx connects), or a public IP address ([`crate::net::is_public_address`], the
-/// same guard the connection uses).
-fn is_public_host(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(name)) => name.contains('.') && !is_localhost(&Host::Domain(name)),
-        Some(Host::Ipv4(ip)) => crate::net::is_public_address(ip.into()),
-        Some(Host::Ipv6(ip)) => crate::net::is_public_address(ip.into()),
-        None => false,
-    }
-}
-
-/// A private-use scheme is the reverse of a domain name the partner controls (RFC 8252 §7.1),
-/// so two apps cannot claim the same one. Without a usable domain only the shape is checked.
-fn is_reverse_domain_scheme(scheme: &str, domain: Option<&str>) -> bool {
-    if !scheme.contains('.') || scheme.split('.').any(str::is_empty) {
-        return false;
-    }
-    domain.is_none_or(|domain| within(&reverse_labels(scheme), domain))
-}
-
-fn reverse_labels(name: &str) -> String {
-    name.rsplit('.').collect::<Vec<_>>().join(".")
 }
 
 /// Index of an earlier entry equal to `list[i]`: lists compare as written, like redirect URIs.
