@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consent;
+pub mod console;
 pub mod crypto;
 pub mod edge;
 pub mod error;

@@ -184,6 +184,7 @@ pub async fn add_member(
         return Err(no_account(email));
     };
     let mut tx = db.begin().await?;
+    keeps_an_owner(&mut tx, partner_id, &user.id, Some(role)).await?;
     partners::set_member(&mut tx, partner_id, &user.id, role.as_str(), now).await?;
     partner_event(
         &mut tx,
@@ -200,6 +201,67 @@ pub async fn add_member(
         partner_id: partner_id.to_string(),
         email: user.email,
         role,
+    })
+}
+
+/// Refuses a change that would leave a partner with no owner: `user_id` stops being an owner
+/// (`role` is `None` for a removal) while being its only one.
+async fn keeps_an_owner(
+    tx: &mut crate::store::Tx<'_>,
+    partner_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<()> {
+    let was_owner = partners::role_in(tx, partner_id, user_id).await?.as_deref() == Some("owner");
+    if was_owner && role != Some(Role::Owner) && partners::owner_count(tx, partner_id).await? <= 1 {
+        return Err(ProgramError::conflict(
+            "last_owner",
+            "a partner always keeps one owner: make another member an owner first",
+        ));
+    }
+    Ok(())
+}
+
+/// A member removed from a partner.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberRemoved {
+    pub partner_id: String,
+    pub email: String,
+    pub removed: bool,
+}
+
+/// Removes a member (never the last owner). Their API access ends at once: every page and
+/// action reads the membership at each request.
+pub async fn remove_member(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    partner_id: &str,
+    user_id: &str,
+) -> Result<MemberRemoved> {
+    let Some(user) = users::by_id(db, user_id).await? else {
+        return Err(ProgramError::NotFound("member"));
+    };
+    let mut tx = db.begin().await?;
+    keeps_an_owner(&mut tx, partner_id, user_id, None).await?;
+    if !partners::remove_member(&mut tx, partner_id, user_id).await? {
+        return Err(ProgramError::NotFound("member"));
+    }
+    partner_event(
+        &mut tx,
+        now,
+        actor,
+        Some(partner_id),
+        None,
+        "partner.member_removed",
+        json!({ "email": user.email }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(MemberRemoved {
+        partner_id: partner_id.to_string(),
+        email: user.email,
+        removed: true,
     })
 }
 

@@ -293,3 +293,71 @@ pub async fn set_operator(
         .await?;
     Ok(())
 }
+
+/// A partner a person belongs to, with their role there.
+#[derive(Debug, Clone, FromRow)]
+pub struct Membership {
+    pub partner_id: String,
+    pub partner_name: String,
+    pub role: String,
+}
+
+/// Every partner `user_id` is a member of, by name.
+pub async fn memberships(db: &Db, user_id: &str) -> Result<Vec<Membership>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.partner_id, p.name AS partner_name, m.role FROM partner_members m
+         JOIN partners p ON p.id = m.partner_id WHERE m.user_id = $1 ORDER BY p.name, p.id",
+    )
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// The role `user_id` holds at `partner_id`, read in the caller's transaction.
+pub async fn role_in(
+    tx: &mut Tx<'_>,
+    partner_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT role FROM partner_members WHERE partner_id = $1 AND user_id = $2")
+            .bind(partner_id)
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// How many owners `partner_id` has, in the caller's transaction.
+pub async fn owner_count(tx: &mut Tx<'_>, partner_id: &str) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM partner_members WHERE partner_id = $1 AND role = 'owner'",
+    )
+    .bind(partner_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n)
+}
+
+/// Removes a member; whether there was one.
+pub async fn remove_member(
+    tx: &mut Tx<'_>,
+    partner_id: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM partner_members WHERE partner_id = $1 AND user_id = $2")
+        .bind(partner_id)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether the account is an operator now (read at every request that needs it).
+pub async fn is_operator(db: &Db, user_id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT operator FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.is_some_and(|r| r.0 == 1))
+}

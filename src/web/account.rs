@@ -25,7 +25,7 @@ use crate::store::{apps, users};
 const PAGE: &str = "/account/apps";
 
 /// "23 November 2026, 14:05 UTC".
-pub(super) fn date_time(ts: i64) -> String {
+pub(crate) fn date_time(ts: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(ts) {
         Ok(t) => format!(
             "{} {} {}, {:02}:{:02} UTC",

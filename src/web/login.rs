@@ -134,9 +134,14 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// `next` if it is one of onyx-id's own account pages (never another site: no open redirect).
+/// `next` if it is one of onyx-id's own account or console pages (never another site: no open
+/// redirect).
 pub fn safe_next(raw: &str) -> Option<&str> {
-    let ok = raw.starts_with("/account/")
+    let page = ["/account/", "/partner", "/review"].iter().any(|p| {
+        raw.starts_with(p)
+            && (p.ends_with('/') || matches!(raw.as_bytes().get(p.len()), None | Some(b'/')))
+    });
+    let ok = page
         && raw.len() <= 200
         && raw
             .bytes()

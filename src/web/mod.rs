@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
             get(sign_out::sign_out_get).post(sign_out::sign_out_post),
         )
         .route("/static/onyx.css", get(stylesheet))
+        .merge(crate::console::router())
 }
 
 /// Adds `Set-Cookie` headers to a response.
@@ -149,7 +150,13 @@ pub fn see_other(location: &str) -> Response {
     res
 }
 
-pub const STYLESHEET: &str = include_str!("../../static/onyx.css");
+/// The one stylesheet: the pages', then the consoles' (shared, partner, review).
+pub const STYLESHEET: &str = concat!(
+    include_str!("../../static/onyx.css"),
+    include_str!("../../static/console.css"),
+    include_str!("../../static/console-partner.css"),
+    include_str!("../../static/console-review.css"),
+);
 
 pub async fn stylesheet() -> Response {
     (

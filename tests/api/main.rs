@@ -20,6 +20,7 @@ mod cli;
 mod cli_definition;
 mod cli_help;
 mod consent;
+mod console_team;
 mod draft_domain;
 mod framework_refusals;
 mod garbage;

@@ -1,6 +1,8 @@
 //! Helpers shared by several test modules that are too specific for helpers.rs.
 
+pub mod browser;
 pub mod cli;
+pub mod console;
 pub mod logout;
 pub mod partner_api;
 pub mod receiver;

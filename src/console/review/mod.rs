@@ -1,0 +1,9 @@
+//! The review console's pages (being built).
+
+use axum::Router;
+
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+}
