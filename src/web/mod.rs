@@ -150,11 +150,13 @@ pub fn see_other(location: &str) -> Response {
     res
 }
 
-/// The one stylesheet: the pages', then the consoles' (shared, partner, review).
+/// The one stylesheet: the pages', then the consoles' (shared, the partner console's app and
+/// operating pages, the review console's).
 pub const STYLESHEET: &str = concat!(
     include_str!("../../static/onyx.css"),
     include_str!("../../static/console.css"),
     include_str!("../../static/console-partner.css"),
+    include_str!("../../static/console-operate.css"),
     include_str!("../../static/console-review.css"),
 );
 
