@@ -356,11 +356,7 @@ pub(super) fn applies(step: Step, draft: &AppDraft) -> bool {
 
 /// The pre-checks' findings on `draft`, with the names of the apps Onyx approved (other than
 /// this one) to catch impersonation.
-pub async fn run_prechecks(
-    db: &Db,
-    client_id: &str,
-    draft: &AppDraft,
-) -> Result<Vec<Finding>> {
+pub async fn run_prechecks(db: &Db, client_id: &str, draft: &AppDraft) -> Result<Vec<Finding>> {
     let names = apps::approved_names(db, client_id).await?;
     Ok(prechecks::run(
         draft,

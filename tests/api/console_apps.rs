@@ -67,7 +67,10 @@ fn fields_of(draft: &Value) -> Vec<(String, String)> {
     }
     if let Some(j) = draft["justifications"].as_object() {
         for (scope, why) in j {
-            out.push((format!("justification.{scope}"), why.as_str().unwrap().into()));
+            out.push((
+                format!("justification.{scope}"),
+                why.as_str().unwrap().into(),
+            ));
         }
     }
     out.push(("backchannel_logout_session_required".into(), "true".into()));
@@ -185,8 +188,14 @@ async fn an_app_created_with_an_unsafe_redirect_uri_shows_the_finding_at_the_fie
     ] {
         assert!(new.contains(&format!(r#"id="{id}""#)), "the form has {id}");
     }
-    assert!(words(&new).contains("Travel product"), "use cases from the catalogue");
-    assert!(words(&new).contains("Your name"), "scopes with their labels");
+    assert!(
+        words(&new).contains("Travel product"),
+        "use cases from the catalogue"
+    );
+    assert!(
+        words(&new).contains("Your name"),
+        "scopes with their labels"
+    );
 
     let fields = new_app_fields(&p, "http://app.example/cb");
     let a = dev.post("/partner/apps", &as_refs(&fields)).await;
@@ -196,12 +205,18 @@ async fn an_app_created_with_an_unsafe_redirect_uri_shows_the_finding_at_the_fie
     assert!(secret.len() >= 20, "{secret}");
     assert!(words(&a.html).contains("shown only this once"));
     let client_id = client_id_of(&a.html);
-    assert!(a.html.contains(&format!(r#"href="/partner/apps/{client_id}/edit""#)));
+    assert!(
+        a.html
+            .contains(&format!(r#"href="/partner/apps/{client_id}/edit""#))
+    );
 
     // The app is the partner's, with the draft as typed.
     let view = api_view(&app, &p, &client_id).await;
     assert_eq!(view["draft"]["name"], "Travel Buddy");
-    assert_eq!(view["draft"]["redirect_uris"], json!(["http://app.example/cb"]));
+    assert_eq!(
+        view["draft"]["redirect_uris"],
+        json!(["http://app.example/cb"])
+    );
     assert_eq!(view["draft"]["optional_scopes"], json!(["email"]));
 
     // The edit form: the finding in words under the redirect URIs, and no secret anywhere.
@@ -213,7 +228,10 @@ async fn an_app_created_with_an_unsafe_redirect_uri_shows_the_finding_at_the_fie
             && finding.contains("uses http; use https"),
         "{finding}"
     );
-    assert!(!finding.contains("redirect_uri_not_https"), "no codes: {finding}");
+    assert!(
+        !finding.contains("redirect_uri_not_https"),
+        "no codes: {finding}"
+    );
     assert!(edit.contains(r#"aria-describedby="redirect_uris-hint redirect_uris-error""#));
     assert!(!edit.contains(&secret));
     let overview = dev.page(&format!("/partner/apps/{client_id}")).await;
@@ -231,16 +249,31 @@ async fn a_refused_create_keeps_what_was_typed_with_the_error_at_its_field(backe
     set(&mut fields, "description", "Typed with care.");
     let a = owner.post("/partner/apps", &as_refs(&fields)).await;
     assert_eq!(a.status, 400, "{}", a.html);
-    assert!(error_at(&a.html, "name").contains("Name is required"), "{}", a.html);
+    assert!(
+        error_at(&a.html, "name").contains("Name is required"),
+        "{}",
+        a.html
+    );
     assert!(a.html.contains("Typed with care.</textarea>"));
-    assert!(a.html.contains(r#"value="openid" id="scope-openid" checked"#));
+    assert!(
+        a.html
+            .contains(r#"value="openid" id="scope-openid" checked"#)
+    );
     assert!(a.html.contains(&format!("{REDIRECT}</textarea>")));
 
     set(&mut fields, "name", "Travel Buddy");
-    set(&mut fields, "domain", &format!("{}.example", "a".repeat(300)));
+    set(
+        &mut fields,
+        "domain",
+        &format!("{}.example", "a".repeat(300)),
+    );
     let a = owner.post("/partner/apps", &as_refs(&fields)).await;
     assert_eq!(a.status, 400, "{}", a.html);
-    assert!(error_at(&a.html, "domain").contains("at most 253"), "{}", a.html);
+    assert!(
+        error_at(&a.html, "domain").contains("at most 253"),
+        "{}",
+        a.html
+    );
     assert!(a.html.contains(r#"value="Travel Buddy""#));
 
     set(&mut fields, "domain", "app.example");
@@ -274,7 +307,9 @@ async fn a_preview_names_the_steps_a_save_reopens_and_the_save_reopens_exactly_t
     let path = format!("/partner/apps/{client_id}/edit");
     let edit = dev.page(&path).await;
     assert!(
-        words(&edit).contains("Reviewed in the step “App identity: name, description and consent language”: approved."),
+        words(&edit).contains(
+            "Reviewed in the step “App identity: name, description and consent language”: approved."
+        ),
         "{}",
         words(&edit)
     );
@@ -294,8 +329,14 @@ async fn a_preview_names_the_steps_a_save_reopens_and_the_save_reopens_exactly_t
         said.contains("Saving this reopens: App identity: name, description and consent language."),
         "{said}"
     );
-    assert!(!said.contains("Saving this reopens: Redirect URIs"), "{said}");
-    assert!(a.html.contains(r#"value="Travel Buddy Plus""#), "typed values kept");
+    assert!(
+        !said.contains("Saving this reopens: Redirect URIs"),
+        "{said}"
+    );
+    assert!(
+        a.html.contains(r#"value="Travel Buddy Plus""#),
+        "typed values kept"
+    );
     assert_eq!(
         api_view(&app, &p, &client_id).await["draft"]["name"],
         "Travel Buddy",
@@ -327,10 +368,17 @@ async fn a_preview_names_the_steps_a_save_reopens_and_the_save_reopens_exactly_t
     let mut preview = same.clone();
     preview.push(("action".into(), "preview".into()));
     let a = dev.post(&path, &as_refs(&preview)).await;
-    assert!(words(&a.html).contains("Saving this reopens no review step"), "{}", words(&a.html));
+    assert!(
+        words(&a.html).contains("Saving this reopens no review step"),
+        "{}",
+        words(&a.html)
+    );
     same.push(("action".into(), "save".into()));
     let a = dev.post(&path, &as_refs(&same)).await;
-    assert_eq!(a.location.as_deref(), Some(format!("{path}?done=unchanged").as_str()));
+    assert_eq!(
+        a.location.as_deref(),
+        Some(format!("{path}?done=unchanged").as_str())
+    );
 }
 
 async fn a_save_on_a_stale_draft_version_is_refused_and_keeps_what_was_typed(backend: Backend) {
@@ -404,13 +452,24 @@ async fn the_review_page_shows_each_step_with_the_reviewers_note_and_findings_li
     let said = words(&page);
     assert!(page.contains(r#"id="step-app_identity""#));
     assert!(said.contains("Changes requested"), "{said}");
-    assert!(said.contains("Say in the description who the app is for."), "{said}");
+    assert!(
+        said.contains("Say in the description who the app is for."),
+        "{said}"
+    );
     assert!(said.contains("Company review Approved"), "{said}");
-    assert!(said.contains("Requested scopes Waiting for review"), "{said}");
-    assert!(said.contains("2 of 11 steps done") || said.contains("of 11 steps done"), "{said}");
+    assert!(
+        said.contains("Requested scopes Waiting for review"),
+        "{said}"
+    );
+    assert!(
+        said.contains("2 of 11 steps done") || said.contains("of 11 steps done"),
+        "{said}"
+    );
     // The finding in words, linking to its field on the edit form.
     assert!(
-        page.contains(&format!(r#"href="/partner/apps/{client_id}/edit#redirect_uris""#)),
+        page.contains(&format!(
+            r#"href="/partner/apps/{client_id}/edit#redirect_uris""#
+        )),
         "{page}"
     );
     assert!(said.contains("uses http; use https"), "{said}");
@@ -437,13 +496,26 @@ async fn the_consent_preview_shows_the_drafts_name_words_and_scopes(backend: Bac
         .await;
     let said = words(&page);
     assert!(said.contains("Preview."), "{said}");
-    assert!(said.contains("Travel Buddy wants to access your Onyx account"), "{said}");
+    assert!(
+        said.contains("Travel Buddy wants to access your Onyx account"),
+        "{said}"
+    );
     assert!(said.contains("Show your name on your bookings."), "{said}");
-    assert!(said.contains("Travel Buddy never sells your details."), "{said}");
-    for label in ["Sign you in with Onyx ID", "Your name", "Your email address"] {
+    assert!(
+        said.contains("Travel Buddy never sells your details."),
+        "{said}"
+    );
+    for label in [
+        "Sign you in with Onyx ID",
+        "Your name",
+        "Your email address",
+    ] {
         assert!(said.contains(label), "{label}: {said}");
     }
-    assert!(!said.contains("Read permission states"), "the app's own scopes are not shown");
+    assert!(
+        !said.contains("Read permission states"),
+        "the app's own scopes are not shown"
+    );
     assert!(said.contains("optional"), "email is optional: {said}");
     assert!(!page.contains(r#"action="/consent""#), "nothing to answer");
     assert!(page.contains(r#"value="approve" disabled"#));
@@ -472,7 +544,10 @@ async fn another_partners_member_finds_nothing_and_a_non_member_has_no_access(ba
     fields.push(("action".into(), "save".into()));
     set(&mut fields, "name", "Hijacked");
     let a = other
-        .post(&format!("/partner/apps/{client_id}/edit"), &as_refs(&fields))
+        .post(
+            &format!("/partner/apps/{client_id}/edit"),
+            &as_refs(&fields),
+        )
         .await;
     assert_eq!(a.status, 404);
     let a = other
@@ -532,7 +607,10 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing(backend: Ba
             .await
             .unwrap();
         assert_eq!(res.status(), 400, "{path}");
-        assert!(res.text().await.unwrap().contains("This form has expired"), "{path}");
+        assert!(
+            res.text().await.unwrap().contains("This form has expired"),
+            "{path}"
+        );
     }
     let view = api_view(&app, &p, &client_id).await;
     assert_eq!(view["draft"]["name"], "Travel Buddy");
@@ -577,7 +655,11 @@ async fn every_action_is_in_the_audit_log_with_the_person_who_did_it(backend: Ba
     .await;
     assert_eq!(status, 200, "{v}");
     let entries = v["entries"].as_array().unwrap();
-    let actor = format!("partner:{}/user:{}", p.partner_id, user_id(&app, DEVELOPER).await);
+    let actor = format!(
+        "partner:{}/user:{}",
+        p.partner_id,
+        user_id(&app, DEVELOPER).await
+    );
     for action in ["app.created", "app.draft_updated", "review.submitted"] {
         let e = entries
             .iter()
@@ -620,14 +702,20 @@ async fn more_than_fifty_apps_are_listed_a_page_at_a_time(backend: Backend) {
     assert!(said.contains("App 00 ") && said.contains("Draft") && said.contains("Active"));
     assert!(said.contains("Not submitted for review yet"));
     assert!(first.contains(r#"href="/partner?page=2""#));
-    assert!(first.contains(&format!(r#"href="/partner/apps/new?partner={}""#, p.partner_id)));
+    assert!(first.contains(&format!(
+        r#"href="/partner/apps/new?partner={}""#,
+        p.partner_id
+    )));
     assert!(first.contains(&format!(r#"href="/partner/team/{}/members""#, p.partner_id)));
     let second = owner.page("/partner?page=2").await;
     assert_eq!(second.matches(r#"<tr id="app-"#).count(), 5);
     assert!(words(&second).contains("Page 2 of 2"));
     let both = format!("{} {}", words(&first), words(&second));
     for i in 0..55 {
-        assert!(both.contains(&format!("App {i:02} ")), "App {i:02} is listed once");
+        assert!(
+            both.contains(&format!("App {i:02} ")),
+            "App {i:02} is listed once"
+        );
     }
     // A developer manages the apps, not the team.
     let dev = Console::sign_in(&app, DEVELOPER).await;
@@ -681,7 +769,12 @@ async fn the_apps_pages_pass_axe_in_a_real_browser() {
     type_into(&b, "#name", "Trip Planner").await;
     type_into(&b, "#description", "Plan trips with friends.").await;
     type_into(&b, "#purpose", "Show your name on your trips.").await;
-    type_into(&b, "#consent_copy", "Trip Planner never shares your details.").await;
+    type_into(
+        &b,
+        "#consent_copy",
+        "Trip Planner never shares your details.",
+    )
+    .await;
     type_into(&b, "#domain", "app.example").await;
     type_into(&b, "#redirect_uris", "http://app.example/cb").await;
     click(&b, r#"#scope-openid"#).await;
@@ -694,7 +787,7 @@ async fn the_apps_pages_pass_axe_in_a_real_browser() {
     b.goto(&app.url(&format!("/partner/apps/{client_id}")))
         .await
         .unwrap();
-    element(&b, "table.compare").await;
+    element(&b, "dl.compare").await;
     shoot_and_check(&b, "console-app-overview").await;
 
     b.goto(&app.url(&format!("/partner/apps/{client_id}/edit")))

@@ -475,7 +475,9 @@ pub fn field_id(field: &str, draft: &AppDraft) -> String {
 pub fn add_error(errors: &mut FieldErrors, field: &str, draft: &AppDraft, message: String) {
     let id = field_id(field, draft);
     match field.split_once('[') {
-        Some((name, _)) if id == name && !matches!(name, "scopes" | "optional_scopes" | "capabilities") => {
+        Some((name, _))
+            if id == name && !matches!(name, "scopes" | "optional_scopes" | "capabilities") =>
+        {
             errors.add(field, message)
         }
         _ => errors.add(&id, message),

@@ -240,7 +240,12 @@ pub(super) async fn edit_post(
 }
 
 /// A refusal at its field, or in the banner when it names none.
-fn place(shown: &mut Shown, field: Option<String>, draft: &crate::partner::AppDraft, message: String) {
+fn place(
+    shown: &mut Shown,
+    field: Option<String>,
+    draft: &crate::partner::AppDraft,
+    message: String,
+) {
     match field {
         Some(f) => add_error(&mut shown.errors, &f, draft, message),
         None => shown.banner = Banner::refused(message),

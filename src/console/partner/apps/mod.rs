@@ -13,12 +13,12 @@ mod preview;
 mod review;
 
 use askama::Template;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 
 use self::draft_form::{DraftForm, add_error, draft_of, step_state_words};
 use super::AppHeader;
@@ -462,9 +462,17 @@ fn compare(app: &App, draft: &AppDraft) -> Vec<Compared> {
             or_none(draft.domain.as_deref().unwrap_or("")),
         ),
         ("Redirect URIs", listed(&uris), listed(&draft.redirect_uris)),
-        ("Allowed origins", listed(&app.origins), listed(&draft.origins)),
+        (
+            "Allowed origins",
+            listed(&app.origins),
+            listed(&draft.origins),
+        ),
         ("Scopes", listed(&scopes), listed(&draft.scopes)),
-        ("Webhook endpoints", listed(&app.webhooks), listed(&draft.webhooks)),
+        (
+            "Webhook endpoints",
+            listed(&app.webhooks),
+            listed(&draft.webhooks),
+        ),
         (
             "Support URL",
             or_none(app.support_url.as_deref().unwrap_or("")),

@@ -98,51 +98,55 @@ async fn page(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let (summary, steps, findings) = match &latest {
-        Some(r) => {
-            let view = match review::review_view(&state.db, &app).await {
-                Ok(v) => v,
-                Err(e) => return failed(e),
-            };
-            let steps = view
-                .steps
-                .iter()
-                .map(|s| StepRow {
-                    key: s.step.as_str(),
-                    title: s.title,
-                    state: step_state_words(s.state),
-                    class: step_state_class(s.state),
-                    by: reviewer_words(s.reviewer.as_deref()),
-                    note: s.note.clone().filter(|n| !n.trim().is_empty()),
-                    updated: date_time(s.updated_at),
-                    blocking: s.blocking_findings,
-                })
-                .collect();
-            let summary = ReviewSummary {
-                number: view.review,
-                state: match view.state.as_str() {
-                    "approved" => "Approved: every step is done",
-                    "rejected" => "Rejected",
-                    _ => "Open: Onyx is reviewing it",
-                },
-                submitted: date_time(view.submitted_at),
-                progress: progress(Some(r)),
-            };
-            (
-                Some(summary),
-                steps,
-                finding_rows(client_id, &view.findings, &draft),
-            )
-        }
-        None => {
-            // Never submitted: the findings the pre-checks would record now.
-            let findings = match crate::partner::apps::run_prechecks(&state.db, &app.client_id, &draft).await {
-                Ok(f) => f,
-                Err(e) => return failed(e),
-            };
-            (None, Vec::new(), finding_rows(client_id, &findings, &draft))
-        }
-    };
+    let (summary, steps, findings) =
+        match &latest {
+            Some(r) => {
+                let view = match review::review_view(&state.db, &app).await {
+                    Ok(v) => v,
+                    Err(e) => return failed(e),
+                };
+                let steps = view
+                    .steps
+                    .iter()
+                    .map(|s| StepRow {
+                        key: s.step.as_str(),
+                        title: s.title,
+                        state: step_state_words(s.state),
+                        class: step_state_class(s.state),
+                        by: reviewer_words(s.reviewer.as_deref()),
+                        note: s.note.clone().filter(|n| !n.trim().is_empty()),
+                        updated: date_time(s.updated_at),
+                        blocking: s.blocking_findings,
+                    })
+                    .collect();
+                let summary = ReviewSummary {
+                    number: view.review,
+                    state: match view.state.as_str() {
+                        "approved" => "Approved: every step is done",
+                        "rejected" => "Rejected",
+                        _ => "Open: Onyx is reviewing it",
+                    },
+                    submitted: date_time(view.submitted_at),
+                    progress: progress(Some(r)),
+                };
+                (
+                    Some(summary),
+                    steps,
+                    finding_rows(client_id, &view.findings, &draft),
+                )
+            }
+            None => {
+                // Never submitted: the findings the pre-checks would record now.
+                let findings =
+                    match crate::partner::apps::run_prechecks(&state.db, &app.client_id, &draft)
+                        .await
+                    {
+                        Ok(f) => f,
+                        Err(e) => return failed(e),
+                    };
+                (None, Vec::new(), finding_rows(client_id, &findings, &draft))
+            }
+        };
     person.render(
         status,
         &ReviewPage {
@@ -161,7 +165,14 @@ pub(super) async fn review_get(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    page(&state, &headers, &client_id, StatusCode::OK, Banner::default()).await
+    page(
+        &state,
+        &headers,
+        &client_id,
+        StatusCode::OK,
+        Banner::default(),
+    )
+    .await
 }
 
 pub(super) async fn submit(
@@ -183,7 +194,14 @@ pub(super) async fn submit(
         Ok(_) => see_other(&path),
         Err(e) => {
             let (s, message, _) = refusal(&e);
-            page(&state, &headers, &client_id, refused_status(s), Banner::refused(message)).await
+            page(
+                &state,
+                &headers,
+                &client_id,
+                refused_status(s),
+                Banner::refused(message),
+            )
+            .await
         }
     }
 }
