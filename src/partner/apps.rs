@@ -354,11 +354,9 @@ pub(super) fn applies(step: Step, draft: &AppDraft) -> bool {
     }
 }
 
-pub(super) async fn run_prechecks(
-    db: &Db,
-    client_id: &str,
-    draft: &AppDraft,
-) -> Result<Vec<Finding>> {
+/// The pre-checks' findings on `draft`, with the names of the apps Onyx approved (other than
+/// this one) to catch impersonation.
+pub async fn run_prechecks(db: &Db, client_id: &str, draft: &AppDraft) -> Result<Vec<Finding>> {
     let names = apps::approved_names(db, client_id).await?;
     Ok(prechecks::run(
         draft,
@@ -366,6 +364,61 @@ pub(super) async fn run_prechecks(
             approved_names: &names,
         },
     ))
+}
+
+/// Whether a draft now at `draft` reopens this step of the latest review: the step was done
+/// (approved, or not applicable and it applies now) and the fields it covers differ from what
+/// it was decided on. The one rule for both a change and the preview of a change.
+fn reopens(rec: &reviews::StepRecord, draft: &AppDraft) -> bool {
+    let now_snapshot = snapshot(rec.step, draft);
+    let was_done = rec.state == StepState::Approved
+        || (rec.state == StepState::NotApplicable && applies(rec.step, draft));
+    let differs = now_snapshot.is_some() && now_snapshot != rec.snapshot;
+    was_done && differs
+}
+
+/// The steps of `review` that changing the draft to `draft` reopens, in the review's order.
+pub fn reopened_steps(review: Option<&reviews::Review>, draft: &AppDraft) -> Vec<Step> {
+    review
+        .map(|r| {
+            r.steps
+                .iter()
+                .filter(|rec| reopens(rec, draft))
+                .map(|rec| rec.step)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a change would do, without making it: the draft it makes (checked as a change is),
+/// the steps it reopens and the pre-checks' findings on it.
+#[derive(Debug)]
+pub struct DraftChangePreview {
+    pub draft: AppDraft,
+    /// The draft version the change applies to.
+    pub draft_version: i64,
+    pub reopened: Vec<Step>,
+    pub findings: Vec<Finding>,
+}
+
+pub async fn preview_draft_change(
+    db: &Db,
+    app: &App,
+    patch: DraftPatch,
+) -> Result<DraftChangePreview> {
+    let (current, version) = draft_versions::current(db, &app.client_id)
+        .await?
+        .ok_or(ProgramError::NotFound("app"))?;
+    let draft = patch.apply(current.unwrap_or_default());
+    check_draft_shape(&draft)?;
+    let review = reviews::latest(db, &app.client_id).await?;
+    let findings = run_prechecks(db, &app.client_id, &draft).await?;
+    Ok(DraftChangePreview {
+        reopened: reopened_steps(review.as_ref(), &draft),
+        draft,
+        draft_version: version,
+        findings,
+    })
 }
 
 /// Changes a partner app's draft (the fields given replace the draft's). Steps of the latest
@@ -377,9 +430,51 @@ pub async fn update_draft(
     app: &App,
     patch: DraftPatch,
 ) -> Result<AppView> {
+    Ok(change_draft(db, now, actor, app, None, patch).await?.app)
+}
+
+/// A draft changed: the app as it is now, and the review steps the change reopened.
+#[derive(Debug)]
+pub struct DraftUpdated {
+    pub app: AppView,
+    pub reopened: Vec<Step>,
+}
+
+/// [`update_draft`] on the draft version the partner read (`seen`): when the draft has moved
+/// on since, nothing is changed and the refusal names the version it is at.
+pub async fn update_draft_at(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    seen: i64,
+    patch: DraftPatch,
+) -> Result<DraftUpdated> {
+    change_draft(db, now, actor, app, Some(seen), patch).await
+}
+
+async fn change_draft(
+    db: &Db,
+    now: Timestamp,
+    actor: &str,
+    app: &App,
+    seen: Option<i64>,
+    patch: DraftPatch,
+) -> Result<DraftUpdated> {
     let (current, version) = draft_versions::current(db, &app.client_id)
         .await?
         .ok_or(ProgramError::NotFound("app"))?;
+    if let Some(seen) = seen.filter(|s| *s != version) {
+        return Err(ProgramError::conflict(
+            "draft_changed",
+            format!(
+                "the draft changed since version {seen}, which this edit was made on: it is at version {version} now; nothing was saved"
+            ),
+        )
+        .with("field", "draft_version")
+        .with("draft_version", version)
+        .with("edited_draft_version", seen));
+    }
     let changed = patch.fields();
     let draft = patch.apply(current.unwrap_or_default());
     check_draft_shape(&draft)?;
@@ -414,11 +509,7 @@ pub async fn update_draft(
     let mut reopened = Vec::new();
     if let Some(review) = &review {
         for rec in &review.steps {
-            let now_snapshot = snapshot(rec.step, &draft);
-            let was_done = rec.state == StepState::Approved
-                || (rec.state == StepState::NotApplicable && applies(rec.step, &draft));
-            let differs = now_snapshot.is_some() && now_snapshot != rec.snapshot;
-            if was_done && differs {
+            if reopens(rec, &draft) {
                 reviews::set_step(
                     &mut tx,
                     &review.id,
@@ -436,7 +527,7 @@ pub async fn update_draft(
                     now,
                 )
                 .await?;
-                reopened.push(rec.step.as_str());
+                reopened.push(rec.step);
             }
         }
         if !reopened.is_empty() && !review.is_open() {
@@ -462,7 +553,10 @@ pub async fn update_draft(
     .await?;
     tx.commit().await?;
     let app = any_app(db, &app.client_id).await?;
-    app_view(db, &app).await
+    Ok(DraftUpdated {
+        app: app_view(db, &app).await?,
+        reopened,
+    })
 }
 
 /// The configuration Onyx approved, which the OAuth endpoints use.

@@ -63,3 +63,51 @@ fn a_draft_patch_replaces_only_what_it_names_and_lowercases_the_domain() {
     .apply(before);
     assert_eq!(cleared.domain, None);
 }
+
+#[test]
+fn a_change_reopens_the_done_steps_whose_fields_it_changes_and_no_other() {
+    use crate::store::reviews::{Review, StepRecord};
+    let draft = AppDraft {
+        name: "Ledger".into(),
+        redirect_uris: vec!["https://ledger.example/cb".into()],
+        ..AppDraft::default()
+    };
+    let record = |step: Step, state: StepState| StepRecord {
+        step,
+        state,
+        reviewer: None,
+        note: None,
+        snapshot: snapshot(step, &draft),
+        updated_at: 0,
+        draft_version: Some(1),
+    };
+    let review = Review {
+        id: "r".into(),
+        client_id: "c".into(),
+        number: 1,
+        state: "open".into(),
+        submitted_at: 0,
+        closed_at: None,
+        findings: vec![],
+        steps: vec![
+            record(Step::AppIdentity, StepState::Approved),
+            record(Step::RedirectUris, StepState::Approved),
+            record(Step::Support, StepState::Pending),
+            record(Step::Webhooks, StepState::NotApplicable),
+        ],
+    };
+    assert_eq!(reopened_steps(Some(&review), &draft), []);
+    let changed = DraftPatch {
+        name: Some("Ledger Pro".into()),
+        support_url: Some(Some("https://ledger.example/help".into())),
+        webhooks: Some(vec!["https://ledger.example/hook".into()]),
+        ..DraftPatch::default()
+    }
+    .apply(draft.clone());
+    // Support was not done yet: nothing to reopen there; webhooks now apply.
+    assert_eq!(
+        reopened_steps(Some(&review), &changed),
+        [Step::AppIdentity, Step::Webhooks]
+    );
+    assert_eq!(reopened_steps(None, &changed), []);
+}

@@ -74,7 +74,7 @@ fn view(scope: &ScopeInfo, app: &App, expiry: Option<i64>) -> ScopeView {
 }
 
 /// Scopes grouped by category, in request order.
-fn groups(scopes: Vec<ScopeView>) -> Vec<ScopeGroup> {
+pub(crate) fn groups(scopes: Vec<ScopeView>) -> Vec<ScopeGroup> {
     let mut out: Vec<ScopeGroup> = Vec::new();
     for view in scopes {
         let key = catalogue()
@@ -241,6 +241,7 @@ fn page(
             })
             .collect(),
         already_granted: sorted.granted.iter().map(|s| view(s, app, None)).collect(),
+        preview: None,
     };
     with_cookies(render(StatusCode::OK, &page), set)
 }

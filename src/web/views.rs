@@ -66,6 +66,9 @@ pub struct ConsentPage<'a> {
     pub common_expiry: Option<String>,
     pub unavailable: Vec<UnavailableView>,
     pub already_granted: Vec<ScopeView>,
+    /// A partner's preview of the screen, from the app's draft: where to go back to. The page
+    /// then says it is a preview and has no form to answer.
+    pub preview: Option<&'a str>,
 }
 
 pub struct PermissionView {
