@@ -131,9 +131,8 @@ fn step_evidence(review: &Review, step: Step) -> (bool, String) {
         Some(rec) if rec.state == StepState::Approved => (
             true,
             format!(
-                "{} approved by {} on {}",
+                "{} approved by Onyx on {}",
                 step.title(),
-                rec.reviewer.as_deref().unwrap_or("an operator"),
                 when(rec.updated_at)
             ),
         ),

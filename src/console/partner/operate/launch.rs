@@ -111,7 +111,7 @@ async fn page(
                         label: r.label,
                         status,
                         class,
-                        evidence: sentence(&r.evidence),
+                        evidence: evidence_sentence(&r.evidence),
                     }
                 })
                 .collect();
@@ -151,6 +151,20 @@ async fn page(
             in_production: p.app.stage == Stage::Production,
         },
     )
+}
+
+/// The evidence as a sentence; one that starts with a domain or an address keeps its case.
+fn evidence_sentence(evidence: &str) -> String {
+    let first = evidence.split_whitespace().next().unwrap_or_default();
+    if first.contains(['.', '/', ':', '@']) {
+        let mut s = evidence.trim().to_string();
+        if !s.ends_with(['.', '!', '?']) {
+            s.push('.');
+        }
+        s
+    } else {
+        sentence(evidence)
+    }
 }
 
 fn internal(e: &ProgramError) -> Response {

@@ -85,7 +85,7 @@ pub fn time_left(now: i64, until: i64) -> String {
     let secs = (until - now).max(0);
     let (n, unit) = if secs >= 2 * 86_400 {
         (secs / 86_400, "day")
-    } else if secs >= 2 * 3600 {
+    } else if secs >= 3600 {
         (secs / 3600, "hour")
     } else if secs >= 120 {
         (secs / 60, "minute")
@@ -117,6 +117,7 @@ mod tests {
         assert_eq!(time_left(0, 86_400), "24 hours");
         assert_eq!(time_left(0, 3 * 86_400 + 5), "3 days");
         assert_eq!(time_left(0, 600), "10 minutes");
+        assert_eq!(time_left(0, 3600), "1 hour");
         assert_eq!(time_left(0, 60), "60 seconds");
         assert_eq!(time_left(10, 0), "0 seconds");
     }
