@@ -111,11 +111,16 @@ fn webhook_requirement(draft: &AppDraft, endpoints: &[EndpointRow]) -> Requireme
             .filter_map(|e| e.tested_at)
             .max()
             .unwrap_or_default();
-        let evidence = format!(
-            "a signed test delivery succeeded to each of the {} live endpoints (the last on {})",
-            live.len(),
-            when(last)
-        );
+        let evidence = match live.len() {
+            1 => format!(
+                "a signed test delivery succeeded to the live endpoint on {}",
+                when(last)
+            ),
+            n => format!(
+                "a signed test delivery succeeded to each of the {n} live endpoints (the last on {})",
+                when(last)
+            ),
+        };
         requirement(KEY, LABEL, true, evidence)
     } else {
         let evidence = format!(

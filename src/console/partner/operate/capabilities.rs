@@ -41,7 +41,8 @@ pub struct CapabilityRow {
     pub state: &'static str,
     pub class: &'static str,
     pub why: String,
-    pub note: Option<String>,
+    /// The words with it: the partner's reason while requested, else Onyx's note.
+    pub note: Option<(&'static str, String)>,
     pub since: Option<String>,
     /// The scopes it unlocks, by their labels.
     pub scopes: Vec<String>,
@@ -104,7 +105,15 @@ fn render(
                 state,
                 class,
                 why: sentence(&c.reason_text),
-                note: c.note.filter(|_| c.state != CapabilityState::Gated),
+                // A gated capability's sentence already carries Onyx's note.
+                note: c.note.filter(|_| c.state != CapabilityState::Gated).map(|n| {
+                    let who = if c.state == CapabilityState::Requested {
+                        "Your reason"
+                    } else {
+                        "Onyx's note"
+                    };
+                    (who, n)
+                }),
                 since: c.updated_at.map(date_time),
                 scopes: c
                     .scopes

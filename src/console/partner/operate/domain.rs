@@ -195,7 +195,7 @@ async fn domain_check(
             access_limited,
             ..
         }) => {
-            let mut failure = vec![crate::console::sentence(&error_description)];
+            let mut failure = vec![super::words_as_sentence(&error_description)];
             if verification_lapsed {
                 failure.push(format!(
                     "{domain} was verified before, so its verification has lapsed until the token is served again."

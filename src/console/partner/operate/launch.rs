@@ -11,10 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{AppPage, query_member};
+use super::{AppPage, query_member, words_as_sentence};
 use crate::console::form::{Banner, FieldErrors, Form, refused_status};
 use crate::console::partner::AppHeader;
-use crate::console::{Nav, Section, date_time, refusal, sentence};
+use crate::console::{Nav, Section, date_time, refusal};
 use crate::error::AppError;
 use crate::partner::access::Stage;
 use crate::partner::launch::{self, RequirementStatus};
@@ -111,7 +111,7 @@ async fn page(
                         label: r.label,
                         status,
                         class,
-                        evidence: evidence_sentence(&r.evidence),
+                        evidence: words_as_sentence(&r.evidence),
                     }
                 })
                 .collect();
@@ -151,20 +151,6 @@ async fn page(
             in_production: p.app.stage == Stage::Production,
         },
     )
-}
-
-/// The evidence as a sentence; one that starts with a domain or an address keeps its case.
-fn evidence_sentence(evidence: &str) -> String {
-    let first = evidence.split_whitespace().next().unwrap_or_default();
-    if first.contains(['.', '/', ':', '@']) {
-        let mut s = evidence.trim().to_string();
-        if !s.ends_with(['.', '!', '?']) {
-            s.push('.');
-        }
-        s
-    } else {
-        sentence(evidence)
-    }
 }
 
 fn internal(e: &ProgramError) -> Response {

@@ -99,6 +99,21 @@ pub fn time_left(now: i64, until: i64) -> String {
     }
 }
 
+/// `text` as a sentence (`console::sentence`), except that one starting with a domain, a URL
+/// or an address keeps the case it has ("app.example served…", "https://…").
+pub fn words_as_sentence(text: &str) -> String {
+    let first = text.split_whitespace().next().unwrap_or_default();
+    if first.contains(['.', '/', ':', '@']) {
+        let mut s = text.trim().to_string();
+        if !s.ends_with(['.', '!', '?']) {
+            s.push('.');
+        }
+        s
+    } else {
+        crate::console::sentence(text)
+    }
+}
+
 /// Marks an answer that shows a secret as not to be kept in any cache or history.
 pub fn no_store(mut res: Response) -> Response {
     res.headers_mut().insert(
@@ -110,7 +125,13 @@ pub fn no_store(mut res: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::time_left;
+    use super::{time_left, words_as_sentence};
+
+    #[test]
+    fn a_sentence_that_starts_with_a_domain_keeps_its_case() {
+        assert_eq!(words_as_sentence("app.example served it"), "app.example served it.");
+        assert_eq!(words_as_sentence("no sign-in yet"), "No sign-in yet.");
+    }
 
     #[test]
     fn time_left_reads_in_the_largest_whole_unit() {
