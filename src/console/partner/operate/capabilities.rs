@@ -106,14 +106,17 @@ fn render(
                 class,
                 why: sentence(&c.reason_text),
                 // A gated capability's sentence already carries Onyx's note.
-                note: c.note.filter(|_| c.state != CapabilityState::Gated).map(|n| {
-                    let who = if c.state == CapabilityState::Requested {
-                        "Your reason"
-                    } else {
-                        "Onyx's note"
-                    };
-                    (who, n)
-                }),
+                note: c
+                    .note
+                    .filter(|_| c.state != CapabilityState::Gated)
+                    .map(|n| {
+                        let who = if c.state == CapabilityState::Requested {
+                            "Your reason"
+                        } else {
+                            "Onyx's note"
+                        };
+                        (who, n)
+                    }),
                 since: c.updated_at.map(date_time),
                 scopes: c
                     .scopes
@@ -185,7 +188,13 @@ async fn capability_request(
             "Say why the app needs this capability: Onyx decides on the reason you give.",
         );
         let typed = Some((name.as_str(), typed));
-        return render(&p, StatusCode::BAD_REQUEST, Banner::default(), errors, typed);
+        return render(
+            &p,
+            StatusCode::BAD_REQUEST,
+            Banner::default(),
+            errors,
+            typed,
+        );
     };
     let actor = p.actor();
     let now = state.now();

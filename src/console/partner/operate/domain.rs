@@ -60,9 +60,9 @@ fn done_banner(query: &Option<String>) -> Banner {
         Some("verified") => Banner::done(
             "The domain is verified: Onyx fetched the token you published and it matches.",
         ),
-        Some("restored") => Banner::done(
-            "The domain is verified again, and the app's access is restored.",
-        ),
+        Some("restored") => {
+            Banner::done("The domain is verified again, and the app's access is restored.")
+        }
         Some("verified_still_limited") => Banner::done(
             "The domain is verified again. The app's access stays limited for another reason, shown above.",
         ),
@@ -84,18 +84,20 @@ async fn page(
         Err(crate::partner::program::ProgramError::Conflict { .. }) => None,
         Err(e) => {
             let (s, message, _) = refusal(&e);
-            return render(p, refused_status(s), Banner::refused(message), None, failure);
+            return render(
+                p,
+                refused_status(s),
+                Banner::refused(message),
+                None,
+                failure,
+            );
         }
     };
     render(p, status, banner, challenge, failure)
 }
 
 fn challenge_view(c: DomainChallenge, p: &AppPage) -> ChallengeView {
-    let earlier = p
-        .app
-        .domain_verified
-        .clone()
-        .filter(|d| *d != c.domain);
+    let earlier = p.app.domain_verified.clone().filter(|d| *d != c.domain);
     ChallengeView {
         verified_at: if c.verified {
             c.verified_at.map(date_time)
@@ -161,8 +163,14 @@ async fn domain_check(
     if p.app.domain_token.is_none() {
         if let Err(e) = verification::domain_challenge(&state.db, &verifier, &p.app).await {
             let (s, message, _) = refusal(&e);
-            return page(&state, &p, refused_status(s), Banner::refused(message), Vec::new())
-                .await;
+            return page(
+                &state,
+                &p,
+                refused_status(s),
+                Banner::refused(message),
+                Vec::new(),
+            )
+            .await;
         }
         match crate::store::apps::by_client_id(&state.db, &client_id).await {
             Ok(Some(app)) => p.app = app,
@@ -202,9 +210,8 @@ async fn domain_check(
                 ));
             }
             if access_limited {
-                failure.push(
-                    "The app's access is limited until the domain is verified again.".into(),
-                );
+                failure
+                    .push("The app's access is limited until the domain is verified again.".into());
             }
             // Reread: a lapse changed the app's access, which the header shows.
             if let Ok(Some(app)) = crate::store::apps::by_client_id(&state.db, &client_id).await {
@@ -214,7 +221,14 @@ async fn domain_check(
         }
         Err(e) => {
             let (s, message, _) = refusal(&e);
-            page(&state, &p, refused_status(s), Banner::refused(message), Vec::new()).await
+            page(
+                &state,
+                &p,
+                refused_status(s),
+                Banner::refused(message),
+                Vec::new(),
+            )
+            .await
         }
     }
 }

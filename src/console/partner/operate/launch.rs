@@ -207,7 +207,15 @@ async fn test_accounts_set(
                 None => errors.add("emails", message),
             }
             let typed = Some(form.raw("emails").to_string());
-            page(&state, &p, refused_status(s), Banner::default(), errors, typed).await
+            page(
+                &state,
+                &p,
+                refused_status(s),
+                Banner::default(),
+                errors,
+                typed,
+            )
+            .await
         }
     }
 }

@@ -129,7 +129,10 @@ mod tests {
 
     #[test]
     fn a_sentence_that_starts_with_a_domain_keeps_its_case() {
-        assert_eq!(words_as_sentence("app.example served it"), "app.example served it.");
+        assert_eq!(
+            words_as_sentence("app.example served it"),
+            "app.example served it."
+        );
         assert_eq!(words_as_sentence("no sign-in yet"), "No sign-in yet.");
     }
 

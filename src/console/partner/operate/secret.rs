@@ -163,8 +163,9 @@ async fn secret_rotate(
                 old_until: date_time(until),
                 overlap: until > now,
             };
-            let banner =
-                Banner::done("The app has a new client secret. Copy it now: it is shown only this once.");
+            let banner = Banner::done(
+                "The app has a new client secret. Copy it now: it is shown only this once.",
+            );
             let res = render(
                 &state,
                 &p,

@@ -20,13 +20,13 @@ use crate::console::partner::AppHeader;
 use crate::console::{Nav, Section, date_time, not_found, sentence};
 use crate::partner::access::CapabilityState;
 use crate::startup::AppState;
+use crate::web::see_other;
 use crate::webhooks::endpoints::{self, audited};
 use crate::webhooks::events::ADVANCED_SUBSCRIPTIONS;
 use crate::webhooks::{
     DeliveryState, DeliveryView, EndpointState, EndpointView, EventType, SubscriptionError,
     WebhookError,
 };
-use crate::web::see_other;
 
 pub fn router() -> Router<AppState> {
     let base = "/partner/apps/{client_id}/webhooks/{endpoint_id}";
@@ -179,7 +179,9 @@ fn endpoint_path(client_id: &str, endpoint_id: &str) -> String {
 /// A webhook refusal in words: its status and sentence.
 fn refusal(e: &WebhookError) -> (StatusCode, String) {
     match e {
-        WebhookError::NotFound(what) => (StatusCode::NOT_FOUND, format!("There is no such {what}.")),
+        WebhookError::NotFound(what) => {
+            (StatusCode::NOT_FOUND, format!("There is no such {what}."))
+        }
         WebhookError::Invalid { message, .. } => (StatusCode::BAD_REQUEST, sentence(message)),
         WebhookError::Subscription(s @ SubscriptionError::Unknown(_)) => {
             (StatusCode::BAD_REQUEST, sentence(&s.to_string()))
