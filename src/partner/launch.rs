@@ -7,6 +7,7 @@ use super::access::Stage;
 use super::apps::applies;
 use super::program::{Result, not_submitted};
 use super::{AppDraft, Step, StepState};
+use crate::clock::Timestamp;
 use crate::store::Db;
 use crate::store::apps::{self, App};
 use crate::store::reviews::{self, Review};
@@ -48,6 +49,21 @@ pub struct LaunchView {
     pub stage: Stage,
     pub ready_for_production: bool,
     pub requirements: Vec<Requirement>,
+}
+
+/// A time in the evidence: "2 December 2026, 07:55 UTC".
+fn when(ts: Timestamp) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(ts) {
+        Ok(t) => format!(
+            "{} {} {}, {:02}:{:02} UTC",
+            t.day(),
+            t.month(),
+            t.year(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => ts.to_string(),
+    }
 }
 
 fn requirement(key: &'static str, label: &'static str, met: bool, evidence: String) -> Requirement {
@@ -95,10 +111,16 @@ fn webhook_requirement(draft: &AppDraft, endpoints: &[EndpointRow]) -> Requireme
             .filter_map(|e| e.tested_at)
             .max()
             .unwrap_or_default();
-        let evidence = format!(
-            "a signed test delivery succeeded to each of the {} live endpoints (last at {last})",
-            live.len()
-        );
+        let evidence = match live.len() {
+            1 => format!(
+                "a signed test delivery succeeded to the live endpoint on {}",
+                when(last)
+            ),
+            n => format!(
+                "a signed test delivery succeeded to each of the {n} live endpoints (the last on {})",
+                when(last)
+            ),
+        };
         requirement(KEY, LABEL, true, evidence)
     } else {
         let evidence = format!(
@@ -114,16 +136,27 @@ fn step_evidence(review: &Review, step: Step) -> (bool, String) {
         Some(rec) if rec.state == StepState::Approved => (
             true,
             format!(
-                "{step} approved by {} at {}",
-                rec.reviewer.as_deref().unwrap_or("an operator"),
-                rec.updated_at
+                "{} approved by Onyx on {}",
+                step.title(),
+                when(rec.updated_at)
             ),
         ),
         Some(rec) if rec.state == StepState::NotApplicable => {
-            (true, format!("{step} does not apply to this app"))
+            (true, format!("{} does not apply to this app", step.title()))
         }
-        Some(rec) => (false, format!("{step} is {}", rec.state)),
-        None => (false, format!("{step} has not been reviewed")),
+        Some(rec) => (
+            false,
+            format!(
+                "{}: {}",
+                step.title(),
+                match rec.state {
+                    StepState::ChangesRequested => "Onyx asked for changes",
+                    StepState::Rejected => "rejected",
+                    _ => "waiting for Onyx's review",
+                }
+            ),
+        ),
+        None => (false, format!("{} has not been reviewed", step.title())),
     }
 }
 
@@ -142,7 +175,7 @@ pub fn launch_checklist(
         domain_met,
         match (&app.domain_verified, app.domain_verified_at) {
             (Some(d), Some(at)) if domain_met => {
-                format!("{d} served its verification token at {at}")
+                format!("{d} served its verification token on {}", when(at))
             }
             _ => "the domain under review has not served its verification token".into(),
         },
@@ -161,7 +194,10 @@ pub fn launch_checklist(
         "A sign-in flow completed in preview",
         app.preview_sign_in_at.is_some(),
         match app.preview_sign_in_at {
-            Some(at) => format!("a test account signed in and the code was exchanged at {at}"),
+            Some(at) => format!(
+                "a test account signed in and the code was exchanged on {}",
+                when(at)
+            ),
             None => "no sign-in has completed in preview yet".into(),
         },
     ));
@@ -171,7 +207,7 @@ pub fn launch_checklist(
         "A successful revocation call in preview",
         app.preview_revocation_at.is_some(),
         match app.preview_revocation_at {
-            Some(at) => format!("the app revoked a token at /revoke at {at}"),
+            Some(at) => format!("the app revoked a token at /revoke on {}", when(at)),
             None => "the app has not called /revoke in preview yet".into(),
         },
     ));

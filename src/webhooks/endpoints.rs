@@ -472,3 +472,117 @@ pub async fn set_events(
     }
     get(db, &app.client_id, endpoint_id, now).await
 }
+
+/// The changes above as a partner member makes them in the partner console, each with its
+/// audit entry naming `actor` (`partner:{id}/user:{id}`). The change's store function commits
+/// on its own, so the entry is appended right after it, only when the change was made.
+pub mod audited {
+    use serde_json::json;
+
+    use super::{EndpointView, Result, RotatedSecret, TestSent};
+    use crate::clock::Timestamp;
+    use crate::store::Db;
+    use crate::store::apps::App;
+    use crate::store::audit::{self, Event};
+    use crate::webhooks::secrets::SecretBox;
+
+    async fn record(
+        db: &Db,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = db.begin().await?;
+        audit::append(
+            &mut tx,
+            now,
+            Event {
+                actor,
+                partner_id: app.partner_id.as_deref(),
+                client_id: Some(&app.client_id),
+                action,
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`super::set_events`], audited as `webhook.events_set`.
+    pub async fn set_events(
+        db: &Db,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        endpoint_id: &str,
+        event_types: &[String],
+    ) -> Result<EndpointView> {
+        let view = super::set_events(db, app, endpoint_id, event_types, now).await?;
+        let events: Vec<&str> = view.events.iter().map(|e| e.as_str()).collect();
+        let detail = json!({ "endpoint_id": view.endpoint_id, "events": events });
+        record(db, now, actor, app, "webhook.events_set", detail).await?;
+        Ok(view)
+    }
+
+    /// [`super::rotate_secret`], audited as `webhook.secret_rotated`.
+    pub async fn rotate_secret(
+        db: &Db,
+        sealer: &SecretBox,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        endpoint_id: &str,
+    ) -> Result<RotatedSecret> {
+        let rotated = super::rotate_secret(db, sealer, &app.client_id, endpoint_id, now).await?;
+        let detail = json!({
+            "endpoint_id": rotated.endpoint_id,
+            "previous_secret_valid_until": rotated.previous_secret_valid_until,
+        });
+        record(db, now, actor, app, "webhook.secret_rotated", detail).await?;
+        Ok(rotated)
+    }
+
+    /// [`super::enable`], audited as `webhook.enabled`.
+    pub async fn enable(
+        db: &Db,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        endpoint_id: &str,
+    ) -> Result<EndpointView> {
+        let view = super::enable(db, &app.client_id, endpoint_id, now).await?;
+        let detail = json!({ "endpoint_id": view.endpoint_id });
+        record(db, now, actor, app, "webhook.enabled", detail).await?;
+        Ok(view)
+    }
+
+    /// [`super::send_test`], audited as `webhook.test_sent`.
+    pub async fn send_test(
+        db: &Db,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        endpoint_id: &str,
+    ) -> Result<TestSent> {
+        let sent = super::send_test(db, &app.client_id, endpoint_id, now).await?;
+        let detail = json!({ "endpoint_id": sent.endpoint_id, "event_id": sent.event_id });
+        record(db, now, actor, app, "webhook.test_sent", detail).await?;
+        Ok(sent)
+    }
+
+    /// [`super::retry`], audited as `webhook.delivery_retried`.
+    pub async fn retry(
+        db: &Db,
+        now: Timestamp,
+        actor: &str,
+        app: &App,
+        delivery_id: &str,
+    ) -> Result<()> {
+        super::retry(db, &app.client_id, delivery_id, now).await?;
+        let detail = json!({ "delivery_id": delivery_id });
+        record(db, now, actor, app, "webhook.delivery_retried", detail).await
+    }
+}
