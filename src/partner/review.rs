@@ -586,7 +586,11 @@ pub async fn last_approvals(
     let mut found: std::collections::BTreeMap<Step, (i64, String, Timestamp)> =
         std::collections::BTreeMap::new();
     for e in crate::store::audit::of_app_action(db, client_id, "review.step_decided").await? {
-        let step = e.detail.get("step").and_then(Value::as_str).and_then(Step::parse);
+        let step = e
+            .detail
+            .get("step")
+            .and_then(Value::as_str)
+            .and_then(Step::parse);
         let approved = e.detail.get("state").and_then(Value::as_str) == Some("approved");
         let version = e.detail.get("draft_version").and_then(Value::as_i64);
         if let (Some(step), true, Some(v)) = (step, approved, version) {

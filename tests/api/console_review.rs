@@ -84,26 +84,38 @@ async fn the_queue_lists_open_reviews_oldest_first_with_counts_and_filters_by_st
     let first = submitted(&app, &p, "First Trips").await;
     app.clock.advance(60);
     let second = submitted(&app, &p, "Second Trips").await;
-    let (status, v) = partner_api::decide(&app, &p.op_key, &first, "app_identity", "approved").await;
+    let (status, v) =
+        partner_api::decide(&app, &p.op_key, &first, "app_identity", "approved").await;
     assert_eq!(status, 200, "{v}");
 
     let (op, _) = operator_console(&app).await;
     let html = op.page("/review").await;
     let text = words(&html);
     let (a, b) = (
-        html.find(&format!("review-{first}")).expect("the first app is listed"),
-        html.find(&format!("review-{second}")).expect("the second app is listed"),
+        html.find(&format!("review-{first}"))
+            .expect("the first app is listed"),
+        html.find(&format!("review-{second}"))
+            .expect("the second app is listed"),
     );
     assert!(a < b, "oldest first: {text}");
     assert!(text.contains("Buddy Ltd"), "the partner is named: {text}");
-    assert!(text.contains("First Trips") && text.contains("Second Trips"), "{text}");
+    assert!(
+        text.contains("First Trips") && text.contains("Second Trips"),
+        "{text}"
+    );
     assert!(text.contains("Every open review (2)"), "{text}");
     assert!(text.contains("App identity (1)"), "{text}");
     assert!(text.contains("Company (2)"), "{text}");
-    assert!(html.contains(r#"<a href="/review" aria-current="true">"#), "{html}");
+    assert!(
+        html.contains(r#"<a href="/review" aria-current="true">"#),
+        "{html}"
+    );
 
     let html = op.page("/review?step=app_identity").await;
-    assert!(!html.contains(&format!("review-{first}")), "approved there: {html}");
+    assert!(
+        !html.contains(&format!("review-{first}")),
+        "approved there: {html}"
+    );
     assert!(html.contains(&format!("review-{second}")), "{html}");
     assert!(
         html.contains(r#"<a href="/review?step=app_identity" aria-current="true">"#),
@@ -113,7 +125,11 @@ async fn the_queue_lists_open_reviews_oldest_first_with_counts_and_filters_by_st
 
     let a = op.get("/review?step=nonsense").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.html);
-    assert!(words(&a.html).contains("can be filtered by one of these steps"), "{}", a.html);
+    assert!(
+        words(&a.html).contains("can be filtered by one of these steps"),
+        "{}",
+        a.html
+    );
 }
 
 async fn an_operator_approves_a_step_with_the_form_and_the_api_shows_it_with_the_console_actor(
@@ -126,17 +142,27 @@ async fn an_operator_approves_a_step_with_the_form_and_the_api_shows_it_with_the
     let html = op.page(&format!("/review/apps/{cid}")).await;
     let section = step_section(&html, "app_identity");
     assert!(
-        section.contains(&format!(r#"action="/review/apps/{cid}/steps/app_identity""#)),
+        section.contains(&format!(
+            r#"action="/review/apps/{cid}/steps/app_identity""#
+        )),
         "{section}"
     );
-    for value in ["approved", "changes_requested", "rejected", "not_applicable"] {
+    for value in [
+        "approved",
+        "changes_requested",
+        "rejected",
+        "not_applicable",
+    ] {
         assert!(
             section.contains(&format!(r#"id="app_identity-state-{value}""#)),
             "{value}: {section}"
         );
     }
     assert!(section.contains(r#"id="app_identity-note""#), "{section}");
-    assert!(words(section).contains("Travel Buddy"), "the draft's name: {section}");
+    assert!(
+        words(section).contains("Travel Buddy"),
+        "the draft's name: {section}"
+    );
     assert!(
         words(section).contains("never approved"),
         "no approval to compare with: {section}"
@@ -153,14 +179,24 @@ async fn an_operator_approves_a_step_with_the_form_and_the_api_shows_it_with_the
             ],
         )
         .await;
-    assert_eq!(to, format!("/review/apps/{cid}?done=decided#step-app_identity"));
+    assert_eq!(
+        to,
+        format!("/review/apps/{cid}?done=decided#step-app_identity")
+    );
     assert!(words(&html).contains("The decision was recorded"), "{html}");
-    assert!(words(step_section(&html, "app_identity")).contains("Approved"), "{html}");
+    assert!(
+        words(step_section(&html, "app_identity")).contains("Approved"),
+        "{html}"
+    );
 
     let review = review_of(&app, &p, &cid).await;
     let step = step_of(&review, "app_identity");
     assert_eq!(step["state"], "approved", "{review}");
-    assert_eq!(step["reviewer"], format!("operator:{uid}/console"), "{review}");
+    assert_eq!(
+        step["reviewer"],
+        format!("operator:{uid}/console"),
+        "{review}"
+    );
     assert_eq!(step["note"], "Name and words are fine.", "{review}");
 }
 
@@ -193,19 +229,29 @@ async fn changes_requested_without_a_note_is_refused_at_the_form_with_what_was_t
         "the choice is kept: {section}"
     );
     // Another step's form is as it was.
-    assert!(!step_section(&a.html, "scopes").contains("checked"), "{}", a.html);
+    assert!(
+        !step_section(&a.html, "scopes").contains("checked"),
+        "{}",
+        a.html
+    );
 
     // A typed note is kept too when the decision is refused for another reason.
     let a = op
         .post(
             &format!("/review/apps/{cid}/steps/use_case"),
-            &[("note", "Say more about trips."), ("draft_version", &version)],
+            &[
+                ("note", "Say more about trips."),
+                ("draft_version", &version),
+            ],
         )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.html);
     let section = step_section(&a.html, "use_case");
     assert!(words(section).contains("Choose a decision"), "{section}");
-    assert!(section.contains("Say more about trips.</textarea>"), "{section}");
+    assert!(
+        section.contains("Say more about trips.</textarea>"),
+        "{section}"
+    );
 
     let review = review_of(&app, &p, &cid).await;
     assert_eq!(step_of(&review, "use_case")["state"], "pending", "{review}");
@@ -243,16 +289,26 @@ async fn a_decision_on_a_draft_that_changed_since_the_page_was_read_is_refused_i
     assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.html);
     let section = step_section(&a.html, "app_identity");
     let text = words(section);
-    assert!(text.contains("The draft changed since you read it"), "{text}");
+    assert!(
+        text.contains("The draft changed since you read it"),
+        "{text}"
+    );
     assert!(text.contains("Description changed"), "{text}");
     assert!(section.contains("Looks right.</textarea>"), "{section}");
     // The page now shows the new draft, and its version for the next decision.
-    assert!(text.contains("Plan trips with friends and family."), "{text}");
+    assert!(
+        text.contains("Plan trips with friends and family."),
+        "{text}"
+    );
     let now_version = hidden_field(section, "draft_version");
     assert_ne!(now_version, read_version);
 
     let review = review_of(&app, &p, &cid).await;
-    assert_eq!(step_of(&review, "app_identity")["state"], "pending", "{review}");
+    assert_eq!(
+        step_of(&review, "app_identity")["state"],
+        "pending",
+        "{review}"
+    );
     op.post_and_follow(
         &format!("/review/apps/{cid}/steps/app_identity"),
         &[("state", "approved"), ("draft_version", &now_version)],
@@ -291,16 +347,25 @@ async fn the_diff_shows_the_approved_and_the_draft_value_of_a_field_changed_sinc
     assert_eq!(status, 200, "{v}");
     let html = op.page(&format!("/review/apps/{cid}")).await;
     let section = step_section(&html, "app_identity");
-    assert!(section.contains(r#"<table class="list diff">"#), "{section}");
+    assert!(
+        section.contains(r#"<table class="list diff">"#),
+        "{section}"
+    );
     let text = words(section);
     assert!(text.contains("Waiting for a decision"), "reopened: {text}");
     assert!(
         text.contains("Name Before: Travel Buddy After: Trip Buddy"),
         "{text}"
     );
-    assert!(!text.contains("Description Before:"), "unchanged fields are not in the diff: {text}");
+    assert!(
+        !text.contains("Description Before:"),
+        "unchanged fields are not in the diff: {text}"
+    );
     // Other steps were never approved.
-    assert!(words(step_section(&html, "scopes")).contains("never approved"), "{html}");
+    assert!(
+        words(step_section(&html, "scopes")).contains("never approved"),
+        "{html}"
+    );
     // The findings are shown in words, at their step.
     let (status, v) = partner_api::patch(
         &app,
@@ -312,8 +377,14 @@ async fn the_diff_shows_the_approved_and_the_draft_value_of_a_field_changed_sinc
     assert_eq!(status, 200, "{v}");
     let html = op.page(&format!("/review/apps/{cid}")).await;
     let section = step_section(&html, "redirect_uris");
-    assert!(words(section).contains("Redirect URIs, line 1:"), "{section}");
-    assert!(!section.contains("redirect_uri_not_https"), "no codes: {section}");
+    assert!(
+        words(section).contains("Redirect URIs, line 1:"),
+        "{section}"
+    );
+    assert!(
+        !section.contains("redirect_uri_not_https"),
+        "no codes: {section}"
+    );
     // Approving a step with blocking findings is refused at its form.
     let version = hidden_field(section, "draft_version");
     let a = op
@@ -342,9 +413,18 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
     let cid = client.client_id.clone();
     let (op, uid) = operator_console(&app).await;
     let html = op.page(&format!("/review/apps/{cid}")).await;
-    assert!(words(&html).contains("has not been submitted for review"), "{html}");
-    assert!(html.contains(&format!(r#"action="/review/apps/{cid}/access""#)), "{html}");
-    assert_eq!(client_credentials(&app, &client, "grants:read").await.0, 200);
+    assert!(
+        words(&html).contains("has not been submitted for review"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"action="/review/apps/{cid}/access""#)),
+        "{html}"
+    );
+    assert_eq!(
+        client_credentials(&app, &client, "grants:read").await.0,
+        200
+    );
 
     // A capability.
     let (to, html) = op
@@ -359,29 +439,51 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
         .await;
     assert!(to.ends_with("#capability-expanded_messaging"), "{to}");
     assert!(
-        words(&html).contains("Onyx holds expanded messaging back for this app for now: Not in this market yet."),
+        words(&html).contains(
+            "Onyx holds expanded messaging back for this app for now: Not in this market yet."
+        ),
         "{html}"
     );
     let a = op
         .post(
             &format!("/review/apps/{cid}/capabilities/expanded_messaging"),
-            &[("state", "enabled"), ("reason", "Not A Code"), ("note", "kept")],
+            &[
+                ("state", "enabled"),
+                ("reason", "Not A Code"),
+                ("note", "kept"),
+            ],
         )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.html);
-    assert!(a.html.contains(r#"id="cap-expanded_messaging-error""#), "{}", a.html);
+    assert!(
+        a.html.contains(r#"id="cap-expanded_messaging-error""#),
+        "{}",
+        a.html
+    );
     assert!(a.html.contains(r#"value="Not A Code""#), "{}", a.html);
 
     // A limit withdraws a scope at once; a limit without one is refused at its field.
     let a = op
         .post(
             &format!("/review/apps/{cid}/access"),
-            &[("state", "limited"), ("reason", "operator_decision"), ("note", "n")],
+            &[
+                ("state", "limited"),
+                ("reason", "operator_decision"),
+                ("note", "n"),
+            ],
         )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.html);
-    assert!(a.html.contains(r#"id="access-withdrawn-error""#), "{}", a.html);
-    assert!(a.html.contains(r#"id="access-state-limited" checked"#), "{}", a.html);
+    assert!(
+        a.html.contains(r#"id="access-withdrawn-error""#),
+        "{}",
+        a.html
+    );
+    assert!(
+        a.html.contains(r#"id="access-state-limited" checked"#),
+        "{}",
+        a.html
+    );
     let (_, html) = op
         .post_and_follow(
             &format!("/review/apps/{cid}/access"),
@@ -394,13 +496,23 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
         )
         .await;
     assert!(words(&html).contains("Access: Limited"), "{html}");
-    assert!(words(&html).contains("Access this app relied on was revoked."), "{html}");
-    assert_ne!(client_credentials(&app, &client, "grants:read").await.0, 200);
+    assert!(
+        words(&html).contains("Access this app relied on was revoked."),
+        "{html}"
+    );
+    assert_ne!(
+        client_credentials(&app, &client, "grants:read").await.0,
+        200
+    );
 
     // A suspension: the token endpoint refuses the very next request.
     op.post_and_follow(
         &format!("/review/apps/{cid}/access"),
-        &[("state", "suspended"), ("reason", "abuse_review"), ("note", "Reports of spam.")],
+        &[
+            ("state", "suspended"),
+            ("reason", "abuse_review"),
+            ("note", "Reports of spam."),
+        ],
     )
     .await;
     let (status, v) = client_credentials(&app, &client, "openid").await;
@@ -409,10 +521,16 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
 
     // A restore clears the operator's causes.
     let (_, html) = op
-        .post_and_follow(&format!("/review/apps/{cid}/access"), &[("state", "active")])
+        .post_and_follow(
+            &format!("/review/apps/{cid}/access"),
+            &[("state", "active")],
+        )
         .await;
     assert!(words(&html).contains("Access: Active"), "{html}");
-    assert_eq!(client_credentials(&app, &client, "grants:read").await.0, 200);
+    assert_eq!(
+        client_credentials(&app, &client, "grants:read").await.0,
+        200
+    );
 
     // The trust level.
     let (_, html) = op
@@ -423,7 +541,10 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
         .await;
     assert!(words(&html).contains("Now: Verified"), "{html}");
     let a = op
-        .post(&format!("/review/apps/{cid}/trust-level"), &[("trust_level", "godlike")])
+        .post(
+            &format!("/review/apps/{cid}/trust-level"),
+            &[("trust_level", "godlike")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.html);
     assert!(a.html.contains(r#"id="trust_level-error""#), "{}", a.html);
@@ -439,7 +560,12 @@ async fn capabilities_access_and_trust_level_are_set_from_the_apps_review_and_ta
     )
     .await;
     let actor = format!("operator:{uid}/console");
-    for action in ["capability.set", "access.limited", "access.suspended", "app.trust_level_set"] {
+    for action in [
+        "capability.set",
+        "access.limited",
+        "access.suspended",
+        "app.trust_level_set",
+    ] {
         assert!(
             log["entries"]
                 .as_array()
@@ -466,7 +592,11 @@ async fn the_audit_log_lists_the_decisions_with_the_console_actor_a_page_at_a_ti
     let version = hidden_field(&html, "draft_version");
     op.post_and_follow(
         &format!("/review/apps/{cid}/steps/company"),
-        &[("state", "approved"), ("note", "Known partner."), ("draft_version", &version)],
+        &[
+            ("state", "approved"),
+            ("note", "Known partner."),
+            ("draft_version", &version),
+        ],
     )
     .await;
     let html = op.page(&format!("/review/apps/{cid}/audit")).await;
@@ -480,7 +610,10 @@ async fn the_audit_log_lists_the_decisions_with_the_console_actor_a_page_at_a_ti
     for i in 0..55 {
         let level = if i % 2 == 0 { "verified" } else { "basic" };
         let a = op
-            .post(&format!("/review/apps/{cid}/trust-level"), &[("trust_level", level)])
+            .post(
+                &format!("/review/apps/{cid}/trust-level"),
+                &[("trust_level", level)],
+            )
             .await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.html);
     }
@@ -488,11 +621,17 @@ async fn the_audit_log_lists_the_decisions_with_the_console_actor_a_page_at_a_ti
     let html = op.page(&format!("/review/apps/{cid}/audit")).await;
     assert!(words(&html).contains("Showing 1–50 of 58"), "{html}");
     assert_eq!(html.matches("Trust level set").count(), 50, "newest first");
-    assert!(html.contains(&format!(r#"href="/review/apps/{cid}/audit?page=2""#)), "{html}");
+    assert!(
+        html.contains(&format!(r#"href="/review/apps/{cid}/audit?page=2""#)),
+        "{html}"
+    );
     let html = op.page(&format!("/review/apps/{cid}/audit?page=2")).await;
     let text = words(&html);
     assert!(text.contains("Showing 51–58 of 58"), "{text}");
-    assert!(text.contains("Review step decided") && text.contains("App registered"), "{text}");
+    assert!(
+        text.contains("Review step decided") && text.contains("App registered"),
+        "{text}"
+    );
     // The API's log is unchanged: newest first, its own limit.
     let (_, log) = partner_api::get(
         &app,
@@ -549,7 +688,11 @@ async fn only_operators_get_in_and_a_revoked_operator_is_refused_on_the_next_req
         partner_api::get(&app, &format!("/api/v1/operator/apps/{cid}"), &p.op_key).await;
     assert_eq!(shown["access"]["state"], "active", "{shown}");
     assert_eq!(shown["trust_level"], "basic", "{shown}");
-    assert_eq!(step_of(&shown["review"], "company")["state"], "pending", "{shown}");
+    assert_eq!(
+        step_of(&shown["review"], "company")["state"],
+        "pending",
+        "{shown}"
+    );
 
     // Signed out: to the sign-in page, and back here after.
     let anonymous = reqwest::Client::builder()
@@ -572,7 +715,10 @@ async fn only_operators_get_in_and_a_revoked_operator_is_refused_on_the_next_req
     let a = op.get(&format!("/review/apps/{cid}")).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     let a = op
-        .post(&format!("/review/apps/{cid}/trust-level"), &[("trust_level", "trusted")])
+        .post(
+            &format!("/review/apps/{cid}/trust-level"),
+            &[("trust_level", "trusted")],
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 }
@@ -626,7 +772,11 @@ async fn a_form_without_the_csrf_token_is_refused_and_changes_nothing(backend: B
         partner_api::get(&app, &format!("/api/v1/operator/apps/{cid}"), &p.op_key).await;
     assert_eq!(shown["access"]["state"], "active", "{shown}");
     assert_eq!(shown["trust_level"], "basic", "{shown}");
-    assert_eq!(step_of(&shown["review"], "company")["state"], "pending", "{shown}");
+    assert_eq!(
+        step_of(&shown["review"], "company")["state"],
+        "pending",
+        "{shown}"
+    );
     assert_eq!(
         shown["capabilities"]
             .as_array()
@@ -677,7 +827,10 @@ async fn the_review_console_reads_well_at_phone_and_desktop_widths_and_passes_ax
     element(&browser, "nav.step-filters").await;
     shoot_and_check(&browser, "console-review-queue").await;
 
-    browser.goto(&app.url(&format!("/review/apps/{cid}"))).await.unwrap();
+    browser
+        .goto(&app.url(&format!("/review/apps/{cid}")))
+        .await
+        .unwrap();
     element(&browser, "#step-app_identity table.diff").await;
     element(&browser, "#step-redirect_uris ul.findings").await;
     shoot_and_check(&browser, "console-review-app").await;

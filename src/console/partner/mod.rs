@@ -20,9 +20,7 @@ use crate::startup::AppState;
 use crate::store::apps::App;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(apps::router())
-        .merge(operate::router())
+    Router::new().merge(apps::router()).merge(operate::router())
 }
 
 /// The sections of an app's pages, in the order of the navigation.

@@ -197,7 +197,15 @@ pub(super) async fn app_get(
         Ok(x) => x,
         Err(r) => return r,
     };
-    app_page(&state, &person, &app, done_banner(&query), None, StatusCode::OK).await
+    app_page(
+        &state,
+        &person,
+        &app,
+        done_banner(&query),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Where a finding's field is, in words: `redirect_uris[1]` is "Redirect URIs, line 2".
@@ -244,7 +252,9 @@ fn capability_choice_words(state: CapabilityState) -> &'static str {
 
 fn access_words(state: AccessState) -> &'static str {
     match state {
-        AccessState::Active => "Active: restore the app (clears the causes an operator set, or the one chosen below)",
+        AccessState::Active => {
+            "Active: restore the app (clears the causes an operator set, or the one chosen below)"
+        }
         AccessState::Limited => "Limited: withdraw the scopes ticked below; the rest keep working",
         AccessState::Suspended => "Suspended: nothing works, from the next request",
     }
@@ -416,7 +426,9 @@ pub(super) async fn app_page(
                         chosen: chosen == s.as_str(),
                     })
                     .collect(),
-                reason_typed: typed.map(|f| f.raw("reason").to_string()).unwrap_or_default(),
+                reason_typed: typed
+                    .map(|f| f.raw("reason").to_string())
+                    .unwrap_or_default(),
                 note_typed: typed.map(|f| f.raw("note").to_string()).unwrap_or_default(),
                 key: format!("cap-{name}"),
             }

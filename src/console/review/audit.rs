@@ -152,7 +152,10 @@ mod tests {
         let lines = detail_lines(&json!({
             "step": "scopes", "state": "approved", "note": null, "effects": [], "draft_version": 3
         }));
-        assert_eq!(lines, ["draft version: 3", "state: approved", "step: scopes"]);
+        assert_eq!(
+            lines,
+            ["draft version: 3", "state: approved", "step: scopes"]
+        );
         assert_eq!(action_words("review.step_decided"), "Review step decided");
         assert_eq!(action_words("something.new"), "something.new");
     }

@@ -29,15 +29,24 @@ fn refusal_words(e: &ProgramError) -> (StatusCode, String, Option<String>) {
     } = e
     {
         let now = extra.get("draft_version").and_then(|v| v.as_i64());
-        let seen = extra.get("decided_on_draft_version").and_then(|v| v.as_i64());
+        let seen = extra
+            .get("decided_on_draft_version")
+            .and_then(|v| v.as_i64());
         let fields: Vec<&str> = extra
             .get("changed_fields")
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|f| f.as_str()).map(super::field_label).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str())
+                    .map(super::field_label)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut s = String::from("The draft changed since you read it");
         if let (Some(seen), Some(now)) = (seen, now) {
-            s.push_str(&format!(" (you read version {seen}; it is now version {now})"));
+            s.push_str(&format!(
+                " (you read version {seen}; it is now version {now})"
+            ));
         }
         if !fields.is_empty() {
             s.push_str(&format!(": {} changed", fields.join(", ")));
@@ -107,9 +116,7 @@ pub(super) async fn step_decide(
             .await;
             match outcome {
                 Ok(_) => {
-                    return see_other(&format!(
-                        "/review/apps/{client_id}?done=decided#step-{key}"
-                    ));
+                    return see_other(&format!("/review/apps/{client_id}?done=decided#step-{key}"));
                 }
                 Err(e) => {
                     let (status, message, field) = refusal_words(&e);
@@ -223,7 +230,10 @@ pub(super) async fn access_set(
         form.raw("state"),
         form.text("reason"),
         form.text("note").map(String::from),
-        form.all("withdrawn").into_iter().map(String::from).collect(),
+        form.all("withdrawn")
+            .into_iter()
+            .map(String::from)
+            .collect(),
         form.text("cause"),
     );
     let outcome = match change {

@@ -34,7 +34,10 @@ pub fn router() -> Router<AppState> {
             "/review/apps/{client_id}/capabilities/{name}",
             post(decisions::capability_set),
         )
-        .route("/review/apps/{client_id}/access", post(decisions::access_set))
+        .route(
+            "/review/apps/{client_id}/access",
+            post(decisions::access_set),
+        )
         .route(
             "/review/apps/{client_id}/trust-level",
             post(decisions::trust_set),
@@ -133,7 +136,12 @@ pub fn value_lines(v: &Value) -> Vec<String> {
         Value::Object(o) if o.is_empty() => vec!["None".into()],
         Value::Object(o) => o
             .iter()
-            .map(|(k, x)| format!("{k}: {}", x.as_str().map_or_else(|| x.to_string(), String::from)))
+            .map(|(k, x)| {
+                format!(
+                    "{k}: {}",
+                    x.as_str().map_or_else(|| x.to_string(), String::from)
+                )
+            })
             .collect(),
         other => vec![other.to_string()],
     }
@@ -148,7 +156,10 @@ mod tests {
     fn draft_values_read_as_lines_of_words() {
         assert_eq!(value_lines(&json!(null)), ["Not set"]);
         assert_eq!(value_lines(&json!(["a", "b"])), ["a", "b"]);
-        assert_eq!(value_lines(&json!({"profile": "to greet"})), ["profile: to greet"]);
+        assert_eq!(
+            value_lines(&json!({"profile": "to greet"})),
+            ["profile: to greet"]
+        );
         assert_eq!(value_lines(&json!(false)), ["No"]);
         assert_eq!(value_lines(&json!([])), ["None"]);
     }

@@ -178,10 +178,7 @@ fn message_page(person: &Person, status: StatusCode, title: &str, message: &str)
 }
 
 fn unknown_step(person: &Person) -> Response {
-    let steps = Step::all()
-        .map(Step::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let steps = Step::all().map(Step::as_str).collect::<Vec<_>>().join(", ");
     message_page(
         person,
         StatusCode::BAD_REQUEST,
