@@ -70,6 +70,25 @@ pub fn paginate<T>(items: Vec<T>, page: Option<usize>, base: &str) -> (Vec<T>, P
     )
 }
 
+/// The pager of a list of `total` entries read a page at a time from the database: the page
+/// `page` asks for, clamped as [`paginate`] does. `offset()` is where its entries start.
+pub fn of_total(total: usize, page: Option<usize>, base: &str) -> Pager {
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    Pager {
+        page: page.unwrap_or(1).clamp(1, pages),
+        pages,
+        total,
+        base: base.to_string(),
+    }
+}
+
+impl Pager {
+    /// How many entries come before this page.
+    pub fn offset(&self) -> usize {
+        (self.page - 1) * PER_PAGE
+    }
+}
+
 /// Reads `page` from a query string value (anything that is not a positive number is page 1).
 pub fn page_param(raw: Option<&str>) -> Option<usize> {
     raw.and_then(|p| p.parse().ok()).filter(|p| *p >= 1)

@@ -152,3 +152,18 @@ pub async fn audit_view(db: &Db, filter: &audit::Filter) -> Result<AuditLog> {
     let entries = audit::read(db, filter).await?;
     Ok(AuditLog { entries })
 }
+
+/// One page of the audit log, newest first, and how many entries the filter selects in all.
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<audit::Entry>,
+    pub total: i64,
+}
+
+/// The entries of `filter` from position `offset` (0-based, newest first), at most
+/// `filter.limit` of them, with the total: the console's paginated audit log.
+pub async fn audit_page(db: &Db, filter: &audit::Filter, offset: i64) -> Result<AuditPage> {
+    let total = audit::count(db, filter).await?;
+    let entries = audit::read_from(db, filter, offset).await?;
+    Ok(AuditPage { entries, total })
+}

@@ -524,3 +524,178 @@ pub async fn decide(
         effects,
     })
 }
+
+/// One field of a step whose draft value differs from the value last approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    /// As approved (`null` when the approval did not record the field).
+    pub before: Value,
+    /// In the draft now.
+    pub after: Value,
+}
+
+/// What changed in `step`'s fields between the snapshot of its last approval (`approved`, as
+/// `apps::snapshot` wrote it) and `draft`, in the order of `Step::fields`. A step that covers
+/// no field has no change.
+pub fn step_diff(step: Step, approved: &Value, draft: &super::AppDraft) -> Vec<FieldChange> {
+    let Some(now) = snapshot(step, draft) else {
+        return Vec::new();
+    };
+    step.fields()
+        .iter()
+        .filter_map(|field| {
+            let before = approved.get(*field).cloned().unwrap_or(Value::Null);
+            let after = now.get(*field).cloned().unwrap_or(Value::Null);
+            (before != after).then_some(FieldChange {
+                field,
+                before,
+                after,
+            })
+        })
+        .collect()
+}
+
+/// The step's fields as they stand in `draft` (field, value), in the order of `Step::fields`.
+pub fn step_values(step: Step, draft: &super::AppDraft) -> Vec<(&'static str, Value)> {
+    let now = snapshot(step, draft).unwrap_or(Value::Null);
+    step.fields()
+        .iter()
+        .map(|f| (*f, now.get(*f).cloned().unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// The last approval of one step: the step's fields as they were approved, on which draft
+/// version, by whom and when.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    pub snapshot: Value,
+    pub draft_version: Option<i64>,
+    pub reviewer: Option<String>,
+    pub at: Option<Timestamp>,
+}
+
+/// The last approval of each step of the app, across all its reviews: read from the audit
+/// log's decisions (each names the draft version it was made on, which the kept draft versions
+/// give back), else from a step row that is approved now (its snapshot is what was approved).
+pub async fn last_approvals(
+    db: &Db,
+    client_id: &str,
+    review: Option<&Review>,
+) -> Result<std::collections::BTreeMap<Step, Approval>> {
+    let mut found: std::collections::BTreeMap<Step, (i64, String, Timestamp)> =
+        std::collections::BTreeMap::new();
+    for e in crate::store::audit::of_app_action(db, client_id, "review.step_decided").await? {
+        let step = e
+            .detail
+            .get("step")
+            .and_then(Value::as_str)
+            .and_then(Step::parse);
+        let approved = e.detail.get("state").and_then(Value::as_str) == Some("approved");
+        let version = e.detail.get("draft_version").and_then(Value::as_i64);
+        if let (Some(step), true, Some(v)) = (step, approved, version) {
+            // Newest first: the first approval seen is the last one made.
+            found.entry(step).or_insert((v, e.actor, e.at));
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(oldest) = found.values().map(|(v, _, _)| *v).min() {
+        let versions = draft_versions::since(db, client_id, oldest).await?;
+        for (step, (v, actor, at)) in found {
+            let snap = versions
+                .iter()
+                .find(|x| x.version == v)
+                .and_then(|x| snapshot(step, &x.draft()));
+            if let Some(snapshot) = snap {
+                out.insert(
+                    step,
+                    Approval {
+                        snapshot,
+                        draft_version: Some(v),
+                        reviewer: Some(actor),
+                        at: Some(at),
+                    },
+                );
+            }
+        }
+    }
+    for rec in review.map(|r| r.steps.as_slice()).unwrap_or_default() {
+        if let (StepState::Approved, Some(snap), false) =
+            (rec.state, &rec.snapshot, out.contains_key(&rec.step))
+        {
+            out.insert(
+                rec.step,
+                Approval {
+                    snapshot: snap.clone(),
+                    draft_version: rec.draft_version,
+                    reviewer: rec.reviewer.clone(),
+                    at: Some(rec.updated_at),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+    use crate::partner::AppDraft;
+
+    fn draft() -> AppDraft {
+        AppDraft {
+            name: "Travel Buddy".into(),
+            description: "Plan trips.".into(),
+            consent_copy: "We never share.".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..AppDraft::default()
+        }
+    }
+
+    #[test]
+    fn an_unchanged_draft_has_no_change_against_its_own_approval() {
+        let d = draft();
+        let approved = snapshot(Step::AppIdentity, &d).unwrap();
+        assert!(step_diff(Step::AppIdentity, &approved, &d).is_empty());
+    }
+
+    #[test]
+    fn a_changed_field_shows_before_and_after_and_only_the_steps_fields_count() {
+        let before = draft();
+        let approved = snapshot(Step::AppIdentity, &before).unwrap();
+        let mut after = before.clone();
+        after.name = "Trip Buddy".into();
+        after.redirect_uris.push("https://app.example/other".into());
+        let changes = step_diff(Step::AppIdentity, &approved, &after);
+        assert_eq!(
+            changes,
+            [FieldChange {
+                field: "name",
+                before: json!("Travel Buddy"),
+                after: json!("Trip Buddy"),
+            }]
+        );
+        let approved = snapshot(Step::RedirectUris, &before).unwrap();
+        let changes = step_diff(Step::RedirectUris, &approved, &after);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "redirect_uris");
+        assert_eq!(changes[0].before, json!(["https://app.example/cb"]));
+    }
+
+    #[test]
+    fn a_field_the_approval_did_not_record_counts_as_changed_from_nothing() {
+        let d = draft();
+        let changes = step_diff(Step::AppIdentity, &json!({ "name": "Travel Buddy" }), &d);
+        let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["description", "consent_copy"]);
+        assert_eq!(changes[0].before, Value::Null);
+    }
+
+    #[test]
+    fn a_step_without_fields_has_no_diff_and_no_values() {
+        assert!(step_diff(Step::Company, &json!({}), &draft()).is_empty());
+        assert!(step_values(Step::Company, &draft()).is_empty());
+        let values = step_values(Step::Support, &draft());
+        assert_eq!(values, [("support_url", Value::Null)]);
+    }
+}

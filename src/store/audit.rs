@@ -83,17 +83,53 @@ pub struct Filter {
 }
 
 pub async fn read(db: &Db, f: &Filter) -> Result<Vec<Entry>, sqlx::Error> {
-    let pool = &db.pool;
+    read_from(db, f, 0).await
+}
+
+/// The entries about app `client_id` with `action`, newest first (every one: an app's
+/// decisions are few).
+pub async fn of_app_action(
+    db: &Db,
+    client_id: &str,
+    action: &str,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, at, actor, partner_id, client_id, action, detail FROM audit_log
+         WHERE client_id = $1 AND action = $2 ORDER BY id DESC",
+    )
+    .bind(client_id)
+    .bind(action)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Entry::from).collect())
+}
+
+/// How many entries `f` selects (its limit aside).
+pub async fn count(db: &Db, f: &Filter) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log
+         WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR partner_id = $2)",
+    )
+    .bind(f.client_id.as_deref())
+    .bind(f.partner_id.as_deref())
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// The entries `f` selects, newest first, skipping the first `offset` and at most `f.limit`
+/// (as `read` clamps it) after them: one page of a long log.
+pub async fn read_from(db: &Db, f: &Filter, offset: i64) -> Result<Vec<Entry>, sqlx::Error> {
     let limit = f.limit.unwrap_or(200).clamp(1, 1000);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, at, actor, partner_id, client_id, action, detail FROM audit_log
          WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR partner_id = $2)
-         ORDER BY id DESC LIMIT $3",
+         ORDER BY id DESC LIMIT $3 OFFSET $4",
     )
     .bind(f.client_id.as_deref())
     .bind(f.partner_id.as_deref())
     .bind(limit)
-    .fetch_all(pool)
+    .bind(offset.max(0))
+    .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(Entry::from).collect())
 }
