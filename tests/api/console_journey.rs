@@ -206,7 +206,11 @@ async fn a_partner_takes_an_app_from_draft_to_production_in_the_consoles() {
         .await
         .unwrap();
     click(&owner, r#"form[action$="/submit"] button"#).await;
-    element(&owner, &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#)).await;
+    element(
+        &owner,
+        &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#),
+    )
+    .await;
     let v = api_app(&app, &p, &client_id).await;
     assert_eq!(step_state(&v, "company"), "pending", "submitted: {v}");
 
@@ -264,9 +268,16 @@ async fn a_partner_takes_an_app_from_draft_to_production_in_the_consoles() {
         .await
         .unwrap();
     click(&owner, r#"form[action$="/submit"] button"#).await;
-    element(&owner, &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#)).await;
+    element(
+        &owner,
+        &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#),
+    )
+    .await;
     let v = api_app(&app, &p, &client_id).await;
-    assert_eq!(v["draft"]["scopes"], serde_json::json!(["openid", "profile"]));
+    assert_eq!(
+        v["draft"]["scopes"],
+        serde_json::json!(["openid", "profile"])
+    );
     operator
         .goto(&app.url(&format!("/review/apps/{client_id}")))
         .await
