@@ -145,12 +145,13 @@ pub async fn run(
                 .map_err(admin),
         ),
         WebhooksCommand::Test { endpoint, .. } => {
-            let sent = endpoints::send_test(db, &client_id, &endpoint, now).await;
+            let sent = endpoints::send_test(db, None, &client_id, &endpoint, now).await;
             admin_result(audited(db, now, "webhook.test_sent", sent.map_err(admin)).await)
         }
         WebhooksCommand::RotateSecret { endpoint, .. } => {
             let sealer = sealer(settings)?;
-            let rotated = endpoints::rotate_secret(db, &sealer, &client_id, &endpoint, now).await;
+            let rotated =
+                endpoints::rotate_secret(db, None, &sealer, &client_id, &endpoint, now).await;
             let rotated = rotated.map_err(admin);
             if let Ok(r) = &rotated {
                 let detail = Audit {

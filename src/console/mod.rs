@@ -17,6 +17,16 @@
 // would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+/// The value, or the page that refuses (an `Err(Response)`), returned from the handler.
+macro_rules! or_page {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(page) => return page,
+        }
+    };
+}
+
 pub mod form;
 pub mod pager;
 pub mod partner;

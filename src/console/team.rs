@@ -198,10 +198,7 @@ async fn members_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/members");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
     let f = MembersForm {
         banner: done_banner(&query),
         errors: FieldErrors::new(),
@@ -230,14 +227,8 @@ async fn member_add(
     body: Bytes,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/members");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let mut errors = FieldErrors::new();
     let email = form.text("email").unwrap_or_default().to_string();
     if email.is_empty() {
@@ -297,14 +288,8 @@ async fn member_role(
     body: Bytes,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/members");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let Ok(role) = Role::parse(form.raw("role")) else {
         let outcome = Err(crate::partner::program::ProgramError::invalid(
             "invalid_request",
@@ -336,13 +321,8 @@ async fn member_remove(
     body: Bytes,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/members");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = Form::checked(&state, &headers, &body) {
-        return r;
-    }
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
+    or_page!(Form::checked(&state, &headers, &body));
     let actor = person.partner_actor(&partner_id);
     let outcome = service::remove_member(&state.db, state.now(), &actor, &partner_id, &user_id)
         .await
@@ -408,10 +388,7 @@ async fn keys_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/keys");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
     let f = KeysForm {
         banner: done_banner(&query),
         errors: FieldErrors::new(),
@@ -430,14 +407,8 @@ async fn key_create(
     body: Bytes,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/keys");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let key_name = form.raw("name").to_string();
     let mut errors = FieldErrors::new();
     let actor = person.partner_actor(&partner_id);
@@ -488,13 +459,8 @@ async fn key_revoke(
     body: Bytes,
 ) -> Response {
     let page = format!("/partner/team/{partner_id}/keys");
-    let (person, name) = match owner(&state, &headers, &partner_id, &page).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(r) = Form::checked(&state, &headers, &body) {
-        return r;
-    }
+    let (person, name) = or_page!(owner(&state, &headers, &partner_id, &page).await);
+    or_page!(Form::checked(&state, &headers, &body));
     let actor = person.partner_actor(&partner_id);
     match service::revoke_partner_key(&state.db, state.now(), &actor, &partner_id, &key_id).await {
         Ok(_) => see_other(&format!("{page}?done=revoked")),

@@ -81,7 +81,7 @@ pub async fn endpoint(
 
 /// A new secret; the one it replaces keeps signing until `previous_until`.
 pub async fn set_secret(
-    db: &Db,
+    tx: &mut Tx<'_>,
     endpoint_id: &str,
     sealed: &str,
     previous_sealed: &str,
@@ -97,7 +97,7 @@ pub async fn set_secret(
     .bind(previous_sealed)
     .bind(previous_until)
     .bind(now)
-    .execute(&db.writer)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -545,7 +545,7 @@ pub async fn record_attempt(
 /// Sets a failed delivery of the app's to pending again, due now, with the schedule started
 /// over. True if there was one.
 pub async fn retry(
-    db: &Db,
+    tx: &mut Tx<'_>,
     client_id: &str,
     delivery_id: &str,
     now: Timestamp,
@@ -560,7 +560,7 @@ pub async fn retry(
     .bind(delivery_id)
     .bind(client_id)
     .bind(now)
-    .execute(&db.writer)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -649,7 +649,7 @@ pub async fn enabled_endpoints_in(
 /// Sets the event types (a JSON list of names) an endpoint of the app receives from now on.
 /// True if the app has that endpoint.
 pub async fn set_event_types(
-    db: &Db,
+    tx: &mut Tx<'_>,
     client_id: &str,
     endpoint_id: &str,
     event_types: &str,
@@ -663,7 +663,7 @@ pub async fn set_event_types(
     .bind(endpoint_id)
     .bind(event_types)
     .bind(now)
-    .execute(&db.writer)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -11,14 +11,50 @@ use super::settings::WebhookSettings;
 use super::{ROTATION_OVERLAP, Result, WebhookError};
 use crate::clock::Timestamp;
 use crate::store::apps::App;
+use crate::store::audit::{self, Event as AuditEvent};
 use crate::store::webhooks::{self as store, AttemptRow, DeliveryRow, EndpointRow};
-use crate::store::{Db, is_unique_violation};
+use crate::store::{Db, Tx, is_unique_violation};
 use crate::wire::wire_enum;
 
 /// Endpoints an app may have at most.
 pub const MAX_ENDPOINTS: usize = 10;
 /// Deliveries the log shows at most.
 pub const MAX_LISTED_DELIVERIES: i64 = 100;
+
+/// Who changes an endpoint, for the audit entry written in the change's own transaction: a
+/// partner's API key or member (`partner:{id}/key:{id}`, `partner:{id}/user:{id}`). The CLI,
+/// which writes its own entry with the OS user, passes none.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub actor: &'a str,
+    pub partner_id: Option<&'a str>,
+}
+
+/// Appends the audit entry of a change to `client_id`'s endpoints, when someone is named.
+async fn audit_in(
+    tx: &mut Tx<'_>,
+    by: Option<Actor<'_>>,
+    now: Timestamp,
+    client_id: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    if let Some(by) = by {
+        audit::append(
+            tx,
+            now,
+            AuditEvent {
+                actor: by.actor,
+                partner_id: by.partner_id,
+                client_id: Some(client_id),
+                action,
+                detail,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 wire_enum! {
     /// Whether an endpoint receives deliveries.
@@ -280,6 +316,7 @@ pub async fn get(
 /// [`ROTATION_OVERLAP`] (a secret rotated out earlier stops at once).
 pub async fn rotate_secret(
     db: &Db,
+    by: Option<Actor<'_>>,
     sealer: &SecretBox,
     client_id: &str,
     endpoint_id: &str,
@@ -288,8 +325,9 @@ pub async fn rotate_secret(
     let row = one(db, client_id, endpoint_id).await?;
     let secret = SigningSecret::generate();
     let until = now + ROTATION_OVERLAP;
+    let mut tx = db.begin().await?;
     store::set_secret(
-        db,
+        &mut tx,
         &row.id,
         &sealer.seal(&row.id, &secret),
         &row.secret,
@@ -297,6 +335,17 @@ pub async fn rotate_secret(
         now,
     )
     .await?;
+    let detail = serde_json::json!({ "endpoint_id": row.id, "previous_secret_valid_until": until });
+    audit_in(
+        &mut tx,
+        by,
+        now,
+        client_id,
+        "webhook.secret_rotated",
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(RotatedSecret {
         endpoint_id: row.id,
         secret: secret.expose(),
@@ -307,6 +356,7 @@ pub async fn rotate_secret(
 /// Enables a disabled endpoint: deliveries resume with new events (failed ones can be retried).
 pub async fn enable(
     db: &Db,
+    by: Option<Actor<'_>>,
     client_id: &str,
     endpoint_id: &str,
     now: Timestamp,
@@ -314,6 +364,8 @@ pub async fn enable(
     let row = one(db, client_id, endpoint_id).await?;
     let mut tx = db.begin().await?;
     store::enable(&mut tx, &row.id, now).await?;
+    let detail = serde_json::json!({ "endpoint_id": row.id });
+    audit_in(&mut tx, by, now, client_id, "webhook.enabled", detail).await?;
     tx.commit().await?;
     get(db, client_id, endpoint_id, now).await
 }
@@ -323,6 +375,7 @@ pub async fn enable(
 /// `webhook_security_failure` cause.
 pub async fn send_test(
     db: &Db,
+    by: Option<Actor<'_>>,
     client_id: &str,
     endpoint_id: &str,
     now: Timestamp,
@@ -354,6 +407,8 @@ pub async fn send_test(
         now,
     )
     .await?;
+    let detail = serde_json::json!({ "endpoint_id": row.id, "event_id": event_id });
+    audit_in(&mut tx, by, now, client_id, "webhook.test_sent", detail).await?;
     tx.commit().await?;
     super::wake();
     Ok(TestSent {
@@ -364,13 +419,31 @@ pub async fn send_test(
 }
 
 /// Delivers a failed delivery again, with the same `webhook-id`, the schedule started over.
-pub async fn retry(db: &Db, client_id: &str, delivery_id: &str, now: Timestamp) -> Result<()> {
-    if !store::retry(db, client_id, delivery_id, now).await? {
+pub async fn retry(
+    db: &Db,
+    by: Option<Actor<'_>>,
+    client_id: &str,
+    delivery_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    if !store::retry(&mut tx, client_id, delivery_id, now).await? {
         return Err(WebhookError::Conflict {
             code: "not_retryable",
             message: "no failed delivery of this app to an enabled endpoint has that id".into(),
         });
     }
+    let detail = serde_json::json!({ "delivery_id": delivery_id });
+    audit_in(
+        &mut tx,
+        by,
+        now,
+        client_id,
+        "webhook.delivery_retried",
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
     super::wake();
     Ok(())
 }
@@ -446,6 +519,7 @@ pub async fn withdraw_unapproved(
 /// Events enqueued before the change keep their deliveries; later ones follow the new types.
 pub async fn set_events(
     db: &Db,
+    by: Option<Actor<'_>>,
     app: &App,
     endpoint_id: &str,
     event_types: &[String],
@@ -467,122 +541,20 @@ pub async fn set_events(
     let events = events::subscription(event_types, &app.capabilities)?;
     let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
     let json = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
-    if !store::set_event_types(db, &app.client_id, endpoint_id, &json, now).await? {
+    let mut tx = db.begin().await?;
+    if !store::set_event_types(&mut tx, &app.client_id, endpoint_id, &json, now).await? {
         return Err(WebhookError::NotFound("endpoint"));
     }
+    let detail = serde_json::json!({ "endpoint_id": endpoint_id, "events": names });
+    audit_in(
+        &mut tx,
+        by,
+        now,
+        &app.client_id,
+        "webhook.events_set",
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
     get(db, &app.client_id, endpoint_id, now).await
-}
-
-/// The changes above as a partner member makes them in the partner console, each with its
-/// audit entry naming `actor` (`partner:{id}/user:{id}`). The change's store function commits
-/// on its own, so the entry is appended right after it, only when the change was made.
-pub mod audited {
-    use serde_json::json;
-
-    use super::{EndpointView, Result, RotatedSecret, TestSent};
-    use crate::clock::Timestamp;
-    use crate::store::Db;
-    use crate::store::apps::App;
-    use crate::store::audit::{self, Event};
-    use crate::webhooks::secrets::SecretBox;
-
-    async fn record(
-        db: &Db,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        action: &str,
-        detail: serde_json::Value,
-    ) -> Result<()> {
-        let mut tx = db.begin().await?;
-        audit::append(
-            &mut tx,
-            now,
-            Event {
-                actor,
-                partner_id: app.partner_id.as_deref(),
-                client_id: Some(&app.client_id),
-                action,
-                detail,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// [`super::set_events`], audited as `webhook.events_set`.
-    pub async fn set_events(
-        db: &Db,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        endpoint_id: &str,
-        event_types: &[String],
-    ) -> Result<EndpointView> {
-        let view = super::set_events(db, app, endpoint_id, event_types, now).await?;
-        let events: Vec<&str> = view.events.iter().map(|e| e.as_str()).collect();
-        let detail = json!({ "endpoint_id": view.endpoint_id, "events": events });
-        record(db, now, actor, app, "webhook.events_set", detail).await?;
-        Ok(view)
-    }
-
-    /// [`super::rotate_secret`], audited as `webhook.secret_rotated`.
-    pub async fn rotate_secret(
-        db: &Db,
-        sealer: &SecretBox,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        endpoint_id: &str,
-    ) -> Result<RotatedSecret> {
-        let rotated = super::rotate_secret(db, sealer, &app.client_id, endpoint_id, now).await?;
-        let detail = json!({
-            "endpoint_id": rotated.endpoint_id,
-            "previous_secret_valid_until": rotated.previous_secret_valid_until,
-        });
-        record(db, now, actor, app, "webhook.secret_rotated", detail).await?;
-        Ok(rotated)
-    }
-
-    /// [`super::enable`], audited as `webhook.enabled`.
-    pub async fn enable(
-        db: &Db,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        endpoint_id: &str,
-    ) -> Result<EndpointView> {
-        let view = super::enable(db, &app.client_id, endpoint_id, now).await?;
-        let detail = json!({ "endpoint_id": view.endpoint_id });
-        record(db, now, actor, app, "webhook.enabled", detail).await?;
-        Ok(view)
-    }
-
-    /// [`super::send_test`], audited as `webhook.test_sent`.
-    pub async fn send_test(
-        db: &Db,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        endpoint_id: &str,
-    ) -> Result<TestSent> {
-        let sent = super::send_test(db, &app.client_id, endpoint_id, now).await?;
-        let detail = json!({ "endpoint_id": sent.endpoint_id, "event_id": sent.event_id });
-        record(db, now, actor, app, "webhook.test_sent", detail).await?;
-        Ok(sent)
-    }
-
-    /// [`super::retry`], audited as `webhook.delivery_retried`.
-    pub async fn retry(
-        db: &Db,
-        now: Timestamp,
-        actor: &str,
-        app: &App,
-        delivery_id: &str,
-    ) -> Result<()> {
-        super::retry(db, &app.client_id, delivery_id, now).await?;
-        let detail = json!({ "delivery_id": delivery_id });
-        record(db, now, actor, app, "webhook.delivery_retried", detail).await
-    }
 }

@@ -677,9 +677,15 @@ async fn more_than_fifty_deliveries_are_shown_a_page_at_a_time(backend: Backend)
     let receiver = Receiver::start().await;
     let endpoint_id = endpoint_on(&app, &client_id, &receiver).await;
     for _ in 0..51 {
-        endpoints::send_test(&app.state.db, &client_id, &endpoint_id, app.clock_now())
-            .await
-            .unwrap();
+        endpoints::send_test(
+            &app.state.db,
+            None,
+            &client_id,
+            &endpoint_id,
+            app.clock_now(),
+        )
+        .await
+        .unwrap();
     }
     let owner = Console::sign_in(&app, OWNER).await;
     let path = format!("/partner/apps/{client_id}/webhooks/{endpoint_id}");
@@ -973,9 +979,15 @@ async fn the_operating_pages_read_well_at_phone_and_desktop_widths_and_pass_axe(
         json!({ "justification": "Trip reminders by SMS." }),
     )
     .await;
-    endpoints::send_test(&app.state.db, &client_id, &endpoint_id, app.clock_now())
-        .await
-        .unwrap();
+    endpoints::send_test(
+        &app.state.db,
+        None,
+        &client_id,
+        &endpoint_id,
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
     receiver.next_of("webhook.test", 0).await;
 
     let driver = Chromedriver::start();

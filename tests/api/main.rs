@@ -21,6 +21,7 @@ mod cli_definition;
 mod cli_help;
 mod consent;
 mod console_apps;
+mod console_garbage;
 mod console_journey;
 mod console_operate;
 mod console_review;

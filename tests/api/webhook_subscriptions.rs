@@ -98,6 +98,24 @@ async fn a_partner_changes_an_endpoints_event_types_and_only_the_new_ones_arrive
     assert_eq!(status, 200, "{e}");
     assert_eq!(e["events"], json!(["app.capability.updated"]));
     assert_eq!(e["state"], "enabled");
+    // The change is in the audit log with the key that made it, written with the change.
+    let (_, audit) = get(
+        &app,
+        &format!("/api/v1/operator/audit?client_id={client_id}"),
+        &op,
+    )
+    .await;
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "webhook.events_set")
+        .unwrap_or_else(|| panic!("no webhook.events_set entry in {audit}"));
+    assert!(
+        entry["actor"].as_str().unwrap().contains("/key:"),
+        "{entry}"
+    );
+    assert_eq!(entry["detail"]["events"], json!(["app.capability.updated"]));
     let (_, listed) = get(&app, &format!("/api/v1/apps/{client_id}/webhooks"), &key).await;
     assert_eq!(
         listed[0]["events"],

@@ -202,6 +202,7 @@ async fn a_certificate_for_another_host_is_refused_even_from_a_trusted_authority
     let (endpoint_id, _) = add_endpoint(&app, &client.client_id, &url).await;
     let sent = endpoints::send_test(
         &app.state.db,
+        None,
         &client.client_id,
         &endpoint_id,
         app.clock_now(),

@@ -258,7 +258,14 @@ async fn send_test(
     a: &App,
     endpoint_id: &str,
 ) -> Result<webhooks::TestSent, WebhookError> {
-    endpoints::send_test(&app.state.db, &a.client_id, endpoint_id, app.clock_now()).await
+    endpoints::send_test(
+        &app.state.db,
+        None,
+        &a.client_id,
+        endpoint_id,
+        app.clock_now(),
+    )
+    .await
 }
 
 async fn an_enqueued_event_is_delivered_signed_once_with_its_id(backend: Backend) {
@@ -370,17 +377,29 @@ async fn after_the_last_retry_the_delivery_fails_and_can_be_retried(backend: Bac
     app.clock.advance(1);
     let d = wait_delivery(&app, &a, |d| d.state == DeliveryState::Failed).await;
     assert_eq!(d.attempts.len(), 2);
-    endpoints::retry(&app.state.db, &a.client_id, &d.delivery_id, app.clock_now())
-        .await
-        .unwrap();
+    endpoints::retry(
+        &app.state.db,
+        None,
+        &a.client_id,
+        &d.delivery_id,
+        app.clock_now(),
+    )
+    .await
+    .unwrap();
     let d = wait_delivery(&app, &a, |d| d.state == DeliveryState::Delivered).await;
     assert_eq!(d.attempts.len(), 3);
     let got = rx.wait_for(3).await;
     assert!(got.iter().all(|r| r.id == d.event_id));
     // Only a failed delivery can be retried.
-    let err = endpoints::retry(&app.state.db, &a.client_id, &d.delivery_id, app.clock_now())
-        .await
-        .unwrap_err();
+    let err = endpoints::retry(
+        &app.state.db,
+        None,
+        &a.client_id,
+        &d.delivery_id,
+        app.clock_now(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "not_retryable");
 }
 
@@ -405,6 +424,7 @@ async fn a_410_disables_the_endpoint(backend: Backend) {
     assert_eq!(err.code(), "endpoint_disabled");
     let e = endpoints::enable(
         &app.state.db,
+        None,
         &a.client_id,
         &ep.endpoint_id,
         app.clock_now(),
@@ -447,6 +467,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backen
     rx.trust(&ep.secret);
     let rotated = endpoints::rotate_secret(
         &app.state.db,
+        None,
         &sealer(&app),
         &a.client_id,
         &ep.endpoint_id,

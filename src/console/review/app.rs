@@ -193,10 +193,7 @@ pub(super) async fn app_get(
     Path(client_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (person, app) = match operator_and_app(&state, &headers, &client_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (person, app) = or_page!(operator_and_app(&state, &headers, &client_id).await);
     app_page(
         &state,
         &person,

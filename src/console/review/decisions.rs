@@ -70,14 +70,8 @@ pub(super) async fn step_decide(
     Path((client_id, step)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (person, app) = match operator_and_app(&state, &headers, &client_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, app) = or_page!(operator_and_app(&state, &headers, &client_id).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let Some(step) = Step::parse(&step) else {
         return person.render(
             StatusCode::BAD_REQUEST,
@@ -145,14 +139,8 @@ pub(super) async fn capability_set(
     Path((client_id, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (person, app) = match operator_and_app(&state, &headers, &client_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, app) = or_page!(operator_and_app(&state, &headers, &client_id).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let change = CapabilityChange::parse(
         &name,
         form.raw("state"),
@@ -218,14 +206,8 @@ pub(super) async fn access_set(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (person, app) = match operator_and_app(&state, &headers, &client_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, app) = or_page!(operator_and_app(&state, &headers, &client_id).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let change = AccessChange::parse(
         form.raw("state"),
         form.text("reason"),
@@ -271,14 +253,8 @@ pub(super) async fn trust_set(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (person, app) = match operator_and_app(&state, &headers, &client_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (person, app) = or_page!(operator_and_app(&state, &headers, &client_id).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let outcome = match apps::parse_trust_level(form.raw("trust_level")) {
         Ok(level) => {
             apps::set_trust_level(

@@ -60,10 +60,7 @@ pub(super) async fn queue_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let person = match operator(&state, &headers, "/review").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let person = or_page!(operator(&state, &headers, "/review").await);
     let step = match query_member(&query, "step").filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(raw) => match Step::parse(raw.trim()) {

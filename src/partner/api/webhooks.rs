@@ -177,10 +177,18 @@ pub(super) async fn app_webhook_update(
     Path((client_id, endpoint_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     let b: EndpointEventsBody = or_respond!(body_as(&headers, &body));
     ok(outcome(
-        endpoints::set_events(&state.db, &app, &endpoint_id, &b.events, state.now()).await,
+        endpoints::set_events(
+            &state.db,
+            by(&caller),
+            &app,
+            &endpoint_id,
+            &b.events,
+            state.now(),
+        )
+        .await,
     ))
 }
 
@@ -198,11 +206,19 @@ pub(super) async fn app_webhook_secret_rotate(
     headers: HeaderMap,
     Path((client_id, endpoint_id)): Path<(String, String)>,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     let now = state.now();
     let sealer = &state.webhook_secrets;
     ok(outcome(
-        endpoints::rotate_secret(&state.db, sealer, &app.client_id, &endpoint_id, now).await,
+        endpoints::rotate_secret(
+            &state.db,
+            by(&caller),
+            sealer,
+            &app.client_id,
+            &endpoint_id,
+            now,
+        )
+        .await,
     ))
 }
 
@@ -220,9 +236,16 @@ pub(super) async fn app_webhook_enable(
     headers: HeaderMap,
     Path((client_id, endpoint_id)): Path<(String, String)>,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     ok(outcome(
-        endpoints::enable(&state.db, &app.client_id, &endpoint_id, state.now()).await,
+        endpoints::enable(
+            &state.db,
+            by(&caller),
+            &app.client_id,
+            &endpoint_id,
+            state.now(),
+        )
+        .await,
     ))
 }
 
@@ -240,10 +263,19 @@ pub(super) async fn app_webhook_test(
     headers: HeaderMap,
     Path((client_id, endpoint_id)): Path<(String, String)>,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     super::answer(
         axum::http::StatusCode::ACCEPTED,
-        outcome(endpoints::send_test(&state.db, &app.client_id, &endpoint_id, state.now()).await),
+        outcome(
+            endpoints::send_test(
+                &state.db,
+                by(&caller),
+                &app.client_id,
+                &endpoint_id,
+                state.now(),
+            )
+            .await,
+        ),
     )
 }
 
@@ -289,8 +321,15 @@ pub(super) async fn app_webhook_retry(
     headers: HeaderMap,
     Path((client_id, delivery_id)): Path<(String, String)>,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
-    let done = endpoints::retry(&state.db, &app.client_id, &delivery_id, state.now()).await;
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let done = endpoints::retry(
+        &state.db,
+        by(&caller),
+        &app.client_id,
+        &delivery_id,
+        state.now(),
+    )
+    .await;
     super::answer(
         axum::http::StatusCode::ACCEPTED,
         outcome(done).map(|()| RetryQueued {
@@ -298,4 +337,12 @@ pub(super) async fn app_webhook_retry(
             state: crate::webhooks::DeliveryState::Pending,
         }),
     )
+}
+
+/// The partner's API key acting on its app's endpoints, for the change's audit entry.
+fn by(caller: &super::PartnerCaller) -> Option<endpoints::Actor<'_>> {
+    Some(endpoints::Actor {
+        actor: &caller.actor,
+        partner_id: Some(&caller.partner_id),
+    })
 }

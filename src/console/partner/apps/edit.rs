@@ -71,18 +71,9 @@ pub(super) async fn edit_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}/edit");
-    let (person, app, _) = match member_app(&state, &headers, &client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (draft, version) = match draft_of_app(&state, &app).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let review = match latest_review(&state, &app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(&state, &headers, &client_id, &path).await);
+    let (draft, version) = or_page!(draft_of_app(&state, &app).await);
+    let review = or_page!(latest_review(&state, &app).await);
     let findings = match apps::run_prechecks(&state.db, &app.client_id, &draft).await {
         Ok(f) => f,
         Err(e) => return failed(e),
@@ -118,10 +109,7 @@ async fn again(
     form: &Form,
     shown: Shown,
 ) -> Response {
-    let review = match latest_review(state, app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let review = or_page!(latest_review(state, app).await);
     let page = EditPage {
         nav: person.nav(Section::Apps),
         header: AppHeader::of(app, Some(form.raw("name")), "edit"),
@@ -143,18 +131,9 @@ pub(super) async fn edit_post(
     body: Bytes,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}/edit");
-    let (person, app, _) = match member_app(&state, &headers, &client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let (before, version) = match draft_of_app(&state, &app).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(&state, &headers, &client_id, &path).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
+    let (before, version) = or_page!(draft_of_app(&state, &app).await);
     let seen = form
         .text("draft_version")
         .and_then(|v| v.parse::<i64>().ok());

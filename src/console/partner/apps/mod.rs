@@ -178,10 +178,7 @@ async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let person = match member(&state, &headers, "/partner").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let person = or_page!(member(&state, &headers, "/partner").await);
     let fail = |e: sqlx::Error| AppError::internal(e).into_response();
     // One list over every partner, so that a page holds at most 50 apps; each partner keeps
     // its heading and its links on every page.
@@ -272,10 +269,7 @@ async fn new_get(
         "/partner/apps/new?partner={}",
         url::form_urlencoded::byte_serialize(partner_id.as_bytes()).collect::<String>()
     );
-    let person = match member(&state, &headers, &path).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let person = or_page!(member(&state, &headers, &path).await);
     // Without a partner named, the person's only partner (with several, the list links each).
     let partner_id = if partner_id.is_empty() && person.memberships.len() == 1 {
         person.memberships[0].partner_id.clone()
@@ -299,14 +293,8 @@ async fn new_get(
 }
 
 async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let person = match member(&state, &headers, "/partner").await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let person = or_page!(member(&state, &headers, "/partner").await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let partner_id = form.raw("partner_id").to_string();
     let partner_name = match own_partner(&person, &partner_id) {
         Ok((m, _)) => m.partner_name.clone(),
@@ -495,18 +483,9 @@ async fn overview(
     Path(client_id): Path<String>,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}");
-    let (person, app, _) = match member_app(&state, &headers, &client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (draft, version) = match draft_of_app(&state, &app).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let review = match latest_review(&state, &app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(&state, &headers, &client_id, &path).await);
+    let (draft, version) = or_page!(draft_of_app(&state, &app).await);
+    let review = or_page!(latest_review(&state, &app).await);
     let steps = review
         .as_ref()
         .map(|r| {

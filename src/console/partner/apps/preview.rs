@@ -17,14 +17,8 @@ pub(super) async fn consent_preview(
     Path(client_id): Path<String>,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}/consent-preview");
-    let (person, app, _) = match member_app(&state, &headers, &client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (draft, _) = match draft_of_app(&state, &app).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(&state, &headers, &client_id, &path).await);
+    let (draft, _) = or_page!(draft_of_app(&state, &app).await);
     // What a person is asked for: the draft's scopes that they grant (the app's own access is
     // never on the screen), in the draft's order, once each.
     let mut asked: Vec<ScopeView> = Vec::new();

@@ -86,18 +86,9 @@ async fn page(
     banner: Banner,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}/review");
-    let (person, app, _) = match member_app(state, headers, client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (draft, _) = match draft_of_app(state, &app).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let latest = match super::latest_review(state, &app).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(state, headers, client_id, &path).await);
+    let (draft, _) = or_page!(draft_of_app(state, &app).await);
+    let latest = or_page!(super::latest_review(state, &app).await);
     let (summary, steps, findings) =
         match &latest {
             Some(r) => {
@@ -182,10 +173,7 @@ pub(super) async fn submit(
     body: Bytes,
 ) -> Response {
     let path = format!("/partner/apps/{client_id}/review");
-    let (person, app, _) = match member_app(&state, &headers, &client_id, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (person, app, _) = or_page!(member_app(&state, &headers, &client_id, &path).await);
     if let Err(r) = Form::checked(&state, &headers, &body) {
         return r;
     }

@@ -148,10 +148,7 @@ async fn capabilities_get(
     Path(client_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await);
     let banner = match query_member(&query, "done").as_deref() {
         Some("requested") => Banner::done(
             "Your request was sent to Onyx. The capability reads Requested until Onyx decides.",
@@ -168,17 +165,11 @@ async fn capability_request(
     body: Bytes,
 ) -> Response {
     let path = path_of(&client_id);
-    let p = match AppPage::open(&state, &headers, &client_id, &path).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path).await);
     if !CAPABILITIES.contains(&name.as_str()) {
         return not_found(&p.person);
     }
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let field = format!("reason-{name}");
     let typed = form.raw("reason");
     let mut errors = FieldErrors::new();

@@ -136,10 +136,7 @@ async fn domain_get(
     Path(client_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await);
     page(&state, &p, StatusCode::OK, done_banner(&query), Vec::new()).await
 }
 

@@ -164,10 +164,7 @@ async fn launch_get(
     Path(client_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await);
     let banner = match query_member(&query, "done").as_deref() {
         Some("accounts") => Banner::done("The test accounts were saved."),
         _ => Banner::default(),
@@ -182,14 +179,8 @@ async fn test_accounts_set(
     body: Bytes,
 ) -> Response {
     let path = path_of(&client_id);
-    let p = match AppPage::open(&state, &headers, &client_id, &path).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let emails = form.lines("emails");
     let actor = p.actor();
     match apps::set_test_accounts(&state.db, state.now(), &actor, &p.app, &emails).await {

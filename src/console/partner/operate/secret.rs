@@ -106,10 +106,7 @@ async fn secret_get(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await);
     let default = OVERLAPS[2].0;
     render(
         &state,
@@ -128,14 +125,8 @@ async fn secret_rotate(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let form = match Form::checked(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path_of(&client_id)).await);
+    let form = or_page!(Form::checked(&state, &headers, &body));
     let default = OVERLAPS[2].0;
     let overlap = match form.text("overlap_seconds") {
         None => default,

@@ -21,7 +21,7 @@ use crate::console::{Nav, Section, date_time, not_found, sentence};
 use crate::partner::access::CapabilityState;
 use crate::startup::AppState;
 use crate::web::see_other;
-use crate::webhooks::endpoints::{self, audited};
+use crate::webhooks::endpoints::{self, Actor};
 use crate::webhooks::events::ADVANCED_SUBSCRIPTIONS;
 use crate::webhooks::{
     DeliveryState, DeliveryView, EndpointState, EndpointView, EventType, SubscriptionError,
@@ -213,10 +213,7 @@ async fn list_get(
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await);
     let now = state.now();
     let list = match endpoints::list(&state.db, &p.app.client_id, now).await {
         Ok(l) => l,
@@ -386,10 +383,7 @@ async fn endpoint_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let path = endpoint_path(&client_id, &endpoint_id);
-    let p = match AppPage::open(&state, &headers, &client_id, &path).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &path).await);
     let mut shown = Shown::ok(done_banner(&query));
     shown.page = page_param(query_member(&query, "page").as_deref());
     endpoint_page(&state, &p, &endpoint_id, shown).await
@@ -426,12 +420,17 @@ async fn endpoint_test(
     Path((client_id, endpoint_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (p, _) = match action(&state, &headers, &client_id, &endpoint_id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (p, _) = or_page!(action(&state, &headers, &client_id, &endpoint_id, &body).await);
     let actor = p.actor();
-    match audited::send_test(&state.db, state.now(), &actor, &p.app, &endpoint_id).await {
+    match endpoints::send_test(
+        &state.db,
+        by(&actor, &p.app),
+        &p.app.client_id,
+        &endpoint_id,
+        state.now(),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "{}?done=test#deliveries",
             endpoint_path(&client_id, &endpoint_id)
@@ -446,12 +445,17 @@ async fn endpoint_enable(
     Path((client_id, endpoint_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (p, _) = match action(&state, &headers, &client_id, &endpoint_id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (p, _) = or_page!(action(&state, &headers, &client_id, &endpoint_id, &body).await);
     let actor = p.actor();
-    match audited::enable(&state.db, state.now(), &actor, &p.app, &endpoint_id).await {
+    match endpoints::enable(
+        &state.db,
+        by(&actor, &p.app),
+        &p.app.client_id,
+        &endpoint_id,
+        state.now(),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "{}?done=enabled",
             endpoint_path(&client_id, &endpoint_id)
@@ -466,14 +470,20 @@ async fn endpoint_secret(
     Path((client_id, endpoint_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (p, _) = match action(&state, &headers, &client_id, &endpoint_id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (p, _) = or_page!(action(&state, &headers, &client_id, &endpoint_id, &body).await);
     let now = state.now();
     let actor = p.actor();
     let sealer = &state.webhook_secrets;
-    match audited::rotate_secret(&state.db, sealer, now, &actor, &p.app, &endpoint_id).await {
+    match endpoints::rotate_secret(
+        &state.db,
+        by(&actor, &p.app),
+        sealer,
+        &p.app.client_id,
+        &endpoint_id,
+        now,
+    )
+    .await
+    {
         Ok(r) => {
             let until = r.previous_secret_valid_until;
             let mut shown = Shown::ok(Banner::done(
@@ -496,14 +506,20 @@ async fn endpoint_events(
     Path((client_id, endpoint_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (p, form) = match action(&state, &headers, &client_id, &endpoint_id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (p, form) = or_page!(action(&state, &headers, &client_id, &endpoint_id, &body).await);
     let events: Vec<String> = form.all("events").into_iter().map(String::from).collect();
     let actor = p.actor();
     let now = state.now();
-    match audited::set_events(&state.db, now, &actor, &p.app, &endpoint_id, &events).await {
+    match endpoints::set_events(
+        &state.db,
+        by(&actor, &p.app),
+        &p.app,
+        &endpoint_id,
+        &events,
+        now,
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "{}?done=events",
             endpoint_path(&client_id, &endpoint_id)
@@ -526,10 +542,7 @@ async fn delivery_retry(
     Path((client_id, delivery_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let p = match AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await);
     if let Err(r) = Form::checked(&state, &headers, &body) {
         return r;
     }
@@ -544,7 +557,14 @@ async fn delivery_retry(
         None => None,
     };
     let actor = p.actor();
-    let outcome = audited::retry(&state.db, now, &actor, &p.app, &delivery_id).await;
+    let outcome = endpoints::retry(
+        &state.db,
+        by(&actor, &p.app),
+        &p.app.client_id,
+        &delivery_id,
+        now,
+    )
+    .await;
     match (outcome, endpoint_id) {
         (Ok(()), Some(e)) => see_other(&format!(
             "{}?done=retried#deliveries",
@@ -557,4 +577,12 @@ async fn delivery_retry(
             e => failed(&p, &e),
         },
     }
+}
+
+/// The member acting on `app`'s endpoints, for the audit entry of the change.
+fn by<'a>(actor: &'a str, app: &'a crate::store::apps::App) -> Option<Actor<'a>> {
+    Some(Actor {
+        actor,
+        partner_id: app.partner_id.as_deref(),
+    })
 }
