@@ -112,9 +112,18 @@ pub async fn run(
     match command {
         WebhooksCommand::Add { url, events, .. } => {
             let sealer = sealer(settings)?;
-            let added = endpoints::add(db, &sealer, &settings.webhooks, &app, &url, &events, now)
-                .await
-                .map_err(admin);
+            let added = endpoints::add(
+                db,
+                None,
+                &sealer,
+                &settings.webhooks,
+                &app,
+                &url,
+                &events,
+                now,
+            )
+            .await
+            .map_err(admin);
             if let Ok(e) = &added {
                 let detail = Audit {
                     client_id: &client_id,

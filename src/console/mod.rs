@@ -27,6 +27,7 @@ macro_rules! or_page {
     };
 }
 
+pub mod actors;
 pub mod form;
 pub mod pager;
 pub mod partner;

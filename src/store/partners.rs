@@ -261,6 +261,14 @@ pub async fn keys_of_partner(db: &Db, partner_id: &str) -> Result<Vec<KeyInfo>, 
     .await
 }
 
+/// A key's name, revoked or not (how the audit log's pages name the key an actor used).
+pub async fn key_name(db: &Db, key_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM api_keys WHERE id = $1")
+        .bind(key_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
 /// Revokes a partner's key; false when the partner has no such unrevoked key.
 pub async fn revoke_key(
     tx: &mut Tx<'_>,

@@ -36,7 +36,7 @@ const ENDPOINT_COLUMNS: &str = "id, client_id, url, event_types, state, disabled
      disabled_note, disabled_at, secret, previous_secret, previous_secret_until, failing_since,
      tested_at, created_at, updated_at";
 
-pub async fn insert_endpoint(db: &Db, e: &EndpointRow) -> Result<(), sqlx::Error> {
+pub async fn insert_endpoint(tx: &mut Tx<'_>, e: &EndpointRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, client_id, url, event_types, state, secret,
              created_at, updated_at)
@@ -48,7 +48,7 @@ pub async fn insert_endpoint(db: &Db, e: &EndpointRow) -> Result<(), sqlx::Error
     .bind(&e.event_types)
     .bind(&e.secret)
     .bind(e.created_at)
-    .execute(&db.writer)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -228,8 +228,14 @@ async fn one(db: &Db, client_id: &str, endpoint_id: &str) -> Result<EndpointRow>
 /// Adds an endpoint to `app`: an https URL (http only with the insecure setting) and the event
 /// types it receives (every type that is not gated when none is named; a gated type only with
 /// advanced event subscriptions enabled). Returns its secret, shown once.
+///
+/// A caller acting for the partner (`by` is the member or API key, from the console or the
+/// partner API) may add to a partner app only a URL its webhooks review step approved; the
+/// CLI's development shortcut (`by` is `None`) takes any URL, like `apps create`.
+#[allow(clippy::too_many_arguments)]
 pub async fn add(
     db: &Db,
+    by: Option<Actor<'_>>,
     sealer: &SecretBox,
     settings: &WebhookSettings,
     app: &App,
@@ -238,6 +244,15 @@ pub async fn add(
     now: Timestamp,
 ) -> Result<NewEndpoint> {
     check_url(url, settings.insecure_http).map_err(|m| invalid("invalid_url", m))?;
+    if by.is_some() && app.partner_id.is_some() && !app.webhooks.iter().any(|w| w == url) {
+        return Err(WebhookError::Conflict {
+            code: "endpoint_not_approved",
+            message: format!(
+                "the webhooks review step has not approved {url}: add it to the draft's \
+                 webhooks and submit the draft for review"
+            ),
+        });
+    }
     let events = events::subscription(event_types, &app.capabilities)?;
     let existing = store::endpoints_of_app(db, &app.client_id).await?;
     if existing.iter().any(|e| e.url == url) {
@@ -272,7 +287,8 @@ pub async fn add(
         created_at: now,
         updated_at: now,
     };
-    store::insert_endpoint(db, &row).await.map_err(|e| {
+    let mut tx = db.begin().await?;
+    store::insert_endpoint(&mut tx, &row).await.map_err(|e| {
         if is_unique_violation(&e) {
             WebhookError::Conflict {
                 code: "endpoint_exists",
@@ -282,6 +298,17 @@ pub async fn add(
             e.into()
         }
     })?;
+    let detail = serde_json::json!({ "endpoint_id": row.id, "url": row.url, "events": names });
+    audit_in(
+        &mut tx,
+        by,
+        now,
+        &app.client_id,
+        "webhook.endpoint_added",
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(NewEndpoint {
         endpoint_id: row.id,
         url: row.url,

@@ -28,6 +28,7 @@ on_each_backend!(
     a_rotated_secret_is_shown_once_and_the_old_one_works_through_the_window,
     a_public_app_has_no_secret_to_rotate,
     a_test_event_reaches_the_receiver_and_shows_in_the_deliveries_log,
+    an_approved_url_is_set_up_as_an_endpoint_with_its_secret_shown_once,
     event_types_and_the_signing_secret_of_an_endpoint_are_changed_from_its_page,
     a_disabled_endpoint_is_enabled_again_and_its_failed_delivery_retried,
     more_than_fifty_deliveries_are_shown_a_page_at_a_time,
@@ -112,6 +113,7 @@ async fn endpoint_on(app: &TestApp, client_id: &str, receiver: &Receiver) -> Str
         .unwrap();
     let added = endpoints::add(
         &app.state.db,
+        None,
         &SecretBox::open_or_create(&app.keys_dir).unwrap(),
         &app.state.settings.webhooks,
         &row,
@@ -526,6 +528,126 @@ async fn a_test_event_reaches_the_receiver_and_shows_in_the_deliveries_log(backe
     // The launch checklist reads it.
     let launch = words(&dev.page(&format!("/partner/apps/{client_id}/launch")).await);
     assert!(launch.contains("Met Tested webhook delivery"), "{launch}");
+}
+
+async fn an_approved_url_is_set_up_as_an_endpoint_with_its_secret_shown_once(backend: Backend) {
+    let (app, p, _) = program(backend).await;
+    let approved = "https://hooks.app.example/onyx";
+    let mut draft = partner_api::good_draft();
+    draft["webhooks"] = json!([approved, "https://hooks.app.example/later"]);
+    let (status, v) = partner_api::post(&app, "/api/v1/apps", &p.partner_key, draft).await;
+    assert_eq!(status, 201, "{v}");
+    let client_id = v["client_id"].as_str().unwrap().to_string();
+    let list = format!("/partner/apps/{client_id}/webhooks");
+    let dev = Console::sign_in(&app, DEVELOPER).await;
+
+    // Before the review approves the URLs there is nothing to set up, and a forged form is
+    // refused at its field.
+    let page = dev.page(&list).await;
+    assert!(!page.contains("Set up an endpoint"), "{page}");
+    assert!(words(&page).contains("In the draft, not approved yet"));
+    let refused = dev
+        .post(&list, &[("url", approved), ("events", "webhook.test")])
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.html);
+    assert!(
+        words(&refused.html).contains("The webhooks review step has not approved"),
+        "{}",
+        words(&refused.html)
+    );
+    assert!(refused.html.contains(r#"role="alert""#), "in the banner");
+
+    partner_api::post(
+        &app,
+        &format!("/api/v1/apps/{client_id}/submit"),
+        &p.partner_key,
+        json!({}),
+    )
+    .await;
+    let (status, v) = decide(&app, &p.op_key, &client_id, "webhooks", "approved").await;
+    assert_eq!(status, 200, "{v}");
+    let page = dev.page(&list).await;
+    assert!(
+        words(&page).contains("Set up an endpoint"),
+        "{}",
+        words(&page)
+    );
+    assert!(
+        page.contains(r#"id="event-consent-granted" checked"#),
+        "defaults ticked"
+    );
+    assert!(!page.contains(r#"id="event-permission-granted" checked"#));
+
+    // No URL chosen, or no event type: the field says so and the ticks are kept.
+    let a = dev.post(&list, &[("events", "webhook.test")]).await;
+    assert_eq!(a.status, 400);
+    assert!(words(&a.html).contains("Choose the approved URL to set up."));
+    assert!(a.html.contains(r#"id="event-webhook-test" checked"#));
+    assert!(!a.html.contains(r#"id="event-consent-granted" checked"#));
+    let a = dev.post(&list, &[("url", approved)]).await;
+    assert_eq!(a.status, 400);
+    assert!(words(&a.html).contains("Choose at least one event type for the endpoint."));
+    // A gated event type without the capability is refused at the event types.
+    let a = dev
+        .post(
+            &list,
+            &[("url", approved), ("events", "permission.granted")],
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.html);
+    assert!(a.html.contains(r#"id="events-error""#), "{}", a.html);
+
+    // Set up: the secret is shown this once, on a page that is not stored.
+    let a = dev
+        .post(
+            &list,
+            &[
+                ("url", approved),
+                ("events", "consent.revoked"),
+                ("events", "webhook.test"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.html);
+    let secret = code(&a.html, "webhook-secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(words(&a.html).contains("The endpoint is set up and enabled."));
+    let (_, api) = partner_api::get(
+        &app,
+        &format!("/api/v1/apps/{client_id}/webhooks"),
+        &p.partner_key,
+    )
+    .await;
+    assert_eq!(api.as_array().map(Vec::len), Some(1), "{api}");
+    assert_eq!(api[0]["url"], approved);
+    assert_eq!(api[0]["events"], json!(["consent.revoked", "webhook.test"]));
+    let endpoint_id = api[0]["endpoint_id"].as_str().unwrap();
+    let shown = dev.page(&format!("{list}/{endpoint_id}")).await;
+    assert!(!shown.contains(&secret), "the secret is shown only once");
+    let page = dev.page(&list).await;
+    assert!(
+        page.contains(r#"value="https://hooks.app.example/later""#)
+            && !page.contains(&format!(r#"value="{approved}""#)),
+        "only the other approved URL is left to set up: {}",
+        words(&page)
+    );
+    // Twice is refused (the URL has its endpoint).
+    let again = dev
+        .post(&list, &[("url", approved), ("events", "webhook.test")])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.html);
+
+    let entry = audit(&app, &p, &client_id)
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "webhook.endpoint_added")
+        .expect("the set-up is audited");
+    let dev_id = user_id(&app, DEVELOPER).await;
+    assert_eq!(
+        entry["actor"],
+        format!("partner:{}/user:{dev_id}", p.partner_id)
+    );
+    assert_eq!(entry["detail"]["url"], approved);
 }
 
 async fn event_types_and_the_signing_secret_of_an_endpoint_are_changed_from_its_page(
@@ -1052,4 +1174,30 @@ async fn the_operating_pages_read_well_at_phone_and_desktop_widths_and_pass_axe(
     click(&browser, r#"form[action$="/secret"] button"#).await;
     element(&browser, "#webhook-secret").await;
     shoot_and_check(&browser, "console-webhook-secret").await;
+
+    // An app whose webhooks review step approved a URL: the set-up form, and the new endpoint
+    // with its secret shown once.
+    let mut draft = partner_api::good_draft();
+    draft["name"] = json!("Hook Buddy");
+    draft["webhooks"] = json!(["https://hooks.app.example/onyx"]);
+    let (_, v) = partner_api::post(&app, "/api/v1/apps", &p.partner_key, draft).await;
+    let hooked = v["client_id"].as_str().unwrap().to_string();
+    partner_api::post(
+        &app,
+        &format!("/api/v1/apps/{hooked}/submit"),
+        &p.partner_key,
+        json!({}),
+    )
+    .await;
+    let (status, v) = decide(&app, &p.op_key, &hooked, "webhooks", "approved").await;
+    assert_eq!(status, 200, "{v}");
+    browser
+        .goto(&app.url(&format!("/partner/apps/{hooked}/webhooks")))
+        .await
+        .unwrap();
+    element(&browser, ".endpoint-add").await;
+    shoot_and_check(&browser, "console-webhook-set-up").await;
+    click(&browser, ".endpoint-add button[type=submit]").await;
+    element(&browser, "#webhook-secret").await;
+    shoot_and_check(&browser, "console-webhook-created").await;
 }

@@ -599,10 +599,25 @@ async fn the_audit_log_lists_the_decisions_with_the_console_actor_a_page_at_a_ti
         ],
     )
     .await;
+    let text = words(&op.page(&format!("/review/apps/{cid}")).await);
+    assert!(
+        text.contains(&format!(
+            "by {OPERATOR} (operator), in the review console on"
+        )),
+        "the step's reviewer in words: {text}"
+    );
     let html = op.page(&format!("/review/apps/{cid}/audit")).await;
     let text = words(&html);
     assert!(text.contains("Review step decided"), "{text}");
-    assert!(text.contains(&format!("operator:{uid}/console")), "{text}");
+    // Who, in words (an account by its email, a key by its partner and name), beside the
+    // actor as stored.
+    assert!(
+        text.contains(&format!(
+            "By {OPERATOR} (operator), in the review console operator:{uid}/console"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("By Buddy Ltd, with the API key"), "{text}");
     assert!(text.contains("step: company"), "{text}");
     assert!(text.contains("Submitted for review"), "{text}");
     assert!(!html.contains(r#"class="pager""#), "one page: {html}");
@@ -834,6 +849,9 @@ async fn the_review_console_reads_well_at_phone_and_desktop_widths_and_passes_ax
     element(&browser, "#step-app_identity table.diff").await;
     element(&browser, "#step-redirect_uris ul.findings").await;
     shoot_and_check(&browser, "console-review-app").await;
+    // The forms below the steps: capabilities, access and trust level.
+    shoot_at(&browser, "#capabilities", "console-review-app-capabilities").await;
+    shoot_at(&browser, "#access", "console-review-app-access").await;
 
     // A refused decision, with its error at the form.
     click(&browser, "#use_case-state-changes_requested").await;

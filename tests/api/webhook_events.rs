@@ -50,6 +50,7 @@ async fn subscribe(
     let sealer = SecretBox::open_or_create(&app.keys_dir).unwrap();
     let added = endpoints::add(
         &app.state.db,
+        None,
         &sealer,
         &app.state.settings.webhooks,
         &app_row(app, client_id).await,
@@ -274,6 +275,7 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
     let sealer = SecretBox::open_or_create(&app.keys_dir).unwrap();
     let refused = endpoints::add(
         &app.state.db,
+        None,
         &sealer,
         &app.state.settings.webhooks,
         &app_row(&app, &client.client_id).await,

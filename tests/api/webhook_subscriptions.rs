@@ -50,6 +50,7 @@ async fn partner_app_with_endpoint(
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     let added = endpoints::add(
         &app.state.db,
+        None,
         &SecretBox::open_or_create(&app.keys_dir).unwrap(),
         &app.state.settings.webhooks,
         &row,
@@ -216,6 +217,7 @@ async fn a_change_of_event_types_is_checked_as_at_creation(backend: Backend) {
         .unwrap();
     let at_creation = endpoints::add(
         &app.state.db,
+        None,
         &SecretBox::open_or_create(&app.keys_dir).unwrap(),
         &app.state.settings.webhooks,
         &row,

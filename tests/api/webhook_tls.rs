@@ -58,6 +58,7 @@ async fn add_endpoint(app: &TestApp, client_id: &str, url: &str) -> (String, Str
         .expect("the app exists");
     let added = endpoints::add(
         &app.state.db,
+        None,
         &SecretBox::open_or_create(&app.keys_dir).unwrap(),
         &app.state.settings.webhooks,
         &row,

@@ -182,6 +182,7 @@ async fn add(app: &TestApp, a: &App, url: &str, events: &[&str]) -> NewEndpoint 
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     endpoints::add(
         &app.state.db,
+        None,
         &sealer(app),
         &app.state.settings.webhooks,
         a,
@@ -639,6 +640,7 @@ async fn gated_event_types_are_refused_without_the_capability(backend: Backend) 
     let a = live_app(&app, &[]).await;
     let err = endpoints::add(
         &app.state.db,
+        None,
         &sealer(&app),
         &app.state.settings.webhooks,
         &a,
@@ -668,6 +670,7 @@ async fn gated_event_types_are_refused_without_the_capability(backend: Backend) 
     let strict = onyx_id::webhooks::WebhookSettings::default();
     let err = endpoints::add(
         &app.state.db,
+        None,
         &sealer(&app),
         &strict,
         &a,

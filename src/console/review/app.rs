@@ -304,6 +304,11 @@ pub(super) async fn app_page(
         Ok(a) => a,
         Err(e) => return internal(anyhow::anyhow!(e.line())),
     };
+    let named: Vec<&str> = access.causes.iter().map(|c| c.actor.as_str()).collect();
+    let actors = match crate::console::actors::in_words(db, &named).await {
+        Ok(w) => w,
+        Err(e) => return internal(e),
+    };
     let partner = match &app.partner_id {
         None => "None: registered by an operator".to_string(),
         Some(pid) => match partners::by_id(db, pid).await {
@@ -320,6 +325,21 @@ pub(super) async fn app_page(
     let typed_for = |w: &Which| (which.as_ref() == Some(w)).then_some(&form);
     let draft_value = draft.clone().unwrap_or_else(AppDraft::default);
 
+    let mut reviewers: Vec<&str> = approvals
+        .values()
+        .filter_map(|a| a.reviewer.as_deref())
+        .collect();
+    if let Some(r) = &review {
+        reviewers.extend(r.steps.iter().filter_map(|s| s.reviewer.as_deref()));
+    }
+    let reviewers = match crate::console::actors::in_words(db, &reviewers).await {
+        Ok(w) => w,
+        Err(e) => return internal(e),
+    };
+    let reviewer = |r: &Option<String>| {
+        r.as_ref()
+            .map(|r| reviewers.get(r).cloned().unwrap_or_else(|| r.clone()))
+    };
     let mut steps = Vec::new();
     if let Some(r) = &review {
         for rec in &r.steps {
@@ -344,7 +364,7 @@ pub(super) async fn app_page(
                 title: step.title(),
                 state: state_words,
                 state_class,
-                reviewer: rec.reviewer.clone(),
+                reviewer: reviewer(&rec.reviewer),
                 note: rec.note.clone(),
                 decided: (rec.state != StepState::Pending).then(|| date_time(rec.updated_at)),
                 fields: step_values(step, &draft_value)
@@ -357,7 +377,7 @@ pub(super) async fn app_page(
                     .collect(),
                 approval: approval.map(|a| {
                     let mut s = String::from("Last approved");
-                    if let Some(by) = &a.reviewer {
+                    if let Some(by) = reviewer(&a.reviewer) {
                         s.push_str(&format!(" by {by}"));
                     }
                     if let Some(at) = a.at {
@@ -458,7 +478,10 @@ pub(super) async fn app_page(
                 reason: c.reason_text,
                 note: c.note.clone(),
                 withdrawn: c.withdrawn_scopes.clone(),
-                actor: c.actor.clone(),
+                actor: actors
+                    .get(&c.actor)
+                    .cloned()
+                    .unwrap_or_else(|| c.actor.clone()),
                 since: date_time(c.since),
             })
             .collect(),

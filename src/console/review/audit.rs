@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::super::pager::{self, PER_PAGE, Pager, page_param};
 use super::super::partner::AppHeader;
-use super::super::{Nav, Section, date_time};
+use super::super::{Nav, Section, actors, date_time};
 use super::app::operator_and_app;
 use super::query_member;
 use crate::error::AppError;
@@ -20,7 +20,9 @@ use crate::store::{audit, draft_versions};
 
 pub struct EntryRow {
     pub when: String,
+    /// The actor as stored, and in words (an account by its email).
     pub actor: String,
+    pub by: String,
     pub action: String,
     pub code: String,
     /// The detail as `key: value` lines.
@@ -55,6 +57,12 @@ pub fn action_words(action: &str) -> String {
         "access.cause_cleared" => "An access cause cleared",
         "domain.verified" => "Domain verified",
         "domain.verification_failed" => "Domain verification failed",
+        "webhook.endpoint_added" => "Webhook endpoint set up",
+        "webhook.events_set" => "Webhook event types changed",
+        "webhook.secret_rotated" => "Webhook signing secret rotated",
+        "webhook.enabled" => "Webhook endpoint enabled again",
+        "webhook.test_sent" => "Webhook test event sent",
+        "webhook.delivery_retried" => "Webhook delivery retried",
         other => return other.to_string(),
     }
     .to_string()
@@ -117,6 +125,11 @@ pub(super) async fn audit_get(
         Ok(d) => d.and_then(|(d, _)| d).map(|d| d.name),
         Err(e) => return AppError::internal(e).into_response(),
     };
+    let named: Vec<&str> = page.entries.iter().map(|e| e.actor.as_str()).collect();
+    let words = match actors::in_words(&state.db, &named).await {
+        Ok(w) => w,
+        Err(e) => return AppError::internal(e).into_response(),
+    };
     let entries = page
         .entries
         .into_iter()
@@ -125,6 +138,10 @@ pub(super) async fn audit_get(
             action: action_words(&e.action),
             detail: detail_lines(&e.detail),
             code: e.action,
+            by: words
+                .get(&e.actor)
+                .cloned()
+                .unwrap_or_else(|| e.actor.clone()),
             actor: e.actor,
         })
         .collect();

@@ -206,7 +206,9 @@ pub(crate) struct KeyInfoDoc {
 pub(crate) struct AuditEntryDoc {
     id: i64,
     at: i64,
-    /// `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>`, `cli` or `onyx-id`.
+    /// `operator:<user id>/key:<key id>`, `partner:<partner id>/key:<key id>` (the APIs),
+    /// `operator:<user id>/console`, `partner:<partner id>/user:<user id>` (the consoles), `cli`
+    /// or `onyx-id`.
     actor: String,
     partner_id: Option<String>,
     client_id: Option<String>,

@@ -18,7 +18,6 @@ use super::responses::{PartnerBodyErrors, PartnerErrors};
 use super::{body_as, created, ok};
 use crate::partner::program::ProgramError;
 use crate::startup::AppState;
-use crate::store::apps::App;
 use crate::webhooks::endpoints::{self, EndpointView};
 use crate::webhooks::{DeliveryView, NewEndpoint, RotatedSecret, TestSent, WebhookError};
 
@@ -64,19 +63,6 @@ struct EndpointBody {
     events: Vec<String>,
 }
 
-/// A partner app may add only the endpoints its review approved.
-fn approved(app: &App, url: &str) -> Result<(), ProgramError> {
-    if app.partner_id.is_none() || app.webhooks.iter().any(|w| w == url) {
-        return Ok(());
-    }
-    Err(ProgramError::conflict(
-        "endpoint_not_approved",
-        "the webhooks review step has not approved this URL: add it to the draft's webhooks and \
-         submit the draft for review",
-    )
-    .with("url", url))
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/apps/{client_id}/webhooks",
@@ -113,12 +99,12 @@ pub(super) async fn app_webhook_add(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (_, app) = or_respond!(own_app(&state, &headers, &client_id).await);
+    let (caller, app) = or_respond!(own_app(&state, &headers, &client_id).await);
     let b: EndpointBody = or_respond!(body_as(&headers, &body));
-    or_respond!(approved(&app, &b.url));
     created(outcome(
         endpoints::add(
             &state.db,
+            by(&caller),
             &state.webhook_secrets,
             &state.settings.webhooks,
             &app,

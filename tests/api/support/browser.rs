@@ -177,6 +177,28 @@ pub async fn axe(browser: &fantoccini::Client, name: &str) {
     }
 }
 
+/// The page is no wider than the window: nothing makes a phone scroll sideways (a wide table
+/// scrolls inside its `.table-scroll` region).
+async fn no_sideways_scroll(browser: &fantoccini::Client, name: &str) {
+    let script = r##"
+        const width = document.documentElement.clientWidth;
+        if (document.documentElement.scrollWidth <= width) return [];
+        if (!document.querySelector("body *")) return ["?"];
+        return [...document.querySelectorAll("body *")]
+          .filter(e => e.getBoundingClientRect().right > width + 1)
+          .slice(0, 5)
+          .map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+               (e.className ? "." + String(e.className).split(" ").join(".") : "") +
+               " (" + Math.round(e.getBoundingClientRect().right) + " px)");
+    "##;
+    let wide = browser.execute(script, vec![]).await.unwrap();
+    let wide = wide.as_array().cloned().unwrap_or_default();
+    assert!(
+        wide.is_empty(),
+        "{name}: the page scrolls sideways, past the window's edge: {wide:?}"
+    );
+}
+
 /// At a phone (390 px) and a desktop (1280 px) width: axe-core finds no violation, and a
 /// screenshot of the whole page (the window as tall as the page) goes to
 /// `target/test-artifacts/NAME-390.png` and `NAME.png`.
@@ -189,12 +211,35 @@ pub async fn shoot_and_check(browser: &fantoccini::Client, name: &str) {
     ] {
         browser.set_window_size(width, 900).await.unwrap();
         axe(browser, &format!("{name} at {width} px")).await;
+        no_sideways_scroll(browser, &format!("{name} at {width} px")).await;
         let script = "document.activeElement?.blur(); window.scrollTo(0, 0); \
                       return document.documentElement.scrollHeight;";
         let tall = browser.execute(script, vec![]).await.unwrap();
-        let tall = tall.as_u64().unwrap_or(900).clamp(600, 4000) as u32;
+        let tall = tall.as_u64().unwrap_or(900).clamp(600, 10_000) as u32;
         // The outer window is taller than the page by the browser's own frame.
         browser.set_window_size(width, tall + 100).await.unwrap();
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(dir.join(file), &png).unwrap();
+    }
+    browser.set_window_size(1280, 900).await.unwrap();
+}
+
+/// A screenshot of the window (1280 and 390 px wide, 900 tall) scrolled to `selector`, for the
+/// part of a long page below what [`shoot_and_check`] keeps: `NAME-390.png` and `NAME.png`.
+pub async fn shoot_at(browser: &fantoccini::Client, selector: &str, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, file) in [
+        (390, format!("{name}-390.png")),
+        (1280, format!("{name}.png")),
+    ] {
+        browser.set_window_size(width, 1000).await.unwrap();
+        let script = "document.activeElement?.blur(); \
+                      document.querySelector(arguments[0]).scrollIntoView(); return true;";
+        browser
+            .execute(script, vec![json!(selector)])
+            .await
+            .unwrap();
         let png = browser.screenshot().await.unwrap();
         std::fs::write(dir.join(file), &png).unwrap();
     }

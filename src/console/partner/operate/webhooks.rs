@@ -31,7 +31,10 @@ use crate::webhooks::{
 pub fn router() -> Router<AppState> {
     let base = "/partner/apps/{client_id}/webhooks/{endpoint_id}";
     Router::new()
-        .route("/partner/apps/{client_id}/webhooks", get(list_get))
+        .route(
+            "/partner/apps/{client_id}/webhooks",
+            get(list_get).post(endpoint_add),
+        )
         .route(base, get(endpoint_get))
         .route(&format!("{base}/test"), post(endpoint_test))
         .route(&format!("{base}/secret"), post(endpoint_secret))
@@ -105,8 +108,14 @@ pub struct WebhooksPage {
     pub nav: Nav,
     pub header: AppHeader,
     pub endpoints: Vec<EndpointRow>,
-    /// URLs the webhooks review step approved that have no endpoint yet.
-    pub approved_without_endpoint: Vec<String>,
+    /// URLs the webhooks review step approved that have no endpoint yet, each with whether it is
+    /// the one chosen in the "set up an endpoint" form.
+    pub approved_without_endpoint: Vec<(String, bool)>,
+    /// The "set up an endpoint" form's event types, its errors and its refusal.
+    pub choices: Vec<EventChoice>,
+    pub advanced: (String, bool),
+    pub errors: FieldErrors,
+    pub banner: Banner,
     /// URLs in the draft the review has not approved (yet).
     pub awaiting_review: Vec<String>,
 }
@@ -147,8 +156,9 @@ pub struct DeliveryRow {
 /// A signing secret just made: shown this once.
 pub struct NewSigningSecret {
     pub secret: String,
-    pub old_works_for: String,
-    pub old_until: String,
+    /// After a rotation, how long and until when the previous secret still signs; `None` for
+    /// a new endpoint's first secret.
+    pub overlap: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -208,24 +218,83 @@ fn failed(p: &AppPage, e: &WebhookError) -> Response {
     crate::web::error_page(status, "That did not work", &message)
 }
 
+/// What the "set up an endpoint" form shows again after a refusal.
+#[derive(Default)]
+struct AddForm {
+    status: Option<StatusCode>,
+    banner: Banner,
+    errors: FieldErrors,
+    url: Option<String>,
+    events: Option<Vec<String>>,
+}
+
 async fn list_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
 ) -> Response {
     let p = or_page!(AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await);
+    list_page(&state, &p, AddForm::default()).await
+}
+
+/// The event types of a form, each ticked as `ticked` says (every type that is not gated when
+/// `None`: the default of a new endpoint).
+fn event_choices(ticked: Option<&[String]>) -> Vec<EventChoice> {
+    EventType::all()
+        .map(|t| EventChoice {
+            name: t.as_str(),
+            id: format!("event-{}", t.as_str().replace('.', "-")),
+            about: describe(t),
+            ticked: match ticked {
+                Some(list) => list.iter().any(|x| x == t.as_str()),
+                None => !t.is_gated(),
+            },
+            gated: t.is_gated(),
+        })
+        .collect()
+}
+
+/// The advanced event subscriptions capability's state in words, and whether it is enabled.
+fn advanced(app: &crate::store::apps::App) -> (String, bool) {
+    let capability = app.capabilities.get(ADVANCED_SUBSCRIPTIONS);
+    (
+        sentence(&capability.sentence(ADVANCED_SUBSCRIPTIONS)),
+        capability.state == CapabilityState::Enabled,
+    )
+}
+
+async fn list_page(state: &AppState, p: &AppPage, form: AddForm) -> Response {
     let now = state.now();
     let list = match endpoints::list(&state.db, &p.app.client_id, now).await {
         Ok(l) => l,
-        Err(e) => return failed(&p, &e),
+        Err(e) => return failed(p, &e),
     };
-    let approved_without_endpoint = p
+    let without: Vec<&String> = p
         .app
         .webhooks
         .iter()
         .filter(|u| !list.iter().any(|e| e.url == **u))
-        .cloned()
         .collect();
+    let chosen = form
+        .url
+        .clone()
+        .or_else(|| (without.len() == 1).then(|| without[0].clone()));
+    let approved_without_endpoint: Vec<(String, bool)> = without
+        .into_iter()
+        .map(|u| (u.clone(), chosen.as_deref() == Some(u.as_str())))
+        .collect();
+    // With no approved URL left there is no form to show a refusal at: the banner says it.
+    let mut banner = form.banner;
+    if approved_without_endpoint.is_empty() && banner.error.is_none() {
+        let said: Vec<&str> = form
+            .errors
+            .all()
+            .flat_map(|(_, e)| e.iter().map(String::as_str))
+            .collect();
+        if !said.is_empty() {
+            banner = Banner::refused(said.join(" "));
+        }
+    }
     let awaiting_review = p
         .draft
         .webhooks
@@ -235,15 +304,94 @@ async fn list_get(
         .collect();
     let endpoints = list.into_iter().map(|e| EndpointRow::of(e, now)).collect();
     p.person.render(
-        StatusCode::OK,
+        form.status.unwrap_or(StatusCode::OK),
         &WebhooksPage {
             nav: p.person.nav(Section::Apps),
             header: p.header("webhooks"),
             endpoints,
             approved_without_endpoint,
+            choices: event_choices(form.events.as_deref()),
+            advanced: advanced(&p.app),
+            errors: form.errors,
+            banner,
             awaiting_review,
         },
     )
+}
+
+/// "Set up an endpoint": one of the URLs the webhooks review step approved, with its event
+/// types. The new endpoint's page shows its signing secret this once.
+async fn endpoint_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let p = or_page!(AppPage::open(&state, &headers, &client_id, &list_path(&client_id)).await);
+    let form = match Form::checked(&state, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let events: Vec<String> = form.all("events").into_iter().map(String::from).collect();
+    let url = form.get("url").unwrap_or_default().trim().to_string();
+    let mut shown = AddForm {
+        url: Some(url.clone()),
+        events: Some(events.clone()),
+        ..AddForm::default()
+    };
+    if url.is_empty() {
+        shown.status = Some(StatusCode::BAD_REQUEST);
+        shown
+            .errors
+            .add("url", "Choose the approved URL to set up.");
+        return list_page(&state, &p, shown).await;
+    }
+    if events.is_empty() {
+        shown.status = Some(StatusCode::BAD_REQUEST);
+        shown
+            .errors
+            .add("events", "Choose at least one event type for the endpoint.");
+        return list_page(&state, &p, shown).await;
+    }
+    let actor = p.actor();
+    let added = endpoints::add(
+        &state.db,
+        by(&actor, &p.app),
+        &state.webhook_secrets,
+        &state.settings.webhooks,
+        &p.app,
+        &url,
+        &events,
+        state.now(),
+    )
+    .await;
+    match added {
+        Ok(e) => {
+            let mut page = Shown::ok(Banner::done(
+                "The endpoint is set up and enabled. Copy its signing secret now: it is shown only this once. Then send a test event.",
+            ));
+            page.created_secret = Some(NewSigningSecret {
+                secret: e.secret,
+                overlap: None,
+            });
+            no_store(endpoint_page(&state, &p, &e.endpoint_id, page).await)
+        }
+        Err(e) => {
+            let (status, message) = refusal(&e);
+            shown.status = Some(refused_status(status));
+            let field = match &e {
+                WebhookError::Subscription(_) => "events",
+                WebhookError::Invalid { .. } | WebhookError::Conflict { .. } => "url",
+                _ => "",
+            };
+            if field.is_empty() {
+                shown.banner = Banner::refused(message);
+            } else {
+                shown.errors.add(field, message);
+            }
+            list_page(&state, &p, shown).await
+        }
+    }
 }
 
 fn attempt_row(a: &crate::webhooks::AttemptView) -> AttemptRow {
@@ -320,24 +468,11 @@ async fn endpoint_page(state: &AppState, p: &AppPage, endpoint_id: &str, s: Show
         Ok(l) => l,
         Err(e) => return failed(p, &e),
     };
-    let capability = p.app.capabilities.get(ADVANCED_SUBSCRIPTIONS);
-    let advanced = (
-        sentence(&capability.sentence(ADVANCED_SUBSCRIPTIONS)),
-        capability.state == CapabilityState::Enabled,
-    );
     let ticked: Vec<String> = match s.typed_events {
         Some(t) => t,
         None => view.events.iter().map(|e| e.as_str().to_string()).collect(),
     };
-    let choices = EventType::all()
-        .map(|t| EventChoice {
-            name: t.as_str(),
-            id: format!("event-{}", t.as_str().replace('.', "-")),
-            about: describe(t),
-            ticked: ticked.iter().any(|x| x == t.as_str()),
-            gated: t.is_gated(),
-        })
-        .collect();
+    let choices = event_choices(Some(&ticked));
     let rows = log.into_iter().map(delivery_row).collect();
     let (deliveries, pager) = paginate(rows, s.page, &endpoint_path(client_id, endpoint_id));
     p.person.render(
@@ -349,7 +484,7 @@ async fn endpoint_page(state: &AppState, p: &AppPage, endpoint_id: &str, s: Show
             errors: s.errors,
             endpoint: EndpointRow::of(view, now),
             choices,
-            advanced,
+            advanced: advanced(&p.app),
             deliveries,
             pager,
             max_listed: endpoints::MAX_LISTED_DELIVERIES,
@@ -491,8 +626,7 @@ async fn endpoint_secret(
             ));
             shown.created_secret = Some(NewSigningSecret {
                 secret: r.secret,
-                old_works_for: time_left(now, until),
-                old_until: date_time(until),
+                overlap: Some((time_left(now, until), date_time(until))),
             });
             no_store(endpoint_page(&state, &p, &endpoint_id, shown).await)
         }
