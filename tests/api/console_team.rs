@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::support::browser::*;
 use crate::support::console::*;
 use crate::support::partner_api;
 
@@ -325,4 +326,38 @@ async fn more_than_fifty_keys_are_shown_a_page_at_a_time(backend: Backend) {
     let second = owner.page(&format!("{}?page=2", keys_path(&p))).await;
     assert_eq!(second.matches(r#"<tr id="key-"#).count(), 6);
     assert!(words(&second).contains("Page 2 of 2"));
+}
+
+/// The team pages in a real browser, at phone and desktop widths: the members page, a refused
+/// add (an address with no account) with its error at the field, the keys page and a new key
+/// shown once. axe-core finds no WCAG 2.2 AA violation, and no page scrolls sideways.
+#[tokio::test]
+async fn the_team_pages_pass_axe_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(backends()[0]).await;
+    let p = Program::start(&app).await;
+    let driver = Chromedriver::start();
+    let b = driver.browser().await;
+    b.goto(&app.url(&format!("/login?next={}", members_path(&p))))
+        .await
+        .unwrap();
+    type_into(&b, "#email", OWNER).await;
+    type_into(&b, "#password", PASSWORD).await;
+    click(&b, "main button[type=submit]").await;
+    element(&b, "#email").await;
+    shoot_and_check(&b, "console-team-members").await;
+    type_into(&b, "#email", "nobody@partner.example").await;
+    click(&b, r#"form[action$="/members"] button[type=submit]"#).await;
+    element(&b, "#email-error").await;
+    shoot_and_check(&b, "console-team-members-error").await;
+
+    b.goto(&app.url(&keys_path(&p))).await.unwrap();
+    element(&b, "#name").await;
+    shoot_and_check(&b, "console-team-keys").await;
+    type_into(&b, "#name", "billing server").await;
+    click(&b, r#"form[action$="/keys"] button[type=submit]"#).await;
+    element(&b, "#new-key").await;
+    shoot_and_check(&b, "console-team-key-created").await;
 }
