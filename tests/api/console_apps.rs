@@ -678,9 +678,10 @@ async fn more_than_fifty_apps_are_listed_a_page_at_a_time(backend: Backend) {
     let app = spawn_app(backend).await;
     let p = Program::start(&app).await;
     for i in 0..55 {
+        // A second apart: the list is oldest first, so "App 00" leads page 1 on every backend.
         onyx_id::partner::apps::create_app(
             &app.state.db,
-            app.clock_now(),
+            app.clock_now() + i,
             "test",
             &p.partner_id,
             onyx_id::partner::apps::NewPartnerApp {

@@ -141,7 +141,7 @@ async fn an_owner_adds_a_member_sets_their_role_and_removes_them(backend: Backen
         .await;
     assert!(to.ends_with("?done=added"));
     assert!(
-        words(&html).contains("new@partner.example Developer"),
+        words(&html).contains("new@partner.example Role: Developer"),
         "{}",
         words(&html)
     );
