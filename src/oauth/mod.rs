@@ -9,6 +9,7 @@ pub mod end_session;
 pub mod error;
 pub mod introspect;
 pub mod issue;
+pub mod jwks_uri;
 pub mod params;
 pub mod pkce;
 pub mod redirect;

@@ -33,6 +33,7 @@ mod hardening;
 mod hardening_partner;
 mod internal_addresses;
 mod json_bodies;
+mod jwks_uri;
 mod lifecycle;
 mod login_limits;
 mod logout;
