@@ -124,6 +124,9 @@ async fn target(tx: &mut Tx<'_>, grant_id: &str) -> Result<Target, sqlx::Error> 
 /// otherwise the permissions are read, and the grant's next sequence number, the events and
 /// their deliveries are written in one round trip on SQLite (on PostgreSQL the sequence is
 /// taken first, with its row lock, then the rest in one statement).
+///
+/// `known` is the grant's permissions as the transaction has just left them, when the caller
+/// has them at hand (a revocation does): they are not read again.
 pub async fn announce(
     tx: &mut Tx<'_>,
     grant_id: &str,
@@ -131,6 +134,7 @@ pub async fn announce(
     changed: &[String],
     by: Actor,
     now: Timestamp,
+    known: Option<Vec<Permission>>,
 ) -> Result<bool, sqlx::Error> {
     if changed.is_empty() {
         return Ok(false);
@@ -150,7 +154,10 @@ pub async fn announce(
     if !candidates.iter().any(|t| target.wants(*t)) {
         return Ok(false);
     }
-    let permissions = super::grants::permissions_in(tx, grant_id).await?;
+    let permissions = match known {
+        Some(p) => p,
+        None => super::grants::permissions_in(tx, grant_id).await?,
+    };
     let (consent_type, per_scope_type) = match kind {
         Kind::Decided { had_granted } => {
             let grants_now = permissions.iter().any(|p| p.stored.state == State::Granted);

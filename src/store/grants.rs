@@ -207,7 +207,7 @@ pub async fn record(
     let kind = events::Kind::Decided {
         had_granted: had_granted > 0,
     };
-    let enqueued = events::announce(&mut tx, &grant_id, kind, &changed, actor, now).await?;
+    let enqueued = events::announce(&mut tx, &grant_id, kind, &changed, actor, now, None).await?;
     tx.commit().await?;
     if enqueued {
         crate::webhooks::wake();
@@ -494,7 +494,28 @@ pub async fn revoke_in(
         revoke_tokens(tx, "access_tokens", grant_id, now).await?;
         revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
     }
-    events::announce(tx, grant_id, events::Kind::Revoked, &changed, actor, now).await?;
+    // The permissions as the changes above left them, for the event (not read again).
+    let now_perms = perms
+        .into_iter()
+        .map(|mut p| {
+            if changed.contains(&p.scope) {
+                p.stored.state = State::Revoked;
+                p.stored.reason = Some(reason);
+                p.updated_at = now;
+            }
+            p
+        })
+        .collect();
+    events::announce(
+        tx,
+        grant_id,
+        events::Kind::Revoked,
+        &changed,
+        actor,
+        now,
+        Some(now_perms),
+    )
+    .await?;
     Ok(ended)
 }
 
@@ -561,7 +582,7 @@ pub async fn record_expiries(db: &Db, now: Timestamp) -> Result<u64, sqlx::Error
             let expired = [scope.clone()];
             let kind = events::Kind::Expired;
             announced |=
-                events::announce(&mut tx, &grant_id, kind, &expired, Actor::Onyx, at).await?;
+                events::announce(&mut tx, &grant_id, kind, &expired, Actor::Onyx, at, None).await?;
             n += 1;
         }
         tx.commit().await?;
