@@ -242,6 +242,8 @@ pub struct Settings {
     pub pending_requests: PendingCaps,
     /// How webhooks are delivered (retry schedule, development-only escapes).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// How apps' `jwks_uri`s are fetched and cached.
+    pub jwks_fetch: crate::oauth::jwks_uri::JwksFetchSettings,
 }
 
 impl Settings {
@@ -274,6 +276,7 @@ impl Settings {
             login_limits: LoginLimits::default(),
             pending_requests: PendingCaps::default(),
             webhooks: Default::default(),
+            jwks_fetch: Default::default(),
         })
     }
 
@@ -529,6 +532,13 @@ pub struct ServerArgs {
     /// Domain verification fetches over plain http (development and tests only).
     #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_insecure_http: bool,
+    /// Apps' jwks_uri fetches may reach private and loopback addresses (development and tests
+    /// only: it opens a path to internal hosts).
+    #[arg(long, env = "ONYX_JWKS_FETCH_ALLOW_PRIVATE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub jwks_fetch_allow_private: bool,
+    /// Apps' jwks_uri fetches may use plain http (development and tests only).
+    #[arg(long, env = "ONYX_JWKS_FETCH_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub jwks_fetch_insecure_http: bool,
     /// Fixed address for a domain when verifying it, like curl's --resolve:
     /// HOST=IP:PORT (repeat; comma-separated in the variable).
     #[arg(
@@ -619,6 +629,8 @@ impl ServerArgs {
         }
         s.purge_interval = std::time::Duration::from_secs(self.purge_interval);
         s.webhooks = self.webhooks.settings()?;
+        s.jwks_fetch.allow_private = self.jwks_fetch_allow_private;
+        s.jwks_fetch.insecure_http = self.jwks_fetch_insecure_http;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

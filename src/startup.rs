@@ -37,6 +37,8 @@ pub struct Inner {
     pub discovery: axum::body::Bytes,
     /// Seals and opens the webhook endpoints' signing secrets (a key in the keys folder).
     pub webhook_secrets: crate::webhooks::secrets::SecretBox,
+    /// Apps' keys fetched from their `jwks_uri`, per instance.
+    pub jwks_cache: crate::oauth::jwks_uri::JwksCache,
 }
 
 impl Deref for AppState {
@@ -73,6 +75,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
     let state = AppState(Arc::new(Inner {
         webhook_secrets,
+        jwks_cache: Default::default(),
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),

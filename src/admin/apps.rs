@@ -28,6 +28,9 @@ pub struct AppSpec {
     pub grant_types: Vec<String>,
     /// A public JWKS (JSON): the app authenticates with `private_key_jwt` instead of a secret.
     pub jwks: Option<String>,
+    /// Where the app publishes its JWKS (RFC 7591 `jwks_uri`), instead of `jwks`: fetched
+    /// through the public-address guard when an assertion needs it, and cached.
+    pub jwks_uri: Option<String>,
     pub lifetimes: LifetimeOverrides,
     /// Consent screen words, optional scopes, trust and capabilities. `optional_scopes` are
     /// approved too (they need not be repeated in `scopes`).
@@ -53,6 +56,7 @@ impl AppSpec {
             id_token_alg: "ES256".into(),
             grant_types: vec![],
             jwks: None,
+            jwks_uri: None,
             lifetimes: LifetimeOverrides::default(),
             consent: ConsentProfile::default(),
             post_logout_redirect_uris: vec![],
@@ -69,6 +73,9 @@ pub struct AppCreated {
     pub client_id: String,
     pub client_type: &'static str,
     pub token_endpoint_auth_method: &'static str,
+    /// Where the app's keys are fetched from, when it registered a `jwks_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub allowed_origins: Vec<String>,
@@ -275,8 +282,31 @@ fn validate_jwks(jwks: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// How the app authenticates: a JWKS, nothing (public), or a new secret.
+/// Checks a registered `jwks_uri`: https, or http on a loopback host (development).
+fn validate_jwks_uri(uri: &str) -> Result<(), AdminError> {
+    let url =
+        crate::oauth::jwks_uri::check_uri(uri, true).map_err(|e| invalid(format!("--{e}")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() == "http" && !loopback {
+        return Err(invalid(
+            "--jwks-uri must be an https URL (http only on a loopback host)",
+        ));
+    }
+    Ok(())
+}
+
+/// How the app authenticates: a JWKS or a JWKS URI, nothing (public), or a new secret.
 fn credentials(spec: &AppSpec) -> Result<(ClientType, AuthMethod, Option<String>), AdminError> {
+    if let Some(uri) = &spec.jwks_uri {
+        if spec.jwks.is_some() {
+            return Err(invalid("give --jwks-file or --jwks-uri, not both"));
+        }
+        if spec.public {
+            return Err(invalid("a public app cannot register --jwks-uri"));
+        }
+        validate_jwks_uri(uri)?;
+        return Ok((ClientType::Confidential, AuthMethod::PrivateKeyJwt, None));
+    }
     Ok(match (&spec.jwks, spec.public) {
         (Some(_), true) => return Err(invalid("a public app cannot register --jwks")),
         (Some(jwks), false) => {
@@ -344,6 +374,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
             auth_method,
             secret_hash: secret.as_deref().map(secret_hash),
             jwks: spec.jwks.clone(),
+            jwks_uri: spec.jwks_uri.clone(),
             id_token_alg: alg.as_str(),
             redirect_uris: &redirect_uris,
             origins: &origins,
@@ -388,6 +419,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         },
+        jwks_uri: spec.jwks_uri.clone(),
         name: name.to_string(),
         redirect_uris,
         allowed_origins: origins,

@@ -128,6 +128,10 @@ pub struct CreateArgs {
     /// The app's public JWKS file: it then authenticates with private_key_jwt (no secret).
     #[arg(long)]
     jwks_file: Option<std::path::PathBuf>,
+    /// Where the app publishes its public JWKS (https): it then authenticates with
+    /// private_key_jwt, its keys fetched (through the public-address guard) and cached.
+    #[arg(long)]
+    jwks_uri: Option<String>,
     /// Access token lifetime for this app, seconds.
     #[arg(long)]
     app_access_token_ttl: Option<i64>,
@@ -240,6 +244,7 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
         id_token_alg: args.id_token_alg,
         grant_types: args.grant_types,
         jwks,
+        jwks_uri: args.jwks_uri,
         lifetimes: LifetimeOverrides {
             access_token: args.app_access_token_ttl,
             id_token: args.app_id_token_ttl,

@@ -280,12 +280,25 @@ async fn verify_assertion(state: &AppState, app: &App, assertion: &str) -> Resul
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 
     let bad = |why: &str| OAuthError::invalid_client(format!("client assertion rejected: {why}"));
-    let jwks: JwkSet = app
-        .jwks
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .ok_or_else(|| bad("the app has no usable JWKS registered"))?;
     let header = decode_header(assertion).map_err(|_| bad("malformed JWT header"))?;
+    let jwks: JwkSet = match &app.jwks_uri {
+        // Fetched (or cached) for this kid: an unknown kid refetches once, rate-limited.
+        Some(uri) => state
+            .jwks_cache
+            .keys(
+                &state.settings.jwks_fetch,
+                &app.client_id,
+                uri,
+                header.kid.as_deref(),
+            )
+            .await
+            .map_err(|e| bad(&e.to_string()))?,
+        None => app
+            .jwks
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .ok_or_else(|| bad("the app has no usable JWKS registered"))?,
+    };
     let allowed = [
         Algorithm::ES256,
         Algorithm::ES384,

@@ -281,6 +281,7 @@ pub async fn create_app(
             auth_method,
             secret_hash: secret.as_deref().map(secret_hash),
             jwks: None,
+            jwks_uri: None,
             id_token_alg: "ES256",
             redirect_uris: &[],
             origins: &[],

@@ -3,7 +3,8 @@
 //! for an unknown `kid` and then not again within the refetch interval; a failed fetch is not
 //! retried at every request either. Refused: a private address (unless allowed), an answer that
 //! is not 200 (a redirect is not followed), one over the size cap, a slow one, a set with a
-//! private key in it.
+//! private key in it. And end to end, on both backends: an app made with `--jwks-uri`
+//! authenticates at the token endpoint with `private_key_jwt`, through a key rotation.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use onyx_id::admin::AppSpec;
+use onyx_id::keys::{Algorithm, KeyMaterial, encode_jws};
 use onyx_id::oauth::jwks_uri::{JwksCache, JwksError, JwksFetchSettings};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+on_each_backend!(an_app_with_a_jwks_uri_authenticates_with_its_published_keys_through_a_rotation);
 
 const KEY_A: &str = r#"{"kty":"EC","crv":"P-256","kid":"a","use":"sig","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
 
@@ -240,4 +248,114 @@ async fn a_private_address_or_plain_http_is_refused_by_the_guard() {
         .unwrap_err();
     assert_eq!(err.to_string(), "the jwks_uri must be an https URL");
     assert_eq!(p.hits(), 0, "nothing reached the publisher");
+}
+
+/// A `private_key_jwt` assertion for the token endpoint, signed by `key` under `kid`.
+fn assertion(
+    key: &KeyMaterial,
+    kid: &str,
+    client_id: &str,
+    aud: &str,
+    jti: &str,
+    now: i64,
+) -> String {
+    let claims = json!({ "iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60, "iat": now, "jti": jti });
+    encode_jws(kid, Algorithm::ES256, "JWT", &claims, key).unwrap()
+}
+
+async fn an_app_with_a_jwks_uri_authenticates_with_its_published_keys_through_a_rotation(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, &|s| {
+        s.jwks_fetch.allow_private = true;
+        s.jwks_fetch.insecure_http = true;
+    })
+    .await;
+    let (p, uri) = publisher().await;
+    let first = KeyMaterial::generate(Algorithm::ES256).unwrap();
+    let jwk = |k: &KeyMaterial, kid: &str| k.public_jwk(kid, Algorithm::ES256).to_string();
+    p.set(StatusCode::OK, keys(&[&jwk(&first, "k1")]));
+
+    let mut spec = AppSpec::new("Keys Elsewhere", &[], &["grants:read"]);
+    spec.grant_types = vec!["client_credentials".into()];
+    spec.jwks_uri = Some(uri.clone());
+    let created = onyx_id::admin::create_app(&app.state.db, app.clock_now(), spec)
+        .await
+        .unwrap();
+    let created = serde_json::to_value(created).unwrap();
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(created["jwks_uri"], uri.as_str());
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let issuer = app.issuer.as_str().to_string();
+    let token = |a: String| {
+        let url = app.url("/token");
+        async move {
+            let res = http()
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &a),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let now = app.clock_now();
+    let (status, v) = token(assertion(&first, "k1", &id, &issuer, "j1", now)).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = token(assertion(&first, "k1", &id, &issuer, "j2", now)).await;
+    assert_eq!(status, 200);
+    assert_eq!(p.hits(), 1, "the set is cached");
+
+    // The app rotates: an assertion under the new kid refetches the set once.
+    let second = KeyMaterial::generate(Algorithm::ES256).unwrap();
+    p.set(
+        StatusCode::OK,
+        keys(&[&jwk(&first, "k1"), &jwk(&second, "k2")]),
+    );
+    let (status, v) = token(assertion(&second, "k2", &id, &issuer, "j3", now)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(p.hits(), 2);
+    // A kid it never published: refused in words, without another fetch.
+    let stranger = KeyMaterial::generate(Algorithm::ES256).unwrap();
+    let (status, v) = token(assertion(&stranger, "k9", &id, &issuer, "j4", now)).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{v}"
+    );
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no key of the jwks_uri's set has the kid \"k9\""),
+        "{v}"
+    );
+    assert_eq!(p.hits(), 2);
+    // A published kid with a key that is not the one that signed: the signature fails.
+    let (status, _) = token(assertion(&stranger, "k2", &id, &issuer, "j5", now)).await;
+    assert_eq!(status, 401);
+
+    // Registration refuses what could never be fetched safely.
+    for (bad, why) in [
+        ("http://keys.example/jwks.json", "https"),
+        ("https://user:pw@keys.example/jwks.json", "credentials"),
+        ("not a url", "not a URL"),
+    ] {
+        let mut spec = AppSpec::new("Bad Keys", &[], &["grants:read"]);
+        spec.grant_types = vec!["client_credentials".into()];
+        spec.jwks_uri = Some(bad.into());
+        let err = onyx_id::admin::create_app(&app.state.db, app.clock_now(), spec)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{bad} was registered"));
+        assert!(err.to_string().contains(why), "{bad}: {err}");
+    }
 }

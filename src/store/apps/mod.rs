@@ -25,6 +25,7 @@ struct AppRow {
     auth_method: String,
     secret_hash: Option<String>,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
     redirect_uris: String,
     origins: String,
     scopes: String,
@@ -181,6 +182,8 @@ pub struct App {
     pub secret_hash: Option<SecretHash>,
     /// The public JWKS (JSON), for `PrivateKeyJwt` apps.
     pub jwks: Option<String>,
+    /// Where a `PrivateKeyJwt` app publishes its JWKS instead (`oauth::jwks_uri`).
+    pub jwks_uri: Option<String>,
     /// The algorithm of the app's ID tokens.
     pub id_token_alg: Algorithm,
     /// The partner that owns the app (`None` for apps made with `onyx-id apps create`).
@@ -306,6 +309,7 @@ impl From<AppRow> for App {
             name: r.name,
             secret_hash: r.secret_hash.map(SecretHash::stored),
             jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
             // An unknown name signs with the default algorithm.
             id_token_alg: Algorithm::parse(&r.id_token_alg).unwrap_or(Algorithm::ES256),
             partner_id: r.partner_id,
@@ -339,6 +343,7 @@ pub struct NewApp<'a> {
     pub auth_method: AuthMethod,
     pub secret_hash: Option<String>,
     pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
     pub id_token_alg: &'a str,
     pub redirect_uris: &'a [String],
     pub origins: &'a [String],
@@ -383,9 +388,9 @@ pub async fn create_in(
              refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
              optional_scopes, pending_scopes, capability_states, trust_level, purpose,
              consent_copy, domain, consent_ttl, partner_id, stage, description, use_case,
-             webhooks, support_url, draft)
+             webhooks, support_url, draft, jwks_uri)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
-                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -418,6 +423,7 @@ pub async fn create_in(
     .bind(json(new.webhooks))
     .bind(new.support_url)
     .bind(new.draft)
+    .bind(new.jwks_uri.as_deref())
     .execute(&mut **tx)
     .await?;
     for origin in new.origins {
@@ -433,8 +439,8 @@ pub async fn create_in(
 /// Every column of an app row, in `AppRow` order.
 macro_rules! app_columns {
     () => {
-        "client_id, name, client_type, auth_method, secret_hash, jwks, redirect_uris, origins,
-        scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl, refresh_token_idle_ttl,
+        "client_id, name, client_type, auth_method, secret_hash, jwks, jwks_uri, redirect_uris,
+        origins, scopes, grant_types, id_token_alg, access_token_ttl, id_token_ttl, refresh_token_idle_ttl,
         refresh_token_absolute_ttl, access_state, optional_scopes, pending_scopes,
         capability_states, trust_level, purpose, consent_copy, domain, consent_ttl, partner_id,
         stage, description, use_case, webhooks, support_url, access_reason, access_note,
@@ -457,6 +463,7 @@ impl HotRow for AppRow {
             auth_method: c.get("auth_method")?,
             secret_hash: c.get("secret_hash")?,
             jwks: c.get("jwks")?,
+            jwks_uri: c.get("jwks_uri")?,
             redirect_uris: c.get("redirect_uris")?,
             origins: c.get("origins")?,
             scopes: c.get("scopes")?,

@@ -78,6 +78,18 @@ impl Presented {
     pub fn failed_handshakes(&self) -> usize {
         self.failed.load(Ordering::SeqCst)
     }
+
+    /// Whether a handshake failed, waiting up to 5 s for the listener to count it: the client
+    /// gives up on the certificate before the listener's side of the handshake ends.
+    pub async fn saw_a_failed_handshake(&self) -> bool {
+        for _ in 0..250 {
+            if self.failed_handshakes() >= 1 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
 }
 
 /// An https listener on 127.0.0.1, for `axum::serve`.
