@@ -242,6 +242,9 @@ pub struct Settings {
     pub pending_requests: PendingCaps,
     /// How webhooks are delivered (retry schedule, development-only escapes).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// How far a DPoP proof's `iat` may be from the server's time, seconds (RFC 9449 §11.1);
+    /// its `jti` is remembered that long.
+    pub dpop_iat_window: i64,
 }
 
 impl Settings {
@@ -274,6 +277,7 @@ impl Settings {
             login_limits: LoginLimits::default(),
             pending_requests: PendingCaps::default(),
             webhooks: Default::default(),
+            dpop_iat_window: 60,
         })
     }
 
@@ -595,6 +599,14 @@ pub struct ServerArgs {
         global = true
     )]
     pub max_pending_requests_per_app: i64,
+    /// How far a DPoP proof's iat may be from the server's time, seconds (1 to 3600).
+    #[arg(
+        long,
+        env = "ONYX_DPOP_IAT_WINDOW",
+        default_value_t = 60,
+        global = true
+    )]
+    pub dpop_iat_window: i64,
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
 }
@@ -619,6 +631,10 @@ impl ServerArgs {
         }
         s.purge_interval = std::time::Duration::from_secs(self.purge_interval);
         s.webhooks = self.webhooks.settings()?;
+        if !(1..=3600).contains(&self.dpop_iat_window) {
+            return Err("ONYX_DPOP_IAT_WINDOW must be 1 to 3600 seconds".to_string());
+        }
+        s.dpop_iat_window = self.dpop_iat_window;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

@@ -37,6 +37,8 @@ pub struct Inner {
     pub discovery: axum::body::Bytes,
     /// Seals and opens the webhook endpoints' signing secrets (a key in the keys folder).
     pub webhook_secrets: crate::webhooks::secrets::SecretBox,
+    /// Makes and checks DPoP nonces (a key in the keys folder, shared by every instance).
+    pub dpop_nonces: crate::oauth::dpop::Nonces,
 }
 
 impl Deref for AppState {
@@ -71,8 +73,10 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     )?;
     db.spawn_checkpointer(&settings.database_url);
     let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
+    let dpop_nonces = crate::oauth::dpop::Nonces::open_or_create(&settings.keys_dir)?;
     let state = AppState(Arc::new(Inner {
         webhook_secrets,
+        dpop_nonces,
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),
