@@ -86,6 +86,15 @@ impl OAuthError {
         }
     }
 
+    /// The same refusal for a request made with the DPoP scheme (RFC 9449 §7.1): a bearer
+    /// challenge that names an error becomes a DPoP one.
+    pub fn for_dpop(mut self) -> Self {
+        if self.challenge == Some(Challenge::Bearer { with_error: true }) {
+            self.challenge = Some(Challenge::DPoP);
+        }
+        self
+    }
+
     /// Sends `nonce` in the `DPoP-Nonce` header of the answer.
     pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
         self.dpop_nonce = Some(nonce);
