@@ -517,6 +517,36 @@ mod tests {
         assert!(verify(&jwt, &expect(1000)).is_ok());
     }
 
+    #[test]
+    fn a_ps256_proof_is_accepted() {
+        use rsa::pkcs8::EncodePrivateKey;
+        use rsa::traits::PublicKeyParts;
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let der = private.to_pkcs8_der().unwrap();
+        let key = signature::RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap();
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": b64(&private.n().to_bytes_be()),
+            "e": b64(&private.e().to_bytes_be()),
+        });
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": jwk});
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims(1000).to_string().as_bytes())
+        );
+        let mut sig = vec![0; key.public().modulus_len()];
+        key.sign(
+            &signature::RSA_PSS_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        let proof = verify(&format!("{input}.{}", b64(&sig)), &expect(1000)).unwrap();
+        assert_eq!(proof.jkt, Jkt::of(jwk.as_object().unwrap()).unwrap());
+    }
+
     fn refusal(header: Value, claims: Value, key: &EcdsaKeyPair) -> String {
         match verify(&sign_es256(key, &header, &claims), &expect(1000)) {
             Err(Refusal::Invalid(why)) => why,

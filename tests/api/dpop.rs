@@ -19,6 +19,9 @@ on_each_backend!(
     a_dpop_bound_app_refuses_token_requests_without_a_proof,
     client_credentials_with_a_proof_is_bound,
     a_proof_used_at_one_instance_is_refused_at_another,
+    the_iat_window_is_a_setting_and_old_proof_ids_are_purged,
+    apps_create_takes_dpop_bound_and_dpop_nonce_and_shows_them,
+    a_browser_app_may_send_a_dpop_header_and_read_the_nonce,
 );
 
 /// An app with the code, refresh and client-credentials grants.
@@ -484,4 +487,148 @@ async fn a_proof_used_at_one_instance_is_refused_at_another(backend: Backend) {
     assert_eq!(status, 200, "{v}");
     let (status, _, v) = dpop::token_at(&a.address, &client, &form, &[&proof]).await;
     assert_invalid_proof(status, &v, "already used");
+}
+
+async fn the_iat_window_is_a_setting_and_old_proof_ids_are_purged(backend: Backend) {
+    let app = spawn_app_with(backend, &|s| s.dpop_iat_window = 300).await;
+    let client = app
+        .create_app_with(full_spec(&["openid", "grants:read"]))
+        .await;
+    let form = [("grant_type", "client_credentials")];
+    let key = DpopKey::es256();
+    let url = token_url(&app);
+    let now = app.clock_now();
+    let (status, _, v) =
+        dpop::token(&app, &client, &form, &[&key.proof("POST", &url, now - 240)]).await;
+    assert_eq!(status, 200, "inside a 300 s window: {v}");
+    let (status, _, v) =
+        dpop::token(&app, &client, &form, &[&key.proof("POST", &url, now - 360)]).await;
+    assert_invalid_proof(status, &v, "more than 300 seconds");
+
+    let pool = app.sql().await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dpop_proof_jtis")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 1, "the accepted proof's jti, only");
+    // Kept while a proof with that iat could still be accepted, purged after.
+    onyx_id::store::purge::purge_expired(&app.state.db, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(count().await, 1);
+    app.clock.advance(301);
+    onyx_id::store::purge::purge_expired(&app.state.db, app.clock_now())
+        .await
+        .unwrap();
+    assert_eq!(count().await, 0);
+
+    crate::support::cli::assert_serve_refuses(&app, "ONYX_DPOP_IAT_WINDOW", "0").await;
+    crate::support::cli::assert_serve_refuses(&app, "ONYX_DPOP_IAT_WINDOW", "100000").await;
+}
+
+async fn apps_create_takes_dpop_bound_and_dpop_nonce_and_shows_them(backend: Backend) {
+    use crate::support::cli::{one_json_object, onyx};
+    let app = spawn_app(backend).await;
+    let (code, out, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Strict",
+            "--redirect-uri",
+            REDIRECT,
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "grants:read",
+            "--dpop-bound",
+            "--dpop-nonce",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let created = one_json_object(&out);
+    assert_eq!(created["dpop_bound_access_tokens"], true, "{created}");
+    assert_eq!(created["dpop_nonce_required"], true, "{created}");
+    let client_id = text(&created, "client_id");
+    let (_, out, err) = onyx(&app, &["apps", "show", "--app", &client_id], None).await;
+    let shown = one_json_object(&out);
+    assert_eq!(
+        shown["live"]["dpop_bound_access_tokens"], true,
+        "{shown} {err}"
+    );
+    assert_eq!(shown["live"]["dpop_nonce_required"], true, "{shown}");
+
+    // Both apply: no proof is refused, a proof without the nonce gets one.
+    let client = Client::from_created(&created);
+    let form = [("grant_type", "client_credentials")];
+    let (status, _, v) = dpop::token(&app, &client, &form, &[]).await;
+    assert_invalid_proof(status, &v, "requires DPoP-bound tokens");
+    let proof = DpopKey::es256().proof("POST", &token_url(&app), app.clock_now());
+    let (_, headers, v) = dpop::token(&app, &client, &form, &[&proof]).await;
+    assert_eq!(v["error"], "use_dpop_nonce", "{v}");
+    assert!(headers.get("dpop-nonce").is_some());
+
+    let (_, out, _) = onyx(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Plain",
+            "--redirect-uri",
+            REDIRECT,
+        ],
+        None,
+    )
+    .await;
+    let plain = one_json_object(&out);
+    assert_eq!(plain["dpop_bound_access_tokens"], false, "{plain}");
+    assert_eq!(plain["dpop_nonce_required"], false, "{plain}");
+}
+
+async fn a_browser_app_may_send_a_dpop_header_and_read_the_nonce(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let origin = "https://spa.example";
+    let mut s = spec(&["openid", "offline_access"]);
+    s.public = true;
+    s.origins = vec![origin.into()];
+    s.dpop_nonce_required = true;
+    let client = app.create_app_with(s).await;
+    let res = http()
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "dpop, content-type")
+        .send()
+        .await
+        .unwrap();
+    let allowed = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(allowed.split(", ").any(|h| h == "dpop"), "{allowed}");
+
+    let proof = DpopKey::es256().proof("POST", &token_url(&app), app.clock_now());
+    let res = http()
+        .post(app.url("/token"))
+        .header("Origin", origin)
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", client.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let h = res.headers();
+    assert_eq!(h["access-control-allow-origin"], origin);
+    let exposed = h["access-control-expose-headers"].to_str().unwrap();
+    assert!(exposed.contains("DPoP-Nonce"), "{exposed}");
+    assert!(h.get("dpop-nonce").is_some());
 }
