@@ -113,6 +113,28 @@ async fn a_proof_binds_the_code_flows_tokens_and_userinfo_wants_a_proof_of_that_
     .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["name"], "Ada");
+    // POST too, with htm POST; a proof made for GET is refused there.
+    let post = |proof: String| {
+        http()
+            .post(app.url("/userinfo"))
+            .header("Authorization", format!("DPoP {at}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let res = post(key.proof_for_token("POST", &url, now, &at))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, v) = json_of(
+        post(key.proof_for_token("GET", &url, now, &at))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof"))
+    );
     // The same token as a bearer token is refused.
     let (status, challenge, _) = userinfo_with(&app, "Bearer", &at, None).await;
     assert_eq!(status, 401);
