@@ -125,6 +125,12 @@ async fn respond(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             if let Ok(Some(app)) = apps::by_client_id(&state.db, &record.client_id).await {
                 cors::allow_for_app(&mut res, headers, &app);
+                if dpop_scheme
+                    && app.dpop_nonce_required
+                    && let Ok(v) = HeaderValue::from_str(&state.dpop_nonces.current(state.now()))
+                {
+                    res.headers_mut().insert(dpop::NONCE_HEADER, v);
+                }
             }
             res
         }
@@ -140,7 +146,7 @@ async fn check_binding(
     headers: &HeaderMap,
     method: &str,
     sent: &Sent,
-    bound: Option<&str>,
+    (bound, client_id): (Option<&str>, &str),
 ) -> Result<(), OAuthError> {
     let jkt = match (sent, bound) {
         (Sent::Bearer(_), None) => return Ok(()),
@@ -169,28 +175,39 @@ async fn check_binding(
         Err(dpop::Refusal::Invalid(why)) => return Err(refused(why)),
         Err(dpop::Refusal::UseNonce) => return Err(refused("a DPoP nonce is required".into())),
     };
+    let server = |e: sqlx::Error| {
+        tracing::error!(error = %e, "userinfo: database error");
+        OAuthError::bearer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "the server could not complete the request",
+        )
+    };
+    // An app that requires nonces needs one here too (RFC 9449 §9).
+    let nonce_required = apps::by_client_id(&state.db, client_id)
+        .await
+        .map_err(server)?
+        .is_some_and(|a| a.dpop_nonce_required);
     let url = state.settings.issuer.endpoint("/userinfo");
+    let now = state.now();
     let expect = dpop::Expect {
         method,
         url: &url,
-        now: state.now(),
+        now,
         window: state.settings.dpop_iat_window,
         access_token: Some(sent.token()),
     };
-    let proof = match dpop::accept(state, proof, &expect, false).await {
+    let proof = match dpop::accept(state, proof, &expect, nonce_required).await {
         Ok(Ok(p)) => p,
         Ok(Err(dpop::Refusal::Invalid(why))) => return Err(refused(why)),
         Ok(Err(dpop::Refusal::UseNonce)) => {
-            return Err(refused("a DPoP nonce is required".into()));
+            return Err(OAuthError::dpop(
+                ErrorCode::UseDpopNonce,
+                "this app's DPoP proofs must carry the server's nonce: make a new proof with the nonce of the DPoP-Nonce header",
+            )
+            .with_dpop_nonce(state.dpop_nonces.current(now)));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "userinfo: database error");
-            return Err(OAuthError::bearer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                "the server could not complete the request",
-            ));
-        }
+        Err(e) => return Err(server(e)),
     };
     if !proof.jkt.matches(jkt) {
         return Err(refused(
@@ -221,7 +238,15 @@ async fn claims(
         .await
         .map_err(server)?
         .ok_or(OAuthError::invalid_token("the access token is not valid"))?;
-    check_binding(state, headers, method, sent, lookup.bound_jkt()).await?;
+    let client_id = &status.token.client_id;
+    check_binding(
+        state,
+        headers,
+        method,
+        sent,
+        (lookup.bound_jkt(), client_id),
+    )
+    .await?;
     let usable: Vec<String> = status
         .usable_scopes(state.now())
         .into_iter()

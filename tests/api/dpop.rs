@@ -361,8 +361,50 @@ async fn an_app_made_with_dpop_nonce_gets_a_nonce_and_a_retry_with_it_succeeds(b
     app.clock.advance(onyx_id::oauth::dpop::NONCE_SLOT);
     let mut c = dpop::claims("POST", &url, app.clock_now());
     c["nonce"] = nonce.into();
-    let (_, _, v) = dpop::token(&app, &client, &form, &[&key.sign(&key.header(), &c)]).await;
+    let (_, headers, v) = dpop::token(&app, &client, &form, &[&key.sign(&key.header(), &c)]).await;
     assert_eq!(v["error"], "use_dpop_nonce", "an old nonce: {v}");
+
+    // At userinfo too: 401 with a DPoP challenge naming use_dpop_nonce, then the retry.
+    app.create_user("ed@example.com", "Ed").await;
+    let mut s = spec(&["openid"]);
+    s.dpop_nonce_required = true;
+    let signer = app.create_app_with(s).await;
+    let (code, verifier) =
+        authorize_code(&app, &signer.client_id, "ed@example.com", "openid").await;
+    let nonce = headers["dpop-nonce"].to_str().unwrap().to_string();
+    let mut c = dpop::claims("POST", &url, app.clock_now());
+    c["nonce"] = nonce.into();
+    let proof = key.sign(&key.header(), &c);
+    let (status, _, t) = dpop::token(&app, &signer, &code_form(&code, &verifier), &[&proof]).await;
+    assert_eq!(status, 200, "{t}");
+    let at = text(&t, "access_token");
+    let info = userinfo_url(&app);
+    let now = app.clock_now();
+    let (status, challenge, v) = userinfo_with(
+        &app,
+        "DPoP",
+        &at,
+        Some(&key.proof_for_token("GET", &info, now, &at)),
+    )
+    .await;
+    assert_eq!(status, 401, "{v}");
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let res = http()
+        .get(app.url("/userinfo"))
+        .header("Authorization", format!("DPoP {at}"))
+        .header("DPoP", key.proof_for_token("GET", &info, now, &at))
+        .send()
+        .await
+        .unwrap();
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let mut c = dpop::claims("GET", &info, now);
+    c["ath"] = dpop::ath(&at).into();
+    c["nonce"] = nonce.into();
+    let (status, _, v) = userinfo_with(&app, "DPoP", &at, Some(&key.sign(&key.header(), &c))).await;
+    assert_eq!(status, 200, "{v}");
 }
 
 /// Signs in with `extra` authorization parameters; returns where the browser is sent back.
