@@ -293,6 +293,7 @@ UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 CASES = [
     ("introspection", "introspection of an active access token"),
     ("client_credentials", "client_credentials token (ES256 JWT)"),
+    ("client_credentials_dpop", "client_credentials with a DPoP proof (ES256; BENCH_DPOP=1)"),
     ("refresh", "refresh_token rotation"),
     ("revocation", "token revocation (RFC 7009, refresh tokens)"),
     ("discovery", "discovery document (HTTP floor)"),
@@ -391,7 +392,9 @@ def cmd_report(rawdir, out, meta_path):
         "`/token/introspection`); `client_credentials` (onyx-id: scope `grants:read`, default "
         "audience; peer: `FORMAT=jwt ALG=ES256`, scope `api:read`); refresh_token rotation "
         "(onyx-id only: every request spends a refresh token and gets its successor); discovery "
-        "document (`GET /.well-known/openid-configuration`, the HTTP floor).",
+        "document (`GET /.well-known/openid-configuration`, the HTTP floor); with `BENCH_DPOP=1`, "
+        "`client_credentials` with a fresh ES256 DPoP proof per request (onyx-id only: the "
+        "proof verified, its jti recorded, the token bound).",
     ]
     for note in meta.get("notes", []):
         lines.append(f"- Note: {note}")

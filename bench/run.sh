@@ -11,7 +11,9 @@
 # figures with more than 15% of a core of such load are marked in the report.
 # Cases: introspection of an active access token (peer: opaque token), client_credentials
 # (both ES256 JWTs), refresh_token rotation (onyx only), token revocation (onyx only), discovery
-# document (HTTP floor).
+# document (HTTP floor); with BENCH_DPOP=1 also client_credentials with a DPoP proof per request
+# (onyx only; each run's proofs are made just before it by bench/dpop_proofs.rs, BENCH_DPOP_POOL
+# of them, default 150000: a run faster than that per duration empties the pool and fails).
 #
 # Settings (environment): BENCH_DURATION=10s BENCH_WARMUP=3s BENCH_RUNS=3 BENCH_CONNECTIONS=32
 # BENCH_BACKENDS="sqlite postgres" BENCH_PG (default: the local server's Unix socket in
@@ -64,6 +66,12 @@ else
   (cd "$root" && cargo build --release --quiet)
   BIN="$root/target/release/onyx-id"
 fi
+if [ "${BENCH_DPOP:-0}" = 1 ]; then
+  log "building the DPoP proof maker (release)"
+  (cd "$root" && cargo build --release --quiet --example dpop_proofs)
+  PROOFS="$root/target/release/examples/dpop_proofs"
+fi
+DPOP_POOL="${BENCH_DPOP_POOL:-150000}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/onyx-bench.XXXXXX")"
 raw="$work/raw"
@@ -140,6 +148,12 @@ onyx_refresh() { # every run spends its own pool of refresh tokens
 onyx_revocation() { # cycles through the warm-up's pool (spent by then: their families revoked)
   wrk_run "$1" "$2" "$ONYX_URL" revoke.lua BASIC="$APP_BASIC" POOL="$work/pools/pool-0.txt"
 }
+onyx_client_credentials_dpop() { # every run gets proofs made just before it (iat window)
+  local proofs="$work/proofs.txt"
+  "$PROOFS" "$ONYX_URL/token" "$DPOP_POOL" >"$proofs"
+  wrk_run "$1" "$2" "$ONYX_URL" token_cc_dpop.lua BASIC="$APP_BASIC" SCOPE=grants%3Aread \
+    POOL="$proofs"
+}
 onyx_discovery() { wrk_run "$1" "$2" "$ONYX_URL" discovery.lua; }
 peer_discovery() { wrk_run "$1" "$2" "$PEER_URL" discovery.lua; }
 
@@ -195,6 +209,7 @@ bench_backend() { # backend database_url
   peer_pid=""
   bench_case "$backend" refresh onyx
   bench_case "$backend" revocation onyx
+  if [ "${BENCH_DPOP:-0}" = 1 ]; then bench_case "$backend" client_credentials_dpop onyx; fi
 
   kill -0 "$onyx_pid" 2>/dev/null ||
     notes+=("onyx-id exited during the $backend pass; its last log line: \`$(tail -n1 "$work/onyx-$backend.log" | cut -c1-300)\`")

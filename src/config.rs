@@ -244,6 +244,9 @@ pub struct Settings {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// How apps' `jwks_uri`s are fetched and cached.
     pub jwks_fetch: crate::oauth::jwks_uri::JwksFetchSettings,
+    /// How far a DPoP proof's `iat` may be from the server's time, seconds (RFC 9449 §11.1);
+    /// its `jti` is remembered that long.
+    pub dpop_iat_window: i64,
 }
 
 impl Settings {
@@ -277,6 +280,7 @@ impl Settings {
             pending_requests: PendingCaps::default(),
             webhooks: Default::default(),
             jwks_fetch: Default::default(),
+            dpop_iat_window: 60,
         })
     }
 
@@ -605,6 +609,14 @@ pub struct ServerArgs {
         global = true
     )]
     pub max_pending_requests_per_app: i64,
+    /// How far a DPoP proof's iat may be from the server's time, seconds (1 to 3600).
+    #[arg(
+        long,
+        env = "ONYX_DPOP_IAT_WINDOW",
+        default_value_t = 60,
+        global = true
+    )]
+    pub dpop_iat_window: i64,
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
 }
@@ -631,6 +643,10 @@ impl ServerArgs {
         s.webhooks = self.webhooks.settings()?;
         s.jwks_fetch.allow_private = self.jwks_fetch_allow_private;
         s.jwks_fetch.insecure_http = self.jwks_fetch_insecure_http;
+        if !(1..=3600).contains(&self.dpop_iat_window) {
+            return Err("ONYX_DPOP_IAT_WINDOW must be 1 to 3600 seconds".to_string());
+        }
+        s.dpop_iat_window = self.dpop_iat_window;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

@@ -39,6 +39,8 @@ pub struct Inner {
     pub webhook_secrets: crate::webhooks::secrets::SecretBox,
     /// Apps' keys fetched from their `jwks_uri`, per instance.
     pub jwks_cache: crate::oauth::jwks_uri::JwksCache,
+    /// Makes and checks DPoP nonces (a key in the keys folder, shared by every instance).
+    pub dpop_nonces: crate::oauth::dpop::Nonces,
 }
 
 impl Deref for AppState {
@@ -73,9 +75,11 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     )?;
     db.spawn_checkpointer(&settings.database_url);
     let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
+    let dpop_nonces = crate::oauth::dpop::Nonces::open_or_create(&settings.keys_dir)?;
     let state = AppState(Arc::new(Inner {
         webhook_secrets,
         jwks_cache: Default::default(),
+        dpop_nonces,
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),

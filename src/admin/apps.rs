@@ -42,6 +42,10 @@ pub struct AppSpec {
     pub backchannel_logout_uri: Option<String>,
     /// Whether the app needs `sid` in its logout tokens (default true; onyx-id always sends it).
     pub backchannel_logout_session_required: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): tokens only with a DPoP proof.
+    pub dpop_bound: bool,
+    /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
 }
 
 impl AppSpec {
@@ -62,6 +66,8 @@ impl AppSpec {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             backchannel_logout_session_required: true,
+            dpop_bound: false,
+            dpop_nonce_required: false,
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct AppCreated {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub dpop_bound_access_tokens: bool,
+    pub dpop_nonce_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -395,6 +403,15 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
     )
     .await?;
     crate::store::logout::set_metadata(&mut tx, &client_id, &logout).await?;
+    if spec.dpop_bound || spec.dpop_nonce_required {
+        apps::set_dpop(
+            &mut tx,
+            &client_id,
+            spec.dpop_bound,
+            spec.dpop_nonce_required,
+        )
+        .await?;
+    }
     let detail = Created {
         name,
         client_type: client_type.as_str(),
@@ -437,6 +454,8 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         post_logout_redirect_uris: logout.post_logout_redirect_uris,
         backchannel_logout_uri: logout.backchannel_logout_uri,
         backchannel_logout_session_required: logout.backchannel_logout_session_required,
+        dpop_bound_access_tokens: spec.dpop_bound,
+        dpop_nonce_required: spec.dpop_nonce_required,
         client_secret: secret,
     })
 }

@@ -156,6 +156,13 @@ pub struct CreateArgs {
     /// sends it).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     backchannel_logout_session_required: bool,
+    /// The app's access tokens must be DPoP-bound (RFC 9449 §5.2,
+    /// dpop_bound_access_tokens): the token endpoint refuses its requests without a proof.
+    #[arg(long)]
+    dpop_bound: bool,
+    /// The app's DPoP proofs must carry a nonce the server hands out (RFC 9449 §8).
+    #[arg(long)]
+    dpop_nonce: bool,
 }
 
 pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCode {
@@ -264,6 +271,8 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
+        dpop_bound: args.dpop_bound,
+        dpop_nonce_required: args.dpop_nonce,
     };
     Ok(admin_result(admin::create_app(db, now, spec).await))
 }

@@ -50,6 +50,9 @@ pub struct AuthorizationRequest {
     /// RFC 8707 resource indicator: the audience of the tokens, when not the default.
     #[serde(default)]
     pub resource: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -438,6 +441,16 @@ pub async fn validate(
         .filter(|h| h.len() <= 254)
         .map(str::to_string);
 
+    let dpop_jkt = match p.get("dpop_jkt") {
+        None => None,
+        Some(raw) => Some(
+            crate::oauth::dpop::Jkt::parse(raw)
+                .map_err(|d| fail(ErrorCode::InvalidRequest, d))?
+                .as_str()
+                .to_string(),
+        ),
+    };
+
     let req = AuthorizationRequest {
         client_id: app.client_id.clone(),
         redirect_uri: requested_redirect.to_string(),
@@ -449,6 +462,7 @@ pub async fn validate(
         max_age,
         login_hint,
         resource,
+        dpop_jkt,
     };
     Ok((req, app))
 }
@@ -711,6 +725,7 @@ pub async fn finish_with_code(
             resource: req.resource.as_deref(),
             auth_time,
             sid,
+            dpop_jkt: req.dpop_jkt.as_deref(),
         },
         now,
         state.settings.lifetimes.authorization_code,

@@ -23,6 +23,11 @@ pub fn allow_for_app(res: &mut Response, headers: &HeaderMap, app: &App) {
     {
         res.headers_mut()
             .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        // A browser app reads the DPoP nonce and the challenge of a refusal (RFC 9449 §8).
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("DPoP-Nonce, WWW-Authenticate"),
+        );
     }
 }
 
@@ -57,7 +62,7 @@ async fn preflight(state: AppState, headers: HeaderMap, methods: &'static str) -
                         (header::ACCESS_CONTROL_ALLOW_METHODS, methods),
                         (
                             header::ACCESS_CONTROL_ALLOW_HEADERS,
-                            "authorization, content-type",
+                            "authorization, content-type, dpop",
                         ),
                         (header::ACCESS_CONTROL_MAX_AGE, "600"),
                     ],

@@ -49,6 +49,7 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "claims_parameter_supported": false,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "dpop_signing_alg_values_supported": crate::oauth::dpop::ALGS,
     })
 }
 

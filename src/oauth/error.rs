@@ -28,6 +28,10 @@ wire_enum! {
         InvalidToken,
         InsufficientScope,
         InvalidTarget,
+        /// RFC 9449 §12.2: the DPoP proof is missing or not acceptable.
+        InvalidDpopProof,
+        /// RFC 9449 §12.2: the proof must carry the server's nonce (given in `DPoP-Nonce`).
+        UseDpopNonce,
     }
 }
 
@@ -39,6 +43,9 @@ pub enum Challenge {
     /// A bearer token (RFC 6750 §3). `with_error` puts the error code and description in the
     /// challenge; a request that sent no token at all gets the bare challenge (§3.1).
     Bearer { with_error: bool },
+    /// A DPoP-bound token (RFC 9449 §7.1): the error code and description, and the proof
+    /// algorithms accepted.
+    DPoP,
 }
 
 #[derive(Debug)]
@@ -52,6 +59,8 @@ pub struct OAuthError {
     status: Option<StatusCode>,
     /// `WWW-Authenticate`, when the error asks for credentials.
     challenge: Option<Challenge>,
+    /// A `DPoP-Nonce` to send with the error (RFC 9449 §8).
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -62,7 +71,34 @@ impl OAuthError {
             extra: serde_json::Map::new(),
             status: None,
             challenge: (code == ErrorCode::InvalidClient).then_some(Challenge::Basic),
+            dpop_nonce: None,
         }
+    }
+
+    /// A failure at a resource for a DPoP request (RFC 9449 §7.1): 401 with a
+    /// `WWW-Authenticate: DPoP` challenge naming `code` (`invalid_token`,
+    /// `invalid_dpop_proof` or `use_dpop_nonce`).
+    pub fn dpop(code: ErrorCode, description: &str) -> Self {
+        Self {
+            status: Some(StatusCode::UNAUTHORIZED),
+            challenge: Some(Challenge::DPoP),
+            ..Self::new(code, description)
+        }
+    }
+
+    /// The same refusal for a request made with the DPoP scheme (RFC 9449 §7.1): a bearer
+    /// challenge that names an error becomes a DPoP one.
+    pub fn for_dpop(mut self) -> Self {
+        if self.challenge == Some(Challenge::Bearer { with_error: true }) {
+            self.challenge = Some(Challenge::DPoP);
+        }
+        self
+    }
+
+    /// Sends `nonce` in the `DPoP-Nonce` header of the answer.
+    pub fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        self.dpop_nonce = Some(nonce);
+        self
     }
 
     /// A bearer-token failure (RFC 6750 §3): `status`, and a `WWW-Authenticate: Bearer`
@@ -135,6 +171,13 @@ impl OAuthError {
                 self.description
             ))
             .ok(),
+            Challenge::DPoP => HeaderValue::from_str(&format!(
+                "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+                super::dpop::ALGS.join(" "),
+                self.code.as_str(),
+                self.description
+            ))
+            .ok(),
         }
     }
 }
@@ -154,7 +197,10 @@ impl From<anyhow::Error> for OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let challenge = self.challenge_header();
-        let bearer = matches!(self.challenge, Some(Challenge::Bearer { .. }));
+        let bearer = matches!(
+            self.challenge,
+            Some(Challenge::Bearer { .. } | Challenge::DPoP)
+        );
         let mut res = crate::error::json_error_response(
             self.status(),
             self.code.as_str(),
@@ -169,6 +215,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(v) = challenge {
             h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(v) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            h.insert(super::dpop::NONCE_HEADER, v);
         }
         res
     }

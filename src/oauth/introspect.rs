@@ -59,7 +59,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
                 .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
         check_resource_server(&presented, &rs)?;
         let caller = Caller::ResourceServer(rs);
-        return Ok(status.map_or_else(inactive, |t| access_answer(state, &caller, &t, now)));
+        return Ok(status.map_or_else(inactive, |t| {
+            access_answer(state, &caller, &t, &lookup, now)
+        }));
     }
     let caller = authenticate_caller(state, &presented).await?;
     // The hint only decides which kind is looked up first (RFC 7662 §2.1).
@@ -68,11 +70,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
             return refresh_answer(state, &caller, &r, now).await;
         }
         if let Some(t) = tokens::status(&state.db, &lookup).await? {
-            return Ok(access_answer(state, &caller, &t, now));
+            return Ok(access_answer(state, &caller, &t, &lookup, now));
         }
     } else {
         if let Some(t) = tokens::status(&state.db, &lookup).await? {
-            return Ok(access_answer(state, &caller, &t, now));
+            return Ok(access_answer(state, &caller, &t, &lookup, now));
         }
         if let Some(r) = refresh_tokens::status_by_hash(&state.db, hash).await? {
             return refresh_answer(state, &caller, &r, now).await;
@@ -85,7 +87,13 @@ fn grant_stands(grant_id: Option<&str>, grant_status: Option<&str>) -> bool {
     grant_id.is_none() || grant_status == Some("active")
 }
 
-fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -> Value {
+fn access_answer(
+    state: &AppState,
+    caller: &Caller,
+    s: &TokenStatus,
+    lookup: &tokens::Lookup,
+    now: i64,
+) -> Value {
     let t = &s.token;
     let may_see = match caller {
         Caller::ResourceServer(rs) => rs.audience == t.audience,
@@ -119,6 +127,11 @@ fn access_answer(state: &AppState, caller: &Caller, s: &TokenStatus, now: i64) -
     });
     if let Some(at) = t.auth_time {
         v["auth_time"] = at.into();
+    }
+    // RFC 9449 §6.2: a DPoP-bound token names its key; the resource server checks the proof.
+    if let Some(jkt) = lookup.bound_jkt() {
+        v["token_type"] = "DPoP".into();
+        v["cnf"] = json!({ "jkt": jkt });
     }
     if t.grant_id.is_some() {
         v["permissions"] = serde_json::to_value(s.permission_views(now)).unwrap_or_default();

@@ -16,6 +16,8 @@ use crate::store::tokens::AccessToken;
 /// A signed access token and its row (not yet stored).
 pub struct Minted {
     pub token: String,
+    /// Whether the token is bound to a DPoP key (`cnf.jkt`, RFC 9449 §6.1).
+    pub bound: bool,
     pub token_hash: String,
     pub record: AccessToken,
 }
@@ -28,6 +30,8 @@ pub struct AccessGrant<'a> {
     pub scope: &'a str,
     pub audience: &'a str,
     pub auth_time: Option<i64>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6).
+    pub jkt: Option<&'a crate::oauth::dpop::Jkt>,
 }
 
 pub fn access_token_lifetime(state: &AppState, app: &App) -> i64 {
@@ -69,6 +73,9 @@ pub fn mint_access_token(
     if let Some(t) = grant.auth_time {
         claims["auth_time"] = t.into();
     }
+    if let Some(jkt) = grant.jkt {
+        claims["cnf"] = serde_json::json!({ "jkt": jkt.as_str() });
+    }
     let key = state
         .keys
         .current()
@@ -76,6 +83,7 @@ pub fn mint_access_token(
         .ok_or_else(|| anyhow::anyhow!("no active ES256 signing key"))?;
     let token = key.sign_jwt("at+jwt", &claims)?;
     Ok(Minted {
+        bound: grant.jkt.is_some(),
         token_hash: secret_hash(&token),
         token,
         record,
@@ -115,6 +123,8 @@ pub struct RefreshSeed<'a> {
     pub auth_time: i64,
     /// For a family's first token, `None`: the absolute lifetime starts now.
     pub family_expires_at: Option<i64>,
+    /// The DPoP key a public app's refresh token is bound to (RFC 9449 §5).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Makes and stores a refresh token on `conn`; returns its text.
@@ -149,6 +159,7 @@ pub async fn refresh_token(
         family_expires_at,
         used_at: None,
         revoked_at: None,
+        dpop_jkt: seed.dpop_jkt.map(str::to_string),
     };
     refresh_tokens::insert(conn, &secret_hash(&token), &record).await?;
     Ok(token)

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod cors;
 pub mod discovery;
+pub mod dpop;
 pub mod end_session;
 pub mod error;
 pub mod introspect;

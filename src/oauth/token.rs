@@ -10,7 +10,7 @@ use super::client_auth::{authenticate, presented};
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{self, AccessGrant, IdTokenInput, RefreshSeed};
 use super::params::Params;
-use super::{cors, is_form, pkce};
+use super::{cors, dpop, is_form, pkce};
 use crate::consent;
 use crate::crypto::secret_hash;
 use crate::scopes::{Scope, ScopeError, catalogue, parse_scope_list};
@@ -26,9 +26,75 @@ pub async fn token(
     body: axum::body::Bytes,
 ) -> Response {
     app_request(&state, &headers, &body, async |params, app| {
-        handle(&state, params, app).await.map(Json)
+        // An app that requires nonces gets a fresh one with every answer (RFC 9449 §8.2).
+        let nonce = app
+            .dpop_nonce_required
+            .then(|| state.dpop_nonces.current(state.now()));
+        let answer = match proof_key(&state, &headers, &app).await {
+            Ok(jkt) => handle(&state, params, app, jkt.as_ref()).await,
+            Err(e) => Err(e),
+        };
+        match (answer, nonce) {
+            (Ok(v), None) => Ok(Json(v).into_response()),
+            (Ok(v), Some(n)) => Ok(([(dpop::NONCE_HEADER, n)], Json(v)).into_response()),
+            (Err(e), None) => Err(e),
+            (Err(e), Some(n)) => Err(e.with_dpop_nonce(n)),
+        }
     })
     .await
+}
+
+/// The key of the request's DPoP proof (RFC 9449 §5), checked and its `jti` recorded; `None`
+/// without a proof, unless the app requires DPoP-bound tokens.
+async fn proof_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &App,
+) -> Result<Option<dpop::Jkt>, OAuthError> {
+    let refused = |r: dpop::Refusal| match r {
+        dpop::Refusal::Invalid(why) => OAuthError::new(ErrorCode::InvalidDpopProof, why),
+        dpop::Refusal::UseNonce => OAuthError::new(
+            ErrorCode::UseDpopNonce,
+            "this app's DPoP proofs must carry the server's nonce: make a new proof with the nonce of the DPoP-Nonce header",
+        ),
+    };
+    let Some(proof) = dpop::header(headers).map_err(refused)? else {
+        if app.dpop_bound {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this app requires DPoP-bound tokens: send a DPoP proof",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = state.settings.issuer.endpoint("/token");
+    let expect = dpop::Expect {
+        method: "POST",
+        url: &url,
+        now: state.now(),
+        window: state.settings.dpop_iat_window,
+        access_token: None,
+    };
+    let proof = dpop::accept(state, proof, &expect, app.dpop_nonce_required)
+        .await?
+        .map_err(refused)?;
+    Ok(Some(proof.jkt))
+}
+
+/// Whether the key of the request's proof is `bound`, the key a code or refresh token is
+/// bound to; else `invalid_dpop_proof` naming `what`.
+fn same_key(bound: &str, proof: Option<&dpop::Jkt>, what: &str) -> Result<(), OAuthError> {
+    match proof {
+        Some(k) if k.matches(bound) => Ok(()),
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            format!("{what} is bound to another DPoP key than the proof's"),
+        )),
+        None => Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            format!("{what} is bound to a DPoP key: send a proof signed with it"),
+        )),
+    }
 }
 
 /// An app's request with its credentials (the token and revocation endpoints): a form body, the
@@ -79,11 +145,12 @@ async fn handle(
     state: &AppState,
     params: Params,
     app: App,
+    jkt: Option<&dpop::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     app.gate().map_err(unauthorized_client)?;
     match params.required("grant_type")? {
         "authorization_code" => {
-            let answer = authorization_code(state, &app, &params).await?;
+            let answer = authorization_code(state, &app, &params, jkt).await?;
             // Launch evidence: a sign-in completed in preview.
             if app.stage == crate::partner::access::Stage::Preview
                 && app.preview_sign_in_at.is_none()
@@ -98,8 +165,8 @@ async fn handle(
             }
             Ok(answer)
         }
-        "refresh_token" => refresh_token(state, &app, &params).await,
-        "client_credentials" => client_credentials(state, &app, &params).await,
+        "refresh_token" => refresh_token(state, &app, &params, jkt).await,
+        "client_credentials" => client_credentials(state, &app, &params, jkt).await,
         other => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!(
@@ -147,7 +214,8 @@ pub async fn audience_for(
 fn token_response(access: &issue::Minted, now: i64) -> serde_json::Value {
     serde_json::json!({
         "access_token": access.token,
-        "token_type": "Bearer",
+        // RFC 9449 §5: a token bound to a key is a DPoP token.
+        "token_type": if access.bound { "DPoP" } else { "Bearer" },
         "expires_in": access.record.expires_at - now,
         "scope": access.record.scope,
     })
@@ -158,6 +226,7 @@ async fn authorization_code(
     state: &AppState,
     app: &App,
     params: &Params,
+    jkt: Option<&dpop::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     require_grant(app, GrantType::AuthorizationCode)?;
     let code = params.required("code")?;
@@ -197,6 +266,10 @@ async fn authorization_code(
         ));
     }
     pkce::verify(verifier, &code.code_challenge).map_err(OAuthError::invalid_grant)?;
+    // RFC 9449 §10: a code bound by `dpop_jkt` is redeemed with a proof of that key only.
+    if let Some(bound) = &code.dpop_jkt {
+        same_key(bound, jkt, "the authorization code")?;
+    }
     // Consent revoked or expired since the code was issued narrows it, or ends it.
     let standing = grants::standing(&state.db, &code.grant_id, &code.user_id).await?;
     let usable = usable_scopes(app, standing, now);
@@ -234,6 +307,7 @@ async fn authorization_code(
             scope: &scope,
             audience: &audience,
             auth_time: Some(code.auth_time),
+            jkt,
         },
     )?;
     let offline = scope.split(' ').any(|s| s == "offline_access");
@@ -273,6 +347,11 @@ async fn authorization_code(
                     audience: &audience,
                     auth_time: code.auth_time,
                     family_expires_at: None,
+                    // RFC 9449 §5: a public app's refresh tokens are bound to its key; a
+                    // confidential app's are bound to its credentials already.
+                    dpop_jkt: jkt
+                        .filter(|_| app.auth_method == AuthMethod::None)
+                        .map(dpop::Jkt::as_str),
                 },
             )
             .await?,
@@ -310,6 +389,7 @@ async fn refresh_token(
     state: &AppState,
     app: &App,
     params: &Params,
+    jkt: Option<&dpop::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     require_grant(app, GrantType::RefreshToken)?;
     let presented = params.required("refresh_token")?;
@@ -339,6 +419,9 @@ async fn refresh_token(
     }
     if rt.expires_at <= now || rt.family_expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    if let Some(bound) = &rt.dpop_jkt {
+        same_key(bound, jkt, "the refresh token")?;
     }
     // What the user's consent covers now: revoked, expired or limited scopes drop out. Without
     // offline_access the app may not stay connected: the family's refresh tokens stop here.
@@ -387,6 +470,7 @@ async fn refresh_token(
             scope: &scope,
             audience: &rt.audience,
             auth_time: Some(rt.auth_time),
+            jkt,
         },
     )?;
     issue::store_access_token(&mut tx, &access).await?;
@@ -406,6 +490,8 @@ async fn refresh_token(
             audience: &rt.audience,
             auth_time: rt.auth_time,
             family_expires_at: Some(rt.family_expires_at),
+            // The successor keeps the binding of the token it replaces.
+            dpop_jkt: rt.dpop_jkt.as_deref(),
         },
     )
     .await?;
@@ -454,6 +540,7 @@ async fn client_credentials(
     state: &AppState,
     app: &App,
     params: &Params,
+    jkt: Option<&dpop::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     if app.auth_method == AuthMethod::None {
         return Err(OAuthError::new(
@@ -535,6 +622,7 @@ async fn client_credentials(
             scope: &scope,
             audience: &audience,
             auth_time: None,
+            jkt,
         },
     )
     .await?;

@@ -574,6 +574,10 @@ pub struct LiveConfig {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// RFC 9449 §5.2: the app's access tokens are always DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
     pub webhooks: Vec<String>,
     pub support_url: Option<String>,
     pub scopes: Vec<String>,
@@ -637,6 +641,8 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             post_logout_redirect_uris: logout.post_logout_redirect_uris,
             backchannel_logout_uri: logout.backchannel_logout_uri,
             backchannel_logout_session_required: logout.backchannel_logout_session_required,
+            dpop_bound_access_tokens: app.dpop_bound,
+            dpop_nonce_required: app.dpop_nonce_required,
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),

@@ -22,6 +22,8 @@ pub struct AuthCode {
     /// The public id of the session the code was issued in (`None` for codes issued before
     /// sessions had one).
     pub sid: Option<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 pub struct NewCode<'a> {
@@ -36,6 +38,7 @@ pub struct NewCode<'a> {
     pub auth_time: Timestamp,
     /// The public id of the browser session that answered the request.
     pub sid: &'a str,
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Stores a new code and returns its text (given to the client once, never stored).
@@ -50,8 +53,8 @@ pub async fn create(
     let code = crate::crypto::random_secret();
     sqlx::query(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, grant_id, family_id, redirect_uri,
-             scope, nonce, code_challenge, resource, auth_time, created_at, expires_at, sid)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             scope, nonce, code_challenge, resource, auth_time, created_at, expires_at, sid, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(secret_hash(&code))
     .bind(new.client_id)
@@ -67,6 +70,7 @@ pub async fn create(
     .bind(now)
     .bind(now + lifetime)
     .bind(new.sid)
+    .bind(new.dpop_jkt)
     .execute(pool)
     .await?;
     Ok(code)
@@ -92,7 +96,7 @@ pub async fn redeem(db: &Db, code: &str, now: Timestamp) -> Result<Redemption, s
     let fresh = sqlx::query_as::<_, AuthCode>(
         "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL
          RETURNING client_id, user_id, grant_id, family_id, redirect_uri, scope, nonce,
-                   code_challenge, resource, auth_time, expires_at, sid",
+                   code_challenge, resource, auth_time, expires_at, sid, dpop_jkt",
     )
     .bind(now)
     .bind(&hash)

@@ -8,6 +8,7 @@ pub mod assertions;
 pub mod audit;
 pub mod auth_requests;
 pub mod codes;
+pub mod dpop;
 pub mod draft_versions;
 pub mod fast;
 pub mod grant_events;

@@ -1,5 +1,5 @@
 //! Removes what has expired: codes, tokens, sessions, waiting requests, old login failures and
-//! assertion ids. Runs in small batches from a background task, so it never holds the database
+//! assertion and DPoP proof ids. Runs in small batches from a background task, so it never holds the database
 //! for long and never blocks a request.
 
 use std::time::Duration;
@@ -19,6 +19,8 @@ const PURGES: &[(&str, &str, &str)] = &[
     ("refresh_tokens", "token_hash", "family_expires_at < $1"),
     ("auth_requests", "id", "expires_at < $1"),
     ("sessions", "id_hash", "expires_at < $1"),
+    // A DPoP proof's jti is remembered while its iat is inside the window.
+    ("dpop_proof_jtis", "jti_hash", "expires_at < $1"),
     // A session gone (expired and purged) no longer needs to know its token families.
     (
         "session_families",

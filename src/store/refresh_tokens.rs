@@ -21,9 +21,11 @@ pub struct RefreshToken {
     pub family_expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// The thumbprint of the DPoP key the token is bound to (a public app's, RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
-const SELECT: &str = "family_id, client_id, user_id, grant_id, scope, audience, auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at";
+const SELECT: &str = "family_id, client_id, user_id, grant_id, scope, audience, auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at, dpop_jkt";
 
 pub async fn insert(
     conn: &mut AnyConnection,
@@ -32,8 +34,8 @@ pub async fn insert(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, grant_id, scope, audience,
-             auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL)",
+             auth_time, issued_at, expires_at, family_expires_at, used_at, revoked_at, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, $12)",
     )
     .bind(token_hash)
     .bind(&t.family_id)
@@ -46,6 +48,7 @@ pub async fn insert(
     .bind(t.issued_at)
     .bind(t.expires_at)
     .bind(t.family_expires_at)
+    .bind(t.dpop_jkt.as_deref())
     .execute(conn)
     .await?;
     Ok(())
@@ -118,6 +121,7 @@ pub async fn status_by_hash(
     sqlx::query_as::<_, RefreshStatus>(
         "SELECT r.family_id, r.client_id, r.user_id, r.grant_id, r.scope, r.audience, r.auth_time,
                 r.issued_at, r.expires_at, r.family_expires_at, r.used_at, r.revoked_at,
+                r.dpop_jkt,
                 CASE WHEN a.stage = 'draft' THEN 'draft' ELSE a.access_state END AS app_state,
                 g.status AS grant_status
          FROM refresh_tokens r

@@ -41,6 +41,8 @@ pub struct Lookup {
     /// Empty when the text is not a JWT with a `jti`: such a token matches no row.
     jti: String,
     hash: String,
+    /// `cnf.jkt` of the token's claims (RFC 9449 §6.1), read in the same pass as the `jti`.
+    jkt: Option<String>,
 }
 
 /// Longer presented tokens are not parsed (onyx-id's own are under 1 KiB).
@@ -48,9 +50,11 @@ const MAX_TOKEN_LEN: usize = 8192;
 
 impl Lookup {
     pub fn of(token: &str) -> Self {
+        let (jti, jkt) = claims_of(token).unwrap_or_default();
         Self {
-            jti: jti_of(token).unwrap_or_default(),
+            jti,
             hash: crate::crypto::secret_hash(token),
+            jkt,
         }
     }
 
@@ -58,13 +62,24 @@ impl Lookup {
     pub fn hash(&self) -> &str {
         &self.hash
     }
+
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`). Meaningful only once
+    /// the token was found by its hash: then its claims are the ones this server signed.
+    pub fn bound_jkt(&self) -> Option<&str> {
+        self.jkt.as_deref()
+    }
 }
 
-fn jti_of(token: &str) -> Option<String> {
+fn claims_of(token: &str) -> Option<(String, Option<String>)> {
     use base64::Engine;
+    #[derive(serde::Deserialize)]
+    struct Cnf {
+        jkt: Option<String>,
+    }
     #[derive(serde::Deserialize)]
     struct Claims {
         jti: String,
+        cnf: Option<Cnf>,
     }
     if token.len() > MAX_TOKEN_LEN {
         return None;
@@ -78,7 +93,7 @@ fn jti_of(token: &str) -> Option<String> {
         .decode(payload)
         .ok()?;
     let claims: Claims = serde_json::from_slice(&json).ok()?;
-    (!claims.jti.is_empty()).then_some(claims.jti)
+    (!claims.jti.is_empty()).then_some((claims.jti, claims.cnf.and_then(|c| c.jkt)))
 }
 
 const COLUMNS: &str = "token_hash, jti, client_id, user_id, grant_id, family_id, scope, audience, auth_time, issued_at, expires_at, revoked_at";

@@ -3,7 +3,7 @@
 //! sealing at rest (AES-256-GCM, `ring::aead`, with a key in the keys folder).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -159,7 +159,7 @@ impl SecretBox {
 
 /// Writes a new random key, readable by this user only; when another instance wrote one first,
 /// reads that one.
-fn create_key_file(path: &PathBuf) -> anyhow::Result<String> {
+pub(crate) fn create_key_file(path: &Path) -> anyhow::Result<String> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -61,6 +61,8 @@ struct AppRow {
     domain_verified_at: Option<i64>,
     preview_sign_in_at: Option<i64>,
     preview_revocation_at: Option<i64>,
+    dpop_bound: i64,
+    dpop_nonce_required: i64,
 }
 
 /// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
@@ -220,6 +222,11 @@ pub struct App {
     pub grant_types: Vec<GrantType>,
     pub lifetimes: LifetimeOverrides,
     pub consent: ConsentProfile,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): the token endpoint refuses a request of
+    /// this app without a DPoP proof.
+    pub dpop_bound: bool,
+    /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
 }
 
 impl App {
@@ -333,6 +340,8 @@ impl From<AppRow> for App {
             live_domain: r.domain,
             preview_sign_in_at: r.preview_sign_in_at,
             preview_revocation_at: r.preview_revocation_at,
+            dpop_bound: r.dpop_bound != 0,
+            dpop_nonce_required: r.dpop_nonce_required != 0,
         }
     }
 }
@@ -446,7 +455,7 @@ macro_rules! app_columns {
         stage, description, use_case, webhooks, support_url, access_reason, access_note,
         access_changed_at, withdrawn_scopes, previous_secret_hash, previous_secret_expires_at,
         domain_token, domain_verified, domain_verified_at, preview_sign_in_at,
-        preview_revocation_at"
+        preview_revocation_at, dpop_bound, dpop_nonce_required"
     };
 }
 
@@ -499,6 +508,8 @@ impl HotRow for AppRow {
             domain_verified_at: c.get("domain_verified_at")?,
             preview_sign_in_at: c.get("preview_sign_in_at")?,
             preview_revocation_at: c.get("preview_revocation_at")?,
+            dpop_bound: c.get("dpop_bound")?,
+            dpop_nonce_required: c.get("dpop_nonce_required")?,
         })
     }
 }
@@ -512,6 +523,23 @@ pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx:
         .into_iter()
         .next();
     Ok(row.map(App::from))
+}
+
+/// Sets an app's DPoP requirements: bound access tokens (`dpop_bound_access_tokens`), and
+/// server nonces in its proofs.
+pub async fn set_dpop(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    bound: bool,
+    nonce_required: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE apps SET dpop_bound = $1, dpop_nonce_required = $2 WHERE client_id = $3")
+        .bind(i64::from(bound))
+        .bind(i64::from(nonce_required))
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Sets an app's access state, with its reason, the operator's note and the scopes a limit

@@ -3,6 +3,7 @@
 pub mod browser;
 pub mod cli;
 pub mod console;
+pub mod dpop;
 pub mod logout;
 pub mod partner_api;
 pub mod receiver;
