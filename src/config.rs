@@ -242,6 +242,9 @@ pub struct Settings {
     pub pending_requests: PendingCaps,
     /// How webhooks are delivered (retry schedule, development-only escapes).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Every app must push its authorization requests (RFC 9126 §5,
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Settings {
@@ -274,6 +277,7 @@ impl Settings {
             login_limits: LoginLimits::default(),
             pending_requests: PendingCaps::default(),
             webhooks: Default::default(),
+            require_pushed_authorization_requests: false,
         })
     }
 
@@ -529,6 +533,10 @@ pub struct ServerArgs {
     /// Domain verification fetches over plain http (development and tests only).
     #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub domain_verification_insecure_http: bool,
+    /// Every app must push its authorization requests to /par first (RFC 9126); /authorize
+    /// refuses any other request.
+    #[arg(long, env = "ONYX_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_pushed_authorization_requests: bool,
     /// Fixed address for a domain when verifying it, like curl's --resolve:
     /// HOST=IP:PORT (repeat; comma-separated in the variable).
     #[arg(
@@ -619,6 +627,7 @@ impl ServerArgs {
         }
         s.purge_interval = std::time::Duration::from_secs(self.purge_interval);
         s.webhooks = self.webhooks.settings()?;
+        s.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

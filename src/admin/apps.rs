@@ -39,6 +39,8 @@ pub struct AppSpec {
     pub backchannel_logout_uri: Option<String>,
     /// Whether the app needs `sid` in its logout tokens (default true; onyx-id always sends it).
     pub backchannel_logout_session_required: bool,
+    /// The app must push its authorization requests to `/par` first (RFC 9126).
+    pub require_par: bool,
 }
 
 impl AppSpec {
@@ -58,6 +60,7 @@ impl AppSpec {
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             backchannel_logout_session_required: true,
+            require_par: false,
         }
     }
 }
@@ -86,6 +89,7 @@ pub struct AppCreated {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -105,6 +109,7 @@ struct Created<'a> {
     capabilities: &'a [String],
     trust_level: TrustLevel,
     domain: Option<&'a str>,
+    require_pushed_authorization_requests: bool,
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -359,6 +364,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
             webhooks: &[],
             support_url: None,
             draft: None,
+            require_par: spec.require_par,
         },
         now,
     )
@@ -377,6 +383,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         capabilities: &consent.capabilities,
         trust_level: consent.trust_level,
         domain: consent.domain.as_deref(),
+        require_pushed_authorization_requests: spec.require_par,
     };
     cli_event(&mut tx, now, Some(&client_id), "app.created", &detail).await?;
     tx.commit().await?;
@@ -405,6 +412,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         post_logout_redirect_uris: logout.post_logout_redirect_uris,
         backchannel_logout_uri: logout.backchannel_logout_uri,
         backchannel_logout_session_required: logout.backchannel_logout_session_required,
+        require_pushed_authorization_requests: spec.require_par,
         client_secret: secret,
     })
 }

@@ -152,6 +152,10 @@ pub struct CreateArgs {
     /// sends it).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     backchannel_logout_session_required: bool,
+    /// The app must push its authorization requests to /par first (RFC 9126); /authorize
+    /// refuses any other request from it.
+    #[arg(long)]
+    require_par: bool,
 }
 
 pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCode {
@@ -259,6 +263,7 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         backchannel_logout_uri: args.backchannel_logout_uri,
         backchannel_logout_session_required: args.backchannel_logout_session_required,
+        require_par: args.require_par,
     };
     Ok(admin_result(admin::create_app(db, now, spec).await))
 }

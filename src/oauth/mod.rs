@@ -1,5 +1,5 @@
-//! The protocol endpoints: authorize, token, introspection, revocation, userinfo, discovery
-//! and JWKS.
+//! The protocol endpoints: authorize, pushed authorization requests, token, introspection,
+//! revocation, userinfo, discovery and JWKS.
 
 pub mod authorize;
 pub mod client_auth;
@@ -9,6 +9,7 @@ pub mod end_session;
 pub mod error;
 pub mod introspect;
 pub mod issue;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             "/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
+        .route("/par", post(par::push).options(cors::preflight_post))
         .route("/token", post(token::token).options(cors::preflight_post))
         .route(
             "/revoke",

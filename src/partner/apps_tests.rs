@@ -25,6 +25,7 @@ fn a_draft_patch_names_the_fields_it_changes_as_the_draft_spells_them_in_order()
         post_logout_redirect_uris: Some(vec![]),
         backchannel_logout_uri: Some(None),
         backchannel_logout_session_required: Some(true),
+        require_pushed_authorization_requests: Some(false),
         webhooks: Some(vec![]),
         support_url: Some(None),
         scopes: Some(vec![]),

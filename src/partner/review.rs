@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::access::{AccessReason, AccessState, Stage};
 use super::access_change::{AccessView, access_view, auto_limit, auto_restore};
-use super::apps::{any_app, applies, run_prechecks, snapshot};
+use super::apps::{any_app, applies, recorded_value, run_prechecks, same_snapshot, snapshot};
 use super::launch::{Requirement, launch_checklist};
 use super::program::{ProgramError, Result, app_event, check_len, not_submitted};
 use super::{Finding, Step, StepState};
@@ -104,7 +104,7 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<R
                     let snap = snapshot(step, &draft);
                     let carried = previous.as_ref().and_then(|r| r.step(step)).filter(|rec| {
                         rec.state == StepState::Approved
-                            && rec.snapshot == snap
+                            && same_snapshot(step, rec.snapshot.as_ref(), snap.as_ref())
                             && (step != Step::Production || app.stage == Stage::Production)
                     });
                     if !applies(step, &draft) {
@@ -545,7 +545,7 @@ pub fn step_diff(step: Step, approved: &Value, draft: &super::AppDraft) -> Vec<F
     step.fields()
         .iter()
         .filter_map(|field| {
-            let before = approved.get(*field).cloned().unwrap_or(Value::Null);
+            let before = recorded_value(approved, field);
             let after = now.get(*field).cloned().unwrap_or(Value::Null);
             (before != after).then_some(FieldChange {
                 field,

@@ -1,4 +1,5 @@
-//! Removes what has expired: codes, tokens, sessions, waiting requests, old login failures and
+//! Removes what has expired: codes, tokens, sessions, waiting and pushed requests, old login
+//! failures and
 //! assertion ids. Runs in small batches from a background task, so it never holds the database
 //! for long and never blocks a request.
 
@@ -18,6 +19,7 @@ const PURGES: &[(&str, &str, &str)] = &[
     // Spent refresh tokens are kept until their family's absolute expiry: reuse detection.
     ("refresh_tokens", "token_hash", "family_expires_at < $1"),
     ("auth_requests", "id", "expires_at < $1"),
+    ("pushed_requests", "uri_hash", "expires_at < $1"),
     ("sessions", "id_hash", "expires_at < $1"),
     // A session gone (expired and purged) no longer needs to know its token families.
     (

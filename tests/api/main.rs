@@ -37,6 +37,7 @@ mod lifecycle;
 mod login_limits;
 mod logout;
 mod openapi;
+mod par;
 mod partner;
 mod pending_requests;
 mod refusals;

@@ -60,6 +60,7 @@ struct AppRow {
     domain_verified_at: Option<i64>,
     preview_sign_in_at: Option<i64>,
     preview_revocation_at: Option<i64>,
+    require_pushed_authorization_requests: i64,
 }
 
 /// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
@@ -217,6 +218,9 @@ pub struct App {
     pub grant_types: Vec<GrantType>,
     pub lifetimes: LifetimeOverrides,
     pub consent: ConsentProfile,
+    /// The app must push its authorization requests (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): `/authorize` takes only a `request_uri`.
+    pub require_par: bool,
 }
 
 impl App {
@@ -329,6 +333,7 @@ impl From<AppRow> for App {
             live_domain: r.domain,
             preview_sign_in_at: r.preview_sign_in_at,
             preview_revocation_at: r.preview_revocation_at,
+            require_par: r.require_pushed_authorization_requests != 0,
         }
     }
 }
@@ -355,6 +360,8 @@ pub struct NewApp<'a> {
     pub support_url: Option<&'a str>,
     /// The partner's draft (JSON), for partner apps.
     pub draft: Option<&'a str>,
+    /// The app must use pushed authorization requests.
+    pub require_par: bool,
 }
 
 fn json(v: &[String]) -> String {
@@ -383,9 +390,9 @@ pub async fn create_in(
              refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
              optional_scopes, pending_scopes, capability_states, trust_level, purpose,
              consent_copy, domain, consent_ttl, partner_id, stage, description, use_case,
-             webhooks, support_url, draft)
+             webhooks, support_url, draft, require_pushed_authorization_requests)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
-                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -418,6 +425,7 @@ pub async fn create_in(
     .bind(json(new.webhooks))
     .bind(new.support_url)
     .bind(new.draft)
+    .bind(i64::from(new.require_par))
     .execute(&mut **tx)
     .await?;
     for origin in new.origins {
@@ -440,7 +448,7 @@ macro_rules! app_columns {
         stage, description, use_case, webhooks, support_url, access_reason, access_note,
         access_changed_at, withdrawn_scopes, previous_secret_hash, previous_secret_expires_at,
         domain_token, domain_verified, domain_verified_at, preview_sign_in_at,
-        preview_revocation_at"
+        preview_revocation_at, require_pushed_authorization_requests"
     };
 }
 
@@ -492,6 +500,8 @@ impl HotRow for AppRow {
             domain_verified_at: c.get("domain_verified_at")?,
             preview_sign_in_at: c.get("preview_sign_in_at")?,
             preview_revocation_at: c.get("preview_revocation_at")?,
+            require_pushed_authorization_requests: c
+                .get("require_pushed_authorization_requests")?,
         })
     }
 }
