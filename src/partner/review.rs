@@ -545,9 +545,12 @@ pub fn step_diff(step: Step, approved: &Value, draft: &super::AppDraft) -> Vec<F
     step.fields()
         .iter()
         .filter_map(|field| {
-            let before = recorded_value(approved, field);
+            let before = approved.get(*field).cloned().unwrap_or(Value::Null);
             let after = now.get(*field).cloned().unwrap_or(Value::Null);
-            (before != after).then_some(FieldChange {
+            // A field added after the approval, still at its default, is no change.
+            let unchanged = before == after
+                || (approved.get(*field).is_none() && after == recorded_value(approved, field));
+            (!unchanged).then_some(FieldChange {
                 field,
                 before,
                 after,
@@ -689,6 +692,25 @@ mod diff_tests {
         let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
         assert_eq!(fields, ["description", "consent_copy"]);
         assert_eq!(changes[0].before, Value::Null);
+    }
+
+    #[test]
+    fn a_field_added_after_the_approval_is_no_change_while_it_keeps_its_default() {
+        let mut d = draft();
+        let mut approved = snapshot(Step::RedirectUris, &d).unwrap();
+        approved
+            .as_object_mut()
+            .unwrap()
+            .remove("require_pushed_authorization_requests");
+        assert!(step_diff(Step::RedirectUris, &approved, &d).is_empty());
+        d.require_pushed_authorization_requests = true;
+        let changes = step_diff(Step::RedirectUris, &approved, &d);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "require_pushed_authorization_requests");
+        assert_eq!(
+            (changes[0].before.clone(), changes[0].after.clone()),
+            (Value::Null, json!(true))
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ on_each_backend!(
     discovery_names_the_par_endpoint,
     a_partner_draft_that_requires_par_makes_the_live_app_require_it_once_approved,
     a_request_uri_taken_at_one_instance_is_refused_at_another,
+    apps_create_require_par_registers_an_app_that_must_push,
 );
 
 /// The parameters of an authorization request to push, with `challenge` as PKCE.
@@ -702,4 +703,76 @@ async fn a_request_uri_taken_at_one_instance_is_refused_at_another(backend: Back
         statuses.sort();
         assert_eq!(statuses, [303, 400]);
     }
+}
+
+async fn apps_create_require_par_registers_an_app_that_must_push(backend: Backend) {
+    use crate::support::cli::{one_json_object, onyx};
+    let app = spawn_app(backend).await;
+    let args = [
+        "apps",
+        "create",
+        "--name",
+        "Strict",
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+    ];
+    let (code, out, err) = onyx(&app, &[&args[..], &["--require-par"]].concat(), None).await;
+    assert_eq!(code, 0, "{err}");
+    let strict = one_json_object(&out);
+    assert_eq!(
+        strict["require_pushed_authorization_requests"], true,
+        "{strict}"
+    );
+    let (code, out, err) = onyx(&app, &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    let free = one_json_object(&out);
+    assert_eq!(
+        free["require_pushed_authorization_requests"], false,
+        "{free}"
+    );
+
+    let client_id = text(&strict, "client_id");
+    let (code, out, err) = onyx(&app, &["apps", "show", "--app", &client_id], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        one_json_object(&out)["live"]["require_pushed_authorization_requests"],
+        true
+    );
+    let (url, _) = authorize_url(&app, &client_id, "openid profile", &[]);
+    let q = back_to_app(&http().get(url).send().await.unwrap());
+    assert!(q["error_description"].contains("(PAR)"), "{q:?}");
+    let (url, _) = authorize_url(&app, &text(&free, "client_id"), "openid profile", &[]);
+    let res = http().get(url).send().await.unwrap();
+    assert!(location(res.headers()).starts_with("/login"));
+}
+
+#[test]
+fn the_server_setting_is_read_from_its_flag_and_its_variable() {
+    use clap::{CommandFactory, Parser};
+    let setting = |args: &[&str]| {
+        onyx_id::cli::Cli::try_parse_from(args)
+            .unwrap()
+            .server
+            .settings()
+            .unwrap()
+            .require_pushed_authorization_requests
+    };
+    assert!(!setting(&["onyx-id", "serve"]));
+    assert!(setting(&[
+        "onyx-id",
+        "serve",
+        "--require-pushed-authorization-requests"
+    ]));
+    let var = onyx_id::cli::Cli::command()
+        .get_arguments()
+        .find(|a| a.get_id() == "require_pushed_authorization_requests")
+        .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()));
+    assert_eq!(
+        var.as_deref(),
+        Some("ONYX_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS")
+    );
 }
