@@ -134,9 +134,10 @@ fn push_error(invalid: Invalid) -> OAuthError {
         Invalid::Redirect { error, .. } => error,
         // The app is authenticated and its redirect URI checked: what is left is a failure
         // on our side, or the app vanishing meanwhile.
-        Invalid::Page { title, message } if title == "Something went wrong" => {
-            OAuthError::server_error(message)
-        }
+        Invalid::Page {
+            title: "Something went wrong",
+            message,
+        } => OAuthError::server_error(message),
         Invalid::Page { message, .. } => OAuthError::invalid_request(message),
     }
 }

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::support::partner_api::{app_in_preview_with, get, publish, put, spawn_program};
 
+/// A form body, as pushed.
+type Form = Vec<(&'static str, String)>;
+
 const PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 const EMAIL: &str = "ada@example.com";
 
@@ -313,7 +316,7 @@ async fn push_refusals_are_json_with_the_rfc_codes(backend: Backend) {
     let without = |name: &str| -> Vec<(&'static str, String)> {
         good.iter().filter(|(k, _)| *k != name).cloned().collect()
     };
-    let cases: Vec<(&str, Vec<(&'static str, String)>, &str, &str)> = vec![
+    let cases: Vec<(&str, Form, &str, &str)> = vec![
         (
             "unregistered redirect_uri",
             with("redirect_uri", "https://evil.example/cb"),
