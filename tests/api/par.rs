@@ -32,6 +32,8 @@ on_each_backend!(
     a_partner_draft_that_requires_par_makes_the_live_app_require_it_once_approved,
     a_request_uri_taken_at_one_instance_is_refused_at_another,
     apps_create_require_par_registers_an_app_that_must_push,
+    a_private_key_jwt_app_pushes_with_an_assertion_for_the_issuer,
+    an_app_suspended_after_its_push_is_refused_at_authorize,
 );
 
 /// The parameters of an authorization request to push, with `challenge` as PKCE.
@@ -778,4 +780,112 @@ fn the_server_setting_is_read_from_its_flag_and_its_variable() {
         var.as_deref(),
         Some("ONYX_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS")
     );
+}
+
+async fn a_private_key_jwt_app_pushes_with_an_assertion_for_the_issuer(backend: Backend) {
+    use onyx_id::keys::{Algorithm, KeyMaterial, encode_jws};
+    let app = spawn_app(backend).await;
+    app.create_user(EMAIL, "Ada").await;
+    let key = KeyMaterial::generate(Algorithm::ES256).unwrap();
+    let jwks = json!({ "keys": [key.public_jwk("k1", Algorithm::ES256)] }).to_string();
+    let client = app
+        .create_app_with(AppSpec {
+            jwks: Some(jwks),
+            ..spec(&["openid", "profile"])
+        })
+        .await;
+    assert!(client.client_secret.is_none());
+    let id = client.client_id.clone();
+    let assertion = |aud: &str, jti: &str| {
+        let now = app.clock_now();
+        let claims =
+            json!({ "iss": id, "sub": id, "aud": aud, "exp": now + 60, "iat": now, "jti": jti });
+        encode_jws("k1", Algorithm::ES256, "JWT", &claims, &key).unwrap()
+    };
+    let push = |a: String| {
+        let (verifier, challenge) = pkce();
+        let mut form = request(&challenge);
+        form.push((
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+        ));
+        form.push(("client_assertion", a));
+        let url = app.url("/par");
+        async move {
+            let res = http().post(url).form(&form).send().await.unwrap();
+            let (status, v) = json_of(res).await;
+            (status, v, verifier)
+        }
+    };
+    // The PAR endpoint's URL is not an audience (as the token endpoint's is not).
+    let (status, v, _) = push(assertion(&app.url("/par"), "j-0")).await;
+    assert_eq!(
+        (status, v["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_client")),
+        "{v}"
+    );
+    let (status, v, verifier) = push(assertion(&app.issuer, "j-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT params FROM pushed_requests")
+        .fetch_all(app.sql().await)
+        .await
+        .unwrap();
+    assert!(!stored[0].contains("client_assertion"), "{stored:?}");
+    let back = sign_in_at(
+        &app,
+        &authorize_with(&app, &id, &text(&v, "request_uri"), &[]),
+    )
+    .await;
+    let code = query(&back)["code"].clone();
+    let res = http()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion(&app.issuer, "j-2").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = json_of(res).await;
+    assert_eq!(status, 200, "{v}");
+    // A replayed assertion is refused at the push too.
+    let (status, v, _) = push(assertion(&app.issuer, "j-1")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    // The endpoint answers other methods in JSON.
+    let (status, v) = json_of(http().get(app.url("/par")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert!(v["error"].is_string(), "{v}");
+}
+
+async fn an_app_suspended_after_its_push_is_refused_at_authorize(backend: Backend) {
+    use crate::support::cli::onyx;
+    let app = spawn_app(backend).await;
+    let client = app.create_app(&["openid", "profile"]).await;
+    let (request_uri, _) = pushed(&app, &client).await;
+    let (code, _, err) = onyx(
+        &app,
+        &[
+            "apps",
+            "access",
+            "--app",
+            &client.client_id,
+            "--state",
+            "suspended",
+            "--reason",
+            "abuse_review",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (status, body) = page(&authorize_with(&app, &client.client_id, &request_uri, &[])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cannot use Onyx ID at the moment"), "{body}");
 }
