@@ -247,6 +247,9 @@ pub struct Settings {
     /// How far a DPoP proof's `iat` may be from the server's time, seconds (RFC 9449 §11.1);
     /// its `jti` is remembered that long.
     pub dpop_iat_window: i64,
+    /// Every app must push its authorization requests (RFC 9126 §5,
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Settings {
@@ -281,6 +284,7 @@ impl Settings {
             webhooks: Default::default(),
             jwks_fetch: Default::default(),
             dpop_iat_window: 60,
+            require_pushed_authorization_requests: false,
         })
     }
 
@@ -543,6 +547,10 @@ pub struct ServerArgs {
     /// Apps' jwks_uri fetches may use plain http (development and tests only).
     #[arg(long, env = "ONYX_JWKS_FETCH_INSECURE_HTTP", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub jwks_fetch_insecure_http: bool,
+    /// Every app must push its authorization requests to /par first (RFC 9126); /authorize
+    /// refuses any other request.
+    #[arg(long, env = "ONYX_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", global = true, value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_pushed_authorization_requests: bool,
     /// Fixed address for a domain when verifying it, like curl's --resolve:
     /// HOST=IP:PORT (repeat; comma-separated in the variable).
     #[arg(
@@ -647,6 +655,7 @@ impl ServerArgs {
             return Err("ONYX_DPOP_IAT_WINDOW must be 1 to 3600 seconds".to_string());
         }
         s.dpop_iat_window = self.dpop_iat_window;
+        s.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

@@ -82,7 +82,13 @@ impl Form {
             || path.starts_with("/.well-known/")
             || matches!(
                 path,
-                "/token" | "/revoke" | "/introspect" | "/userinfo" | "/jwks.json" | "/healthz"
+                "/par"
+                    | "/token"
+                    | "/revoke"
+                    | "/introspect"
+                    | "/userinfo"
+                    | "/jwks.json"
+                    | "/healthz"
             );
         if json { Self::Json } else { Self::Page }
     }
@@ -395,6 +401,7 @@ mod tests {
         for path in [
             "/api/v1/apps",
             "/api",
+            "/par",
             "/token",
             "/userinfo",
             "/.well-known/jwks",

@@ -46,6 +46,8 @@ pub struct AppSpec {
     pub dpop_bound: bool,
     /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// The app must push its authorization requests to `/par` first (RFC 9126).
+    pub require_par: bool,
 }
 
 impl AppSpec {
@@ -68,6 +70,7 @@ impl AppSpec {
             backchannel_logout_session_required: true,
             dpop_bound: false,
             dpop_nonce_required: false,
+            require_par: false,
         }
     }
 }
@@ -101,6 +104,7 @@ pub struct AppCreated {
     pub backchannel_logout_session_required: bool,
     pub dpop_bound_access_tokens: bool,
     pub dpop_nonce_required: bool,
+    pub require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
@@ -120,6 +124,7 @@ struct Created<'a> {
     capabilities: &'a [String],
     trust_level: TrustLevel,
     domain: Option<&'a str>,
+    require_pushed_authorization_requests: bool,
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -398,6 +403,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
             webhooks: &[],
             support_url: None,
             draft: None,
+            require_par: spec.require_par,
         },
         now,
     )
@@ -425,6 +431,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         capabilities: &consent.capabilities,
         trust_level: consent.trust_level,
         domain: consent.domain.as_deref(),
+        require_pushed_authorization_requests: spec.require_par,
     };
     cli_event(&mut tx, now, Some(&client_id), "app.created", &detail).await?;
     tx.commit().await?;
@@ -456,6 +463,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         backchannel_logout_session_required: logout.backchannel_logout_session_required,
         dpop_bound_access_tokens: spec.dpop_bound,
         dpop_nonce_required: spec.dpop_nonce_required,
+        require_pushed_authorization_requests: spec.require_par,
         client_secret: secret,
     })
 }

@@ -163,6 +163,10 @@ pub struct CreateArgs {
     /// The app's DPoP proofs must carry a nonce the server hands out (RFC 9449 §8).
     #[arg(long)]
     dpop_nonce: bool,
+    /// The app must push its authorization requests to /par first (RFC 9126); /authorize
+    /// refuses any other request from it.
+    #[arg(long)]
+    require_par: bool,
 }
 
 pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCode {
@@ -273,6 +277,7 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
         backchannel_logout_session_required: args.backchannel_logout_session_required,
         dpop_bound: args.dpop_bound,
         dpop_nonce_required: args.dpop_nonce,
+        require_par: args.require_par,
     };
     Ok(admin_result(admin::create_app(db, now, spec).await))
 }

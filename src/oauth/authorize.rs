@@ -155,7 +155,14 @@ async fn authorize(
             );
         }
     };
-    let (req, app) = match validate(&state, &params).await {
+    // A pushed request (RFC 9126) stands in for the parameters; an app that must push is
+    // refused otherwise.
+    let (params, pushed) = match super::par::resolve(&state, params).await {
+        Ok(p) => p,
+        Err(invalid) => return invalid_response(&state, invalid),
+    };
+    let validated = validate(&state, &params).await;
+    let (req, app) = match super::par::enforce(&state, pushed, &params, validated).await {
         Ok(v) => v,
         Err(invalid) => return invalid_response(&state, invalid),
     };

@@ -28,6 +28,8 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "introspection_endpoint": issuer.endpoint("/introspect"),
         "revocation_endpoint": issuer.endpoint("/revoke"),
         "end_session_endpoint": issuer.endpoint("/end_session"),
+        "pushed_authorization_request_endpoint": issuer.endpoint("/par"),
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -45,6 +47,8 @@ pub fn document(settings: &Settings, algs: &[Algorithm]) -> serde_json::Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
+        // Request objects by reference (OIDC Core §6.2) are not fetched; the request_uri of a
+        // pushed request works regardless of this value (RFC 9126 §5).
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "backchannel_logout_supported": true,

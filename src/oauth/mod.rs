@@ -1,5 +1,5 @@
-//! The protocol endpoints: authorize, token, introspection, revocation, userinfo, discovery
-//! and JWKS.
+//! The protocol endpoints: authorize, pushed authorization requests, token, introspection,
+//! revocation, userinfo, discovery and JWKS.
 
 pub mod authorize;
 pub mod client_auth;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod introspect;
 pub mod issue;
 pub mod jwks_uri;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
             "/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
+        .route("/par", post(par::push).options(cors::preflight_post))
         .route("/token", post(token::token).options(cors::preflight_post))
         .route(
             "/revoke",

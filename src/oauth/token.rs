@@ -631,7 +631,7 @@ async fn client_credentials(
 
 /// An app the partner program does not let use the token endpoint now: `unauthorized_client`,
 /// with its access state and reason as members of the answer.
-fn unauthorized_client(refusal: crate::partner::access::Refusal) -> OAuthError {
+pub(super) fn unauthorized_client(refusal: crate::partner::access::Refusal) -> OAuthError {
     OAuthError::new(ErrorCode::UnauthorizedClient, refusal.description)
         .with("access_state", refusal.state)
         .with("reason", refusal.reason)

@@ -59,6 +59,7 @@ pub struct DraftPatch {
     /// `Some(None)` removes the back-channel logout URI.
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
     pub webhooks: Option<Vec<String>>,
     /// `Some(None)` removes the support URL.
     pub support_url: Option<Option<String>>,
@@ -94,6 +95,10 @@ impl DraftPatch {
             ),
             ("purpose", self.purpose.is_some()),
             ("redirect_uris", self.redirect_uris.is_some()),
+            (
+                "require_pushed_authorization_requests",
+                self.require_pushed_authorization_requests.is_some(),
+            ),
             ("scopes", self.scopes.is_some()),
             ("support_url", self.support_url.is_some()),
             ("use_case", self.use_case.is_some()),
@@ -129,6 +134,10 @@ impl DraftPatch {
         if let Some(required) = self.backchannel_logout_session_required {
             d.backchannel_logout_session_required = Some(required);
         }
+        put(
+            &mut d.require_pushed_authorization_requests,
+            self.require_pushed_authorization_requests,
+        );
         put(&mut d.webhooks, self.webhooks);
         put(&mut d.support_url, self.support_url);
         put(&mut d.scopes, self.scopes);
@@ -297,6 +306,8 @@ pub async fn create_app(
             webhooks: &[],
             support_url: None,
             draft: Some(&draft_json),
+            // Live only once the redirect URIs' step is approved.
+            require_par: false,
         },
         now,
     )
@@ -342,6 +353,34 @@ pub(super) fn snapshot(step: Step, draft: &AppDraft) -> Option<serde_json::Value
     Some(serde_json::Value::Object(picked))
 }
 
+/// A field's value in a recorded snapshot. A field the draft gained after the snapshot was
+/// taken counts as its default there: an approval made before it existed still holds while the
+/// field keeps its default, and nothing reopens for it.
+pub(super) fn recorded_value(snapshot: &serde_json::Value, field: &str) -> serde_json::Value {
+    snapshot.get(field).cloned().unwrap_or_else(|| {
+        serde_json::to_value(AppDraft::default())
+            .ok()
+            .and_then(|d| d.get(field).cloned())
+            .unwrap_or(serde_json::Value::Null)
+    })
+}
+
+/// Whether `now` (a step's snapshot of the draft) holds what `recorded` was decided on.
+pub(super) fn same_snapshot(
+    step: Step,
+    recorded: Option<&serde_json::Value>,
+    now: Option<&serde_json::Value>,
+) -> bool {
+    match (recorded, now) {
+        (None, None) => true,
+        (Some(old), Some(now)) => step
+            .fields()
+            .iter()
+            .all(|f| now.get(*f).cloned().unwrap_or_default() == recorded_value(old, f)),
+        _ => false,
+    }
+}
+
 /// Whether a step applies to this draft at all.
 pub(super) fn applies(step: Step, draft: &AppDraft) -> bool {
     match step {
@@ -374,7 +413,8 @@ fn reopens(rec: &reviews::StepRecord, draft: &AppDraft) -> bool {
     let now_snapshot = snapshot(rec.step, draft);
     let was_done = rec.state == StepState::Approved
         || (rec.state == StepState::NotApplicable && applies(rec.step, draft));
-    let differs = now_snapshot.is_some() && now_snapshot != rec.snapshot;
+    let differs = now_snapshot.is_some()
+        && !same_snapshot(rec.step, rec.snapshot.as_ref(), now_snapshot.as_ref());
     was_done && differs
 }
 
@@ -578,6 +618,8 @@ pub struct LiveConfig {
     pub dpop_bound_access_tokens: bool,
     /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// The app must push its authorization requests (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
     pub webhooks: Vec<String>,
     pub support_url: Option<String>,
     pub scopes: Vec<String>,
@@ -643,6 +685,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             backchannel_logout_session_required: logout.backchannel_logout_session_required,
             dpop_bound_access_tokens: app.dpop_bound,
             dpop_nonce_required: app.dpop_nonce_required,
+            require_pushed_authorization_requests: app.require_par,
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),

@@ -25,6 +25,7 @@ fn a_draft_patch_names_the_fields_it_changes_as_the_draft_spells_them_in_order()
         post_logout_redirect_uris: Some(vec![]),
         backchannel_logout_uri: Some(None),
         backchannel_logout_session_required: Some(true),
+        require_pushed_authorization_requests: Some(false),
         webhooks: Some(vec![]),
         support_url: Some(None),
         scopes: Some(vec![]),
@@ -110,4 +111,51 @@ fn a_change_reopens_the_done_steps_whose_fields_it_changes_and_no_other() {
         [Step::AppIdentity, Step::Webhooks]
     );
     assert_eq!(reopened_steps(None, &changed), []);
+}
+
+#[test]
+fn an_approval_recorded_before_a_field_existed_holds_while_the_field_keeps_its_default() {
+    use crate::store::reviews::{Review, StepRecord};
+    let draft = AppDraft {
+        redirect_uris: vec!["https://ledger.example/cb".into()],
+        ..AppDraft::default()
+    };
+    // The redirect URIs' snapshot as approved before the draft had
+    // `require_pushed_authorization_requests`.
+    let mut old = snapshot(Step::RedirectUris, &draft).unwrap();
+    old.as_object_mut()
+        .unwrap()
+        .remove("require_pushed_authorization_requests");
+    let review = Review {
+        id: "r".into(),
+        client_id: "c".into(),
+        number: 1,
+        state: "closed".into(),
+        submitted_at: 0,
+        closed_at: None,
+        findings: vec![],
+        steps: vec![StepRecord {
+            step: Step::RedirectUris,
+            state: StepState::Approved,
+            reviewer: None,
+            note: None,
+            snapshot: Some(old.clone()),
+            updated_at: 0,
+            draft_version: Some(1),
+        }],
+    };
+    assert_eq!(reopened_steps(Some(&review), &draft), []);
+    let requiring = DraftPatch {
+        require_pushed_authorization_requests: Some(true),
+        ..DraftPatch::default()
+    }
+    .apply(draft.clone());
+    assert_eq!(
+        reopened_steps(Some(&review), &requiring),
+        [Step::RedirectUris]
+    );
+    assert_eq!(
+        recorded_value(&old, "require_pushed_authorization_requests"),
+        serde_json::json!(false)
+    );
 }

@@ -77,6 +77,9 @@ pub struct AppDraft {
     pub backchannel_logout_uri: Option<String>,
     /// Whether the app needs `sid` in its logout tokens (`null`: true; Onyx always sends it).
     pub backchannel_logout_session_required: Option<bool>,
+    /// The app pushes its authorization requests to the pushed authorization request endpoint
+    /// first (RFC 9126), and the authorization endpoint refuses any other request from it.
+    pub require_pushed_authorization_requests: bool,
     /// https endpoints that receive Onyx events.
     #[schema(max_items = 50)]
     pub webhooks: Vec<String>,
@@ -154,6 +157,7 @@ impl Step {
                 "post_logout_redirect_uris",
                 "backchannel_logout_uri",
                 "backchannel_logout_session_required",
+                "require_pushed_authorization_requests",
             ],
             Self::Webhooks => &["webhooks"],
             Self::ConnectivityCatalogue => &["capabilities"],

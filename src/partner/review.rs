@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::access::{AccessReason, AccessState, Stage};
 use super::access_change::{AccessView, access_view, auto_limit, auto_restore};
-use super::apps::{any_app, applies, run_prechecks, snapshot};
+use super::apps::{any_app, applies, recorded_value, run_prechecks, same_snapshot, snapshot};
 use super::launch::{Requirement, launch_checklist};
 use super::program::{ProgramError, Result, app_event, check_len, not_submitted};
 use super::{Finding, Step, StepState};
@@ -104,7 +104,7 @@ pub async fn submit(db: &Db, now: Timestamp, actor: &str, app: &App) -> Result<R
                     let snap = snapshot(step, &draft);
                     let carried = previous.as_ref().and_then(|r| r.step(step)).filter(|rec| {
                         rec.state == StepState::Approved
-                            && rec.snapshot == snap
+                            && same_snapshot(step, rec.snapshot.as_ref(), snap.as_ref())
                             && (step != Step::Production || app.stage == Stage::Production)
                     });
                     if !applies(step, &draft) {
@@ -547,7 +547,10 @@ pub fn step_diff(step: Step, approved: &Value, draft: &super::AppDraft) -> Vec<F
         .filter_map(|field| {
             let before = approved.get(*field).cloned().unwrap_or(Value::Null);
             let after = now.get(*field).cloned().unwrap_or(Value::Null);
-            (before != after).then_some(FieldChange {
+            // A field added after the approval, still at its default, is no change.
+            let unchanged = before == after
+                || (approved.get(*field).is_none() && after == recorded_value(approved, field));
+            (!unchanged).then_some(FieldChange {
                 field,
                 before,
                 after,
@@ -689,6 +692,25 @@ mod diff_tests {
         let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
         assert_eq!(fields, ["description", "consent_copy"]);
         assert_eq!(changes[0].before, Value::Null);
+    }
+
+    #[test]
+    fn a_field_added_after_the_approval_is_no_change_while_it_keeps_its_default() {
+        let mut d = draft();
+        let mut approved = snapshot(Step::RedirectUris, &d).unwrap();
+        approved
+            .as_object_mut()
+            .unwrap()
+            .remove("require_pushed_authorization_requests");
+        assert!(step_diff(Step::RedirectUris, &approved, &d).is_empty());
+        d.require_pushed_authorization_requests = true;
+        let changes = step_diff(Step::RedirectUris, &approved, &d);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "require_pushed_authorization_requests");
+        assert_eq!(
+            (changes[0].before.clone(), changes[0].after.clone()),
+            (Value::Null, json!(true))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod login_attempts;
 pub mod logout;
 pub mod partners;
 pub mod purge;
+pub mod pushed_requests;
 pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod reviews;

@@ -1,5 +1,5 @@
-//! Removes what has expired: codes, tokens, sessions, waiting requests, old login failures and
-//! assertion and DPoP proof ids. Runs in small batches from a background task, so it never holds the database
+//! Removes what has expired: codes, tokens, sessions, waiting and pushed requests, old login
+//! failures, and assertion and DPoP proof ids. Runs in small batches from a background task, so it never holds the database
 //! for long and never blocks a request.
 
 use std::time::Duration;
@@ -18,6 +18,7 @@ const PURGES: &[(&str, &str, &str)] = &[
     // Spent refresh tokens are kept until their family's absolute expiry: reuse detection.
     ("refresh_tokens", "token_hash", "family_expires_at < $1"),
     ("auth_requests", "id", "expires_at < $1"),
+    ("pushed_requests", "uri_hash", "expires_at < $1"),
     ("sessions", "id_hash", "expires_at < $1"),
     // A DPoP proof's jti is remembered while its iat is inside the window.
     ("dpop_proof_jtis", "jti_hash", "expires_at < $1"),

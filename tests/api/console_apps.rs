@@ -23,6 +23,7 @@ on_each_backend!(
     forms_without_the_csrf_token_are_refused_and_change_nothing,
     every_action_is_in_the_audit_log_with_the_person_who_did_it,
     more_than_fifty_apps_are_listed_a_page_at_a_time,
+    the_draft_form_asks_in_words_whether_the_app_requires_pushed_authorization_requests,
 );
 
 /// The form fields of a draft as the edit form sends them.
@@ -74,6 +75,12 @@ fn fields_of(draft: &Value) -> Vec<(String, String)> {
         }
     }
     out.push(("backchannel_logout_session_required".into(), "true".into()));
+    if draft["require_pushed_authorization_requests"] == true {
+        out.push((
+            "require_pushed_authorization_requests".into(),
+            "true".into(),
+        ));
+    }
     out
 }
 
@@ -185,6 +192,7 @@ async fn an_app_created_with_an_unsafe_redirect_uri_shows_the_finding_at_the_fie
         "optional-email",
         "justification-trust:read",
         "capability-expanded_messaging",
+        "require_pushed_authorization_requests",
     ] {
         assert!(new.contains(&format!(r#"id="{id}""#)), "the form has {id}");
     }
@@ -812,4 +820,63 @@ async fn the_apps_pages_pass_axe_in_a_real_browser() {
         .unwrap();
     element(&b, ".preview-banner").await;
     shoot_and_check(&b, "console-consent-preview").await;
+}
+
+/// Whether the checkbox `id` is ticked in `html`.
+fn ticked(html: &str, id: &str) -> bool {
+    let marker = format!(r#"id="{id}""#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} in the page"));
+    let start = html[..at].rfind('<').unwrap();
+    let end = at + html[at..].find('>').unwrap();
+    let tag = &html[start..end];
+    assert!(tag.contains(r#"type="checkbox""#), "{tag}");
+    tag.contains(" checked")
+}
+
+async fn the_draft_form_asks_in_words_whether_the_app_requires_pushed_authorization_requests(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let p = Program::start(&app).await;
+    let client_id = api_app(&app, &p, partner_api::good_draft()).await;
+    let dev = Console::sign_in(&app, DEVELOPER).await;
+    let path = format!("/partner/apps/{client_id}/edit");
+    let edit = dev.page(&path).await;
+    assert!(!ticked(&edit, "require_pushed_authorization_requests"));
+    assert!(
+        words(&edit).contains("(pushed authorization requests, PAR)"),
+        "a label in words"
+    );
+    assert!(edit.contains(r#"<label for="require_pushed_authorization_requests">"#));
+
+    // Ticked and saved: the draft requires PAR, and the form shows it ticked.
+    let mut draft = api_view(&app, &p, &client_id).await["draft"].clone();
+    draft["require_pushed_authorization_requests"] = json!(true);
+    let mut fields = fields_of(&draft);
+    fields.push(("draft_version".into(), hidden_field(&edit, "draft_version")));
+    fields.push(("action".into(), "save".into()));
+    let a = dev.post(&path, &as_refs(&fields)).await;
+    assert!(a.status.is_redirection() || a.status == 200, "{}", a.html);
+    let view = api_view(&app, &p, &client_id).await;
+    assert_eq!(
+        view["draft"]["require_pushed_authorization_requests"], true,
+        "{view}"
+    );
+    let edit = dev.page(&path).await;
+    assert!(ticked(&edit, "require_pushed_authorization_requests"));
+
+    // Unticked and saved: it does not any more.
+    draft["require_pushed_authorization_requests"] = json!(false);
+    let mut fields = fields_of(&draft);
+    fields.push(("draft_version".into(), hidden_field(&edit, "draft_version")));
+    fields.push(("action".into(), "save".into()));
+    let a = dev.post(&path, &as_refs(&fields)).await;
+    assert!(a.status.is_redirection() || a.status == 200, "{}", a.html);
+    let view = api_view(&app, &p, &client_id).await;
+    assert_eq!(
+        view["draft"]["require_pushed_authorization_requests"], false,
+        "{view}"
+    );
 }

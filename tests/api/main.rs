@@ -39,6 +39,7 @@ mod lifecycle;
 mod login_limits;
 mod logout;
 mod openapi;
+mod par;
 mod partner;
 mod pending_requests;
 mod refusals;

@@ -109,6 +109,7 @@ pub fn field_label(field: &str) -> &str {
         "post_logout_redirect_uris" => "Post-logout redirect URIs",
         "backchannel_logout_uri" => "Back-channel logout URI",
         "backchannel_logout_session_required" => "Back-channel logout needs the session id",
+        "require_pushed_authorization_requests" => "Requires pushed authorization requests (PAR)",
         "webhooks" => "Webhook endpoints",
         "support_url" => "Support URL",
         "scopes" => "Scopes",

@@ -225,6 +225,8 @@ struct DraftPatchBody {
     #[serde(default, deserialize_with = "present")]
     backchannel_logout_session_required: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    require_pushed_authorization_requests: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     #[schema(max_items = 50)]
     webhooks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -257,6 +259,7 @@ impl From<DraftPatchBody> for DraftPatch {
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             backchannel_logout_uri: b.backchannel_logout_uri,
             backchannel_logout_session_required: b.backchannel_logout_session_required,
+            require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             webhooks: b.webhooks,
             support_url: b.support_url,
             scopes: b.scopes,

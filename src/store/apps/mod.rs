@@ -63,6 +63,7 @@ struct AppRow {
     preview_revocation_at: Option<i64>,
     dpop_bound: i64,
     dpop_nonce_required: i64,
+    require_pushed_authorization_requests: i64,
 }
 
 /// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
@@ -227,6 +228,9 @@ pub struct App {
     pub dpop_bound: bool,
     /// The app's DPoP proofs must carry a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
+    /// The app must push its authorization requests (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): `/authorize` takes only a `request_uri`.
+    pub require_par: bool,
 }
 
 impl App {
@@ -342,6 +346,7 @@ impl From<AppRow> for App {
             preview_revocation_at: r.preview_revocation_at,
             dpop_bound: r.dpop_bound != 0,
             dpop_nonce_required: r.dpop_nonce_required != 0,
+            require_par: r.require_pushed_authorization_requests != 0,
         }
     }
 }
@@ -369,6 +374,8 @@ pub struct NewApp<'a> {
     pub support_url: Option<&'a str>,
     /// The partner's draft (JSON), for partner apps.
     pub draft: Option<&'a str>,
+    /// The app must use pushed authorization requests.
+    pub require_par: bool,
 }
 
 fn json(v: &[String]) -> String {
@@ -397,9 +404,9 @@ pub async fn create_in(
              refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
              optional_scopes, pending_scopes, capability_states, trust_level, purpose,
              consent_copy, domain, consent_ttl, partner_id, stage, description, use_case,
-             webhooks, support_url, draft, jwks_uri)
+             webhooks, support_url, draft, jwks_uri, require_pushed_authorization_requests)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
-                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -433,6 +440,7 @@ pub async fn create_in(
     .bind(new.support_url)
     .bind(new.draft)
     .bind(new.jwks_uri.as_deref())
+    .bind(i64::from(new.require_par))
     .execute(&mut **tx)
     .await?;
     for origin in new.origins {
@@ -455,7 +463,8 @@ macro_rules! app_columns {
         stage, description, use_case, webhooks, support_url, access_reason, access_note,
         access_changed_at, withdrawn_scopes, previous_secret_hash, previous_secret_expires_at,
         domain_token, domain_verified, domain_verified_at, preview_sign_in_at,
-        preview_revocation_at, dpop_bound, dpop_nonce_required"
+        preview_revocation_at, dpop_bound, dpop_nonce_required,
+        require_pushed_authorization_requests"
     };
 }
 
@@ -510,6 +519,8 @@ impl HotRow for AppRow {
             preview_revocation_at: c.get("preview_revocation_at")?,
             dpop_bound: c.get("dpop_bound")?,
             dpop_nonce_required: c.get("dpop_nonce_required")?,
+            require_pushed_authorization_requests: c
+                .get("require_pushed_authorization_requests")?,
         })
     }
 }

@@ -77,11 +77,14 @@ pub async fn apply_step(
         Step::Domain => {
             sqlx::query("UPDATE apps SET domain = $1 WHERE client_id = $2").bind(d.domain.clone())
         }
-        Step::RedirectUris => {
-            sqlx::query("UPDATE apps SET redirect_uris = $1, origins = $2 WHERE client_id = $3")
-                .bind(json(&d.redirect_uris))
-                .bind(json(&d.origins))
-        }
+        Step::RedirectUris => sqlx::query(
+            "UPDATE apps SET redirect_uris = $1, origins = $2,
+                 require_pushed_authorization_requests = $3
+             WHERE client_id = $4",
+        )
+        .bind(json(&d.redirect_uris))
+        .bind(json(&d.origins))
+        .bind(i64::from(d.require_pushed_authorization_requests)),
         Step::Webhooks => sqlx::query("UPDATE apps SET webhooks = $1 WHERE client_id = $2")
             .bind(json(&d.webhooks)),
         Step::Support => sqlx::query("UPDATE apps SET support_url = $1 WHERE client_id = $2")

@@ -113,6 +113,7 @@ pub struct DraftForm {
     pub webhooks: String,
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
+    pub require_pushed_authorization_requests: bool,
     pub support_url: String,
     pub use_cases: Vec<(String, String)>,
     pub scopes: Vec<ScopeChoice>,
@@ -156,6 +157,7 @@ impl DraftForm {
                 backchannel_logout_session_required: draft
                     .backchannel_logout_session_required
                     .unwrap_or(true),
+                require_pushed_authorization_requests: draft.require_pushed_authorization_requests,
                 support_url: draft.support_url.clone().unwrap_or_default(),
                 scopes: draft.scopes.clone(),
                 optional_scopes: draft.optional_scopes.clone(),
@@ -184,6 +186,8 @@ impl DraftForm {
                 backchannel_logout_uri: form.raw("backchannel_logout_uri").into(),
                 backchannel_logout_session_required: form
                     .ticked("backchannel_logout_session_required"),
+                require_pushed_authorization_requests: form
+                    .ticked("require_pushed_authorization_requests"),
                 support_url: form.raw("support_url").into(),
                 scopes: owned(form.all("scopes")),
                 optional_scopes: owned(form.all("optional_scopes")),
@@ -317,6 +321,7 @@ impl DraftForm {
             webhooks: v.webhooks,
             backchannel_logout_uri: v.backchannel_logout_uri,
             backchannel_logout_session_required: v.backchannel_logout_session_required,
+            require_pushed_authorization_requests: v.require_pushed_authorization_requests,
             support_url: v.support_url,
             use_cases,
             scopes,
@@ -351,6 +356,7 @@ struct Values {
     webhooks: String,
     backchannel_logout_uri: String,
     backchannel_logout_session_required: bool,
+    require_pushed_authorization_requests: bool,
     support_url: String,
     scopes: Vec<String>,
     optional_scopes: Vec<String>,
@@ -404,6 +410,7 @@ pub fn draft_of(form: &Form, before: &AppDraft) -> AppDraft {
             None if session_required => None,
             _ => Some(session_required),
         },
+        require_pushed_authorization_requests: form.ticked("require_pushed_authorization_requests"),
         webhooks: form.lines("webhooks"),
         support_url: optional(form, "support_url"),
         scopes: keep_order(&before.scopes, form.all("scopes")),
@@ -438,6 +445,10 @@ pub fn patch_between(before: &AppDraft, after: AppDraft) -> DraftPatch {
             after.backchannel_logout_session_required,
         )
         .flatten(),
+        require_pushed_authorization_requests: diff(
+            &before.require_pushed_authorization_requests,
+            after.require_pushed_authorization_requests,
+        ),
         webhooks: diff(&before.webhooks, after.webhooks),
         support_url: diff(&before.support_url, after.support_url),
         scopes: diff(&before.scopes, after.scopes),
