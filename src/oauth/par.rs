@@ -22,7 +22,8 @@ use super::redirect::match_registered;
 use super::token::{app_request, unauthorized_client};
 use crate::startup::AppState;
 use crate::store::apps::{self, App};
-use crate::store::pushed_requests::{self, NewPushed};
+use crate::store::auth_requests::NewRequest;
+use crate::store::pushed_requests;
 use crate::web::client_ip::{ClientIp, network_key};
 
 /// The prefix of every `request_uri` this server issues (RFC 9126 §2.2).
@@ -90,7 +91,7 @@ async fn push_request(
     let address = client.map(network_key);
     let created = pushed_requests::create(
         &state.db,
-        NewPushed {
+        NewRequest {
             client_id: &app.client_id,
             params: &stored,
             client_address: address.as_deref(),
