@@ -50,9 +50,52 @@ pub async fn push(
     body: axum::body::Bytes,
 ) -> Response {
     app_request(&state, &headers, &body, async |params, app| {
-        push_request(&state, &params, &app, client).await
+        // An app that requires nonces gets a fresh one with every answer, as at /token.
+        let nonce = app
+            .dpop_nonce_required
+            .then(|| state.dpop_nonces.current(state.now()));
+        let answer = match bind_to_proof(&state, &headers, &params, &app).await {
+            Ok(params) => push_request(&state, &params, &app, client).await,
+            Err(e) => Err(e),
+        };
+        match (answer, nonce) {
+            (Ok(r), None) => Ok(r),
+            (Ok(mut r), Some(n)) => {
+                if let Ok(v) = HeaderValue::from_str(&n) {
+                    r.headers_mut().insert(super::dpop::NONCE_HEADER, v);
+                }
+                Ok(r)
+            }
+            (Err(e), None) => Err(e),
+            (Err(e), Some(n)) => Err(e.with_dpop_nonce(n)),
+        }
     })
     .await
+}
+
+/// RFC 9449 §10.1: a DPoP proof sent with the push binds the code to its key, as `dpop_jkt`
+/// does; both together must name the same key.
+async fn bind_to_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    app: &App,
+) -> Result<Params, OAuthError> {
+    let Some(jkt) = super::token::proof_at(state, headers, app, "/par").await? else {
+        return Ok(params.clone());
+    };
+    match params.get("dpop_jkt") {
+        Some(sent) if !jkt.matches(sent) => Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "dpop_jkt names another key than the DPoP proof's",
+        )),
+        Some(_) => Ok(params.clone()),
+        None => {
+            let mut bound = params.clone();
+            bound.push("dpop_jkt", jkt.as_str());
+            Ok(bound)
+        }
+    }
 }
 
 async fn push_request(

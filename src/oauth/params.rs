@@ -52,6 +52,11 @@ impl Params {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Adds a parameter the request did not carry (the caller checked it is absent).
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.0.push((name.to_string(), value.to_string()));
+    }
+
     /// A parameter that must be present.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)

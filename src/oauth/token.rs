@@ -51,6 +51,23 @@ async fn proof_key(
     headers: &HeaderMap,
     app: &App,
 ) -> Result<Option<dpop::Jkt>, OAuthError> {
+    if app.dpop_bound && dpop::header(headers).ok().flatten().is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this app requires DPoP-bound tokens: send a DPoP proof",
+        ));
+    }
+    proof_at(state, headers, app, "/token").await
+}
+
+/// The key of the DPoP proof sent to the endpoint at `path` (its `htu`), checked and its `jti`
+/// recorded; `None` without a proof.
+pub(super) async fn proof_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &App,
+    path: &str,
+) -> Result<Option<dpop::Jkt>, OAuthError> {
     let refused = |r: dpop::Refusal| match r {
         dpop::Refusal::Invalid(why) => OAuthError::new(ErrorCode::InvalidDpopProof, why),
         dpop::Refusal::UseNonce => OAuthError::new(
@@ -59,15 +76,9 @@ async fn proof_key(
         ),
     };
     let Some(proof) = dpop::header(headers).map_err(refused)? else {
-        if app.dpop_bound {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "this app requires DPoP-bound tokens: send a DPoP proof",
-            ));
-        }
         return Ok(None);
     };
-    let url = state.settings.issuer.endpoint("/token");
+    let url = state.settings.issuer.endpoint(path);
     let expect = dpop::Expect {
         method: "POST",
         url: &url,

@@ -34,6 +34,7 @@ on_each_backend!(
     apps_create_require_par_registers_an_app_that_must_push,
     a_private_key_jwt_app_pushes_with_an_assertion_for_the_issuer,
     an_app_suspended_after_its_push_is_refused_at_authorize,
+    a_dpop_proof_at_the_push_binds_the_code_to_its_key,
 );
 
 /// The parameters of an authorization request to push, with `challenge` as PKCE.
@@ -888,4 +889,102 @@ async fn an_app_suspended_after_its_push_is_refused_at_authorize(backend: Backen
     let (status, body) = page(&authorize_with(&app, &client.client_id, &request_uri, &[])).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("cannot use Onyx ID at the moment"), "{body}");
+}
+
+/// Pushes `form` with a `DPoP` header, authenticated with HTTP Basic.
+async fn push_with_proof(
+    app: &TestApp,
+    client: &Client,
+    form: &[(&str, String)],
+    proof: &str,
+) -> (StatusCode, Value) {
+    let res = http()
+        .post(app.url("/par"))
+        .basic_auth(&client.client_id, client.client_secret.as_ref())
+        .header("DPoP", proof)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    json_of(res).await
+}
+
+/// RFC 9449 §10.1: a proof sent with the push binds the code, as `dpop_jkt` would.
+async fn a_dpop_proof_at_the_push_binds_the_code_to_its_key(backend: Backend) {
+    use crate::support::dpop::{DpopKey, token, token_url};
+    let app = spawn_app(backend).await;
+    app.create_user(EMAIL, "Ada").await;
+    let client = app.create_app(&["openid", "profile"]).await;
+    let key = DpopKey::es256();
+    let other = DpopKey::es256();
+    let par_url = format!("{}/par", app.issuer);
+    let redeem = |code: String, verifier: String, proof: String| {
+        let (app, client) = (&app, &client);
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier.as_str()),
+            ];
+            let (status, _, v) = token(app, client, &form, &[&proof]).await;
+            (status, v)
+        }
+    };
+    let flow = |verifier: String, challenge: String| {
+        let (app, client, key, par_url) = (&app, &client, &key, &par_url);
+        async move {
+            let proof = key.proof("POST", par_url, app.clock_now());
+            let (status, v) = push_with_proof(app, client, &request(&challenge), &proof).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            let url = authorize_with(app, &client.client_id, &text(&v, "request_uri"), &[]);
+            let back = sign_in_at(app, &url).await;
+            (query(&back)["code"].clone(), verifier)
+        }
+    };
+
+    // Another key cannot redeem the code.
+    let (verifier, challenge) = pkce();
+    let (code, verifier) = flow(verifier, challenge).await;
+    let (status, v) = redeem(
+        code,
+        verifier,
+        other.proof("POST", &token_url(&app), app.clock_now()),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), v["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{v}"
+    );
+    // The pushing key does, and its tokens are bound to it.
+    let (verifier, challenge) = pkce();
+    let (code, verifier) = flow(verifier, challenge).await;
+    let (status, v) = redeem(
+        code,
+        verifier,
+        key.proof("POST", &token_url(&app), app.clock_now()),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["token_type"], "DPoP");
+
+    // A dpop_jkt naming another key than the proof's, or a proof made for /token, is refused.
+    let (_, challenge) = pkce();
+    let mut form = request(&challenge);
+    form.push(("dpop_jkt", other.jkt()));
+    let proof = key.proof("POST", &par_url, app.clock_now());
+    let (status, v) = push_with_proof(&app, &client, &form, &proof).await;
+    assert_eq!(
+        (status.as_u16(), v["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{v}"
+    );
+    let proof = key.proof("POST", &token_url(&app), app.clock_now());
+    let (status, v) = push_with_proof(&app, &client, &request(&challenge), &proof).await;
+    assert_eq!(
+        (status.as_u16(), v["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{v}"
+    );
 }
