@@ -308,6 +308,7 @@ pub async fn create_app(
             draft: Some(&draft_json),
             // Live only once the redirect URIs' step is approved.
             require_par: false,
+            profile: None,
         },
         now,
     )
@@ -620,6 +621,9 @@ pub struct LiveConfig {
     pub dpop_nonce_required: bool,
     /// The app must push its authorization requests (RFC 9126).
     pub require_pushed_authorization_requests: bool,
+    /// The security profile the app is held to (`fapi2`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::store::apps::Profile>,
     pub webhooks: Vec<String>,
     pub support_url: Option<String>,
     pub scopes: Vec<String>,
@@ -686,6 +690,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             dpop_bound_access_tokens: app.dpop_bound,
             dpop_nonce_required: app.dpop_nonce_required,
             require_pushed_authorization_requests: app.require_par,
+            profile: app.profile,
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
