@@ -25,6 +25,8 @@ on_each_backend!(
     a_fapi2_app_is_refused_assertions_of_other_algorithms_and_audiences,
     a_fapi2_app_is_refused_a_client_secret,
     apps_create_profile_fapi2_registers_the_profile_and_refuses_what_breaks_it,
+    a_partner_draft_under_the_profile_is_prechecked_for_its_keys_and_redirects,
+    a_partner_draft_with_keys_and_the_profile_makes_the_live_app_fapi2_once_approved,
 );
 
 /// A fapi2 app's keys: the ES256 key it signs with, and an RS256 and an ES384 key it
@@ -454,4 +456,151 @@ async fn apps_create_profile_fapi2_registers_the_profile_and_refuses_what_breaks
     let (code, _, err) = create(REDIRECT, &["--profile", "fapi1"], true).await;
     assert_ne!(code, 0);
     assert!(err.contains("fapi2"), "{err}");
+}
+
+fn codes(findings: &Value) -> Vec<String> {
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| text(f, "code"))
+        .collect()
+}
+
+async fn a_partner_draft_under_the_profile_is_prechecked_for_its_keys_and_redirects(
+    backend: Backend,
+) {
+    use crate::support::partner_api::{good_draft, operator_key, partner, post as api_post};
+    let app = spawn_app(backend).await;
+    let op = operator_key(&app, "reviewer@onyx.example").await;
+    let (_, key) = partner(&app, &op, "owner@partner.example", "Buddy Ltd").await;
+    let submit = |draft: Value| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            let (status, created) = api_post(app, "/api/v1/apps", &key, draft).await;
+            assert_eq!(status, 201, "{created}");
+            let id = text(&created, "client_id");
+            let (status, review) =
+                api_post(app, &format!("/api/v1/apps/{id}/submit"), &key, json!({})).await;
+            assert_eq!(status, 200, "{review}");
+            review["findings"].clone()
+        }
+    };
+    let mut draft = good_draft();
+    draft["profile"] = json!("fapi2");
+    draft["redirect_uris"] = json!([
+        REDIRECT,
+        "http://localhost:8400/cb",
+        "http://127.0.0.1:8400/cb"
+    ]);
+    draft["jwks"] =
+        json!({ "keys": [{ "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA" }] });
+    draft["jwks_uri"] = json!("http://keys.example/jwks.json");
+    let findings = submit(draft).await;
+    let found = codes(&findings);
+    for code in [
+        "profile_redirect_uri_not_allowed",
+        "jwks_invalid",
+        "jwks_uri_not_https",
+        "jwks_and_jwks_uri",
+    ] {
+        assert!(found.contains(&code.to_string()), "{code} in {findings}");
+    }
+    let loopback = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "profile_redirect_uri_not_allowed")
+        .map(|f| text(f, "field"))
+        .collect::<Vec<_>>();
+    assert_eq!(loopback, ["redirect_uris[1]"], "{findings}");
+    for f in findings.as_array().unwrap() {
+        if text(f, "code").starts_with("jwks") || text(f, "code").starts_with("profile") {
+            assert_eq!(f["step"], "redirect_uris", "{f}");
+        }
+    }
+
+    let mut keyless = good_draft();
+    keyless["profile"] = json!("fapi2");
+    assert!(codes(&submit(keyless).await).contains(&"profile_requires_keys".to_string()));
+    let mut symmetric = good_draft();
+    symmetric["jwks"] = json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] });
+    symmetric["jwks_uri"] = json!(null);
+    assert!(codes(&submit(symmetric).await).contains(&"jwks_invalid".to_string()));
+    let mut internal = good_draft();
+    internal["jwks_uri"] = json!("https://10.0.0.1/jwks.json");
+    assert!(codes(&submit(internal).await).contains(&"jwks_uri_invalid".to_string()));
+    // Without the profile and with good keys, nothing is found.
+    let mut fine = good_draft();
+    fine["jwks"] = serde_json::from_str(&Keys::new().jwks()).unwrap();
+    assert_eq!(submit(fine).await, json!([]));
+}
+
+async fn a_partner_draft_with_keys_and_the_profile_makes_the_live_app_fapi2_once_approved(
+    backend: Backend,
+) {
+    use crate::support::partner_api::{
+        app_in_preview_with, get, good_draft, publish, spawn_program,
+    };
+    let published = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let port = publish(published.clone()).await;
+    let app = spawn_program(backend, port).await;
+    let keys = Keys::new();
+    let mut draft = good_draft();
+    draft["profile"] = json!("fapi2");
+    draft["jwks"] = serde_json::from_str(&keys.jwks()).unwrap();
+    let (_, key, client_id, secret) = app_in_preview_with(&app, &published, draft).await;
+    let (status, v) = get(&app, &format!("/api/v1/apps/{client_id}"), &key).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["draft"]["profile"], "fapi2", "{v}");
+    assert_eq!(v["live"]["profile"], "fapi2", "{v}");
+    let (auth_method, jwks): (String, Option<String>) =
+        sqlx::query_as("SELECT auth_method, jwks FROM apps WHERE client_id = $1")
+            .bind(&client_id)
+            .fetch_one(app.sql().await)
+            .await
+            .unwrap();
+    assert_eq!(auth_method, "private_key_jwt");
+    assert!(jwks.is_some_and(|j| j.contains("\"es\"")));
+
+    // The client secret no longer works; an ES256 assertion does, and PAR is required.
+    let (_, challenge) = pkce();
+    let request = |challenge: &str, nonce: &str| {
+        let mut form = request(challenge, nonce);
+        form.retain(|(k, _)| *k != "scope");
+        form.push(("scope", "openid profile".into()));
+        form
+    };
+    let mut form = request(&challenge, "n-1");
+    form.push(("client_id", client_id.clone()));
+    form.push(("client_secret", secret));
+    let (status, v) = post(&app, "/par", form, None, None).await;
+    assert_eq!(
+        (status, v["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_client")),
+        "{v}"
+    );
+    let a = keys.assertion(&app, &client_id, &app.issuer, "ES256");
+    let (status, v) = post(&app, "/par", request(&challenge, "n-1"), Some(a), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let a = keys.assertion(&app, &client_id, &app.issuer, "RS256");
+    let (status, v) = post(&app, "/par", request(&challenge, "n-1"), Some(a), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    let (url, _) = authorize_url(&app, &client_id, "openid profile", &[]);
+    let res = http().get(url).send().await.unwrap();
+    let q = query(&location(res.headers()));
+    assert!(q["error_description"].contains(RULE), "{q:?}");
+
+    // Dropping the profile is a change of the redirect URIs' step: the live app keeps it
+    // until the step is approved again.
+    let (status, v) = crate::support::partner_api::patch(
+        &app,
+        &format!("/api/v1/apps/{client_id}"),
+        &key,
+        json!({ "profile": null }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["live"]["profile"], "fapi2", "{v}");
+    assert!(v["draft"]["profile"].is_null(), "{v}");
 }
