@@ -12,7 +12,9 @@ use crate::partner::CAPABILITIES;
 use crate::partner::access::{Capabilities, Capability, CapabilityState, Stage};
 use crate::scopes::{Scope, TrustLevel};
 use crate::store::Db;
-use crate::store::apps::{self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp};
+use crate::store::apps::{
+    self, AuthMethod, ClientType, ConsentProfile, LifetimeOverrides, NewApp, Profile,
+};
 use crate::store::logout::LogoutMetadata;
 use crate::store::resource_servers;
 
@@ -48,6 +50,8 @@ pub struct AppSpec {
     pub dpop_nonce_required: bool,
     /// The app must push its authorization requests to `/par` first (RFC 9126).
     pub require_par: bool,
+    /// The security profile the app is held to (`--profile`).
+    pub profile: Option<Profile>,
 }
 
 impl AppSpec {
@@ -71,6 +75,7 @@ impl AppSpec {
             dpop_bound: false,
             dpop_nonce_required: false,
             require_par: false,
+            profile: None,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct AppCreated {
     pub dpop_nonce_required: bool,
     pub require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
 }
 
@@ -125,6 +132,8 @@ struct Created<'a> {
     trust_level: TrustLevel,
     domain: Option<&'a str>,
     require_pushed_authorization_requests: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Profile>,
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -377,6 +386,14 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         .ok_or_else(|| invalid("--id-token-alg must be ES256 or RS256"))?;
     check_lifetimes(&spec.lifetimes)?;
     let (client_type, auth_method, secret) = credentials(&spec)?;
+    if spec.profile == Some(Profile::Fapi2) {
+        crate::oauth::profile::check_fapi2(&crate::oauth::profile::Fapi2Facts {
+            redirect_uris: &redirect_uris,
+            auth_method,
+            id_token_alg: alg,
+        })
+        .map_err(|e| invalid(format!("--profile fapi2: {e}")))?;
+    }
     let capabilities = enabled(&consent.capabilities, now);
     let mut tx = db.begin().await?;
     let client_id = apps::create_in(
@@ -404,6 +421,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
             support_url: None,
             draft: None,
             require_par: spec.require_par,
+            profile: spec.profile,
         },
         now,
     )
@@ -432,6 +450,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         trust_level: consent.trust_level,
         domain: consent.domain.as_deref(),
         require_pushed_authorization_requests: spec.require_par,
+        profile: spec.profile,
     };
     cli_event(&mut tx, now, Some(&client_id), "app.created", &detail).await?;
     tx.commit().await?;
@@ -464,6 +483,7 @@ pub async fn create_app(db: &Db, now: Timestamp, spec: AppSpec) -> Result<AppCre
         dpop_bound_access_tokens: spec.dpop_bound,
         dpop_nonce_required: spec.dpop_nonce_required,
         require_pushed_authorization_requests: spec.require_par,
+        profile: spec.profile,
         client_secret: secret,
     })
 }

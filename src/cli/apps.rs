@@ -16,7 +16,7 @@ use crate::partner::apps;
 use crate::partner::capabilities::{self, CapabilityChange};
 use crate::scopes::TrustLevel;
 use crate::store::Db;
-use crate::store::apps::{ConsentProfile, LifetimeOverrides};
+use crate::store::apps::{ConsentProfile, LifetimeOverrides, Profile};
 
 // Parsed once per run, and already boxed in `Command`: the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -167,6 +167,11 @@ pub struct CreateArgs {
     /// refuses any other request from it.
     #[arg(long)]
     require_par: bool,
+    /// Hold the app to a security profile: `fapi2` (the FAPI 2.0 Security Profile: PAR,
+    /// DPoP-bound tokens, private_key_jwt with ES256/PS256/EdDSA, which needs --jwks-file or
+    /// --jwks-uri, no http redirect URIs but native loopback, refresh tokens that do not rotate).
+    #[arg(long, value_parser = PossibleValuesParser::new(Profile::VARIANTS))]
+    profile: Option<String>,
 }
 
 pub async fn run(command: AppsCommand, settings: &Settings, now: i64) -> ExitCode {
@@ -278,6 +283,7 @@ async fn create(db: &Db, now: i64, args: CreateArgs) -> Result<CommandResult, Ex
         dpop_bound: args.dpop_bound,
         dpop_nonce_required: args.dpop_nonce,
         require_par: args.require_par,
+        profile: args.profile.as_deref().and_then(Profile::parse),
     };
     Ok(admin_result(admin::create_app(db, now, spec).await))
 }

@@ -189,6 +189,14 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<App
     let app = apps::by_client_id(&state.db, presented.client_id())
         .await?
         .ok_or_else(failed)?;
+    // Defence in depth: a profile app is registered with keys, but a secret is refused even
+    // if one were stored for it.
+    if app.fapi2() && !matches!(presented, Presented::Assertion { .. }) {
+        return Err(OAuthError::invalid_client(format!(
+            "{} private_key_jwt client authentication",
+            super::profile::FAPI2_RULE
+        )));
+    }
     match (app.auth_method, presented) {
         (
             AuthMethod::ClientSecret,
@@ -312,6 +320,13 @@ async fn verify_assertion(state: &AppState, app: &App, assertion: &str) -> Resul
     ];
     if !allowed.contains(&header.alg) {
         return Err(bad("the signing algorithm must be asymmetric"));
+    }
+    if app.fapi2() && !super::profile::FAPI2_ASSERTION_ALGS.contains(&header.alg) {
+        return Err(OAuthError::invalid_client(format!(
+            "client assertion rejected: {} ES256, PS256 or EdDSA, not {:?}",
+            super::profile::FAPI2_RULE,
+            header.alg
+        )));
     }
     let jwk = match &header.kid {
         Some(kid) => jwks.find(kid),

@@ -128,6 +128,16 @@ pub struct RefreshSeed<'a> {
 }
 
 /// Makes and stores a refresh token on `conn`; returns its text.
+/// When a refresh token used now lapses unless used again: the idle lifetime from now, never
+/// past its family's absolute expiry.
+pub fn refresh_idle_expiry(state: &AppState, app: &App, family_expires_at: i64) -> i64 {
+    let idle = app
+        .lifetimes
+        .refresh_token_idle
+        .unwrap_or(state.settings.lifetimes.refresh_token_idle);
+    (state.now() + idle).min(family_expires_at)
+}
+
 pub async fn refresh_token(
     conn: &mut AnyConnection,
     state: &AppState,
@@ -136,10 +146,6 @@ pub async fn refresh_token(
 ) -> anyhow::Result<String> {
     let now = state.now();
     let l = &state.settings.lifetimes;
-    let idle = app
-        .lifetimes
-        .refresh_token_idle
-        .unwrap_or(l.refresh_token_idle);
     let absolute = app
         .lifetimes
         .refresh_token_absolute
@@ -155,7 +161,7 @@ pub async fn refresh_token(
         audience: seed.audience.to_string(),
         auth_time: seed.auth_time,
         issued_at: now,
-        expires_at: (now + idle).min(family_expires_at),
+        expires_at: refresh_idle_expiry(state, app, family_expires_at),
         family_expires_at,
         used_at: None,
         revoked_at: None,

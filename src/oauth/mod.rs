@@ -14,6 +14,7 @@ pub mod jwks_uri;
 pub mod par;
 pub mod params;
 pub mod pkce;
+pub mod profile;
 pub mod redirect;
 pub mod revoke;
 pub mod token;

@@ -239,14 +239,21 @@ pub async fn resolve(state: &AppState, params: Params) -> Result<(Params, bool),
 /// Whether `app` must push its authorization requests: the server says so for every app, or
 /// the app's registration does.
 pub fn required(state: &AppState, app: &App) -> bool {
-    state.settings.require_pushed_authorization_requests || app.require_par
+    state.settings.require_pushed_authorization_requests || app.require_par || app.fapi2()
 }
 
-fn par_required_error(state: &AppState) -> OAuthError {
-    OAuthError::invalid_request(format!(
-        "this app must use pushed authorization requests (PAR): push the request to {} first",
-        state.settings.issuer.endpoint("/par")
-    ))
+fn par_required_error(state: &AppState, fapi2: bool) -> OAuthError {
+    let url = state.settings.issuer.endpoint("/par");
+    OAuthError::invalid_request(if fapi2 {
+        format!(
+            "{} pushed authorization requests (PAR): push the request to {url} first",
+            super::profile::FAPI2_RULE
+        )
+    } else {
+        format!(
+            "this app must use pushed authorization requests (PAR): push the request to {url} first"
+        )
+    })
 }
 
 /// `validate`'s outcome for a request that was not pushed, refused when the app must push its
@@ -266,27 +273,30 @@ pub async fn enforce(
         Ok((req, app)) if required(state, &app) => Err(Invalid::Redirect {
             redirect_uri: req.redirect_uri,
             state: req.state,
-            error: par_required_error(state),
+            error: par_required_error(state, app.fapi2()),
         }),
         Err(Invalid::Redirect {
             redirect_uri,
             state: client_state,
             error,
         }) => {
-            let app_requires = match params.get("client_id") {
-                _ if state.settings.require_pushed_authorization_requests => true,
+            let app = match params.get("client_id") {
                 Some(id) => match apps::by_client_id(&state.db, id).await {
-                    Ok(app) => app.is_some_and(|app| app.require_par),
+                    Ok(app) => app,
                     Err(e) => {
                         // The request is refused either way; only the reason given differs.
                         tracing::error!(error = %e, "loading an app failed");
-                        false
+                        None
                     }
                 },
-                None => false,
+                None => None,
             };
+            let fapi2 = app.as_ref().is_some_and(App::fapi2);
+            let app_requires = state.settings.require_pushed_authorization_requests
+                || fapi2
+                || app.is_some_and(|app| app.require_par);
             let error = if app_requires {
-                par_required_error(state)
+                par_required_error(state, fapi2)
             } else {
                 error
             };

@@ -51,11 +51,22 @@ async fn proof_key(
     headers: &HeaderMap,
     app: &App,
 ) -> Result<Option<dpop::Jkt>, OAuthError> {
-    if app.dpop_bound && dpop::header(headers).ok().flatten().is_none() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "this app requires DPoP-bound tokens: send a DPoP proof",
-        ));
+    if dpop::header(headers).ok().flatten().is_none() {
+        if app.fapi2() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                format!(
+                    "{} DPoP-bound tokens: send a DPoP proof",
+                    super::profile::FAPI2_RULE
+                ),
+            ));
+        }
+        if app.dpop_bound {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this app requires DPoP-bound tokens: send a DPoP proof",
+            ));
+        }
     }
     proof_at(state, headers, app, "/token").await
 }
@@ -406,7 +417,15 @@ async fn refresh_token(
     let presented = params.required("refresh_token")?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let rt = match refresh_tokens::redeem(&mut tx, &secret_hash(presented), now).await? {
+    let presented_hash = secret_hash(presented);
+    // The FAPI 2.0 profile's refresh tokens do not rotate (FAPI 2.0 Security Profile
+    // §5.3.2.1): the token is kept, not spent, and its idle expiry moves on.
+    let redemption = if app.fapi2() {
+        refresh_tokens::present(&mut tx, &presented_hash).await?
+    } else {
+        refresh_tokens::redeem(&mut tx, &presented_hash, now).await?
+    };
+    let rt = match redemption {
         RefreshRedemption::Fresh(rt) => rt,
         RefreshRedemption::Reused(rt) => {
             let revoked = tokens::revoke_family_in(&mut tx, &rt.family_id, now).await?;
@@ -486,6 +505,14 @@ async fn refresh_token(
     )?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut tx, &rt.grant_id, now).await?;
+    if app.fapi2() {
+        let expires_at = issue::refresh_idle_expiry(state, app, rt.family_expires_at);
+        refresh_tokens::extend(&mut tx, &presented_hash, expires_at).await?;
+        tx.commit().await?;
+        let mut response = token_response(&access, now);
+        response["refresh_token"] = presented.into();
+        return Ok(response);
+    }
     // The successor carries what is still usable of the original scope (RFC 6749 §6): narrowing
     // by `scope` applies to this access token only, and a scope no longer usable is gone.
     let successor_scope = granted.join(" ");

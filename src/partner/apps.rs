@@ -60,6 +60,12 @@ pub struct DraftPatch {
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// `Some(None)` removes the profile.
+    pub profile: Option<Option<crate::store::apps::Profile>>,
+    /// `Some(None)` removes the keys.
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// `Some(None)` removes the key URL.
+    pub jwks_uri: Option<Option<String>>,
     pub webhooks: Option<Vec<String>>,
     /// `Some(None)` removes the support URL.
     pub support_url: Option<Option<String>>,
@@ -86,6 +92,8 @@ impl DraftPatch {
             ("description", self.description.is_some()),
             ("domain", self.domain.is_some()),
             ("justifications", self.justifications.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("jwks_uri", self.jwks_uri.is_some()),
             ("name", self.name.is_some()),
             ("optional_scopes", self.optional_scopes.is_some()),
             ("origins", self.origins.is_some()),
@@ -93,6 +101,7 @@ impl DraftPatch {
                 "post_logout_redirect_uris",
                 self.post_logout_redirect_uris.is_some(),
             ),
+            ("profile", self.profile.is_some()),
             ("purpose", self.purpose.is_some()),
             ("redirect_uris", self.redirect_uris.is_some()),
             (
@@ -138,6 +147,9 @@ impl DraftPatch {
             &mut d.require_pushed_authorization_requests,
             self.require_pushed_authorization_requests,
         );
+        put(&mut d.profile, self.profile);
+        put(&mut d.jwks, self.jwks);
+        put(&mut d.jwks_uri, self.jwks_uri);
         put(&mut d.webhooks, self.webhooks);
         put(&mut d.support_url, self.support_url);
         put(&mut d.scopes, self.scopes);
@@ -157,6 +169,9 @@ fn normalised(mut d: AppDraft) -> AppDraft {
     d
 }
 
+/// The largest JWK Set a draft may hold, as JSON (a handful of RSA keys fit).
+const MAX_JWKS_LEN: usize = 20_000;
+
 /// Limits on the shape of a draft (the pre-checks judge its content).
 fn check_draft_shape(d: &AppDraft) -> Result<()> {
     for (field, value, max) in [
@@ -172,6 +187,7 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
             d.backchannel_logout_uri.as_deref().unwrap_or(""),
             500,
         ),
+        ("jwks_uri", d.jwks_uri.as_deref().unwrap_or(""), 500),
     ] {
         if value.chars().count() > max {
             return Err(ProgramError::invalid(
@@ -180,6 +196,16 @@ fn check_draft_shape(d: &AppDraft) -> Result<()> {
             )
             .with("field", field));
         }
+    }
+    if d.jwks
+        .as_ref()
+        .is_some_and(|j| j.to_string().len() > MAX_JWKS_LEN)
+    {
+        return Err(ProgramError::invalid(
+            "invalid_request",
+            format!("jwks must be at most {MAX_JWKS_LEN} bytes of JSON"),
+        )
+        .with("field", "jwks"));
     }
     // A domain the verification would call invalid gets no challenge URL: it is refused here.
     if let Some(why) = d
@@ -308,6 +334,7 @@ pub async fn create_app(
             draft: Some(&draft_json),
             // Live only once the redirect URIs' step is approved.
             require_par: false,
+            profile: None,
         },
         now,
     )
@@ -620,6 +647,9 @@ pub struct LiveConfig {
     pub dpop_nonce_required: bool,
     /// The app must push its authorization requests (RFC 9126).
     pub require_pushed_authorization_requests: bool,
+    /// The security profile the app is held to (`fapi2`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::store::apps::Profile>,
     pub webhooks: Vec<String>,
     pub support_url: Option<String>,
     pub scopes: Vec<String>,
@@ -686,6 +716,7 @@ pub async fn app_view(db: &Db, app: &App) -> Result<AppView> {
             dpop_bound_access_tokens: app.dpop_bound,
             dpop_nonce_required: app.dpop_nonce_required,
             require_pushed_authorization_requests: app.require_par,
+            profile: app.profile,
             webhooks: app.webhooks.clone(),
             support_url: app.support_url.clone(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),

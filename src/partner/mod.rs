@@ -80,6 +80,17 @@ pub struct AppDraft {
     /// The app pushes its authorization requests to the pushed authorization request endpoint
     /// first (RFC 9126), and the authorization endpoint refuses any other request from it.
     pub require_pushed_authorization_requests: bool,
+    /// The security profile the app is held to: `fapi2` (the FAPI 2.0 Security Profile), or
+    /// none. It needs `jwks` or `jwks_uri`.
+    pub profile: Option<crate::store::apps::Profile>,
+    /// The app's public keys (a JWK Set): it then authenticates with `private_key_jwt`
+    /// (RFC 7523) instead of its client secret.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the app publishes its public keys (an https URL on a public host), instead of
+    /// `jwks`.
+    #[schema(max_length = 500)]
+    pub jwks_uri: Option<String>,
     /// https endpoints that receive Onyx events.
     #[schema(max_items = 50)]
     pub webhooks: Vec<String>,
@@ -158,6 +169,9 @@ impl Step {
                 "backchannel_logout_uri",
                 "backchannel_logout_session_required",
                 "require_pushed_authorization_requests",
+                "profile",
+                "jwks",
+                "jwks_uri",
             ],
             Self::Webhooks => &["webhooks"],
             Self::ConnectivityCatalogue => &["capabilities"],

@@ -91,6 +91,35 @@ pub async fn redeem(
     })
 }
 
+/// A refresh token presented by an app whose tokens do not rotate (the FAPI 2.0 profile):
+/// `Fresh` while unrevoked, and left unspent; it may be presented again.
+pub async fn present(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Redemption, sqlx::Error> {
+    Ok(match by_hash_on(conn, token_hash).await? {
+        Some(t) if t.used_at.is_none() && t.revoked_at.is_none() => Redemption::Fresh(t),
+        Some(t) if t.used_at.is_some() && t.revoked_at.is_none() => Redemption::Reused(t),
+        _ => Redemption::Invalid,
+    })
+}
+
+/// Moves a kept (non-rotating) refresh token's idle expiry to `expires_at`.
+pub async fn extend(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    expires_at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET expires_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+    )
+    .bind(expires_at)
+    .bind(token_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn by_hash_on(
     conn: &mut AnyConnection,
     token_hash: &str,

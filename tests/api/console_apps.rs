@@ -24,6 +24,7 @@ on_each_backend!(
     every_action_is_in_the_audit_log_with_the_person_who_did_it,
     more_than_fifty_apps_are_listed_a_page_at_a_time,
     the_draft_form_asks_in_words_whether_the_app_requires_pushed_authorization_requests,
+    the_draft_form_takes_the_apps_keys_and_the_fapi2_profile,
 );
 
 /// The form fields of a draft as the edit form sends them.
@@ -81,6 +82,13 @@ fn fields_of(draft: &Value) -> Vec<(String, String)> {
             "true".into(),
         ));
     }
+    if draft["profile"] == "fapi2" {
+        out.push(("profile_fapi2".into(), "true".into()));
+    }
+    if !draft["jwks"].is_null() {
+        out.push(("jwks".into(), draft["jwks"].to_string()));
+    }
+    out.push(("jwks_uri".into(), text("jwks_uri")));
     out
 }
 
@@ -193,6 +201,9 @@ async fn an_app_created_with_an_unsafe_redirect_uri_shows_the_finding_at_the_fie
         "justification-trust:read",
         "capability-expanded_messaging",
         "require_pushed_authorization_requests",
+        "jwks",
+        "jwks_uri",
+        "profile_fapi2",
     ] {
         assert!(new.contains(&format!(r#"id="{id}""#)), "the form has {id}");
     }
@@ -879,4 +890,43 @@ async fn the_draft_form_asks_in_words_whether_the_app_requires_pushed_authorizat
         view["draft"]["require_pushed_authorization_requests"], false,
         "{view}"
     );
+}
+
+async fn the_draft_form_takes_the_apps_keys_and_the_fapi2_profile(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let p = Program::start(&app).await;
+    let client_id = api_app(&app, &p, partner_api::good_draft()).await;
+    let dev = Console::sign_in(&app, DEVELOPER).await;
+    let path = format!("/partner/apps/{client_id}/edit");
+    let edit = dev.page(&path).await;
+    assert!(!ticked(&edit, "profile_fapi2"));
+    assert!(edit.contains(r#"<label for="profile_fapi2">FAPI 2.0 Security Profile</label>"#));
+
+    // The profile ticked without keys is saved (the pre-checks flag that at submission).
+    let mut draft = api_view(&app, &p, &client_id).await["draft"].clone();
+    draft["profile"] = json!("fapi2");
+    let mut fields = fields_of(&draft);
+    fields.push(("draft_version".into(), hidden_field(&edit, "draft_version")));
+    fields.push(("action".into(), "save".into()));
+    let a = dev.post(&path, &as_refs(&fields)).await;
+    assert!(a.status.is_redirection() || a.status == 200, "{}", a.html);
+    let view = api_view(&app, &p, &client_id).await;
+    assert_eq!(view["draft"]["profile"], "fapi2", "{view}");
+    let edit = dev.page(&path).await;
+    assert!(ticked(&edit, "profile_fapi2"));
+
+    // Keys typed in: the draft holds them as a JWK Set, shown again in the box.
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" });
+    draft["jwks"] = json!({ "keys": [jwk] });
+    let mut fields = fields_of(&draft);
+    fields.push(("draft_version".into(), hidden_field(&edit, "draft_version")));
+    fields.push(("action".into(), "save".into()));
+    let a = dev.post(&path, &as_refs(&fields)).await;
+    assert!(a.status.is_redirection() || a.status == 200, "{}", a.html);
+    let view = api_view(&app, &p, &client_id).await;
+    assert_eq!(view["draft"]["jwks"]["keys"][0]["kid"], "k1", "{view}");
+    let edit = dev.page(&path).await;
+    assert!(edit.contains("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"));
 }

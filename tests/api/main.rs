@@ -28,6 +28,7 @@ mod console_review;
 mod console_team;
 mod dpop;
 mod draft_domain;
+mod fapi2;
 mod framework_refusals;
 mod garbage;
 mod hardening;

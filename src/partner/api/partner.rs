@@ -227,6 +227,14 @@ struct DraftPatchBody {
     #[serde(default, deserialize_with = "present")]
     require_pushed_authorization_requests: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    profile: Option<Option<crate::store::apps::Profile>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 500)]
+    jwks_uri: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     #[schema(max_items = 50)]
     webhooks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
@@ -260,6 +268,9 @@ impl From<DraftPatchBody> for DraftPatch {
             backchannel_logout_uri: b.backchannel_logout_uri,
             backchannel_logout_session_required: b.backchannel_logout_session_required,
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
+            profile: b.profile,
+            jwks: b.jwks,
+            jwks_uri: b.jwks_uri,
             webhooks: b.webhooks,
             support_url: b.support_url,
             scopes: b.scopes,

@@ -64,6 +64,7 @@ struct AppRow {
     dpop_bound: i64,
     dpop_nonce_required: i64,
     require_pushed_authorization_requests: i64,
+    profile: Option<String>,
 }
 
 /// How an app presents itself on the consent screen and what Onyx approved it for, beyond its
@@ -87,6 +88,16 @@ pub struct ConsentProfile {
     pub domain: Option<String>,
     /// How long consent to this app lasts, seconds (`None`: only the scopes' own limits).
     pub consent_ttl: Option<i64>,
+}
+
+wire_enum! {
+    /// A security profile an app is held to, beyond its own settings (`oauth::profile`).
+    pub enum Profile as "snake_case" {
+        /// The FAPI 2.0 Security Profile: PAR, DPoP-bound tokens, `private_key_jwt` with
+        /// ES256, PS256 or EdDSA, no http redirect URIs but native loopback, refresh tokens
+        /// that do not rotate.
+        Fapi2,
+    }
 }
 
 wire_enum! {
@@ -231,9 +242,16 @@ pub struct App {
     /// The app must push its authorization requests (RFC 9126 §6,
     /// `require_pushed_authorization_requests`): `/authorize` takes only a `request_uri`.
     pub require_par: bool,
+    /// The security profile the app is held to, if any.
+    pub profile: Option<Profile>,
 }
 
 impl App {
+    /// Whether the app is held to the FAPI 2.0 Security Profile.
+    pub fn fapi2(&self) -> bool {
+        self.profile == Some(Profile::Fapi2)
+    }
+
     /// What the permission model needs to know about the app.
     pub fn facts(&self) -> AppFacts<'_> {
         AppFacts {
@@ -347,6 +365,7 @@ impl From<AppRow> for App {
             dpop_bound: r.dpop_bound != 0,
             dpop_nonce_required: r.dpop_nonce_required != 0,
             require_par: r.require_pushed_authorization_requests != 0,
+            profile: r.profile.as_deref().and_then(Profile::parse),
         }
     }
 }
@@ -376,6 +395,8 @@ pub struct NewApp<'a> {
     pub draft: Option<&'a str>,
     /// The app must use pushed authorization requests.
     pub require_par: bool,
+    /// The security profile the app is held to.
+    pub profile: Option<Profile>,
 }
 
 fn json(v: &[String]) -> String {
@@ -404,9 +425,10 @@ pub async fn create_in(
              refresh_token_idle_ttl, refresh_token_absolute_ttl, access_state, created_at,
              optional_scopes, pending_scopes, capability_states, trust_level, purpose,
              consent_copy, domain, consent_ttl, partner_id, stage, description, use_case,
-             webhooks, support_url, draft, jwks_uri, require_pushed_authorization_requests)
+             webhooks, support_url, draft, jwks_uri, require_pushed_authorization_requests,
+             profile)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'active', $16,
-                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+                 $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)",
     )
     .bind(&client_id)
     .bind(new.name)
@@ -441,6 +463,7 @@ pub async fn create_in(
     .bind(new.draft)
     .bind(new.jwks_uri.as_deref())
     .bind(i64::from(new.require_par))
+    .bind(new.profile.map(Profile::as_str))
     .execute(&mut **tx)
     .await?;
     for origin in new.origins {
@@ -464,7 +487,7 @@ macro_rules! app_columns {
         access_changed_at, withdrawn_scopes, previous_secret_hash, previous_secret_expires_at,
         domain_token, domain_verified, domain_verified_at, preview_sign_in_at,
         preview_revocation_at, dpop_bound, dpop_nonce_required,
-        require_pushed_authorization_requests"
+        require_pushed_authorization_requests, profile"
     };
 }
 
@@ -521,6 +544,7 @@ impl HotRow for AppRow {
             dpop_nonce_required: c.get("dpop_nonce_required")?,
             require_pushed_authorization_requests: c
                 .get("require_pushed_authorization_requests")?,
+            profile: c.get("profile")?,
         })
     }
 }

@@ -95,6 +95,30 @@ pub async fn apply_step(
     };
     q.bind(client_id).execute(&mut **tx).await?;
     if step == Step::RedirectUris {
+        // The keys decide how a confidential app authenticates: with keys, private_key_jwt,
+        // and its client secret stops working (it is dropped: without keys again, the partner
+        // rotates a new one).
+        let keyed = d.jwks.is_some() || d.jwks_uri.is_some();
+        let jwks = d.jwks.as_ref().map(|j| j.to_string());
+        sqlx::query(
+            "UPDATE apps SET profile = $1, jwks = $2, jwks_uri = $3,
+                 auth_method = CASE WHEN client_type = 'public' THEN auth_method ELSE $4 END,
+                 secret_hash = CASE WHEN $5 = 1 THEN NULL ELSE secret_hash END,
+                 previous_secret_hash = CASE WHEN $5 = 1 THEN NULL ELSE previous_secret_hash END
+             WHERE client_id = $6",
+        )
+        .bind(d.profile.map(super::Profile::as_str))
+        .bind(if keyed { jwks } else { None })
+        .bind(if keyed { d.jwks_uri.clone() } else { None })
+        .bind(if keyed {
+            super::AuthMethod::PrivateKeyJwt.as_str()
+        } else {
+            super::AuthMethod::ClientSecret.as_str()
+        })
+        .bind(i64::from(keyed))
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
         let logout = crate::store::logout::LogoutMetadata {
             post_logout_redirect_uris: d.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: d.backchannel_logout_uri.clone(),

@@ -2,6 +2,7 @@
 //! catalogue's values to choose from (use cases, scopes with their words, capabilities), what
 //! was typed, and the errors and pre-check findings at the field they concern.
 
+use crate::store::apps::Profile;
 use std::collections::BTreeMap;
 
 use crate::console::form::{FieldErrors, Form};
@@ -114,6 +115,10 @@ pub struct DraftForm {
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
     pub require_pushed_authorization_requests: bool,
+    /// Ticked: the FAPI 2.0 Security Profile.
+    pub fapi2: bool,
+    pub jwks: String,
+    pub jwks_uri: String,
     pub support_url: String,
     pub use_cases: Vec<(String, String)>,
     pub scopes: Vec<ScopeChoice>,
@@ -158,6 +163,9 @@ impl DraftForm {
                     .backchannel_logout_session_required
                     .unwrap_or(true),
                 require_pushed_authorization_requests: draft.require_pushed_authorization_requests,
+                fapi2: draft.profile == Some(Profile::Fapi2),
+                jwks: draft.jwks.as_ref().map(jwks_text).unwrap_or_default(),
+                jwks_uri: draft.jwks_uri.clone().unwrap_or_default(),
                 support_url: draft.support_url.clone().unwrap_or_default(),
                 scopes: draft.scopes.clone(),
                 optional_scopes: draft.optional_scopes.clone(),
@@ -188,6 +196,9 @@ impl DraftForm {
                     .ticked("backchannel_logout_session_required"),
                 require_pushed_authorization_requests: form
                     .ticked("require_pushed_authorization_requests"),
+                fapi2: form.ticked("profile_fapi2"),
+                jwks: form.raw("jwks").into(),
+                jwks_uri: form.raw("jwks_uri").into(),
                 support_url: form.raw("support_url").into(),
                 scopes: owned(form.all("scopes")),
                 optional_scopes: owned(form.all("optional_scopes")),
@@ -322,6 +333,9 @@ impl DraftForm {
             backchannel_logout_uri: v.backchannel_logout_uri,
             backchannel_logout_session_required: v.backchannel_logout_session_required,
             require_pushed_authorization_requests: v.require_pushed_authorization_requests,
+            fapi2: v.fapi2,
+            jwks: v.jwks,
+            jwks_uri: v.jwks_uri,
             support_url: v.support_url,
             use_cases,
             scopes,
@@ -357,6 +371,9 @@ struct Values {
     backchannel_logout_uri: String,
     backchannel_logout_session_required: bool,
     require_pushed_authorization_requests: bool,
+    fapi2: bool,
+    jwks: String,
+    jwks_uri: String,
     support_url: String,
     scopes: Vec<String>,
     optional_scopes: Vec<String>,
@@ -367,6 +384,21 @@ struct Values {
 /// The justification boxes that were filled in, by scope.
 fn justifications_typed(form: &Form) -> BTreeMap<String, String> {
     form.keyed("justification.")
+}
+
+/// A draft's JWK Set as the form shows it: pretty JSON (a text that was not JSON, as typed).
+fn jwks_text(jwks: &serde_json::Value) -> String {
+    match jwks {
+        serde_json::Value::String(typed) => typed.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+/// The keys box: blank is none; text that is not JSON is kept as typed (a string), for the
+/// pre-checks to say so.
+fn jwks_typed(form: &Form) -> Option<serde_json::Value> {
+    let raw = form.text("jwks")?;
+    Some(serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into())))
 }
 
 /// `None` for a blank optional text field.
@@ -411,6 +443,9 @@ pub fn draft_of(form: &Form, before: &AppDraft) -> AppDraft {
             _ => Some(session_required),
         },
         require_pushed_authorization_requests: form.ticked("require_pushed_authorization_requests"),
+        profile: form.ticked("profile_fapi2").then_some(Profile::Fapi2),
+        jwks: jwks_typed(form),
+        jwks_uri: optional(form, "jwks_uri"),
         webhooks: form.lines("webhooks"),
         support_url: optional(form, "support_url"),
         scopes: keep_order(&before.scopes, form.all("scopes")),
@@ -449,6 +484,9 @@ pub fn patch_between(before: &AppDraft, after: AppDraft) -> DraftPatch {
             &before.require_pushed_authorization_requests,
             after.require_pushed_authorization_requests,
         ),
+        profile: diff(&before.profile, after.profile),
+        jwks: diff(&before.jwks, after.jwks),
+        jwks_uri: diff(&before.jwks_uri, after.jwks_uri),
         webhooks: diff(&before.webhooks, after.webhooks),
         support_url: diff(&before.support_url, after.support_url),
         scopes: diff(&before.scopes, after.scopes),
@@ -477,6 +515,7 @@ pub fn field_id(field: &str, draft: &AppDraft) -> String {
         "optional_scopes" => entry(&draft.optional_scopes, "optional"),
         "capabilities" => entry(&draft.capabilities, "capability"),
         "justifications" => "scopes".into(),
+        "profile" => "profile_fapi2".into(),
         _ => name.to_string(),
     }
 }
