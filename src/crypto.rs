@@ -158,3 +158,85 @@ mod tests {
         );
     }
 }
+
+/// Why [`verify_with_jwk`] did not accept a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwkVerifyError {
+    /// The JWK lacks a member the algorithm needs, or a member is not base64url of the right size.
+    UnusableKey,
+    /// The key is usable, and the signature does not verify with it.
+    BadSignature,
+}
+
+/// Verifies a JWS signature (RFC 7515 §5.2) over `message` with a public JWK, in `ring`:
+/// `ES256` (an EC P-256 key, the 64-byte `R || S` signature of RFC 7518 §3.4), `EdDSA`
+/// (an OKP Ed25519 key, RFC 8037), `PS256` and `RS256` (RSA keys of 2048 to 8192 bits). The
+/// caller has already checked that the key's type fits the algorithm's. `ring`'s ECDSA is
+/// several times faster than the portable arithmetic behind `jsonwebtoken`'s `rust_crypto`
+/// backend, which matters on paths that verify a signature per request (DPoP proofs).
+pub fn verify_with_jwk(
+    alg: &str,
+    jwk: &serde_json::Map<String, serde_json::Value>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), JwkVerifyError> {
+    use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+    let member = |name: &str| -> Result<Vec<u8>, JwkVerifyError> {
+        jwk.get(name)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+            .filter(|b| !b.is_empty())
+            .ok_or(JwkVerifyError::UnusableKey)
+    };
+    let checked = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(JwkVerifyError::BadSignature)
+        }
+    };
+    match alg {
+        "ES256" => {
+            let (x, y) = (member("x")?, member("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(JwkVerifyError::UnusableKey);
+            }
+            // The uncompressed SEC1 point: 0x04 || x || y (ring checks it is on the curve).
+            let mut point = Vec::with_capacity(65);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            checked(
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
+                    .verify(message, signature)
+                    .is_ok(),
+            )
+        }
+        "EdDSA" => {
+            let x = member("x")?;
+            if x.len() != 32 {
+                return Err(JwkVerifyError::UnusableKey);
+            }
+            checked(
+                UnparsedPublicKey::new(&signature::ED25519, &x)
+                    .verify(message, signature)
+                    .is_ok(),
+            )
+        }
+        "PS256" | "RS256" => {
+            let n = member("n")?;
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if !(2048..=8192).contains(&bits) {
+                return Err(JwkVerifyError::UnusableKey);
+            }
+            let key = RsaPublicKeyComponents { n, e: member("e")? };
+            let params = if alg == "PS256" {
+                &signature::RSA_PSS_2048_8192_SHA256
+            } else {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            };
+            checked(key.verify(params, message, signature).is_ok())
+        }
+        _ => Err(JwkVerifyError::UnusableKey),
+    }
+}

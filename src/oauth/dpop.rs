@@ -181,14 +181,11 @@ fn numeric(v: Option<&Value>) -> Option<i64> {
 /// `jwk` in its header that verifies its signature, `htm` and `htu` of this request, `iat`
 /// within the window, a `jti`, and `ath` when an access token comes with it.
 pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, Refusal> {
-    use jsonwebtoken::jwk::Jwk;
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-
     if proof.len() > MAX_PROOF_LEN {
         return Err(invalid("the DPoP proof is too long"));
     }
     let mut parts = proof.split('.');
-    let (Some(h), Some(_), Some(_), None) =
+    let (Some(h), Some(p), Some(sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid("the DPoP proof is not a signed JWT (three parts)"));
@@ -198,9 +195,7 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, Refusal> {
         return Err(invalid("the DPoP proof's typ must be dpop+jwt"));
     }
     let alg = match header.get("alg").and_then(Value::as_str) {
-        Some("ES256") => Algorithm::ES256,
-        Some("EdDSA") => Algorithm::EdDSA,
-        Some("PS256") => Algorithm::PS256,
+        Some(alg @ ("ES256" | "EdDSA" | "PS256")) => alg,
         Some(other) => {
             return Err(invalid(format!(
                 "the DPoP proof's alg {:?} is not accepted: use one of {}",
@@ -220,11 +215,9 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, Refusal> {
         )));
     }
     let fits = match (alg, jwk.get("kty").and_then(Value::as_str)) {
-        (Algorithm::ES256, Some("EC")) => jwk.get("crv").and_then(Value::as_str) == Some("P-256"),
-        (Algorithm::EdDSA, Some("OKP")) => {
-            jwk.get("crv").and_then(Value::as_str) == Some("Ed25519")
-        }
-        (Algorithm::PS256, Some("RSA")) => true,
+        ("ES256", Some("EC")) => jwk.get("crv").and_then(Value::as_str) == Some("P-256"),
+        ("EdDSA", Some("OKP")) => jwk.get("crv").and_then(Value::as_str) == Some("Ed25519"),
+        ("PS256", Some("RSA")) => true,
         _ => false,
     };
     if !fits {
@@ -233,23 +226,23 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, Refusal> {
         ));
     }
     let jkt = Jkt::of(jwk).ok_or_else(|| invalid("the DPoP proof's jwk is incomplete"))?;
-    let key: Jwk = serde_json::from_value(Value::Object(jwk.clone()))
-        .map_err(|_| invalid("the DPoP proof's jwk is not a valid JWK"))?;
-    let key =
-        DecodingKey::from_jwk(&key).map_err(|_| invalid("the DPoP proof's jwk is not usable"))?;
-    let mut v = Validation::new(alg);
-    v.set_required_spec_claims::<&str>(&[]);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    let claims = jsonwebtoken::decode::<Value>(proof, &key, &v)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+    let signed = &proof[..h.len() + 1 + p.len()];
+    let signature = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| invalid("the DPoP proof's signature is not base64url"))?;
+    crate::crypto::verify_with_jwk(alg, jwk, signed.as_bytes(), &signature).map_err(
+        |e| match e {
+            crate::crypto::JwkVerifyError::BadSignature => {
                 invalid("the DPoP proof's signature does not verify with its jwk")
             }
-            _ => invalid("the DPoP proof cannot be verified with its jwk"),
-        })?
-        .claims;
+            crate::crypto::JwkVerifyError::UnusableKey => {
+                invalid("the DPoP proof's jwk is not usable")
+            }
+        },
+    )?;
+    let claims = decode_part(p)
+        .filter(Value::is_object)
+        .ok_or_else(|| invalid("the DPoP proof's claims are not a JSON object"))?;
     if claims.get("htm").and_then(Value::as_str) != Some(expect.method) {
         return Err(invalid(format!(
             "the DPoP proof's htm must be {}",
@@ -499,6 +492,40 @@ mod tests {
         assert_eq!(proof.jkt, Jkt::of(jwk.as_object().unwrap()).unwrap());
         assert_eq!(proof.jti, "j-1");
         assert_eq!(proof.iat, 1000);
+    }
+
+    #[test]
+    fn a_tampered_proof_or_a_broken_key_is_refused() {
+        let key = ec_key();
+        let jwk = ec_jwk(&key);
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let good = sign_es256(&key, &header, &claims(1000));
+        // The claims of another proof under this one's signature.
+        let other = sign_es256(&key, &header, &claims(1001));
+        let mut parts: Vec<&str> = good.split('.').collect();
+        parts[1] = other.split('.').nth(1).unwrap();
+        let swapped = parts.join(".");
+        assert!(matches!(verify(&swapped, &expect(1000)),
+            Err(Refusal::Invalid(why)) if why.contains("does not verify")));
+        // A signature by another key.
+        let stranger = sign_es256(&ec_key(), &header, &claims(1000));
+        assert!(matches!(verify(&stranger, &expect(1000)),
+            Err(Refusal::Invalid(why)) if why.contains("does not verify")));
+        // A point that is not on the curve, and a coordinate of the wrong size.
+        for (x, why) in [
+            (b64(&[7u8; 32]), "does not verify"),
+            (b64(&[7u8; 31]), "not usable"),
+        ] {
+            let mut bad = jwk.clone();
+            bad["x"] = Value::String(x);
+            let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": bad});
+            let proof = sign_es256(&key, &header, &claims(1000));
+            assert!(
+                matches!(verify(&proof, &expect(1000)),
+                Err(Refusal::Invalid(w)) if w.contains(why)),
+                "{why}"
+            );
+        }
     }
 
     #[test]
