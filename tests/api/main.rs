@@ -33,6 +33,7 @@ mod framework_refusals;
 mod garbage;
 mod hardening;
 mod hardening_partner;
+mod instances;
 mod internal_addresses;
 mod json_bodies;
 mod jwks_uri;
