@@ -8,3 +8,4 @@ pub mod logout;
 pub mod partner_api;
 pub mod receiver;
 pub mod tls;
+pub mod wait;
