@@ -26,6 +26,8 @@
 # not answer. The peer's npm install is cached in $PEER_WORK (run-peer.sh's default).
 # Exit status: 0 when every case ran cleanly, 1 when a case failed or setup went wrong.
 set -euo pipefail
+# The servers measured here stop at once on SIGTERM (no drain: nothing balances them).
+export ONYX_DRAIN_SECONDS=0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"

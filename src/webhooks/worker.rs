@@ -30,6 +30,7 @@ struct Worker {
     sealer: SecretBox,
     deliverer: Deliverer,
     settings: WebhookSettings,
+    metrics: Arc<crate::ops::metrics::Metrics>,
 }
 
 /// Opens the sealing key (creating it on first start) and starts the worker.
@@ -38,8 +39,10 @@ pub fn spawn(
     clock: SharedClock,
     settings: WebhookSettings,
     keys_dir: &Path,
+    metrics: Arc<crate::ops::metrics::Metrics>,
 ) -> anyhow::Result<()> {
     let worker = Arc::new(Worker {
+        metrics,
         sealer: SecretBox::open_or_create(keys_dir)?,
         deliverer: Deliverer::new(settings.clone()),
         db,
@@ -212,16 +215,21 @@ impl Worker {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let mut failures = Vec::new();
+        let mut counted = Vec::new();
         for d in batch {
             let app = apps.get(&d.claimed.client_id);
             if let Some(f) = self
-                .record_one(&mut tx, now, &d.claimed, &d.attempt, app)
+                .record_one(&mut tx, now, &d.claimed, &d.attempt, app, &mut counted)
                 .await?
             {
                 failures.push(f);
             }
         }
         tx.commit().await?;
+        // Counted once recorded: a batch that fails is recorded (and counted) one by one.
+        for (outcome, finished) in counted {
+            self.metrics.webhook_attempt(outcome, finished);
+        }
         for f in failures {
             tracing::warn!(
                 client_id = %f.client_id,
@@ -242,6 +250,7 @@ impl Worker {
         c: &Claimed,
         attempt: &Attempt,
         app: Option<&App>,
+        counted: &mut Vec<(&'static str, Option<&'static str>)>,
     ) -> Result<Option<SecurityFailure>, sqlx::Error> {
         let schedule = &self.settings.retry_schedule;
         let failures = c.failures + 1;
@@ -271,10 +280,16 @@ impl Worker {
             outcome: attempt.outcome.as_str(),
             error: attempt.error.as_deref(),
         };
+        let finished = match after {
+            After::Delivered => Some("delivered"),
+            After::Failed { .. } => Some("failed"),
+            After::Retry { .. } => None,
+        };
         if !store::record_attempt(tx, c, &record, after).await? {
             // The lease expired and another worker holds the delivery now.
             return Ok(None);
         }
+        counted.push((attempt.outcome.as_str(), finished));
         let test = c.event_type == super::EventType::WebhookTest.as_str();
         let mut security = None;
         let disable = match &attempt.outcome {

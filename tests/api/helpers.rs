@@ -116,6 +116,8 @@ macro_rules! on_each_backend {
 
 pub struct TestApp {
     pub address: String,
+    /// The `--metrics-bind` address, when the test set one.
+    pub internal_address: Option<String>,
     pub issuer: String,
     pub clock: ManualClock,
     pub state: AppState,
@@ -189,6 +191,7 @@ pub async fn fresh_postgres_database() -> (String, String, String) {
 /// A server started on a random port.
 struct Started {
     address: String,
+    internal_address: Option<String>,
     issuer: String,
     state: AppState,
     database_url: String,
@@ -218,10 +221,20 @@ async fn start_server(
     configure(&mut settings);
     let database_url = settings.database_url.expose().to_string();
     let keys_dir = settings.keys_dir.clone();
+    // `--metrics-bind`: its own listener (port 0 gets one from the system).
+    let internal = match settings.metrics_bind {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let internal_address = match &internal {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
     let state = build_state(settings, Arc::new(clock.clone())).await?;
-    tokio::spawn(run(listener, state.clone()));
+    tokio::spawn(run(listener, internal, state.clone()));
     Ok(Started {
         address,
+        internal_address,
         issuer,
         state,
         database_url,
@@ -288,6 +301,7 @@ pub async fn try_spawn_app(
     };
     Ok(TestApp {
         address: started.address,
+        internal_address: started.internal_address,
         issuer: started.issuer,
         clock,
         state: started.state,
@@ -371,6 +385,17 @@ impl TestApp {
     pub async fn create_app(&self, scopes: &[&str]) -> Client {
         self.create_app_with(spec(scopes)).await
     }
+}
+
+/// `spec`, with every grant type (client credentials and refresh tokens too).
+pub fn full_spec(scopes: &[&str]) -> AppSpec {
+    let mut s = spec(scopes);
+    s.grant_types = vec![
+        "authorization_code".into(),
+        "refresh_token".into(),
+        "client_credentials".into(),
+    ];
+    s
 }
 
 pub fn spec(scopes: &[&str]) -> AppSpec {
