@@ -134,8 +134,16 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// `path` at this instance; an absolute address (under the issuer several instances share)
+    /// is asked of this instance too.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        match url::Url::parse(path) {
+            Ok(u) => match u.query() {
+                Some(q) => format!("{}{}?{q}", self.base, u.path()),
+                None => format!("{}{}", self.base, u.path()),
+            },
+            Err(_) => format!("{}{path}", self.base),
+        }
     }
 
     /// Sends SIGTERM, as an orchestrator stopping it does.
