@@ -9,7 +9,8 @@
 # the medians, and a case with any non-2xx answer or socket error is reported as failed. Each
 # run also records the CPU that processes outside the bench took meanwhile (a build, tests):
 # figures with more than 15% of a core of such load are marked in the report.
-# Cases: introspection of an active access token (peer: opaque token), client_credentials
+# Cases: introspection of an active access token by a resource server and by the app of its own
+# token (peer: opaque token, introspected by its client), client_credentials
 # (both ES256 JWTs), refresh_token rotation (onyx only), token revocation (onyx only), discovery
 # document (HTTP floor); with BENCH_DPOP=1 also client_credentials with a DPoP proof per request
 # (onyx only; each run's proofs are made just before it by bench/dpop_proofs.rs, BENCH_DPOP_POOL
@@ -137,6 +138,12 @@ peer_introspection() {
   wrk_run "$1" "$2" "$PEER_URL" introspect.lua TOKEN="$PEER_AT" BASIC="$PEER_BASIC" \
     INTROSPECT_PATH=/token/introspection
 }
+# The other caller: the app introspecting its own token (the peer's case is the same one).
+onyx_introspection_self() {
+  wrk_run "$1" "$2" "$ONYX_URL" introspect.lua TOKEN="$ONYX_SELF_AT" BASIC="$APP_BASIC" \
+    INTROSPECT_PATH=/introspect
+}
+peer_introspection_self() { peer_introspection "$@"; }
 onyx_client_credentials() {
   wrk_run "$1" "$2" "$ONYX_URL" token_cc.lua BASIC="$APP_BASIC" SCOPE=grants%3Aread
 }
@@ -197,12 +204,13 @@ bench_backend() { # backend database_url
   rm -rf "$work/pools" && mkdir -p "$work/pools"
   # A pool for the warm-up and one for each run.
   eval "$(python3 "$here/bench.py" tokens "$ONYX_URL" "$work/seed-$backend.env" "$work/pools" \
-    $((RUNS + 1)) "$POOL_SIZE")" # sets ONYX_AT
+    $((RUNS + 1)) "$POOL_SIZE")" # sets ONYX_AT and ONYX_SELF_AT
   pool_next=0
 
   start_peer opaque
   PEER_AT="$(python3 "$here/bench.py" peer-token "$PEER_URL")"
   bench_case "$backend" introspection onyx peer
+  bench_case "$backend" introspection_self onyx peer
   bench_case "$backend" discovery onyx peer
   stop "$peer_pid"
   start_peer jwt
