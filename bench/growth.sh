@@ -48,29 +48,16 @@ raw="$work/raw"
 mkdir -p "$raw"
 onyx_pid=""
 pg_db=""
-stop() {
-  [ -n "$onyx_pid" ] && kill -0 "$onyx_pid" 2>/dev/null || return 0
-  kill -TERM "$onyx_pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$onyx_pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$onyx_pid" 2>/dev/null || true
-}
+# stop PID, start_onyx BACKEND URL
+# shellcheck source=bench/servers.sh
+source "$here/servers.sh"
 cleanup() {
-  stop
+  stop "$onyx_pid"
   [ -n "$pg_db" ] && psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1
   if [ -n "${BENCH_KEEP:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-start_onyx() { # backend database_url
-  local pool=8
-  [ "$1" = postgres ] && pool="$PG_POOL"
-  ONYX_BIND="127.0.0.1:$ONYX_PORT" ONYX_ISSUER="$ONYX_URL" ONYX_DATABASE_URL="$2" \
-    ONYX_DB_POOL_SIZE="$pool" ONYX_KEYS_DIR="$work/keys-$1" RUST_LOG=warn ONYX_LOG_FORMAT=json \
-    taskset -c 0 "$BIN" serve >>"$work/onyx-$1.log" 2>&1 &
-  onyx_pid=$!
-  python3 "$here/bench.py" wait "$ONYX_URL/healthz" 60
-}
 
 wrk_run() { # out duration script [VAR=value...]
   local out="$1" duration="$2" script="$3"
@@ -113,7 +100,7 @@ for backend in $BACKENDS; do
   eval "$(python3 "$here/bench.py" tokens "$ONYX_URL" "$work/seed-$backend.env" \
     "$work/pools-$backend" 1 1)" # sets ONYX_AT
   for size in $SIZES; do
-    stop
+    stop "$onyx_pid"
     log "$backend: $size stored access tokens"
     grow "$backend" "$url" "$size"
     start_onyx "$backend" "$url"
@@ -122,7 +109,7 @@ for backend in $BACKENDS; do
       for i in $(seq "$RUNS"); do "$c" "$raw/$backend--$size--$c--$i.txt" "$DURATION"; done
     done
   done
-  stop
+  stop "$onyx_pid"
   onyx_pid=""
   if [ -n "$pg_db" ]; then
     psql "$PG_BASE/postgres" -qAt -c "DROP DATABASE $pg_db WITH (FORCE)" >/dev/null

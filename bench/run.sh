@@ -84,13 +84,9 @@ onyx_pid=""
 peer_pid=""
 pg_db=""
 
-stop() { # pid: TERM, then KILL after 5 s
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# stop PID, start_onyx BACKEND URL
+# shellcheck source=bench/servers.sh
+source "$here/servers.sh"
 
 cleanup() {
   stop "$onyx_pid"
@@ -104,16 +100,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- servers -------------------------------------------------------------------------------
-start_onyx() { # backend database_url
-  local pool=8
-  [ "$1" = postgres ] && pool="$PG_POOL"
-  ONYX_BIND="127.0.0.1:$ONYX_PORT" ONYX_ISSUER="$ONYX_URL" ONYX_DATABASE_URL="$2" \
-    ONYX_DB_POOL_SIZE="$pool" ONYX_KEYS_DIR="$work/keys-$1" RUST_LOG=warn ONYX_LOG_FORMAT=json \
-    taskset -c 0 "$BIN" serve >>"$work/onyx-$1.log" 2>&1 &
-  onyx_pid=$!
-  python3 "$here/bench.py" wait "$ONYX_URL/healthz" 30
-}
-
 start_peer() { # format
   PORT="$PEER_PORT" FORMAT="$1" ALG=ES256 taskset -c 0 bash "$peer_dir/run-peer.sh" \
     >>"$work/peer.log" 2>&1 &

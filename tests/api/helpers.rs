@@ -505,17 +505,22 @@ pub async fn log_in(
     let html = page.text().await.unwrap();
     let res = browser
         .post(app.url("/login"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("email", email.to_string()),
-            ("password", PASSWORD.to_string()),
-        ])
+        .form(&login_form(&html, email, PASSWORD))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 303, "login should redirect");
     location(res.headers())
+}
+
+/// The sign-in form of the login page `html`, filled in.
+pub fn login_form(html: &str, email: &str, password: &str) -> [(&'static str, String); 4] {
+    [
+        ("request_id", hidden_field(html, "request_id")),
+        ("csrf_token", hidden_field(html, "csrf_token")),
+        ("email", email.to_string()),
+        ("password", password.to_string()),
+    ]
 }
 
 /// Answers the consent page; returns the redirect to the client.

@@ -37,35 +37,14 @@ async fn cli(place: &Place, args: &[&str], stdin: Option<&str>) -> Value {
 /// The browser part at `at`: authorize, log in, approve. Returns the code and PKCE verifier.
 async fn sign_in(at: &Instance, client_id: &str, email: &str) -> (String, String) {
     let browser = browser();
-    let (verifier, challenge) = pkce();
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid offline_access"),
-            ("state", "st"),
-            ("nonce", "n"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .finish();
-    let res = browser
-        .get(at.url(&format!("/authorize?{q}")))
-        .send()
-        .await
-        .unwrap();
+    let (url, verifier) = authorize_url_at(at, client_id, "openid offline_access");
+    let res = browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let login = location(res.headers());
     let html = get_text(&browser, at.url(&login)).await;
     let res = browser
         .post(at.url("/login"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("email", email.to_string()),
-            ("password", PASSWORD.to_string()),
-        ])
+        .form(&login_form(&html, email, PASSWORD))
         .send()
         .await
         .unwrap();
@@ -329,17 +308,12 @@ async fn login_limits_count_across_instances(all: &[&Instance; 3], client: &Clie
     let email = "fi@example.com";
     let attempt = async |at: &Instance, password: &str| {
         let browser = browser();
-        let (url, _) = authorize_url_at(at, &client.client_id);
+        let (url, _) = authorize_url_at(at, &client.client_id, "openid");
         let login = location(browser.get(url).send().await.unwrap().headers());
         let html = get_text(&browser, at.url(&login)).await;
         let res = browser
             .post(at.url("/login"))
-            .form(&[
-                ("request_id", hidden_field(&html, "request_id")),
-                ("csrf_token", hidden_field(&html, "csrf_token")),
-                ("email", email.to_string()),
-                ("password", password.to_string()),
-            ])
+            .form(&login_form(&html, email, password))
             .send()
             .await
             .unwrap();
@@ -364,16 +338,17 @@ async fn login_limits_count_across_instances(all: &[&Instance; 3], client: &Clie
     }
 }
 
-/// An authorization request for `openid` at `at`; the URL and the PKCE verifier.
-fn authorize_url_at(at: &Instance, client_id: &str) -> (String, String) {
+/// An authorization request for `scope` at `at`; the URL and the PKCE verifier.
+fn authorize_url_at(at: &Instance, client_id: &str, scope: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
     let q = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("response_type", "code"),
             ("client_id", client_id),
             ("redirect_uri", REDIRECT),
-            ("scope", "openid"),
+            ("scope", scope),
             ("state", "st"),
+            ("nonce", "n"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
         ])

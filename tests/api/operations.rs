@@ -81,12 +81,7 @@ async fn the_metrics_count_exactly_what_the_server_did_and_carry_no_secret(backe
     for expected in [200, 200, 429] {
         let res = browser
             .post(app.url("/login"))
-            .form(&[
-                ("request_id", hidden_field(&html, "request_id")),
-                ("csrf_token", hidden_field(&html, "csrf_token")),
-                ("email", email.to_string()),
-                ("password", "wrong password".to_string()),
-            ])
+            .form(&login_form(&html, email, "wrong password"))
             .send()
             .await
             .unwrap();
@@ -133,27 +128,16 @@ async fn the_metrics_count_exactly_what_the_server_did_and_carry_no_secret(backe
         (1.0, 0.0, 0.0)
     );
     // Requests by route template, method and status; the unknown address as `unmatched`.
-    let requests = |labels: &str| value(&text, &format!("onyx_http_requests_total{{{labels}}}"));
-    assert_eq!(
-        requests(r#"route="/token",method="POST",status="200""#),
-        3.0
-    );
-    assert_eq!(
-        requests(r#"route="/introspect",method="POST",status="200""#),
-        2.0
-    );
-    assert_eq!(
-        requests(r#"route="/introspect",method="POST",status="401""#),
-        1.0
-    );
-    assert_eq!(
-        requests(r#"route="/login",method="POST",status="429""#),
-        1.0
-    );
-    assert_eq!(
-        requests(r#"route="unmatched",method="GET",status="404""#),
-        1.0
-    );
+    for (labels, count) in [
+        (r#"route="/token",method="POST",status="200""#, 3.0),
+        (r#"route="/introspect",method="POST",status="200""#, 2.0),
+        (r#"route="/introspect",method="POST",status="401""#, 1.0),
+        (r#"route="/login",method="POST",status="429""#, 1.0),
+        (r#"route="unmatched",method="GET",status="404""#, 1.0),
+    ] {
+        let series = format!("onyx_http_requests_total{{{labels}}}");
+        assert_eq!(value(&text, &series), count, "{series}");
+    }
     assert!(
         !text.contains("/no/such/page"),
         "never a path a client chose"
