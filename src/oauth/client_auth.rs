@@ -3,6 +3,8 @@
 //! registered a JWKS, and `none` for public apps, which prove themselves with PKCE. Resource
 //! servers authenticate with their secret, like confidential apps.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -66,16 +68,9 @@ pub enum Caller {
 
 /// Decodes one half of a Basic credential: form-URL-encoded before base64 (RFC 6749 §2.3.1).
 fn form_decode(raw: &str) -> Result<String, OAuthError> {
-    let decoded: String = url::form_urlencoded::parse(format!("x={raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    if decoded.contains('\u{FFFD}') {
-        return Err(OAuthError::invalid_client(
-            "client credentials must be UTF-8",
-        ));
-    }
-    Ok(decoded)
+    super::params::decode_component(raw.as_bytes())
+        .map(Cow::into_owned)
+        .ok_or_else(|| OAuthError::invalid_client("client credentials must be UTF-8"))
 }
 
 fn parse_basic(value: &str) -> Result<(String, Secret), OAuthError> {

@@ -3,11 +3,11 @@
 //! read from the database at every call, so a revocation, an expiry or an app losing access is
 //! seen by the very next introspection, on every instance sharing the database.
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::client_auth::{Caller, authenticate_caller, check_resource_server, presented};
 use super::error::OAuthError;
@@ -27,14 +27,18 @@ pub async fn introspect(
 ) -> Response {
     use crate::ops::metrics::Introspection;
     match handle(&state, &headers, &body).await {
-        Ok(v) => {
-            let answer = if v["active"] == true {
-                Introspection::Active
-            } else {
-                Introspection::Inactive
+        Ok(answer) => {
+            let (counted, body) = match answer {
+                Answer::Active(body) => (Introspection::Active, body),
+                Answer::Inactive => (Introspection::Inactive, INACTIVE.to_vec()),
             };
-            state.metrics.introspection(answer);
-            no_store(Json(v).into_response())
+            state.metrics.introspection(counted);
+            let mut res = body.into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            no_store(res)
         }
         Err(e) => {
             state.metrics.introspection(Introspection::Refused);
@@ -43,11 +47,57 @@ pub async fn introspect(
     }
 }
 
-fn inactive() -> Value {
-    json!({ "active": false })
+/// An introspection answer: inactive, or the members of an active token, serialized.
+enum Answer {
+    Inactive,
+    Active(Vec<u8>),
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
+const INACTIVE: &[u8] = br#"{"active":false}"#;
+
+fn inactive() -> Answer {
+    Answer::Inactive
+}
+
+/// The answer about an active access token (RFC 7662 §2.2), serialized straight from the row.
+#[derive(Serialize)]
+struct ActiveAccess<'a> {
+    active: bool,
+    iss: &'a str,
+    scope: String,
+    client_id: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<crate::consent::View>>,
+}
+
+/// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
+}
+
+fn serialised(answer: &impl Serialize) -> Answer {
+    match serde_json::to_vec(answer) {
+        Ok(body) => Answer::Active(body),
+        // Serialising these plain members cannot fail; if it did, saying nothing is safe.
+        Err(e) => {
+            tracing::error!(error = %e, "introspection: the answer could not be serialised");
+            Answer::Inactive
+        }
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Answer, OAuthError> {
     if !is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the request body must be application/x-www-form-urlencoded",
@@ -105,7 +155,7 @@ fn access_answer(
     s: &TokenStatus,
     lookup: &tokens::Lookup,
     now: i64,
-) -> Value {
+) -> Answer {
     let t = &s.token;
     let may_see = match caller {
         Caller::ResourceServer(rs) => rs.audience == t.audience,
@@ -125,30 +175,23 @@ fn access_answer(
     if usable.is_empty() {
         return inactive();
     }
-    let mut v = json!({
-        "active": true,
-        "iss": state.settings.issuer.as_str(),
-        "scope": usable.join(" "),
-        "client_id": t.client_id,
-        "sub": t.user_id.as_deref().unwrap_or(&t.client_id),
-        "aud": t.audience,
-        "exp": t.expires_at,
-        "iat": t.issued_at,
-        "token_type": "Bearer",
-        "jti": t.jti,
-    });
-    if let Some(at) = t.auth_time {
-        v["auth_time"] = at.into();
-    }
     // RFC 9449 §6.2: a DPoP-bound token names its key; the resource server checks the proof.
-    if let Some(jkt) = lookup.bound_jkt() {
-        v["token_type"] = "DPoP".into();
-        v["cnf"] = json!({ "jkt": jkt });
-    }
-    if t.grant_id.is_some() {
-        v["permissions"] = serde_json::to_value(s.permission_views(now)).unwrap_or_default();
-    }
-    v
+    let cnf = lookup.bound_jkt().map(|jkt| Confirmation { jkt });
+    serialised(&ActiveAccess {
+        active: true,
+        iss: state.settings.issuer.as_str(),
+        scope: usable.join(" "),
+        client_id: &t.client_id,
+        sub: t.user_id.as_deref().unwrap_or(&t.client_id),
+        aud: &t.audience,
+        exp: t.expires_at,
+        iat: t.issued_at,
+        token_type: if cnf.is_some() { "DPoP" } else { "Bearer" },
+        jti: &t.jti,
+        auth_time: t.auth_time,
+        cnf,
+        permissions: t.grant_id.is_some().then(|| s.permission_views(now)),
+    })
 }
 
 async fn refresh_answer(
@@ -156,7 +199,7 @@ async fn refresh_answer(
     caller: &Caller,
     s: &RefreshStatus,
     now: i64,
-) -> Result<Value, OAuthError> {
+) -> Result<Answer, OAuthError> {
     let r = &s.token;
     // Only the app a refresh token was issued to may learn about it.
     let app = match caller {
@@ -178,7 +221,7 @@ async fn refresh_answer(
     let Some(scope) = refreshable(&r.scope, &usable) else {
         return Ok(inactive());
     };
-    Ok(json!({
+    Ok(serialised(&json!({
         "active": true,
         "iss": state.settings.issuer.as_str(),
         "scope": scope.join(" "),
@@ -188,5 +231,5 @@ async fn refresh_answer(
         "exp": r.expires_at,
         "iat": r.issued_at,
         "token_type": "refresh_token",
-    }))
+    })))
 }
