@@ -5,7 +5,6 @@
 //! the same `webhook-id`.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,22 +31,16 @@ struct Worker {
     settings: WebhookSettings,
 }
 
-/// Opens the sealing key (creating it on first start) and starts the worker.
-pub fn spawn(
-    db: Db,
-    clock: SharedClock,
-    settings: WebhookSettings,
-    keys_dir: &Path,
-) -> anyhow::Result<()> {
+/// Starts the worker, which opens the endpoints' secrets with `sealer`.
+pub fn spawn(db: Db, clock: SharedClock, settings: WebhookSettings, sealer: SecretBox) {
     let worker = Arc::new(Worker {
-        sealer: SecretBox::open_or_create(keys_dir)?,
+        sealer,
         deliverer: Deliverer::new(settings.clone()),
         db,
         clock,
         settings,
     });
     tokio::spawn(worker.run());
-    Ok(())
 }
 
 /// How long the worker, woken by an enqueue, waits for more before it claims.

@@ -1,5 +1,7 @@
 //! Many instances, tested (issue 17): three `onyx-id serve` processes on one PostgreSQL database,
-//! with one issuer and one keys folder (several stateless instances behind one public name).
+//! with one issuer and one key encryption key, each with a keys folder of its own (several
+//! stateless instances behind one public name: the signing keys and instance secrets are in the
+//! database).
 //! PostgreSQL only: without `ONYX_TEST_POSTGRES_URL` the test is skipped, and under `CI` it fails
 //! (`postgres_runs()`).
 
@@ -23,10 +25,12 @@ async fn three_instances_on_one_postgres_database_act_as_one() {
 
 const ISSUER: &str = "https://id.example";
 
-/// The database and keys folder the processes share.
+/// The database and key encryption key the processes share; each process gets a keys folder of
+/// its own under `folders`.
 struct Place {
     database_url: String,
-    keys: tempfile::TempDir,
+    kek: String,
+    folders: tempfile::TempDir,
     pg_drop: Option<(String, String)>,
 }
 
@@ -38,10 +42,12 @@ impl Drop for Place {
     }
 }
 
-fn onyx(place: &Place) -> Command {
+/// An `onyx-id` process with the keys folder `folder` (its own, under the place's).
+fn onyx(place: &Place, folder: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
     cmd.env("ONYX_DATABASE_URL", &place.database_url)
-        .env("ONYX_KEYS_DIR", place.keys.path())
+        .env("ONYX_KEYS_DIR", place.folders.path().join(folder))
+        .env("ONYX_KEY_ENCRYPTION_KEY", &place.kek)
         .env("ONYX_ISSUER", ISSUER)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true);
@@ -49,7 +55,7 @@ fn onyx(place: &Place) -> Command {
 }
 
 async fn cli(place: &Place, args: &[&str], stdin: Option<&str>) -> Value {
-    let mut child = onyx(place)
+    let mut child = onyx(place, "cli")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -86,14 +92,14 @@ impl Instance {
     }
 }
 
-async fn serve(place: &Place) -> Instance {
+async fn serve(place: &Place, folder: &str) -> Instance {
     // A free port: bound, read and released; the process binds it next.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = onyx(place)
+    let child = onyx(place, folder)
         .arg("serve")
         .env("ONYX_BIND", format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
@@ -218,7 +224,12 @@ async fn three_instances_act_as_one() {
     let (database_url, admin, name) = fresh_postgres_database().await;
     let place = Place {
         database_url,
-        keys: tempfile::tempdir().unwrap(),
+        kek: {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(onyx_id::crypto::random_bytes::<32>())
+        },
+        folders: tempfile::tempdir().unwrap(),
         pg_drop: Some((admin, name)),
     };
     cli(
@@ -271,7 +282,7 @@ async fn three_instances_act_as_one() {
     )
     .await;
     let client = Client::from_created(&created);
-    let (a, b, c) = tokio::join!(serve(&place), serve(&place), serve(&place));
+    let (a, b, c) = tokio::join!(serve(&place, "a"), serve(&place, "b"), serve(&place, "c"));
 
     // A sign-in at A, the code exchanged at B, the refresh token used at C.
     let (code, verifier) = sign_in(&a, &client.client_id, "ada@example.com").await;
