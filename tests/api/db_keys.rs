@@ -166,7 +166,10 @@ async fn a_rotation_by_the_cli_is_seen_by_the_running_server_on_its_next_request
             "the old {kid} stays published: {after:?}"
         );
     }
-    // And signs new ID tokens with the new ES256 key (`--now`: no publish-ahead wait).
+    // And signs new ID tokens with the new ES256 key (`--now`: no publish-ahead wait). The CLI
+    // rotated at the wall clock's time, which may be a second or so past the app's manual one.
+    let signs_from = out["keys"][0]["signs_from"].as_i64().unwrap();
+    app.clock.advance((signs_from - app.clock_now()).max(0));
     let (code, verifier) =
         authorize_code(&app, &client.client_id, "kim@example.com", "openid").await;
     let t: Value = exchange(&app, &client, &code, &verifier)
