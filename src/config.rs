@@ -773,4 +773,26 @@ mod tests {
         assert!(err.contains("10.0.0.0/33"), "{err}");
         assert!(TrustedProxies::parse(&list(&["proxy.example"])).is_err());
     }
+
+    #[test]
+    fn the_key_encryption_key_is_checked_and_never_printed() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            server: ServerArgs,
+        }
+        use clap::Parser;
+        let good = "B".repeat(42) + "A";
+        let cli = Cli::try_parse_from(["onyx-id", "--key-encryption-key", &good]).unwrap();
+        assert!(!format!("{:?}", cli.server).contains(&good));
+        let settings = cli.server.settings().unwrap();
+        assert!(settings.key_encryption_key.is_some());
+        assert!(!format!("{settings:?}").contains(&good));
+        let cli = Cli::try_parse_from(["onyx-id", "--key-encryption-key", "short"]).unwrap();
+        let err = cli.server.settings().unwrap_err();
+        assert!(err.starts_with("ONYX_KEY_ENCRYPTION_KEY "), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        let cli = Cli::try_parse_from(["onyx-id"]).unwrap();
+        assert!(cli.server.settings().unwrap().key_encryption_key.is_none());
+    }
 }

@@ -192,7 +192,9 @@ impl KeyStore {
     /// keys last loaded go on signing rather than every request failing.
     pub async fn current(&self) -> Arc<KeySet> {
         let cached = self.cached();
-        let generation = match store::generation(&self.db).await {
+        // Boxed too: the lookup's future (every path of `store::fast::rows`) would otherwise
+        // make the futures of all the signing handlers larger, and each is moved when awaited.
+        let generation = match Box::pin(store::generation(&self.db)).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the key generation: signing with the keys last loaded");
@@ -202,7 +204,9 @@ impl KeyStore {
         if generation == cached.generation {
             return cached.set;
         }
-        self.reload(generation).await
+        // Boxed: the reload's future (the key rows' query) is large, and kept inline it would
+        // be part of the future of every request that signs, which is moved on each await.
+        Box::pin(self.reload(generation)).await
     }
 
     fn cached(&self) -> Loaded {
