@@ -817,6 +817,19 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(first, [5u8; 32], "{}", t.backend);
+            // So a webhook secret sealed with the file's key before still opens.
+            {
+                use crate::webhooks::secrets::{SecretBox, SigningSecret};
+                let secret = SigningSecret::generate();
+                let sealed_before = SecretBox::from_key(&[5u8; 32]).seal("ep_1", &secret);
+                let webhooks_folder = tempfile::tempdir().unwrap();
+                std::fs::copy(&file, webhooks_folder.path().join("webhook-secrets.key")).unwrap();
+                let sealer = SecretBox::load(&t.db, &kek(1), webhooks_folder.path())
+                    .await
+                    .unwrap();
+                let opened = sealer.open("ep_1", &sealed_before).unwrap();
+                assert_eq!(opened.expose(), secret.expose(), "{}", t.backend);
+            }
             // The file is not read again.
             std::fs::remove_file(&file).unwrap();
             let again = instance_secret(&t.db, &kek(1), "imported", &file)

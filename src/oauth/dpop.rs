@@ -3,7 +3,7 @@
 //!
 //! [`verify`] has no I/O: the header, the signature with the header's own `jwk`, `htm`, `htu`,
 //! `iat` and `ath`. [`Nonces`] makes and checks nonces with no state (an HMAC over a time slot,
-//! with a key in the keys folder every instance shares). The endpoints then record the `jti`
+//! with a key in the database every instance shares, sealed by the key encryption key). The endpoints then record the `jti`
 //! (`store::dpop::record_jti`) and bind what they issue to [`Proof::jkt`].
 
 use std::path::Path;

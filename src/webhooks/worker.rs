@@ -174,7 +174,7 @@ impl Worker {
                 status: None,
                 latency: Duration::ZERO,
                 error: Some(
-                    "the endpoint's signing secret cannot be opened with this server's keys folder"
+                    "the endpoint's signing secret cannot be opened with this server's sealing key"
                         .into(),
                 ),
             };
