@@ -85,7 +85,7 @@ def main(argv):
     work = tempfile.mkdtemp(prefix="onyx-schemathesis-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, ONYX_DATABASE_URL=f"sqlite://{work}/onyx.db", ONYX_KEYS_DIR=f"{work}/keys",
+    env = dict(os.environ, ONYX_DRAIN_SECONDS="0", ONYX_DATABASE_URL=f"sqlite://{work}/onyx.db", ONYX_KEYS_DIR=f"{work}/keys",
                ONYX_ISSUER=base, ONYX_BIND=f"127.0.0.1:{port}", RUST_LOG="warn")
     server = None
     try:

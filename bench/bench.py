@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers for bench/run.sh (Python 3 standard library only).
+"""Helpers for bench/run.sh and bench/growth.sh (Python 3 standard library only).
 
   bench.py wait URL SECONDS                 wait until URL answers 200
   bench.py setup BIN OUT_ENV                create the user, app and resource server with the CLI
@@ -9,14 +9,20 @@
                                             sign in through the browser flow once, then redeem
                                             POOLS*SIZE authorization codes into refresh-token pool
                                             files OUTDIR/pool-N.txt; get an access token for the
-                                            resource server (client_credentials + resource);
-                                            print ONYX_AT=... for the shell
+                                            resource server (client_credentials + resource) and
+                                            one the app introspects itself; print ONYX_AT=...
+                                            and ONYX_SELF_AT=... for the shell
   bench.py peer-token BASE                  print the peer's access token (client_credentials)
   bench.py run OUT PIDS -- CMD...           run a wrk command into OUT, then append how much CPU
                                             other processes took meanwhile ("bench-foreign-cpu:
                                             N%" of one core): all busy time less that of PIDS
                                             (comma-separated), of postgres, and of CMD itself
   bench.py report RAWDIR OUT_MD META_JSON   parse the wrk outputs into the results table
+                                            (keeping growth.sh's section of OUT_MD)
+  bench.py grow BACKEND URL ROWS CLIENT_ID AUDIENCE
+                                            add stored access tokens with SQL until there are ROWS
+  bench.py growth-report RAWDIR OUT_MD COMMIT ELAPSED CONNS DURATION RUNS
+                                            write growth.sh's section ("How cost grows") of OUT_MD
 """
 
 import base64
@@ -229,7 +235,15 @@ def cmd_tokens(base, seed_env, outdir, pools, size):
                              headers={"Authorization": "Basic " + seed["RS_BASIC"]})
     if status != 200 or not json.loads(body).get("active"):
         die(f"introspection of the benchmark token is not active: {status} {body[:300]}")
+    # The app's own token (default audience), which it introspects itself.
+    own = token_post(b, {"grant_type": "client_credentials", "scope": "grants:read"},
+                     seed["APP_BASIC"])["access_token"]
+    status, _, body = b.call("POST", "/introspect", {"token": own},
+                             headers={"Authorization": "Basic " + seed["APP_BASIC"]})
+    if status != 200 or not json.loads(body).get("active"):
+        die(f"the app's introspection of its own token is not active: {status} {body[:300]}")
     print(f"ONYX_AT={shlex.quote(at)}")
+    print(f"ONYX_SELF_AT={shlex.quote(own)}")
 
 
 def cmd_peer_token(base):
@@ -291,7 +305,8 @@ FOREIGN_LIMIT = 15  # % of one core used by other processes during a run: the ru
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 CASES = [
-    ("introspection", "introspection of an active access token"),
+    ("introspection", "introspection of an active access token (a resource server)"),
+    ("introspection_self", "introspection of an active access token (the app, its own)"),
     ("client_credentials", "client_credentials token (ES256 JWT)"),
     ("client_credentials_dpop", "client_credentials with a DPoP proof (ES256; BENCH_DPOP=1)"),
     ("refresh", "refresh_token rotation"),
@@ -367,6 +382,7 @@ def verdict(ok):
 def cmd_report(rawdir, out, meta_path):
     with open(meta_path) as f:
         meta = json.load(f)
+    out_before = open(out).read() if os.path.exists(out) else ""
     results = {}  # (backend, case, server) -> summary
     for name in sorted(os.listdir(rawdir)):
         m = re.fullmatch(r"(\w+)--(\w+)--(\w+)--(\d+)\.txt", name)
@@ -388,7 +404,8 @@ def cmd_report(rawdir, out, meta_path):
         "req/s range in brackets.",
         f"- Command: `bash bench/run.sh` (took {meta.get('elapsed', '?')})",
         "- Cases: introspection of an active access token (onyx-id: `POST /introspect` by a "
-        "resource server, token issued with `resource=`; peer: its opaque token at "
+        "resource server, token issued with `resource=`; and by the app of its own token, default "
+        "audience; peer, in both rows: the client introspecting its opaque token at "
         "`/token/introspection`); `client_credentials` (onyx-id: scope `grants:read`, default "
         "audience; peer: `FORMAT=jwt ALG=ES256`, scope `api:read`); refresh_token rotation "
         "(onyx-id only: every request spends a refresh token and gets its successor); discovery "
@@ -438,40 +455,43 @@ def cmd_report(rawdir, out, meta_path):
         return s if s and not s["failed"] else None
 
     lines += ["", "## Targets", "", "| target | backend | measured | verdict |", "|---|---|---|---|"]
-    # Issue 3 sets the ratios to the peer on SQLite; on PostgreSQL its target is "within 2x of
-    # SQLite", and the ratios to the peer are shown for information.
+    # Issue 17 sets the ratios to the peer on SQLite (both introspection callers against the
+    # peer's introspection, client_credentials against the peer's FORMAT=jwt ES256 mode); on
+    # PostgreSQL its target is "within 1.5x of SQLite", and the ratios to the peer are shown for
+    # information.
     def verdict_for(b, met):
-        return verdict(met) if b == "sqlite" else "information (the target: within 2x of SQLite)"
+        return verdict(met) if b == "sqlite" else "information (the target: within 1.5x of SQLite)"
 
+    targets = [
+        ("introspection", "introspection (resource server) >= 10x peer, p99 < 3 ms", 10, 3),
+        ("introspection_self", "introspection (the app, its own token) >= 10x peer, p99 < 3 ms",
+         10, 3),
+        ("client_credentials", "client_credentials ES256 >= 10x peer ES256 (FORMAT=jwt)", 10,
+         None),
+    ]
     for b in backends:
-        o, p = ok(b, "introspection", "onyx"), ok(b, "introspection", "peer")
-        if o and p:
-            r = o["rps"] / p["rps"]
-            lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | {r:.2f}x, p99 "
-                         f"{fmt_ms(o['p99'])} | {verdict_for(b, r >= 5 and o['p99'] < 5)} |")
-        else:
-            lines.append(f"| introspection >= 5x peer, p99 < 5 ms | {b} | failed run | "
-                         f"{verdict_for(b, False)} |")
-        o, p = ok(b, "client_credentials", "onyx"), ok(b, "client_credentials", "peer")
-        if o and p:
-            r = o["rps"] / p["rps"]
-            lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | {r:.2f}x | "
-                         f"{verdict_for(b, r >= 3)} |")
-        else:
-            lines.append(f"| client_credentials ES256 >= 3x peer ES256 | {b} | failed run | "
-                         f"{verdict_for(b, False)} |")
+        for case, label, ratio, p99 in targets:
+            o = ok(b, case, "onyx")
+            p = ok(b, case, "peer")
+            if o and p:
+                r = o["rps"] / p["rps"]
+                met = r >= ratio and (p99 is None or o["p99"] < p99)
+                shown = f"{r:.2f}x" + (f", p99 {fmt_ms(o['p99'])}" if p99 else "")
+                lines.append(f"| {label} | {b} | {shown} | {verdict_for(b, met)} |")
+            elif (b, case, "onyx") in summaries:
+                lines.append(f"| {label} | {b} | failed run | {verdict_for(b, False)} |")
     if "postgres" in backends and "sqlite" in backends:
         for case, label in CASES:
             s, pg = ok("sqlite", case, "onyx"), ok("postgres", case, "onyx")
             if s and pg:
                 r = s["rps"] / pg["rps"]
-                lines.append(f"| PostgreSQL within 2x of SQLite | {case} | SQLite/PostgreSQL "
-                             f"{r:.2f}x | {verdict(r <= 2)} |")
-            else:
-                lines.append(f"| PostgreSQL within 2x of SQLite | {case} | failed run | "
+                lines.append(f"| PostgreSQL within 1.5x of SQLite | {case} | SQLite/PostgreSQL "
+                             f"{r:.2f}x | {verdict(r <= 1.5)} |")
+            elif ("sqlite", case, "onyx") in summaries or ("postgres", case, "onyx") in summaries:
+                lines.append(f"| PostgreSQL within 1.5x of SQLite | {case} | failed run | "
                              f"{verdict(False)} |")
     elif "postgres" not in backends:
-        lines.append("| PostgreSQL within 2x of SQLite | – | PostgreSQL not measured | "
+        lines.append("| PostgreSQL within 1.5x of SQLite | – | PostgreSQL not measured | "
                      "**not measured** |")
 
     if failures:
@@ -491,8 +511,104 @@ def cmd_report(rawdir, out, meta_path):
                 lines.append(f"| {b} | {case} | {server} | {r['rps']:,.0f} | "
                              f"{fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | {r['foreign']}% |")
     with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + growth_section(out_before))
     return 1 if failures else 0
+
+
+GROWTH_HEADER = "## How cost grows"
+
+
+def growth_section(text):
+    """The section bench/growth.sh writes (always the last one), kept when run.sh rewrites the
+    rest of the report."""
+    i = text.find(GROWTH_HEADER)
+    return "\n" + text[i:] if i >= 0 else ""
+
+
+def cmd_grow(backend, url, rows, client_id, audience):
+    """Adds stored access tokens (active, expiring in a year, none revoked) with SQL until the
+    table holds `rows`."""
+    rows = int(rows)
+    now = int(time.time())
+    expires = now + 365 * 24 * 3600
+    chunk = 1_000_000
+    if backend == "sqlite":
+        import sqlite3
+        db = sqlite3.connect(url.removeprefix("sqlite://"))
+        have = db.execute("SELECT COUNT(*) FROM access_tokens").fetchone()[0]
+        while have < rows:
+            upto = min(rows, have + chunk)
+            db.execute(
+                "WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO access_tokens (jti, token_hash, client_id, scope, audience, "
+                "issued_at, expires_at) "
+                "SELECT 'bulk-' || i, lower(hex(randomblob(32))), ?, 'grants:read', ?, ?, ? "
+                "FROM n", (have + 1, upto, client_id, audience, now, expires))
+            db.commit()
+            have = upto
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+    else:
+        def psql(sql):
+            return subprocess.run(["psql", url, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        have = int(psql("SELECT COUNT(*) FROM access_tokens"))
+        while have < rows:
+            upto = min(rows, have + chunk)
+            psql("INSERT INTO access_tokens (jti, token_hash, client_id, scope, audience, "
+                 "issued_at, expires_at) "
+                 f"SELECT 'bulk-' || i, md5(i::text) || md5((-i)::text), '{client_id}', "
+                 f"'grants:read', '{audience}', {now}, {expires} "
+                 f"FROM generate_series({have + 1}, {upto}) AS i")
+            have = upto
+        psql("VACUUM ANALYZE access_tokens")
+
+
+def cmd_growth_report(rawdir, out, commit, elapsed, conns, duration, runs):
+    results = {}  # (backend, size, case) -> summary
+    for name in sorted(os.listdir(rawdir)):
+        m = re.fullmatch(r"(\w+)--(\d+)--(\w+)--(\d+)\.txt", name)
+        if m:
+            b, size, case, _ = m.groups()
+            results.setdefault((b, int(size), case), []).append(
+                parse_wrk(os.path.join(rawdir, name)))
+    summaries = {k: summarise(v) for k, v in results.items()}
+
+    def cell(s):
+        if s is None:
+            return ["n/a", "n/a"]
+        if s["failed"]:
+            return ["FAILED: " + s["errors"][0][:60], "–"]
+        mark = " †" if s["foreign"] > FOREIGN_LIMIT else ""
+        return [f"{s['rps']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f}){mark}", fmt_ms(s["p99"])]
+
+    lines = [
+        GROWTH_HEADER,
+        "",
+        f"`bash bench/growth.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"commit {commit}, took {elapsed}. The stored access tokens are generated with SQL "
+        "(active, none expired) in the seeded database while the server is stopped; then "
+        f"`wrk -t1 -c{conns} -d{duration}`, {runs} runs per case (medians; req/s range in "
+        "brackets), server on core 0, wrk on core 1. Introspection is by a resource server of "
+        "one of them; client_credentials writes a new one per request. † marks runs with "
+        "other load on the machine.",
+        "",
+        "| backend | stored access tokens | introspection req/s | introspection p99 "
+        "| client_credentials req/s | client_credentials p99 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for b, size in sorted({(k[0], k[1]) for k in summaries}, key=lambda k: (k[0] != "sqlite", k[1])):
+        row = cell(summaries.get((b, size, "introspection"))) + \
+            cell(summaries.get((b, size, "client_credentials")))
+        lines.append(f"| {'SQLite' if b == 'sqlite' else 'PostgreSQL'} | {size:,} | "
+                     + " | ".join(row) + " |")
+    before = open(out).read() if os.path.exists(out) else ""
+    i = before.find(GROWTH_HEADER)
+    head = (before[:i] if i >= 0 else before).rstrip("\n")
+    with open(out, "w") as f:
+        f.write((head + "\n\n" if head else "") + "\n".join(lines) + "\n")
+    failed = any(s["failed"] for s in summaries.values())
+    return 1 if failed or not summaries else 0
 
 
 def main(argv):
@@ -514,6 +630,10 @@ def main(argv):
         cmd_run(args[0], args[1], args[3:])
     elif cmd == "report":
         sys.exit(cmd_report(*args))
+    elif cmd == "grow":
+        cmd_grow(*args)
+    elif cmd == "growth-report":
+        sys.exit(cmd_growth_report(*args))
     else:
         die(__doc__)
 

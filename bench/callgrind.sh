@@ -12,6 +12,8 @@
 # one keep-alive connection, and prints the instructions per request and the top functions
 # (inclusive). Keeps callgrind.out in $work (printed) for callgrind_annotate.
 set -euo pipefail
+# The servers measured here stop at once on SIGTERM (no drain: nothing balances them).
+export ONYX_DRAIN_SECONDS=0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN="$(realpath "$1")"
 CASE="${2:-discovery}"

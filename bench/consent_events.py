@@ -113,7 +113,7 @@ def main():
             url = f"sqlite://{os.path.join(work, 'onyx.db')}"
             pool_size = "8"
         db = webhooks.Db(url)
-        env = dict(os.environ, ONYX_DATABASE_URL=url, ONYX_KEYS_DIR=os.path.join(work, "keys"),
+        env = dict(os.environ, ONYX_DRAIN_SECONDS="0", ONYX_DATABASE_URL=url, ONYX_KEYS_DIR=os.path.join(work, "keys"),
                    ONYX_BIND=f"127.0.0.1:{PORT}", ONYX_ISSUER=BASE, ONYX_DB_POOL_SIZE=pool_size,
                    ONYX_WEBHOOK_ALLOW_PRIVATE="1", ONYX_WEBHOOK_INSECURE_HTTP="1",
                    RUST_LOG="warn")

@@ -10,6 +10,8 @@
 # `perf record -g`. Prints the top of `perf report --no-children` (self time) and of
 # `perf report --children` (inclusive), by symbol; keeps perf.data in $work (printed).
 set -euo pipefail
+# The servers measured here stop at once on SIGTERM (no drain: nothing balances them).
+export ONYX_DRAIN_SECONDS=0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 CASE="${1:-introspection}"

@@ -9,7 +9,8 @@
 # the medians, and a case with any non-2xx answer or socket error is reported as failed. Each
 # run also records the CPU that processes outside the bench took meanwhile (a build, tests):
 # figures with more than 15% of a core of such load are marked in the report.
-# Cases: introspection of an active access token (peer: opaque token), client_credentials
+# Cases: introspection of an active access token by a resource server and by the app of its own
+# token (peer: opaque token, introspected by its client), client_credentials
 # (both ES256 JWTs), refresh_token rotation (onyx only), token revocation (onyx only), discovery
 # document (HTTP floor); with BENCH_DPOP=1 also client_credentials with a DPoP proof per request
 # (onyx only; each run's proofs are made just before it by bench/dpop_proofs.rs, BENCH_DPOP_POOL
@@ -26,6 +27,8 @@
 # not answer. The peer's npm install is cached in $PEER_WORK (run-peer.sh's default).
 # Exit status: 0 when every case ran cleanly, 1 when a case failed or setup went wrong.
 set -euo pipefail
+# The servers measured here stop at once on SIGTERM (no drain: nothing balances them).
+export ONYX_DRAIN_SECONDS=0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -81,13 +84,9 @@ onyx_pid=""
 peer_pid=""
 pg_db=""
 
-stop() { # pid: TERM, then KILL after 5 s
-  local pid="$1"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# stop PID, start_onyx BACKEND URL
+# shellcheck source=bench/servers.sh
+source "$here/servers.sh"
 
 cleanup() {
   stop "$onyx_pid"
@@ -101,16 +100,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- servers -------------------------------------------------------------------------------
-start_onyx() { # backend database_url
-  local pool=8
-  [ "$1" = postgres ] && pool="$PG_POOL"
-  ONYX_BIND="127.0.0.1:$ONYX_PORT" ONYX_ISSUER="$ONYX_URL" ONYX_DATABASE_URL="$2" \
-    ONYX_DB_POOL_SIZE="$pool" ONYX_KEYS_DIR="$work/keys-$1" RUST_LOG=warn ONYX_LOG_FORMAT=json \
-    taskset -c 0 "$BIN" serve >>"$work/onyx-$1.log" 2>&1 &
-  onyx_pid=$!
-  python3 "$here/bench.py" wait "$ONYX_URL/healthz" 30
-}
-
 start_peer() { # format
   PORT="$PEER_PORT" FORMAT="$1" ALG=ES256 taskset -c 0 bash "$peer_dir/run-peer.sh" \
     >>"$work/peer.log" 2>&1 &
@@ -135,6 +124,12 @@ peer_introspection() {
   wrk_run "$1" "$2" "$PEER_URL" introspect.lua TOKEN="$PEER_AT" BASIC="$PEER_BASIC" \
     INTROSPECT_PATH=/token/introspection
 }
+# The other caller: the app introspecting its own token (the peer's case is the same one).
+onyx_introspection_self() {
+  wrk_run "$1" "$2" "$ONYX_URL" introspect.lua TOKEN="$ONYX_SELF_AT" BASIC="$APP_BASIC" \
+    INTROSPECT_PATH=/introspect
+}
+peer_introspection_self() { peer_introspection "$@"; }
 onyx_client_credentials() {
   wrk_run "$1" "$2" "$ONYX_URL" token_cc.lua BASIC="$APP_BASIC" SCOPE=grants%3Aread
 }
@@ -195,12 +190,13 @@ bench_backend() { # backend database_url
   rm -rf "$work/pools" && mkdir -p "$work/pools"
   # A pool for the warm-up and one for each run.
   eval "$(python3 "$here/bench.py" tokens "$ONYX_URL" "$work/seed-$backend.env" "$work/pools" \
-    $((RUNS + 1)) "$POOL_SIZE")" # sets ONYX_AT
+    $((RUNS + 1)) "$POOL_SIZE")" # sets ONYX_AT and ONYX_SELF_AT
   pool_next=0
 
   start_peer opaque
   PEER_AT="$(python3 "$here/bench.py" peer-token "$PEER_URL")"
   bench_case "$backend" introspection onyx peer
+  bench_case "$backend" introspection_self onyx peer
   bench_case "$backend" discovery onyx peer
   stop "$peer_pid"
   start_peer jwt

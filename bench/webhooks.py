@@ -194,7 +194,7 @@ def main():
         else:
             url = f"sqlite://{os.path.join(work, 'onyx.db')}"
         db = Db(url)
-        env = dict(os.environ, ONYX_DATABASE_URL=url,
+        env = dict(os.environ, ONYX_DRAIN_SECONDS="0", ONYX_DATABASE_URL=url,
                    ONYX_KEYS_DIR=os.path.join(work, "keys"), ONYX_BIND="127.0.0.1:0",
                    ONYX_ISSUER="http://127.0.0.1:9", ONYX_WEBHOOK_ALLOW_PRIVATE="1",
                    ONYX_WEBHOOK_INSECURE_HTTP="1", RUST_LOG="error")

@@ -253,7 +253,14 @@ pub struct Settings {
     /// Every app must push its authorization requests (RFC 9126 §5,
     /// `require_pushed_authorization_requests`).
     pub require_pushed_authorization_requests: bool,
+    /// `--metrics-bind`: the internal address of the metrics (then not on `bind`).
+    pub metrics_bind: Option<SocketAddr>,
+    /// `--drain-seconds`: how long SIGTERM's drain lasts.
+    pub drain_seconds: u64,
 }
+
+/// The drain after SIGTERM, seconds: about one readiness probe period of a load balancer.
+pub const DEFAULT_DRAIN_SECONDS: u64 = 5;
 
 impl Settings {
     pub fn parse(
@@ -289,6 +296,8 @@ impl Settings {
             jwks_fetch: Default::default(),
             dpop_iat_window: 60,
             require_pushed_authorization_requests: false,
+            metrics_bind: None,
+            drain_seconds: DEFAULT_DRAIN_SECONDS,
         })
     }
 
@@ -550,6 +559,14 @@ pub struct ServerArgs {
     /// Seconds between two purges of expired codes, tokens and sessions.
     #[arg(long, env = "ONYX_PURGE_INTERVAL", default_value_t = 60, global = true)]
     pub purge_interval: u64,
+    /// Serve GET /metrics (with /healthz and /readyz) on this internal address:port instead of
+    /// the main address, where /metrics is then not found.
+    #[arg(long, env = "ONYX_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+    /// Seconds the server goes on serving after SIGTERM, with /readyz failing, so a load
+    /// balancer takes it out before it stops accepting connections (0 to 600).
+    #[arg(long, env = "ONYX_DRAIN_SECONDS", default_value_t = DEFAULT_DRAIN_SECONDS, global = true)]
+    pub drain_seconds: u64,
     /// Domain verification may fetch private and loopback addresses (development and tests
     /// only: it opens a path to internal hosts).
     #[arg(long, env = "ONYX_DOMAIN_VERIFICATION_ALLOW_PRIVATE", global = true, value_parser = clap::builder::BoolishValueParser::new())]
@@ -678,6 +695,26 @@ impl ServerArgs {
         }
         s.dpop_iat_window = self.dpop_iat_window;
         s.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
+        if let Some(raw) = self
+            .metrics_bind
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+        {
+            let addr: SocketAddr = raw
+                .trim()
+                .parse()
+                .map_err(|_| format!("ONYX_METRICS_BIND {raw:?} is not an address:port"))?;
+            if addr == s.bind && addr.port() != 0 {
+                return Err(format!(
+                    "ONYX_METRICS_BIND {raw:?} is the main address (ONYX_BIND): give the metrics an address of their own"
+                ));
+            }
+            s.metrics_bind = Some(addr);
+        }
+        if self.drain_seconds > 600 {
+            return Err("ONYX_DRAIN_SECONDS must be 0 to 600 seconds".to_string());
+        }
+        s.drain_seconds = self.drain_seconds;
         let v = &mut s.domain_verification;
         v.allow_private = self.domain_verification_allow_private;
         v.insecure_http = self.domain_verification_insecure_http;

@@ -89,6 +89,7 @@ impl Form {
                     | "/userinfo"
                     | "/jwks.json"
                     | "/healthz"
+                    | "/readyz"
             );
         if json { Self::Json } else { Self::Page }
     }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod keys;
 pub mod net;
 pub mod oauth;
+pub mod ops;
 pub mod partner;
 pub mod scopes;
 pub mod sessions;

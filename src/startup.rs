@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::map_response_body::MapResponseBodyLayer;
@@ -16,6 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::keys::{KeyEncryptionKey, KeyStore};
+use crate::ops::health;
 use crate::store::Db;
 use crate::store::TokenWriter;
 use crate::web::cookies::CookieNames;
@@ -43,6 +42,10 @@ pub struct Inner {
     /// Makes and checks DPoP nonces (an instance secret in the database, shared by every
     /// instance).
     pub dpop_nonces: crate::oauth::dpop::Nonces,
+    /// This server's Prometheus metrics.
+    pub metrics: Arc<crate::ops::metrics::Metrics>,
+    /// Set on SIGTERM: readiness fails while the server drains.
+    pub drain: crate::ops::health::Drain,
 }
 
 impl Deref for AppState {
@@ -74,18 +77,23 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         secure: settings.issuer.is_https(),
     };
     let token_writer = db.spawn_token_writer(&settings.database_url);
+    let metrics = crate::ops::metrics::Metrics::new();
+    crate::ops::metrics::spawn_upkeep(&metrics);
     crate::store::purge::spawn(db.clone(), clock.clone(), settings.purge_interval);
     crate::webhooks::worker::spawn(
         db.clone(),
         clock.clone(),
         settings.webhooks.clone(),
         crate::webhooks::secrets::SecretBox::load(&db, &kek, &settings.keys_dir).await?,
+        metrics.clone(),
     );
     db.spawn_checkpointer(&settings.database_url);
     let state = AppState(Arc::new(Inner {
         webhook_secrets,
         jwks_cache: Default::default(),
         dpop_nonces,
+        metrics,
+        drain: Default::default(),
         token_writer,
         password_checks: crate::web::login::PasswordChecks::new(&settings.login_limits),
         discovery: serde_json::to_vec(&discovery)?.into(),
@@ -113,15 +121,24 @@ pub fn app(
 + 'static {
     let https = state.settings.issuer.is_https();
     let proxies = state.settings.trusted_proxies.clone();
-    let routes = Router::new()
+    let mut routes = Router::new()
         .merge(crate::oauth::router())
         .merge(crate::web::router())
         .merge(crate::api::router())
         .merge(crate::partner::api::router())
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    // With `--metrics-bind`, the metrics are served on that address only.
+    if state.settings.metrics_bind.is_none() {
+        routes = routes.route("/metrics", get(health::metrics));
+    }
+    let request_metrics = crate::ops::layer::RequestMetricsLayer(state.metrics.clone());
+    let routes = routes
         .fallback(crate::error::fallback)
-        // Forms and protocol requests are small; anything bigger is refused with 413.
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        // Forms and protocol requests are small; anything bigger is refused with 413. Each
+        // answer is counted by its route template (the layer runs inside the router, where the
+        // matched route is known).
+        .layer((DefaultBodyLimit::max(64 * 1024), request_metrics))
         .with_state(state);
     // Around the routing itself, not as the router's layers (those wrap each route): over-long
     // URIs and headers are refused before any route is matched, and the framework's own
@@ -157,32 +174,59 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpan {
 /// One year, this host and the names under it.
 pub use crate::edge::HSTS;
 
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable", "reason": "database"})),
-            )
-        }
-    }
+/// The internal address of `--metrics-bind`: the metrics, with liveness and readiness for
+/// probes that use the same address. Nothing else is served there.
+pub fn internal_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(crate::error::fallback)
+        .with_state(state)
 }
 
-/// Serves `state` on `listener` until SIGTERM or Ctrl-C, then finishes the requests in flight.
-pub async fn run(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+/// Serves `state` on `listener` (and the metrics on `internal`, the `--metrics-bind` address)
+/// until SIGTERM or Ctrl-C. On SIGTERM it drains first: readiness fails, and everything else is
+/// served for `--drain-seconds` more. Then both stop accepting and the requests in flight
+/// finish.
+pub async fn run(
+    listener: TcpListener,
+    internal: Option<TcpListener>,
+    state: AppState,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = {
+        let state = state.clone();
+        async move {
+            shutdown_signal(&state).await;
+            let _ = stop.send(true);
+        }
+    };
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+    let internal_server = internal.map(|l| {
+        let app = internal_app(state.clone());
+        tokio::spawn(
+            axum::serve(l, app)
+                .with_graceful_shutdown(until_stopped(stopped.clone()))
+                .into_future(),
+        )
+    });
     let app = axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>(app(state));
+    tokio::spawn(signal);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(until_stopped(stopped))
         .await?;
+    if let Some(s) = internal_server {
+        s.await??;
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGTERM (then drains) or Ctrl-C (stops at once).
+async fn shutdown_signal(state: &AppState) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -197,9 +241,18 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    let drain = tokio::select! {
+        _ = ctrl_c => false,
+        _ = terminate => true,
+    };
+    state.drain.start();
+    let seconds = state.settings.drain_seconds;
+    if drain && seconds > 0 {
+        tracing::info!(
+            seconds,
+            "SIGTERM: draining (readiness fails; requests are still served)"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
     }
     tracing::info!("shutting down: finishing requests in flight");
 }

@@ -25,9 +25,21 @@ pub async fn introspect(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    use crate::ops::metrics::Introspection;
     match handle(&state, &headers, &body).await {
-        Ok(v) => no_store(Json(v).into_response()),
-        Err(e) => e.into_response(),
+        Ok(v) => {
+            let answer = if v["active"] == true {
+                Introspection::Active
+            } else {
+                Introspection::Inactive
+            };
+            state.metrics.introspection(answer);
+            no_store(Json(v).into_response())
+        }
+        Err(e) => {
+            state.metrics.introspection(Introspection::Refused);
+            e.into_response()
+        }
     }
 }
 

@@ -170,33 +170,54 @@ async fn handle(
     jkt: Option<&dpop::Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     app.gate().map_err(unauthorized_client)?;
-    match params.required("grant_type")? {
-        "authorization_code" => {
-            let answer = authorization_code(state, &app, &params, jkt).await?;
-            // Launch evidence: a sign-in completed in preview.
-            if app.stage == crate::partner::access::Stage::Preview
-                && app.preview_sign_in_at.is_none()
-            {
-                crate::store::apps::record_preview(
-                    &state.db,
-                    &app.client_id,
-                    crate::store::apps::PreviewEvidence::SignIn,
-                    state.now(),
-                )
-                .await?;
-            }
-            Ok(answer)
+    let (grant_type, answer) = match params.required("grant_type")? {
+        "authorization_code" => (
+            GrantType::AuthorizationCode,
+            code_grant(state, &app, &params, jkt).await,
+        ),
+        "refresh_token" => (
+            GrantType::RefreshToken,
+            refresh_token(state, &app, &params, jkt).await,
+        ),
+        "client_credentials" => (
+            GrantType::ClientCredentials,
+            client_credentials(state, &app, &params, jkt).await,
+        ),
+        other => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!(
+                    "grant_type {:?} is not supported",
+                    other.chars().take(64).collect::<String>()
+                ),
+            ));
         }
-        "refresh_token" => refresh_token(state, &app, &params, jkt).await,
-        "client_credentials" => client_credentials(state, &app, &params, jkt).await,
-        other => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!(
-                "grant_type {:?} is not supported",
-                other.chars().take(64).collect::<String>()
-            ),
-        )),
+    };
+    if answer.is_ok() {
+        state.metrics.token_issued(grant_type);
     }
+    answer
+}
+
+/// The authorization code grant, and the launch evidence of a first sign-in in preview.
+async fn code_grant(
+    state: &AppState,
+    app: &App,
+    params: &Params,
+    jkt: Option<&dpop::Jkt>,
+) -> Result<serde_json::Value, OAuthError> {
+    let answer = authorization_code(state, app, params, jkt).await?;
+    // Launch evidence: a sign-in completed in preview.
+    if app.stage == crate::partner::access::Stage::Preview && app.preview_sign_in_at.is_none() {
+        crate::store::apps::record_preview(
+            &state.db,
+            &app.client_id,
+            crate::store::apps::PreviewEvidence::SignIn,
+            state.now(),
+        )
+        .await?;
+    }
+    Ok(answer)
 }
 
 fn require_grant(app: &App, grant_type: GrantType) -> Result<(), OAuthError> {

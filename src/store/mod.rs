@@ -65,6 +65,35 @@ pub struct Db {
     plain: bool,
     /// Hot lookups (those `direct` or `pipeline` can serve) that the pool answered.
     pool_lookups: Arc<AtomicU64>,
+    /// Tasks waiting in [`Db::begin`] for the writer (a metric).
+    waiting: Arc<AtomicU64>,
+}
+
+/// One connection pool's connections, for the metrics.
+#[derive(Debug, Clone)]
+pub struct PoolStats {
+    /// `read` and `write` on SQLite; `shared` on PostgreSQL (one pool serves both).
+    pub name: &'static str,
+    pub in_use: u64,
+    pub idle: u64,
+}
+
+fn pool_stats(name: &'static str, pool: &Pool) -> PoolStats {
+    let idle = u64::try_from(pool.num_idle()).unwrap_or(u64::MAX);
+    PoolStats {
+        name,
+        in_use: u64::from(pool.size()).saturating_sub(idle),
+        idle,
+    }
+}
+
+/// Decrements the waiting count when dropped: also when the waiting request is cancelled.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -111,6 +140,7 @@ impl Db {
                     pipeline: None,
                     plain: url.plain_sqlx,
                     pool_lookups: Arc::default(),
+                    waiting: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -150,6 +180,7 @@ impl Db {
                     pipeline,
                     plain: url.plain_sqlx,
                     pool_lookups: Arc::default(),
+                    waiting: Arc::default(),
                 }
             }
         };
@@ -157,17 +188,53 @@ impl Db {
         Ok(db)
     }
 
-    async fn migrate(&self) -> anyhow::Result<()> {
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
         }
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        self.migrator().run(&self.writer).await?;
         Ok(())
+    }
+
+    /// How many of this binary's migrations the database has not applied (readiness: an
+    /// instance of a newer version waits until the schema is its own).
+    pub async fn migrations_pending(&self) -> Result<usize, sqlx::Error> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = true")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .count())
     }
 
     /// A transaction on the writer.
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
         self.writer.begin().await
+    }
+
+    /// The pools' connections, in use and idle.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        match self.backend {
+            Backend::Sqlite => vec![
+                pool_stats("read", &self.pool),
+                pool_stats("write", &self.writer),
+            ],
+            Backend::Postgres => vec![pool_stats("shared", &self.pool)],
+        }
+    }
+
+    /// Tasks waiting for the writer to start a transaction.
+    pub fn waiting(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Starts the writer of issued access tokens (see `fast::token_writer`): batches written inline on

@@ -667,3 +667,24 @@ pub async fn set_event_types(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// The outbox as the metrics read it: deliveries waiting, and the age of the oldest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxStats {
+    pub pending: i64,
+    /// Seconds since the oldest waiting delivery was written; 0 when none waits.
+    pub oldest_age: i64,
+}
+
+/// Reads [`OutboxStats`] at `now` (only pending rows: the partial index of due deliveries).
+pub async fn outbox_stats(db: &Db, now: Timestamp) -> Result<OutboxStats, sqlx::Error> {
+    let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(OutboxStats {
+        pending,
+        oldest_age: oldest.map_or(0, |t| (now - t).max(0)),
+    })
+}

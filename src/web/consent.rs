@@ -24,6 +24,7 @@ use crate::oauth::authorize::{
 use crate::oauth::error::ErrorCode;
 use crate::oauth::params::Params;
 use crate::oauth::redirect::with_query;
+use crate::ops::metrics::ConsentDecision;
 use crate::scopes::{Scope, ScopeInfo, catalogue};
 use crate::startup::AppState;
 use crate::store::apps::App;
@@ -430,6 +431,17 @@ pub async fn consent_post(
                 .collect::<Vec<_>>()
                 .join(" ");
             tracing::info!(user_id = %user.id, client_id = %app.client_id, %scope, "consent approved");
+            let left_out = sorted
+                .asked
+                .iter()
+                .any(|s| !granted.contains(&s.name.as_str()));
+            state.metrics.consent_decision(if scope.is_empty() {
+                ConsentDecision::Declined
+            } else if left_out {
+                ConsentDecision::Partial
+            } else {
+                ConsentDecision::Approved
+            });
             if scope.is_empty() {
                 crate::store::auth_requests::take(&state.db, &request_id).await?;
                 return Ok(error_redirect(
@@ -485,6 +497,7 @@ pub async fn consent_post(
             )
             .await?;
             tracing::info!(user_id = %user.id, client_id = %app.client_id, "consent declined");
+            state.metrics.consent_decision(ConsentDecision::Declined);
             Ok(error_redirect(
                 &state,
                 &req.redirect_uri,

@@ -256,6 +256,7 @@ pub async fn login_post(
     // The attempt counts before its password is checked: parallel guesses cannot all pass.
     let Some(reservation) = keys.reserve(&state, now).await? else {
         tracing::warn!(address = ?ip, "sign-in refused: too many failed attempts");
+        state.metrics.login_locked_out();
         return Ok(with_retry_after(
             again(StatusCode::TOO_MANY_REQUESTS, TOO_MANY),
             u64::try_from(limits.window).unwrap_or(900),
@@ -285,7 +286,10 @@ pub async fn login_post(
     let user = match user {
         Some(u) if matches => u,
         // The reservation stays: it is this failure.
-        _ => return Ok(again(StatusCode::OK, WRONG_CREDENTIALS)),
+        _ => {
+            state.metrics.login_failed();
+            return Ok(again(StatusCode::OK, WRONG_CREDENTIALS));
+        }
     };
     // A success is no failure; and the owner, signed in from here, starts afresh here.
     login_attempts::release(db, &reservation).await?;

@@ -29,11 +29,19 @@ struct Worker {
     sealer: SecretBox,
     deliverer: Deliverer,
     settings: WebhookSettings,
+    metrics: Arc<crate::ops::metrics::Metrics>,
 }
 
 /// Starts the worker, which opens the endpoints' secrets with `sealer`.
-pub fn spawn(db: Db, clock: SharedClock, settings: WebhookSettings, sealer: SecretBox) {
+pub fn spawn(
+    db: Db,
+    clock: SharedClock,
+    settings: WebhookSettings,
+    sealer: SecretBox,
+    metrics: Arc<crate::ops::metrics::Metrics>,
+) {
     let worker = Arc::new(Worker {
+        metrics,
         sealer,
         deliverer: Deliverer::new(settings.clone()),
         db,
@@ -205,16 +213,21 @@ impl Worker {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
         let mut failures = Vec::new();
+        let mut counted = Vec::new();
         for d in batch {
             let app = apps.get(&d.claimed.client_id);
             if let Some(f) = self
-                .record_one(&mut tx, now, &d.claimed, &d.attempt, app)
+                .record_one(&mut tx, now, &d.claimed, &d.attempt, app, &mut counted)
                 .await?
             {
                 failures.push(f);
             }
         }
         tx.commit().await?;
+        // Counted once recorded: a batch that fails is recorded (and counted) one by one.
+        for (outcome, finished) in counted {
+            self.metrics.webhook_attempt(outcome, finished);
+        }
         for f in failures {
             tracing::warn!(
                 client_id = %f.client_id,
@@ -235,6 +248,7 @@ impl Worker {
         c: &Claimed,
         attempt: &Attempt,
         app: Option<&App>,
+        counted: &mut Vec<(&'static str, Option<&'static str>)>,
     ) -> Result<Option<SecurityFailure>, sqlx::Error> {
         let schedule = &self.settings.retry_schedule;
         let failures = c.failures + 1;
@@ -264,10 +278,16 @@ impl Worker {
             outcome: attempt.outcome.as_str(),
             error: attempt.error.as_deref(),
         };
+        let finished = match after {
+            After::Delivered => Some("delivered"),
+            After::Failed { .. } => Some("failed"),
+            After::Retry { .. } => None,
+        };
         if !store::record_attempt(tx, c, &record, after).await? {
             // The lease expired and another worker holds the delivery now.
             return Ok(None);
         }
+        counted.push((attempt.outcome.as_str(), finished));
         let test = c.event_type == super::EventType::WebhookTest.as_str();
         let mut security = None;
         let disable = match &attempt.outcome {

@@ -157,12 +157,13 @@ async fn user_id(app: &TestApp, email: &str) -> String {
 
 /// Waits (up to 10 s) until the endpoint's page says `what`.
 async fn page_says(c: &Console, path: &str, what: &str) -> String {
-    for _ in 0..200 {
+    let found = crate::support::wait::until(Duration::from_millis(50), || async {
         let html = c.page(path).await;
-        if words(&html).contains(what) {
-            return html;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        words(&html).contains(what).then_some(html)
+    })
+    .await;
+    if let Some(html) = found {
+        return html;
     }
     panic!("{path} never said {what:?}: {}", words(&c.page(path).await));
 }

@@ -25,16 +25,6 @@ on_each_backend!(
 );
 
 /// An app with the code, refresh and client-credentials grants.
-fn full_spec(scopes: &[&str]) -> onyx_id::admin::AppSpec {
-    let mut s = spec(scopes);
-    s.grant_types = vec![
-        "authorization_code".into(),
-        "refresh_token".into(),
-        "client_credentials".into(),
-    ];
-    s
-}
-
 fn code_form<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "authorization_code"),

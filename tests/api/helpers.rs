@@ -117,6 +117,8 @@ macro_rules! on_each_backend {
 
 pub struct TestApp {
     pub address: String,
+    /// The `--metrics-bind` address, when the test set one.
+    pub internal_address: Option<String>,
     pub issuer: String,
     pub clock: ManualClock,
     pub state: AppState,
@@ -221,6 +223,7 @@ pub async fn fresh_postgres_database() -> (String, String, String) {
 /// A server started on a random port.
 struct Started {
     address: String,
+    internal_address: Option<String>,
     issuer: String,
     state: AppState,
     database_url: String,
@@ -250,10 +253,20 @@ async fn start_server(
     configure(&mut settings);
     let database_url = settings.database_url.expose().to_string();
     let keys_dir = settings.keys_dir.clone();
+    // `--metrics-bind`: its own listener (port 0 gets one from the system).
+    let internal = match settings.metrics_bind {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let internal_address = match &internal {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
     let state = build_state(settings, Arc::new(clock.clone())).await?;
-    tokio::spawn(run(listener, state.clone()));
+    tokio::spawn(run(listener, internal, state.clone()));
     Ok(Started {
         address,
+        internal_address,
         issuer,
         state,
         database_url,
@@ -320,6 +333,7 @@ pub async fn try_spawn_app(
     };
     Ok(TestApp {
         address: started.address,
+        internal_address: started.internal_address,
         issuer: started.issuer,
         clock,
         state: started.state,
@@ -403,6 +417,17 @@ impl TestApp {
     pub async fn create_app(&self, scopes: &[&str]) -> Client {
         self.create_app_with(spec(scopes)).await
     }
+}
+
+/// `spec`, with every grant type (client credentials and refresh tokens too).
+pub fn full_spec(scopes: &[&str]) -> AppSpec {
+    let mut s = spec(scopes);
+    s.grant_types = vec![
+        "authorization_code".into(),
+        "refresh_token".into(),
+        "client_credentials".into(),
+    ];
+    s
 }
 
 pub fn spec(scopes: &[&str]) -> AppSpec {
@@ -512,17 +537,22 @@ pub async fn log_in(
     let html = page.text().await.unwrap();
     let res = browser
         .post(app.url("/login"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("email", email.to_string()),
-            ("password", PASSWORD.to_string()),
-        ])
+        .form(&login_form(&html, email, PASSWORD))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 303, "login should redirect");
     location(res.headers())
+}
+
+/// The sign-in form of the login page `html`, filled in.
+pub fn login_form(html: &str, email: &str, password: &str) -> [(&'static str, String); 4] {
+    [
+        ("request_id", hidden_field(html, "request_id")),
+        ("csrf_token", hidden_field(html, "csrf_token")),
+        ("email", email.to_string()),
+        ("password", password.to_string()),
+    ]
 }
 
 /// Answers the consent page; returns the redirect to the client.

@@ -1,20 +1,21 @@
 //! Many instances, tested (issue 17): three `onyx-id serve` processes on one PostgreSQL database,
-//! with one issuer and one key encryption key, each with a keys folder of its own (several
-//! stateless instances behind one public name: the signing keys and instance secrets are in the
-//! database).
+//! with one issuer and one key encryption key (`ONYX_KEY_ENCRYPTION_KEY`), each with a keys folder
+//! of its own, as the signing keys and instance secrets are in the database (several stateless
+//! instances behind one public name):
+//! a sign-in spread over them, a revocation, a key rotation, the login limits, a suspension,
+//! webhook deliveries exactly once, and one of them killed under load.
 //! PostgreSQL only: without `ONYX_TEST_POSTGRES_URL` the test is skipped, and under `CI` it fails
 //! (`postgres_runs()`).
 
-use std::process::Stdio;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::support::cli::one_json_object;
+use crate::support::processes::{Instance, Place};
+use crate::support::receiver::Receiver;
 
 #[tokio::test]
 async fn three_instances_on_one_postgres_database_act_as_one() {
@@ -25,134 +26,27 @@ async fn three_instances_on_one_postgres_database_act_as_one() {
 
 const ISSUER: &str = "https://id.example";
 
-/// The database and key encryption key the processes share; each process gets a keys folder of
-/// its own under `folders`.
-struct Place {
-    database_url: String,
-    kek: String,
-    folders: tempfile::TempDir,
-    pg_drop: Option<(String, String)>,
-}
+/// Failed sign-ins allowed per account and address, across the three instances.
+const LOGIN_LIMIT: usize = 3;
 
-impl Drop for Place {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_drop.take() {
-            drop_postgres_database(admin, name);
-        }
-    }
-}
-
-/// An `onyx-id` process with the keys folder `folder` (its own, under the place's).
-fn onyx(place: &Place, folder: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
-    cmd.env("ONYX_DATABASE_URL", &place.database_url)
-        .env("ONYX_KEYS_DIR", place.folders.path().join(folder))
-        .env("ONYX_KEY_ENCRYPTION_KEY", &place.kek)
-        .env("ONYX_ISSUER", ISSUER)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
-    cmd
-}
+/// How many test events the exactly-once check sends.
+const EVENTS: usize = 12;
 
 async fn cli(place: &Place, args: &[&str], stdin: Option<&str>) -> Value {
-    let mut child = onyx(place, "cli")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running onyx-id");
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).await.unwrap();
-        }
-    }
-    let out = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{args:?}: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    one_json_object(&stdout)
-}
-
-/// One `onyx-id serve` process and its base URL.
-struct Instance {
-    base: String,
-    child: Child,
-}
-
-impl Instance {
-    /// `path` at this instance; an address under the shared issuer is asked of it too.
-    fn url(&self, path: &str) -> String {
-        let path = path.strip_prefix(ISSUER).unwrap_or(path);
-        format!("{}{path}", self.base)
-    }
-}
-
-async fn serve(place: &Place, folder: &str) -> Instance {
-    // A free port: bound, read and released; the process binds it next.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = onyx(place, folder)
-        .arg("serve")
-        .env("ONYX_BIND", format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting onyx-id serve");
-    let base = format!("http://127.0.0.1:{port}");
-    // Ready when /healthz answers 200 (up to 60 s on a loaded machine).
-    let client = http();
-    for _ in 0..600 {
-        if let Ok(res) = client.get(format!("{base}/healthz")).send().await
-            && res.status() == 200
-        {
-            return Instance { base, child };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("onyx-id serve on {base} did not become ready");
+    place.cli(args, stdin).await
 }
 
 /// The browser part at `at`: authorize, log in, approve. Returns the code and PKCE verifier.
 async fn sign_in(at: &Instance, client_id: &str, email: &str) -> (String, String) {
     let browser = browser();
-    let (verifier, challenge) = pkce();
-    let q = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid offline_access"),
-            ("state", "st"),
-            ("nonce", "n"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .finish();
-    let res = browser
-        .get(at.url(&format!("/authorize?{q}")))
-        .send()
-        .await
-        .unwrap();
+    let (url, verifier) = authorize_url_at(at, client_id, "openid offline_access");
+    let res = browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let login = location(res.headers());
     let html = get_text(&browser, at.url(&login)).await;
     let res = browser
         .post(at.url("/login"))
-        .form(&[
-            ("request_id", hidden_field(&html, "request_id")),
-            ("csrf_token", hidden_field(&html, "csrf_token")),
-            ("email", email.to_string()),
-            ("password", PASSWORD.to_string()),
-        ])
+        .form(&login_form(&html, email, PASSWORD))
         .send()
         .await
         .unwrap();
@@ -221,17 +115,22 @@ async fn jwks_of(at: &Instance) -> Value {
 }
 
 async fn three_instances_act_as_one() {
-    let (database_url, admin, name) = fresh_postgres_database().await;
-    let place = Place {
-        database_url,
-        kek: {
+    let place = Place::new(Backend::Postgres)
+        .await
+        .env("ONYX_ISSUER", ISSUER)
+        .env(
+            "ONYX_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+            &LOGIN_LIMIT.to_string(),
+        )
+        .env("ONYX_WEBHOOK_ALLOW_PRIVATE", "1")
+        .env("ONYX_WEBHOOK_INSECURE_HTTP", "1")
+        .env("ONYX_KEY_ENCRYPTION_KEY", &{
             use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(onyx_id::crypto::random_bytes::<32>())
-        },
-        folders: tempfile::tempdir().unwrap(),
-        pg_drop: Some((admin, name)),
-    };
+        });
+    // A keys folder per instance: nothing in them is shared.
+    let folders: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     cli(
         &place,
         &[
@@ -282,7 +181,11 @@ async fn three_instances_act_as_one() {
     )
     .await;
     let client = Client::from_created(&created);
-    let (a, b, c) = tokio::join!(serve(&place, "a"), serve(&place, "b"), serve(&place, "c"));
+    let (a, b, c) = tokio::join!(
+        place.serve_with_keys_folder(folders[0].path()),
+        place.serve_with_keys_folder(folders[1].path()),
+        place.serve_with_keys_folder(folders[2].path())
+    );
 
     // A sign-in at A, the code exchanged at B, the refresh token used at C.
     let (code, verifier) = sign_in(&a, &client.client_id, "ada@example.com").await;
@@ -364,6 +267,10 @@ async fn three_instances_act_as_one() {
         );
     }
 
+    login_limits_count_across_instances(&[&a, &b, &c], &client).await;
+    a_suspension_at_one_instance_is_refused_at_the_others(&place, &a, &b, &c).await;
+    webhook_events_are_delivered_exactly_once(&place, &client).await;
+
     // One instance killed mid-load: no request to the other two fails.
     let (status, cc) = post(
         &a,
@@ -406,4 +313,174 @@ async fn three_instances_act_as_one() {
         assert_eq!(v["active"], true, "{url}: {v}");
     }
     drop((a, b));
+}
+
+/// Wrong passwords for Fi at A, B and C, one each: the limit is reached across the three, so
+/// the next attempt is refused at any of them, with the right password too.
+async fn login_limits_count_across_instances(all: &[&Instance; 3], client: &Client) {
+    let email = "fi@example.com";
+    let attempt = async |at: &Instance, password: &str| {
+        let browser = browser();
+        let (url, _) = authorize_url_at(at, &client.client_id, "openid");
+        let login = location(browser.get(url).send().await.unwrap().headers());
+        let html = get_text(&browser, at.url(&login)).await;
+        let res = browser
+            .post(at.url("/login"))
+            .form(&login_form(&html, email, password))
+            .send()
+            .await
+            .unwrap();
+        res.status()
+    };
+    for i in 0..LOGIN_LIMIT {
+        let at = all[i % 3];
+        assert_eq!(
+            attempt(at, "not the password").await,
+            StatusCode::OK,
+            "wrong password #{i} at {}: the form again",
+            at.base
+        );
+    }
+    for at in all {
+        assert_eq!(
+            attempt(at, PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{} counts the failures made at the others",
+            at.base
+        );
+    }
+}
+
+/// An authorization request for `scope` at `at`; the URL and the PKCE verifier.
+fn authorize_url_at(at: &Instance, client_id: &str, scope: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", scope),
+            ("state", "st"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    (at.url(&format!("/authorize?{q}")), verifier)
+}
+
+/// An operator suspends an app through the API at A: at B and C its next token request is
+/// refused, and the token it had is inactive.
+async fn a_suspension_at_one_instance_is_refused_at_the_others(
+    place: &Place,
+    a: &Instance,
+    b: &Instance,
+    c: &Instance,
+) {
+    let op = cli(
+        place,
+        &["operators", "create", "--email", "ada@example.com"],
+        None,
+    )
+    .await;
+    let op_key = text(&op, "api_key");
+    let created = cli(
+        place,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Machine",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "grants:read",
+            "--grant-type",
+            "client_credentials",
+        ],
+        None,
+    )
+    .await;
+    let machine = Client::from_created(&created);
+    let cc = [
+        ("grant_type", "client_credentials"),
+        ("scope", "grants:read"),
+    ];
+    let (status, before) = post(b, &machine, "/token", &cc).await;
+    assert_eq!(status, 200, "{before}");
+    let held = text(&before, "access_token");
+    assert!(active_at(c, &machine, &held).await);
+
+    let res = http()
+        .put(a.url(&format!(
+            "/api/v1/operator/apps/{}/access",
+            machine.client_id
+        )))
+        .bearer_auth(&op_key)
+        .json(&json!({"state": "suspended", "reason": "abuse_review", "note": "checking"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    for at in [b, c] {
+        let (status, v) = post(at, &machine, "/token", &cc).await;
+        assert!(status.is_client_error(), "{}: {status} {v}", at.base);
+        assert_eq!(v["access_state"], "suspended", "{}: {v}", at.base);
+        let (status, v) = post(at, &machine, "/introspect", &[("token", &held)]).await;
+        assert!(
+            status.is_client_error() || v["active"] == false,
+            "{}: the held token is not active: {status} {v}",
+            at.base
+        );
+    }
+}
+
+/// Test events sent while three workers share the outbox: each arrives once, not once per
+/// instance.
+async fn webhook_events_are_delivered_exactly_once(place: &Place, client: &Client) {
+    let receiver = Receiver::start().await;
+    let added = cli(
+        place,
+        &[
+            "apps",
+            "webhooks",
+            "add",
+            "--app",
+            &client.client_id,
+            "--url",
+            &receiver.url("/hook"),
+        ],
+        None,
+    )
+    .await;
+    receiver.trust(&text(&added, "secret"));
+    let endpoint = text(&added, "endpoint_id");
+    let mut sent = Vec::new();
+    for _ in 0..EVENTS {
+        let v = cli(
+            place,
+            &[
+                "apps",
+                "webhooks",
+                "test",
+                "--app",
+                &client.client_id,
+                "--endpoint",
+                &endpoint,
+            ],
+            None,
+        )
+        .await;
+        sent.push(text(&v, "event_id"));
+    }
+    let last = receiver.next_of("webhook.test", EVENTS - 1).await;
+    assert!(last.verified);
+    // Long enough for a second claim of any of them to arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for d in receiver.got() {
+        *times.entry(d.id).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = sent.into_iter().map(|id| (id, 1)).collect();
+    assert_eq!(times, expected, "every event once, none twice");
 }

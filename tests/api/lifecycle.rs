@@ -2,7 +2,6 @@
 //! credentials, private_key_jwt, introspection for every reason a token stops being active,
 //! revocation, several instances on one database, and the purge of expired rows.
 
-use onyx_id::admin::AppSpec;
 use onyx_id::keys::{Algorithm, KeyMaterial, encode_jws};
 use serde_json::{Value, json};
 
@@ -27,16 +26,6 @@ on_each_backend!(
 const API: &str = "https://api.travel.example";
 
 /// An app with the code, refresh and client-credentials grants.
-fn full_spec(scopes: &[&str]) -> AppSpec {
-    let mut s = spec(scopes);
-    s.grant_types = vec![
-        "authorization_code".into(),
-        "refresh_token".into(),
-        "client_credentials".into(),
-    ];
-    s
-}
-
 struct ResourceServer {
     id: String,
     secret: String,

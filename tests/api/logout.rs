@@ -599,19 +599,16 @@ async fn a_partner_s_sign_out_uris_are_pre_checked_reviewed_and_then_live(backen
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let mut listed = json!([]);
-    for _ in 0..100 {
+    let attempted = crate::support::wait::until(std::time::Duration::from_millis(100), || async {
         let (status, v) = crate::support::partner_api::get(&app, &deliveries, &key).await;
         assert_eq!(status, 200, "{v}");
-        listed = v;
-        if listed[0]["attempts"]
+        v[0]["attempts"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+            .then_some(v)
+    })
+    .await;
+    let listed = attempted.unwrap_or_else(|| json!([]));
     let d = &listed[0];
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(d["sid"], s.sid, "{d}");

@@ -42,6 +42,7 @@ mod lifecycle;
 mod login_limits;
 mod logout;
 mod openapi;
+mod operations;
 mod par;
 mod partner;
 mod pending_requests;

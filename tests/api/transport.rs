@@ -272,6 +272,8 @@ async fn answers(app: &TestApp) -> Vec<(String, reqwest::Response)> {
         "/.well-known/openid-configuration",
         "/jwks.json",
         "/healthz",
+        "/readyz",
+        "/metrics",
         "/static/onyx.css",
         "/no/such/page",
         "/authorize?client_id=nobody",

@@ -429,16 +429,15 @@ async fn a_review_decision_reaches_the_partner_and_a_test_delivery_meets_the_lau
     let test = receiver.next_of("webhook.test", 0).await;
     assert!(test.verified);
     assert_eq!(test.id, sent["event_id"].as_str().unwrap());
-    let mut met = false;
-    for _ in 0..100 {
+    let met = crate::support::wait::until(Duration::from_millis(50), || async {
         let (_, v) = get(&app, &launch, &key).await;
-        if webhook_item(&v)["status"] == "met" {
-            met = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(met, "a successful signed test delivery meets the item");
+        (webhook_item(&v)["status"] == "met").then_some(())
+    })
+    .await;
+    assert!(
+        met.is_some(),
+        "a successful signed test delivery meets the item"
+    );
 
     // The deliveries log shows it, attempt by attempt.
     let (status, log) = get(&app, &format!("{hooks}/{endpoint_id}/deliveries"), &key).await;

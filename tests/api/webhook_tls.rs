@@ -70,18 +70,18 @@ async fn add_endpoint(app: &TestApp, client_id: &str, url: &str) -> (String, Str
     (added.endpoint_id, added.secret)
 }
 
-/// Polls the partner API at `path` (up to 10 s) until `done` holds of its answer.
+/// Polls the partner API at `path` until `done` holds of its answer.
 async fn until(app: &TestApp, path: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..500 {
+    let found = crate::support::wait::until(Duration::from_millis(20), || async {
         let (status, v) = get(app, path, key).await;
         assert_eq!(status, 200, "{v}");
-        if done(&v) {
-            return v;
-        }
-        last = v;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        done(&v).then_some(v)
+    })
+    .await;
+    if let Some(v) = found {
+        return v;
     }
+    let (_, last) = get(app, path, key).await;
     panic!("{path} never got there: {last:#}");
 }
 
@@ -209,20 +209,14 @@ async fn a_certificate_for_another_host_is_refused_even_from_a_trusted_authority
     )
     .await
     .unwrap();
-    let mut done = None;
-    for _ in 0..500 {
-        let log = endpoints::deliveries(&app.state.db, &client.client_id, Some(&endpoint_id))
+    let done = crate::support::wait::until(Duration::from_millis(20), || async {
+        endpoints::deliveries(&app.state.db, &client.client_id, Some(&endpoint_id))
             .await
-            .unwrap();
-        if let Some(d) = log
+            .unwrap()
             .into_iter()
             .find(|d| d.event_id == sent.event_id && !d.attempts.is_empty())
-        {
-            done = Some(d);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let d = done.expect("the test delivery was attempted");
     assert_eq!(d.attempts[0].outcome, "security_failure");
     let error = d.attempts[0].error.clone().unwrap();

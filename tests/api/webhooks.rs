@@ -89,12 +89,13 @@ impl Receiver {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<Received> {
-        for _ in 0..500 {
+        let found = crate::support::wait::until(Duration::from_millis(20), || async {
             let got = self.got();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            (got.len() >= n).then_some(got)
+        })
+        .await;
+        if let Some(got) = found {
+            return got;
         }
         panic!("the receiver got {} requests, not {n}", self.got().len());
     }
@@ -234,13 +235,12 @@ async fn wait_delivery(
     a: &App,
     done: impl Fn(&webhooks::DeliveryView) -> bool,
 ) -> webhooks::DeliveryView {
-    for _ in 0..500 {
-        if let Some(d) = deliveries(app, a).await.into_iter().next()
-            && done(&d)
-        {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let found = crate::support::wait::until(Duration::from_millis(20), || async {
+        deliveries(app, a).await.into_iter().next().filter(&done)
+    })
+    .await;
+    if let Some(d) = found {
+        return d;
     }
     panic!(
         "the delivery never got there: {:#?}",
@@ -604,19 +604,15 @@ async fn a_successful_test_delivery_lifts_the_security_cause(backend: Backend) {
     send_test(&app, &a, &ep.endpoint_id).await.unwrap();
     // (Lifting the cause sends an app.access.changed event after the test: look for the test
     // among all deliveries, not only the newest.)
-    let mut tested = false;
-    for _ in 0..500 {
-        let all = deliveries(&app, &a).await;
-        if all
+    let tested = crate::support::wait::until(Duration::from_millis(20), || async {
+        deliveries(&app, &a)
+            .await
             .iter()
             .any(|d| d.event_type == "webhook.test" && d.state == DeliveryState::Delivered)
-        {
-            tested = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(tested, "the test delivery got there");
+            .then_some(())
+    })
+    .await;
+    assert!(tested.is_some(), "the test delivery got there");
     for _ in 0..100 {
         if access_causes::of_app(&app.state.db, &a.client_id)
             .await

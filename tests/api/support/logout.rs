@@ -110,13 +110,14 @@ impl LogoutReceiver {
         self.inner.lock().unwrap().form_encoded.iter().all(|f| *f)
     }
 
-    /// Waits (up to 10 s) for the logout token after the first `seen`.
+    /// Waits for the logout token after the first `seen`.
     pub async fn next(&self, seen: usize) -> String {
-        for _ in 0..500 {
-            if let Some(t) = self.tokens().get(seen) {
-                return t.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let found = super::wait::until(Duration::from_millis(20), || async {
+            self.tokens().get(seen).cloned()
+        })
+        .await;
+        if let Some(t) = found {
+            return t;
         }
         panic!(
             "no logout token #{seen} arrived; got {}",

@@ -6,5 +6,7 @@ pub mod console;
 pub mod dpop;
 pub mod logout;
 pub mod partner_api;
+pub mod processes;
 pub mod receiver;
 pub mod tls;
+pub mod wait;

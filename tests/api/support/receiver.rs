@@ -97,18 +97,17 @@ impl Receiver {
         self.inner.lock().unwrap().got.clone()
     }
 
-    /// Waits (up to 10 s) for a delivery of `event_type` beyond the first `seen` of them.
+    /// Waits for a delivery of `event_type` beyond the first `seen` of them.
     pub async fn next_of(&self, event_type: &str, seen: usize) -> Delivery {
-        for _ in 0..500 {
-            let of_type: Vec<Delivery> = self
-                .got()
+        let found = super::wait::until(Duration::from_millis(20), || async {
+            self.got()
                 .into_iter()
                 .filter(|d| d.event_type() == event_type)
-                .collect();
-            if let Some(d) = of_type.get(seen) {
-                return d.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+                .nth(seen)
+        })
+        .await;
+        if let Some(d) = found {
+            return d;
         }
         let types: Vec<String> = self
             .got()

@@ -1,0 +1,6 @@
+//! Running onyx-id in production: Prometheus metrics, liveness and readiness, the shutdown
+//! drain.
+
+pub mod health;
+pub mod layer;
+pub mod metrics;
