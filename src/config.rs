@@ -225,6 +225,9 @@ pub struct Settings {
     pub issuer: Issuer,
     pub database_url: DatabaseUrl,
     pub keys_dir: PathBuf,
+    /// Seals the signing keys and instance secrets in the database; `None`: the keys folder's
+    /// `key-encryption.key` (see `keys::KeyEncryptionKey::resolve`).
+    pub key_encryption_key: Option<crate::keys::KeyEncryptionKey>,
     pub lifetimes: Lifetimes,
     /// `aud` of access tokens when the request names no resource.
     pub default_audience: String,
@@ -280,6 +283,7 @@ impl Settings {
             issuer,
             database_url,
             keys_dir: PathBuf::from(keys_dir),
+            key_encryption_key: None,
             lifetimes: Lifetimes::default(),
             default_audience,
             key_publish_ahead: 120,
@@ -500,9 +504,22 @@ pub struct ServerArgs {
         global = true
     )]
     pub database_url: String,
-    /// Folder of the signing keys (created, with keys, on first start).
+    /// Folder of the key encryption key file when ONYX_KEY_ENCRYPTION_KEY is not set (created
+    /// on first start), and of the file keys a deployment kept before they moved into the
+    /// database (imported on first start).
     #[arg(long, env = "ONYX_KEYS_DIR", default_value = "keys", global = true)]
     pub keys_dir: String,
+    /// The key encryption key that seals the signing keys and instance secrets in the
+    /// database: 32 random bytes, base64url without padding (43 characters). The same on every
+    /// instance; keep a backup. Default: the file key-encryption.key in the keys folder,
+    /// created on first start.
+    #[arg(
+        long,
+        env = "ONYX_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub key_encryption_key: Option<crate::crypto::Secret>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -661,6 +678,11 @@ impl ServerArgs {
             .with_lifetimes(lifetimes)?
             .with_default_audience(self.default_audience.as_deref())?;
         s.database_url = s.database_url.clone().with_pool_size(self.db_pool_size)?;
+        s.key_encryption_key = self
+            .key_encryption_key
+            .as_ref()
+            .map(|raw| crate::keys::KeyEncryptionKey::from_setting(raw.expose()))
+            .transpose()?;
         if self.purge_interval == 0 {
             return Err("ONYX_PURGE_INTERVAL must be at least 1 second".to_string());
         }
@@ -787,5 +809,27 @@ mod tests {
         let err = TrustedProxies::parse(&list(&["10.0.0.0/33"])).unwrap_err();
         assert!(err.contains("10.0.0.0/33"), "{err}");
         assert!(TrustedProxies::parse(&list(&["proxy.example"])).is_err());
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_checked_and_never_printed() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            server: ServerArgs,
+        }
+        use clap::Parser;
+        let good = "B".repeat(42) + "A";
+        let cli = Cli::try_parse_from(["onyx-id", "--key-encryption-key", &good]).unwrap();
+        assert!(!format!("{:?}", cli.server).contains(&good));
+        let settings = cli.server.settings().unwrap();
+        assert!(settings.key_encryption_key.is_some());
+        assert!(!format!("{settings:?}").contains(&good));
+        let cli = Cli::try_parse_from(["onyx-id", "--key-encryption-key", "short"]).unwrap();
+        let err = cli.server.settings().unwrap_err();
+        assert!(err.starts_with("ONYX_KEY_ENCRYPTION_KEY "), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        let cli = Cli::try_parse_from(["onyx-id"]).unwrap();
+        assert!(cli.server.settings().unwrap().key_encryption_key.is_none());
     }
 }

@@ -1,13 +1,16 @@
 //! Small, well-understood building blocks on top of `ring`, `subtle` and `argon2`: random
-//! identifiers, hashes of stored secrets, constant-time comparison and password hashing.
-//! Nothing here invents a primitive.
+//! identifiers, hashes of stored secrets, constant-time comparison, password hashing and the
+//! one sealing scheme for values kept encrypted at rest ([`Sealer`]). Nothing here invents a
+//! primitive.
 
 use std::fmt;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
@@ -21,6 +24,17 @@ pub fn random_token(n: usize) -> String {
         .fill(&mut buf)
         .expect("the operating system's random number generator failed");
     URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SystemRandom only fails when the OS has no entropy source at all; there is no safe way to
+    // go on making keys then.
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the operating system's random number generator failed");
+    buf
 }
 
 /// A 128-bit random identifier (22 characters), for rows and `jti`s.
@@ -87,9 +101,84 @@ impl Secret {
     }
 }
 
+/// Read from a flag or a variable as it is (checked where it is used, which names it).
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
+    }
+}
+
+/// What a sealed value starts with, naming the sealing scheme.
+const SEALED_PREFIX: &str = "v1:";
+
+/// Seals small values at rest (webhook signing secrets, signing keys, instance secrets):
+/// AES-256-GCM (`ring::aead`) with a random 96-bit nonce per value, written `v1:` + base64 of
+/// nonce, ciphertext and tag. The caller passes the row's identity as associated data, so a
+/// sealed value copied into another row does not open. A random nonce is safe here: far fewer
+/// than 2^32 values are ever sealed under one key.
+pub struct Sealer {
+    key: LessSafeKey,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+impl Sealer {
+    pub fn new(key: &[u8; 32]) -> Self {
+        // AES-256 takes exactly 32 bytes, which the type guarantees.
+        let key = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte AES-256 key");
+        Self {
+            key: LessSafeKey::new(key),
+        }
+    }
+
+    /// `plain` sealed for the row `aad`: `v1:` + base64 of nonce, ciphertext and tag.
+    pub fn seal(&self, aad: &str, plain: &[u8]) -> String {
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let mut sealed = plain.to_vec();
+        // Sealing fails only for inputs of absurd length (gigabytes), never for a key or a
+        // secret; an empty answer never opens, so such a value would fail closed.
+        if self
+            .key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad.as_bytes()),
+                &mut sealed,
+            )
+            .is_err()
+        {
+            return String::new();
+        }
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+    }
+
+    /// The value sealed for the row `aad`; `None` when it does not open (another key, another
+    /// row, or altered).
+    pub fn open(&self, aad: &str, sealed: &str) -> Option<Vec<u8>> {
+        let raw = STANDARD.decode(sealed.strip_prefix(SEALED_PREFIX)?).ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, body) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut body = body.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut body)
+            .ok()?;
+        Some(plain.to_vec())
     }
 }
 

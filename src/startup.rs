@@ -13,7 +13,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::keys::KeyStore;
+use crate::keys::{KeyEncryptionKey, KeyStore};
 use crate::ops::health;
 use crate::store::Db;
 use crate::store::TokenWriter;
@@ -34,11 +34,13 @@ pub struct Inner {
     pub password_checks: crate::web::login::PasswordChecks,
     /// The discovery document, serialised once: it changes only with the configuration.
     pub discovery: axum::body::Bytes,
-    /// Seals and opens the webhook endpoints' signing secrets (a key in the keys folder).
+    /// Seals and opens the webhook endpoints' signing secrets (an instance secret in the
+    /// database).
     pub webhook_secrets: crate::webhooks::secrets::SecretBox,
     /// Apps' keys fetched from their `jwks_uri`, per instance.
     pub jwks_cache: crate::oauth::jwks_uri::JwksCache,
-    /// Makes and checks DPoP nonces (a key in the keys folder, shared by every instance).
+    /// Makes and checks DPoP nonces (an instance secret in the database, shared by every
+    /// instance).
     pub dpop_nonces: crate::oauth::dpop::Nonces,
     /// This server's Prometheus metrics.
     pub metrics: Arc<crate::ops::metrics::Metrics>,
@@ -59,12 +61,18 @@ impl AppState {
     }
 }
 
-/// Connects the database (migrating it), opens the keys folder (generating the first keys),
-/// starts the token writer and the purge task, and assembles the state.
+/// Connects the database (migrating it), opens the keys in it with the key encryption key
+/// (importing the keys folder's or generating the first ones on first start), starts the
+/// token writer and the purge task, and assembles the state.
 pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     let db = Db::connect(&settings.database_url).await?;
-    let keys = KeyStore::open_or_init(&settings.keys_dir, clock.now())?;
-    let discovery = crate::oauth::discovery::document(&settings, &keys.current().algorithms());
+    let kek = KeyEncryptionKey::resolve(&settings)?;
+    let keys = KeyStore::open(&db, &kek, &settings.keys_dir, clock.now()).await?;
+    let discovery =
+        crate::oauth::discovery::document(&settings, &keys.current().await.algorithms());
+    let webhook_secrets =
+        crate::webhooks::secrets::SecretBox::load(&db, &kek, &settings.keys_dir).await?;
+    let dpop_nonces = crate::oauth::dpop::Nonces::load(&db, &kek, &settings.keys_dir).await?;
     let cookies = CookieNames {
         secure: settings.issuer.is_https(),
     };
@@ -76,12 +84,10 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         db.clone(),
         clock.clone(),
         settings.webhooks.clone(),
-        &settings.keys_dir,
+        crate::webhooks::secrets::SecretBox::load(&db, &kek, &settings.keys_dir).await?,
         metrics.clone(),
-    )?;
+    );
     db.spawn_checkpointer(&settings.database_url);
-    let webhook_secrets = crate::webhooks::secrets::SecretBox::open_or_create(&settings.keys_dir)?;
-    let dpop_nonces = crate::oauth::dpop::Nonces::open_or_create(&settings.keys_dir)?;
     let state = AppState(Arc::new(Inner {
         webhook_secrets,
         jwks_cache: Default::default(),

@@ -57,7 +57,14 @@ pub async fn rotate_keys(
     } else {
         keys::Retire::After(keep_old_for)
     };
-    let added = keys::rotate(&settings.keys_dir, now, ahead, retire)?;
+    let kek = keys::KeyEncryptionKey::resolve(settings)?;
+    let added = keys::rotate(db, &kek, &settings.keys_dir, now, ahead, retire)
+        .await
+        .map_err(|e| match e {
+            // The operator's to fix, and said as it is.
+            keys::KeysError::WrongKek => AdminError::Invalid(e.to_string()),
+            other => AdminError::Internal(other.into()),
+        })?;
     Ok(KeysRotated {
         rotated: true,
         keys: added

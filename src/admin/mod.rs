@@ -1,5 +1,5 @@
 //! Operator commands (`onyx-id users create`, `apps create`, `resource-servers create`,
-//! `keys rotate`, `grants show | revoke`). Each works on the same database and keys folder as
+//! `keys rotate`, `grants show | revoke`). Each works on the same database (and key encryption key) as
 //! `serve`, also while a server runs, and returns a typed outcome that the CLI prints as its one
 //! JSON object.
 //!

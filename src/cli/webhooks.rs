@@ -88,8 +88,11 @@ fn admin(e: WebhookError) -> AdminError {
     }
 }
 
-fn sealer(settings: &Settings) -> Result<SecretBox, AdminError> {
-    SecretBox::open_or_create(&settings.keys_dir).map_err(AdminError::Internal)
+async fn sealer(db: &Db, settings: &Settings) -> Result<SecretBox, AdminError> {
+    let kek = crate::keys::KeyEncryptionKey::resolve(settings).map_err(AdminError::Internal)?;
+    SecretBox::load(db, &kek, &settings.keys_dir)
+        .await
+        .map_err(AdminError::Internal)
 }
 
 pub async fn run(
@@ -111,7 +114,7 @@ pub async fn run(
     let client_id = app.client_id.clone();
     match command {
         WebhooksCommand::Add { url, events, .. } => {
-            let sealer = sealer(settings)?;
+            let sealer = sealer(db, settings).await?;
             let added = endpoints::add(
                 db,
                 None,
@@ -158,7 +161,7 @@ pub async fn run(
             admin_result(audited(db, now, "webhook.test_sent", sent.map_err(admin)).await)
         }
         WebhooksCommand::RotateSecret { endpoint, .. } => {
-            let sealer = sealer(settings)?;
+            let sealer = sealer(db, settings).await?;
             let rotated =
                 endpoints::rotate_secret(db, None, &sealer, &client_id, &endpoint, now).await;
             let rotated = rotated.map_err(admin);

@@ -70,7 +70,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let jwks = state.keys.current().jwks(state.now());
+    let jwks = state.keys.current().await.jwks(state.now());
     (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),

@@ -3,14 +3,14 @@
 //!
 //! [`verify`] has no I/O: the header, the signature with the header's own `jwk`, `htm`, `htu`,
 //! `iat` and `ath`. [`Nonces`] makes and checks nonces with no state (an HMAC over a time slot,
-//! with a key in the keys folder every instance shares). The endpoints then record the `jti`
+//! with a key in the database every instance shares, sealed by the key encryption key). The endpoints then record the `jti`
 //! (`store::dpop::record_jti`) and bind what they issue to [`Proof::jkt`].
 
 use std::path::Path;
 
 use axum::http::HeaderMap;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use serde_json::Value;
 
@@ -29,8 +29,11 @@ const MAX_PROOF_LEN: usize = 8192;
 const MAX_JTI_LEN: usize = 256;
 /// How long one nonce slot lasts, seconds; a nonce is accepted in its slot and the next.
 pub const NONCE_SLOT: i64 = 300;
-/// The nonce key's file in the keys folder.
+/// The nonce key's file in the keys folder, before it moved into the database (imported from
+/// there on first start).
 pub const NONCE_KEY_FILE: &str = "dpop-nonce.key";
+/// The nonce key's name among the instance secrets in the database.
+pub const NONCE_KEY_NAME: &str = "dpop-nonce";
 
 /// JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
 /// RFC 8037 §2). A proof's `jwk` must carry none of them (RFC 9449 §4.2).
@@ -293,7 +296,7 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, Refusal> {
 }
 
 /// Server nonces with no state (§8): the HMAC-SHA256 of the time slot, with a key every
-/// instance reads from the shared keys folder. A nonce is accepted in its slot and the next,
+/// instance reads from the shared database. A nonce is accepted in its slot and the next,
 /// so one handed out just before a slot ends still works.
 pub struct Nonces {
     key: hmac::Key,
@@ -312,22 +315,18 @@ impl Nonces {
         }
     }
 
-    /// Reads the key file in the keys folder, creating it (32 random bytes) the first time.
-    pub fn open_or_create(keys_dir: &Path) -> anyhow::Result<Self> {
-        let path = keys_dir.join(NONCE_KEY_FILE);
-        let raw = match std::fs::read_to_string(&path) {
-            Ok(raw) => raw,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::webhooks::secrets::create_key_file(&path)?
-            }
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-        };
-        let bytes = STANDARD
-            .decode(raw.trim())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| anyhow::anyhow!("{} does not hold a 32-byte key", path.display()))?;
-        Ok(Self::from_key(&bytes))
+    /// Opens the nonce key, an instance secret in the database sealed by the key encryption
+    /// key (imported from the keys folder's `dpop-nonce.key` on first start when there is one,
+    /// generated otherwise), so every instance makes and accepts the same nonces.
+    pub async fn load(
+        db: &crate::store::Db,
+        kek: &crate::keys::KeyEncryptionKey,
+        keys_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let key =
+            crate::keys::instance_secret(db, kek, NONCE_KEY_NAME, &keys_dir.join(NONCE_KEY_FILE))
+                .await?;
+        Ok(Self::from_key(&key))
     }
 
     fn for_slot(&self, slot: i64) -> String {

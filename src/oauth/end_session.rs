@@ -203,7 +203,7 @@ fn finish(state: &AppState, checked: &Checked, ended: Option<&Session>) -> Respo
 /// confirmation form carries the app's `client_id` instead).
 async fn check(state: &AppState, params: &Params, with_hint: bool) -> Result<Checked, AppError> {
     let hinted = match params.get("id_token_hint").filter(|_| with_hint) {
-        Some(hint) => verify_hint(state, hint),
+        Some(hint) => verify_hint(state, hint).await,
         None => None,
     };
     let client_id = match (params.get("client_id"), &hinted) {
@@ -258,8 +258,8 @@ async fn check(state: &AppState, params: &Params, with_hint: bool) -> Result<Che
 
 /// The app (`aud`) and person of an ID token onyx-id signed for this issuer; `None` for
 /// anything else. Expiry is not checked (§2: an expired ID token is still a valid hint).
-fn verify_hint(state: &AppState, hint: &str) -> Option<(String, Hint)> {
-    let claims = state.keys.current().verify_jwt(hint, state.now())?;
+async fn verify_hint(state: &AppState, hint: &str) -> Option<(String, Hint)> {
+    let claims = state.keys.current().await.verify_jwt(hint, state.now())?;
     if claims.get("iss")?.as_str()? != state.settings.issuer.as_str() {
         return None;
     }

@@ -41,7 +41,7 @@ pub fn access_token_lifetime(state: &AppState, app: &App) -> i64 {
 }
 
 /// Signs an access token (ES256, `typ: at+jwt`) and builds its row; the caller stores it.
-pub fn mint_access_token(
+pub async fn mint_access_token(
     state: &AppState,
     app: &App,
     grant: AccessGrant<'_>,
@@ -79,6 +79,7 @@ pub fn mint_access_token(
     let key = state
         .keys
         .current()
+        .await
         .signer(Algorithm::ES256, now)
         .ok_or_else(|| anyhow::anyhow!("no active ES256 signing key"))?;
     let token = key.sign_jwt("at+jwt", &claims)?;
@@ -96,7 +97,7 @@ pub async fn access_token(
     app: &App,
     grant: AccessGrant<'_>,
 ) -> anyhow::Result<Minted> {
-    let minted = mint_access_token(state, app, grant)?;
+    let minted = mint_access_token(state, app, grant).await?;
     state
         .token_writer
         .insert(minted.token_hash.clone(), minted.record.clone())
@@ -186,7 +187,11 @@ pub struct IdTokenInput<'a> {
     pub sid: Option<&'a str>,
 }
 
-pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow::Result<String> {
+pub async fn id_token(
+    state: &AppState,
+    app: &App,
+    input: IdTokenInput<'_>,
+) -> anyhow::Result<String> {
     let now = state.now();
     let alg = app.id_token_alg;
     let lifetime = app
@@ -211,6 +216,7 @@ pub fn id_token(state: &AppState, app: &App, input: IdTokenInput<'_>) -> anyhow:
     let key = state
         .keys
         .current()
+        .await
         .signer(alg, now)
         .ok_or_else(|| anyhow::anyhow!("no active {} signing key", alg.as_str()))?;
     key.sign_jwt("JWT", &claims)

@@ -352,7 +352,8 @@ async fn authorization_code(
             auth_time: Some(code.auth_time),
             jkt,
         },
-    )?;
+    )
+    .await?;
     let offline = scope.split(' ').any(|s| s == "offline_access");
     let wants_refresh = offline && app.allows_grant(GrantType::RefreshToken);
     let wants_id_token = scope.split(' ').any(|s| s == "openid");
@@ -419,7 +420,8 @@ async fn authorization_code(
                 access_token: &access.token,
                 sid: code.sid.as_deref(),
             },
-        )?
+        )
+        .await?
         .into();
     }
     tracing::info!(client_id = %app.client_id, user_id = %code.user_id, "tokens issued for an authorization code");
@@ -523,7 +525,8 @@ async fn refresh_token(
             auth_time: Some(rt.auth_time),
             jkt,
         },
-    )?;
+    )
+    .await?;
     issue::store_access_token(&mut tx, &access).await?;
     grants::touch(&mut tx, &rt.grant_id, now).await?;
     if app.fapi2() {

@@ -57,7 +57,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     let now = state.now();
-    let set = state.keys.current();
+    let set = state.keys.current().await;
     let keys = if [Algorithm::ES256, Algorithm::RS256]
         .iter()
         .all(|alg| set.signer(*alg, now).is_some())

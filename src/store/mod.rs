@@ -13,6 +13,7 @@ pub mod draft_versions;
 pub mod fast;
 pub mod grant_events;
 pub mod grants;
+pub mod keys;
 pub mod login_attempts;
 pub mod logout;
 pub mod partners;

@@ -93,7 +93,7 @@ async fn claim(state: &AppState) -> Result<Vec<Claimed>, sqlx::Error> {
 }
 
 /// The logout token for a claimed delivery, signed now.
-pub fn logout_token(state: &AppState, c: &Claimed) -> anyhow::Result<String> {
+pub async fn logout_token(state: &AppState, c: &Claimed) -> anyhow::Result<String> {
     let now = state.now();
     let alg = Algorithm::parse(&c.id_token_alg).unwrap_or(Algorithm::ES256);
     let claims = json!({
@@ -109,6 +109,7 @@ pub fn logout_token(state: &AppState, c: &Claimed) -> anyhow::Result<String> {
     let key = state
         .keys
         .current()
+        .await
         .signer(alg, now)
         .ok_or_else(|| anyhow::anyhow!("no active {} signing key", alg.as_str()))?;
     key.sign_jwt("logout+jwt", &claims)
@@ -122,7 +123,7 @@ async fn deliver(state: &AppState, deliverer: &Deliverer, c: &Claimed) -> (Strin
             failed_without_answer("the app no longer has a backchannel_logout_uri"),
         );
     };
-    let token = match logout_token(state, c) {
+    let token = match logout_token(state, c).await {
         Ok(t) => t,
         Err(e) => return (url, failed_without_answer(&e.to_string())),
     };

@@ -1,34 +1,26 @@
 //! Endpoint signing secrets: their format (`whsec_` + base64 of 32 random bytes), the Standard
 //! Webhooks 1.0 signature (HMAC-SHA256 of `{id}.{timestamp}.{body}`, `ring::hmac`), and their
-//! sealing at rest (AES-256-GCM, `ring::aead`, with a key in the keys folder).
+//! sealing at rest ([`crate::crypto::Sealer`], under an instance secret kept in the database).
 
 use std::fmt;
-use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::crypto::{Sealer, random_bytes};
+use crate::keys::KeyEncryptionKey;
+use crate::store::Db;
 
 /// What every secret starts with.
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// The sealing key's file in the keys folder.
+/// The sealing key's file in the keys folder, before it moved into the database (imported
+/// from there on first start, so secrets sealed before still open).
 pub const SEALING_KEY_FILE: &str = "webhook-secrets.key";
 
-/// What a sealed secret starts with, naming the sealing scheme.
-const SEALED_PREFIX: &str = "v1:";
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    // SystemRandom only fails when the OS has no entropy source at all; there is no safe way to
-    // go on issuing secrets then.
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("the operating system's random number generator failed");
-    buf
-}
+/// The sealing key's name among the instance secrets in the database.
+pub const SEALING_KEY_NAME: &str = "webhook-secrets";
 
 /// An endpoint's signing secret. Prints redacted and has no equality; [`Self::expose`] is the
 /// one way to its text, shown to the partner once.
@@ -89,7 +81,7 @@ pub fn signature_header(
 /// Seals signing secrets at rest: AES-256-GCM with a random nonce per secret and the
 /// endpoint's id as associated data (a sealed secret moved to another row does not open).
 pub struct SecretBox {
-    key: LessSafeKey,
+    sealer: Sealer,
 }
 
 impl fmt::Debug for SecretBox {
@@ -99,89 +91,40 @@ impl fmt::Debug for SecretBox {
 }
 
 impl SecretBox {
-    /// Opens the sealing key in `keys_dir`, creating it (0600) on first use. Every instance
-    /// sharing a database must share the keys folder, as for the signing keys.
-    pub fn open_or_create(keys_dir: &Path) -> anyhow::Result<Self> {
-        let path = keys_dir.join(SEALING_KEY_FILE);
-        let raw = match std::fs::read_to_string(&path) {
-            Ok(raw) => raw,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path)?,
-            Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
-        };
-        let bytes = STANDARD
-            .decode(raw.trim())
-            .map_err(|_| anyhow::anyhow!("{} is not base64", path.display()))?;
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| anyhow::anyhow!("{} does not hold a 32-byte key", path.display()))?;
-        Ok(Self {
-            key: LessSafeKey::new(key),
-        })
+    /// Opens the sealing key, an instance secret in the database sealed by the key encryption
+    /// key: imported from the keys folder's `webhook-secrets.key` on first start when there is
+    /// one (so secrets sealed before still open), generated otherwise. Every instance sharing
+    /// the database gets the same key.
+    pub async fn load(
+        db: &Db,
+        kek: &KeyEncryptionKey,
+        keys_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let key = crate::keys::instance_secret(
+            db,
+            kek,
+            SEALING_KEY_NAME,
+            &keys_dir.join(SEALING_KEY_FILE),
+        )
+        .await?;
+        Ok(Self::from_key(&key))
+    }
+
+    pub fn from_key(key: &[u8; 32]) -> Self {
+        Self {
+            sealer: Sealer::new(key),
+        }
     }
 
     /// `v1:` + base64 of nonce, ciphertext and tag.
     pub fn seal(&self, endpoint_id: &str, secret: &SigningSecret) -> String {
-        let nonce_bytes = random_bytes::<NONCE_LEN>();
-        let mut sealed = secret.0.clone();
-        // Sealing fails only for inputs of absurd length, never for a 32-byte secret.
-        if self
-            .key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(endpoint_id.as_bytes()),
-                &mut sealed,
-            )
-            .is_err()
-        {
-            return String::new();
-        }
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&sealed);
-        format!("{SEALED_PREFIX}{}", STANDARD.encode(out))
+        self.sealer.seal(endpoint_id, &secret.0)
     }
 
     /// The secret sealed for `endpoint_id`; `None` when it does not open (another key, another
     /// row, or altered).
     pub fn open(&self, endpoint_id: &str, sealed: &str) -> Option<SigningSecret> {
-        let raw = STANDARD.decode(sealed.strip_prefix(SEALED_PREFIX)?).ok()?;
-        if raw.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, body) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut body = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(endpoint_id.as_bytes()), &mut body)
-            .ok()?;
-        Some(SigningSecret(plain.to_vec()))
-    }
-}
-
-/// Writes a new random key, readable by this user only; when another instance wrote one first,
-/// reads that one.
-pub(crate) fn create_key_file(path: &Path) -> anyhow::Result<String> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let contents = STANDARD.encode(random_bytes::<32>());
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(contents.as_bytes())?;
-            f.sync_all()?;
-            Ok(contents)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?)
-        }
-        Err(e) => anyhow::bail!("cannot write {}: {e}", path.display()),
+        self.sealer.open(endpoint_id, sealed).map(SigningSecret)
     }
 }
 
@@ -241,10 +184,10 @@ mod tests {
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let sealer = SecretBox::open_or_create(dir.path()).unwrap();
+        let sealer = SecretBox::from_key(&[1; 32]);
         let secret = SigningSecret::generate();
         let sealed = sealer.seal("ep_1", &secret);
+        assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains(&secret.expose()[6..]));
         assert_ne!(
             sealed,
@@ -256,24 +199,15 @@ mod tests {
             secret.expose()
         );
         assert!(sealer.open("ep_2", &sealed).is_none());
-        // The same folder gives the same key; another folder another.
-        let again = SecretBox::open_or_create(dir.path()).unwrap();
-        assert!(again.open("ep_1", &sealed).is_some());
-        let other = tempfile::tempdir().unwrap();
         assert!(
-            SecretBox::open_or_create(other.path())
-                .unwrap()
+            SecretBox::from_key(&[1; 32])
+                .open("ep_1", &sealed)
+                .is_some()
+        );
+        assert!(
+            SecretBox::from_key(&[2; 32])
                 .open("ep_1", &sealed)
                 .is_none()
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SEALING_KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 }

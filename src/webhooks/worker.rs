@@ -5,7 +5,6 @@
 //! the same `webhook-id`.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,24 +32,23 @@ struct Worker {
     metrics: Arc<crate::ops::metrics::Metrics>,
 }
 
-/// Opens the sealing key (creating it on first start) and starts the worker.
+/// Starts the worker, which opens the endpoints' secrets with `sealer`.
 pub fn spawn(
     db: Db,
     clock: SharedClock,
     settings: WebhookSettings,
-    keys_dir: &Path,
+    sealer: SecretBox,
     metrics: Arc<crate::ops::metrics::Metrics>,
-) -> anyhow::Result<()> {
+) {
     let worker = Arc::new(Worker {
         metrics,
-        sealer: SecretBox::open_or_create(keys_dir)?,
+        sealer,
         deliverer: Deliverer::new(settings.clone()),
         db,
         clock,
         settings,
     });
     tokio::spawn(worker.run());
-    Ok(())
 }
 
 /// How long the worker, woken by an enqueue, waits for more before it claims.
@@ -184,7 +182,7 @@ impl Worker {
                 status: None,
                 latency: Duration::ZERO,
                 error: Some(
-                    "the endpoint's signing secret cannot be opened with this server's keys folder"
+                    "the endpoint's signing secret cannot be opened with this server's sealing key"
                         .into(),
                 ),
             };

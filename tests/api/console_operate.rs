@@ -18,7 +18,6 @@ use crate::support::console::*;
 use crate::support::partner_api::{self, DOMAIN, decide, good_draft, publish};
 use crate::support::receiver::Receiver;
 use onyx_id::webhooks::endpoints;
-use onyx_id::webhooks::secrets::SecretBox;
 
 on_each_backend!(
     the_domain_page_shows_the_token_and_a_check_says_why_it_fails_until_it_is_published,
@@ -114,7 +113,7 @@ async fn endpoint_on(app: &TestApp, client_id: &str, receiver: &Receiver) -> Str
     let added = endpoints::add(
         &app.state.db,
         None,
-        &SecretBox::open_or_create(&app.keys_dir).unwrap(),
+        &app.state.webhook_secrets,
         &app.state.settings.webhooks,
         &row,
         &receiver.url("/onyx"),

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use onyx_id::admin::{self, AppSpec};
 use onyx_id::clock::{Clock, ManualClock};
 use onyx_id::config::{Settings, TrustedProxies};
+use onyx_id::keys::{Algorithm, KeyMaterial};
 use onyx_id::startup::{AppState, build_state, run};
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -15,7 +16,7 @@ use openidconnect::{
 };
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,16 +149,47 @@ impl TestApp {
 }
 
 /// One set of keys for the whole test binary (an RSA key takes a moment to generate), copied
-/// into each app's own keys folder.
+/// into each app's own keys folder in the form a deployment kept them in before they moved into
+/// the database (one PKCS#8 PEM per key and `keys.json`): each app imports them on its first
+/// start, so every test starts through the import.
 fn fixture_keys() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        onyx_id::keys::KeyStore::open_or_init(dir.path(), ManualClock::new().now() - 3600)
-            .expect("generating test keys");
+        let created = ManualClock::new().now() - 3600;
+        let entries: Vec<Value> = [Algorithm::ES256, Algorithm::RS256]
+            .into_iter()
+            .map(|alg| {
+                let material = KeyMaterial::generate(alg).expect("generating a test key");
+                let kid = onyx_id::crypto::random_token(12);
+                let file = format!("{kid}.{}.pem", alg.as_str().to_ascii_lowercase());
+                std::fs::write(dir.path().join(&file), material.to_pem()).unwrap();
+                json!({
+                    "kid": kid, "alg": alg.as_str(), "file": file,
+                    "created_at": created, "activates_at": created, "retires_at": null,
+                })
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join("keys.json"),
+            json!({ "keys": entries }).to_string(),
+        )
+        .unwrap();
         dir
     })
     .path()
+}
+
+/// The kids of the fixture keys' `keys.json`, as every test app imports them.
+pub fn fixture_kids() -> Vec<String> {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(fixture_keys().join("keys.json")).unwrap()).unwrap();
+    manifest["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| text(k, "kid"))
+        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -1,5 +1,7 @@
 //! Many instances, tested (issue 17): three `onyx-id serve` processes on one PostgreSQL database,
-//! with one issuer and one keys folder (several stateless instances behind one public name):
+//! with one issuer and one key encryption key (`ONYX_KEY_ENCRYPTION_KEY`), each with a keys folder
+//! of its own, as the signing keys and instance secrets are in the database (several stateless
+//! instances behind one public name):
 //! a sign-in spread over them, a revocation, a key rotation, the login limits, a suspension,
 //! webhook deliveries exactly once, and one of them killed under load.
 //! PostgreSQL only: without `ONYX_TEST_POSTGRES_URL` the test is skipped, and under `CI` it fails
@@ -121,7 +123,14 @@ async fn three_instances_act_as_one() {
             &LOGIN_LIMIT.to_string(),
         )
         .env("ONYX_WEBHOOK_ALLOW_PRIVATE", "1")
-        .env("ONYX_WEBHOOK_INSECURE_HTTP", "1");
+        .env("ONYX_WEBHOOK_INSECURE_HTTP", "1")
+        .env("ONYX_KEY_ENCRYPTION_KEY", &{
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(onyx_id::crypto::random_bytes::<32>())
+        });
+    // A keys folder per instance: nothing in them is shared.
+    let folders: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     cli(
         &place,
         &[
@@ -172,7 +181,11 @@ async fn three_instances_act_as_one() {
     )
     .await;
     let client = Client::from_created(&created);
-    let (a, b, c) = tokio::join!(place.serve(), place.serve(), place.serve());
+    let (a, b, c) = tokio::join!(
+        place.serve_with_keys_folder(folders[0].path()),
+        place.serve_with_keys_folder(folders[1].path()),
+        place.serve_with_keys_folder(folders[2].path())
+    );
 
     // A sign-in at A, the code exchanged at B, the refresh token used at C.
     let (code, verifier) = sign_in(&a, &client.client_id, "ada@example.com").await;

@@ -26,6 +26,7 @@ mod console_journey;
 mod console_operate;
 mod console_review;
 mod console_team;
+mod db_keys;
 mod dpop;
 mod draft_domain;
 mod fapi2;

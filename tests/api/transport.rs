@@ -237,11 +237,17 @@ async fn a_fresh_server_keeps_its_keys_folder_and_sqlite_files_to_itself() {
     let client = machine_client(&app).await;
     assert_eq!(issue_and_introspect(&app, &client).await["active"], true);
     assert_eq!(mode(&keys), 0o700, "keys folder");
-    for entry in std::fs::read_dir(&keys).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "pem") {
-            assert_eq!(mode(&path), 0o600, "{}", path.display());
-        }
+    // The key encryption key the server wrote there (no ONYX_KEY_ENCRYPTION_KEY is set).
+    let files: Vec<PathBuf> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with(onyx_id::keys::KEK_FILE)),
+        "{files:?}"
+    );
+    for path in files {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
     for suffix in ["", "-wal", "-shm"] {
         let file = PathBuf::from(format!("{}{suffix}", db.display()));

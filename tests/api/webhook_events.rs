@@ -14,7 +14,6 @@ use crate::support::receiver::Receiver;
 use onyx_id::partner::access::{AccessReason, AccessState, CapabilityState};
 use onyx_id::store::apps::App;
 use onyx_id::webhooks::endpoints;
-use onyx_id::webhooks::secrets::SecretBox;
 
 on_each_backend!(
     consent_changes_by_the_user_the_partner_and_the_purge_reach_the_partner_in_order,
@@ -47,11 +46,11 @@ async fn subscribe(
     events: &[&str],
 ) -> String {
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    let sealer = SecretBox::open_or_create(&app.keys_dir).unwrap();
+    let sealer = &app.state.webhook_secrets;
     let added = endpoints::add(
         &app.state.db,
         None,
-        &sealer,
+        sealer,
         &app.state.settings.webhooks,
         &app_row(app, client_id).await,
         &receiver.url(path),
@@ -272,11 +271,11 @@ async fn onyx_limits_and_capability_changes_reach_the_partner_and_gated_types_ne
     assert_eq!(data["withdrawn_scopes"], json!(["email"]));
 
     // A gated type needs advanced event subscriptions.
-    let sealer = SecretBox::open_or_create(&app.keys_dir).unwrap();
+    let sealer = &app.state.webhook_secrets;
     let refused = endpoints::add(
         &app.state.db,
         None,
-        &sealer,
+        sealer,
         &app.state.settings.webhooks,
         &app_row(&app, &client.client_id).await,
         &receiver.url("/refused"),

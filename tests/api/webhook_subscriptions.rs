@@ -12,7 +12,6 @@ use crate::support::partner_api::{
 };
 use crate::support::receiver::Receiver;
 use onyx_id::webhooks::endpoints;
-use onyx_id::webhooks::secrets::SecretBox;
 
 on_each_backend!(
     a_partner_changes_an_endpoints_event_types_and_only_the_new_ones_arrive,
@@ -51,7 +50,7 @@ async fn partner_app_with_endpoint(
     let added = endpoints::add(
         &app.state.db,
         None,
-        &SecretBox::open_or_create(&app.keys_dir).unwrap(),
+        &app.state.webhook_secrets,
         &app.state.settings.webhooks,
         &row,
         &receiver.url("/onyx"),
@@ -218,7 +217,7 @@ async fn a_change_of_event_types_is_checked_as_at_creation(backend: Backend) {
     let at_creation = endpoints::add(
         &app.state.db,
         None,
-        &SecretBox::open_or_create(&app.keys_dir).unwrap(),
+        &app.state.webhook_secrets,
         &app.state.settings.webhooks,
         &row,
         &receiver.url("/other"),

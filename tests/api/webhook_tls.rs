@@ -16,7 +16,6 @@ use crate::support::receiver::Receiver;
 use crate::support::tls::{Cert, TlsListener, fixture};
 use onyx_id::config::Settings;
 use onyx_id::webhooks::endpoints;
-use onyx_id::webhooks::secrets::SecretBox;
 
 on_each_backend!(
     a_self_signed_certificate_disables_the_endpoint_and_limits_the_app_until_a_test_after_the_fix,
@@ -59,7 +58,7 @@ async fn add_endpoint(app: &TestApp, client_id: &str, url: &str) -> (String, Str
     let added = endpoints::add(
         &app.state.db,
         None,
-        &SecretBox::open_or_create(&app.keys_dir).unwrap(),
+        &app.state.webhook_secrets,
         &app.state.settings.webhooks,
         &row,
         url,

@@ -175,8 +175,8 @@ async fn live_app(app: &TestApp, capabilities: &[&str]) -> App {
         .unwrap()
 }
 
-fn sealer(app: &TestApp) -> SecretBox {
-    SecretBox::open_or_create(&app.keys_dir).unwrap()
+fn sealer(app: &TestApp) -> &SecretBox {
+    &app.state.webhook_secrets
 }
 
 async fn add(app: &TestApp, a: &App, url: &str, events: &[&str]) -> NewEndpoint {
@@ -184,7 +184,7 @@ async fn add(app: &TestApp, a: &App, url: &str, events: &[&str]) -> NewEndpoint 
     endpoints::add(
         &app.state.db,
         None,
-        &sealer(app),
+        sealer(app),
         &app.state.settings.webhooks,
         a,
         url,
@@ -469,7 +469,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backen
     let rotated = endpoints::rotate_secret(
         &app.state.db,
         None,
-        &sealer(&app),
+        sealer(&app),
         &a.client_id,
         &ep.endpoint_id,
         app.clock_now(),
@@ -637,7 +637,7 @@ async fn gated_event_types_are_refused_without_the_capability(backend: Backend) 
     let err = endpoints::add(
         &app.state.db,
         None,
-        &sealer(&app),
+        sealer(&app),
         &app.state.settings.webhooks,
         &a,
         "https://hooks.partner.example/onyx",
@@ -667,7 +667,7 @@ async fn gated_event_types_are_refused_without_the_capability(backend: Backend) 
     let err = endpoints::add(
         &app.state.db,
         None,
-        &sealer(&app),
+        sealer(&app),
         &strict,
         &a,
         "http://hooks.partner.example/onyx",

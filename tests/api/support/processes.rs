@@ -61,9 +61,15 @@ impl Place {
 
     /// `onyx-id` on this place; killed when dropped.
     pub fn onyx(&self) -> Command {
+        self.onyx_with_keys_folder(self.keys.path())
+    }
+
+    /// `onyx` with a keys folder of its own (the signing keys are in the database: instances
+    /// given the same `ONYX_KEY_ENCRYPTION_KEY` need not share a folder).
+    pub fn onyx_with_keys_folder(&self, keys: &std::path::Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx-id"));
         cmd.env("ONYX_DATABASE_URL", &self.database_url)
-            .env("ONYX_KEYS_DIR", self.keys.path())
+            .env("ONYX_KEYS_DIR", keys)
             .env("RUST_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -101,6 +107,11 @@ impl Place {
     /// `onyx-id serve` on a free port, once its `/healthz` answers (up to 60 s on a loaded
     /// machine).
     pub async fn serve(&self) -> Instance {
+        self.serve_with_keys_folder(self.keys.path()).await
+    }
+
+    /// `serve`, with the keys folder `keys` (see [`Place::onyx_with_keys_folder`]).
+    pub async fn serve_with_keys_folder(&self, keys: &std::path::Path) -> Instance {
         // A free port: bound, read and released; the process binds it next.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -108,7 +119,7 @@ impl Place {
             .unwrap()
             .port();
         let child = self
-            .onyx()
+            .onyx_with_keys_folder(keys)
             .arg("serve")
             .env("ONYX_BIND", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
