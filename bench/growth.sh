@@ -8,7 +8,8 @@
 #
 # Settings (environment): BENCH_GROWTH_SIZES="10000 1000000 10000000" BENCH_DURATION=10s
 # BENCH_WARMUP=3s BENCH_RUNS=3 BENCH_CONNECTIONS=32 BENCH_BACKENDS="sqlite postgres" BENCH_PG
-# BENCH_PG_POOL=4 BENCH_BIN BENCH_OUT BENCH_ONYX_PORT=18080 BENCH_KEEP=1, as for run.sh.
+# BENCH_PG_POOL=4 BENCH_BIN BENCH_OUT BENCH_ONYX_PORT=18080 BENCH_KEEP=1, as for run.sh;
+# BENCH_COMMIT, the commit a prebuilt BENCH_BIN was built from.
 # Servers are pinned to core 0 and wrk to core 1, as in run.sh; no peer runs here.
 set -euo pipefail
 # The servers measured here stop at once on SIGTERM (no drain: nothing balances them).
@@ -118,6 +119,7 @@ for backend in $BACKENDS; do
 done
 
 elapsed=$(($(date +%s) - started))
-commit="$(cd "$root" && git rev-parse --short HEAD)$(cd "$root" && git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock || echo ' + uncommitted changes')"
+# BENCH_COMMIT names what a prebuilt BENCH_BIN was built from (default: this checkout).
+commit="${BENCH_COMMIT:-$(cd "$root" && git rev-parse --short HEAD)$(cd "$root" && git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock || echo ' + uncommitted changes')}"
 python3 "$here/bench.py" growth-report "$raw" "$OUT" "$commit" "$elapsed s" "$CONNS" "$DURATION" "$RUNS"
 log "done in ${elapsed} s: $OUT"
