@@ -1,7 +1,8 @@
 //! Token introspection (RFC 7662). Resource servers learn about tokens issued for their
 //! audience, apps about their own tokens; anything else is `{"active": false}`. The answer is
-//! read from the database at every call, so a revocation, an expiry or an app losing access is
-//! seen by the very next introspection, on every instance sharing the database.
+//! read from the database at every call (on SQLite through a cache that any commit anywhere
+//! empties before the next lookup, `store::fast::direct`), so a revocation, an expiry or an app
+//! losing access is seen by the very next introspection, on every instance sharing the database.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};

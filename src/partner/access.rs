@@ -2,7 +2,9 @@
 //! (active, limited, suspended) with the reason, and the state of each gated capability.
 //!
 //! These are read from the app's row at every request that names the app (authorize, token,
-//! introspection, userinfo), never cached, so a change takes effect on the very next request.
+//! introspection, userinfo), so a change takes effect on the very next request. (On SQLite the
+//! row may come from a reading connection's cache, which any commit anywhere empties first:
+//! `store::fast::direct`.)
 
 use std::collections::BTreeMap;
 

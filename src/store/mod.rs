@@ -278,6 +278,12 @@ impl Db {
         self.direct.is_some()
     }
 
+    /// How many hot lookups the direct SQLite readers answered from a connection's cache (see
+    /// `fast::direct`); `None` when they do not serve (PostgreSQL, or `plain_sqlx`).
+    pub fn direct_cache_hits(&self) -> Option<u64> {
+        self.direct.as_ref().map(|d| d.cache_hits())
+    }
+
     /// How many hot lookups the pipelined PostgreSQL connections answered; `None` when there
     /// are none (SQLite, or `plain_sqlx`).
     pub fn pipelined_lookups(&self) -> Option<u64> {

@@ -7,6 +7,7 @@ use crate::support::cli::*;
 on_each_backend!(
     accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server,
     the_partner_program_commands_register_partners_and_change_access_at_once,
+    introspection_sees_a_change_made_by_another_process_on_the_very_next_request,
 );
 
 async fn accounts_and_apps_made_by_the_cli_work_at_once_on_the_running_server(backend: Backend) {
@@ -477,4 +478,157 @@ async fn the_partner_program_commands_register_partners_and_change_access_at_onc
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(one_json_object(&out)["error_description"].is_string());
     }
+}
+
+/// On SQLite the hot lookups are answered from a reading connection's cache while nothing has
+/// been committed (`store::fast::direct`): a change the CLI commits from its own process, and one
+/// the server commits itself, must still be seen by the very next introspection, by a resource
+/// server and by the app introspecting its own token.
+async fn introspection_sees_a_change_made_by_another_process_on_the_very_next_request(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let rs = ok_json(
+        &app,
+        &[
+            "resource-servers",
+            "create",
+            "--name",
+            "Travel API",
+            "--audience",
+            "https://api.travel.example",
+        ],
+    )
+    .await;
+    let machine = ok_json(
+        &app,
+        &[
+            "apps",
+            "create",
+            "--name",
+            "Batch job",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "grants:read",
+        ],
+    )
+    .await;
+    let (app_id, app_secret) = (
+        machine["client_id"].as_str().unwrap().to_string(),
+        machine["client_secret"].as_str().unwrap().to_string(),
+    );
+    let (rs_id, rs_secret) = (
+        rs["client_id"].as_str().unwrap().to_string(),
+        rs["client_secret"].as_str().unwrap().to_string(),
+    );
+    let issue = || async {
+        let (status, t) = post_form(
+            app.url("/token"),
+            &app_id,
+            Some(&app_secret),
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://api.travel.example"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{t}");
+        t["access_token"].as_str().unwrap().to_string()
+    };
+    let (first, second) = (issue().await, issue().await);
+    let by_rs = |token: String| {
+        let (app, rs_id, rs_secret) = (&app, &rs_id, &rs_secret);
+        async move {
+            let (status, v) = post_form(
+                app.url("/introspect"),
+                rs_id,
+                Some(rs_secret),
+                &[("token", &token)],
+            )
+            .await;
+            assert_eq!(status, 200, "{v}");
+            v["active"] == true
+        }
+    };
+    let by_app = |token: String| {
+        let (app, app_id, app_secret) = (&app, &app_id, &app_secret);
+        async move {
+            let (status, v) = post_form(
+                app.url("/introspect"),
+                app_id,
+                Some(app_secret),
+                &[("token", &token)],
+            )
+            .await;
+            assert_eq!(status, 200, "{v}");
+            v["active"] == true
+        }
+    };
+
+    // Warm: the same lookups again and again, with nothing committed in between.
+    let hits_before = app.state.db.direct_cache_hits();
+    assert_eq!(hits_before.is_some(), backend == Backend::Sqlite);
+    for _ in 0..5 {
+        assert!(by_rs(first.clone()).await);
+        assert!(by_app(second.clone()).await);
+    }
+    if let (Some(before), Some(after)) = (hits_before, app.state.db.direct_cache_hits()) {
+        assert!(
+            after >= before + 8,
+            "the repeated lookups were answered from the cache ({before} -> {after})"
+        );
+    }
+
+    // Another process suspends the app: both callers see it on the very next request.
+    ok_json(
+        &app,
+        &[
+            "apps",
+            "access",
+            "--app",
+            &app_id,
+            "--state",
+            "suspended",
+            "--reason",
+            "abuse_review",
+        ],
+    )
+    .await;
+    assert!(
+        !by_rs(first.clone()).await,
+        "suspended, seen by the resource server"
+    );
+    assert!(!by_app(second.clone()).await, "suspended, seen by the app");
+    // ... and the restoration too (after more warm lookups of the suspended state).
+    assert!(!by_rs(first.clone()).await);
+    ok_json(
+        &app,
+        &["apps", "access", "--app", &app_id, "--state", "active"],
+    )
+    .await;
+    assert!(by_rs(first.clone()).await, "restored");
+    assert!(by_app(second.clone()).await, "restored");
+
+    // The server itself revokes a token (RFC 7009): the next introspection says inactive, and
+    // the other token stays active.
+    assert!(by_rs(first.clone()).await);
+    let res = http()
+        .post(app.url("/revoke"))
+        .basic_auth(&app_id, Some(&app_secret))
+        .form(&[("token", first.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(!by_rs(first.clone()).await, "revoked");
+    assert!(!by_app(first.clone()).await, "revoked");
+    assert!(by_rs(second.clone()).await);
+}
+
+/// Runs the CLI, which must succeed, and returns the one JSON object it printed.
+async fn ok_json(app: &TestApp, args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = onyx(app, args, None).await;
+    assert_eq!(code, 0, "{args:?}: {err}");
+    one_json_object(&out)
 }

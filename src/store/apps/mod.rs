@@ -549,8 +549,8 @@ impl HotRow for AppRow {
     }
 }
 
-/// The app row, read at every request that names a client (no cache: an access change is seen
-/// by the next request).
+/// The app row, read at every request that names a client, so an access change is seen by the
+/// next request (on SQLite, from a cache that any commit anywhere empties: `fast::direct`).
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx::Error> {
     let row = fast::rows::<AppRow>(db, BY_CLIENT_ID, None, &[client_id])

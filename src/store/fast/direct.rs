@@ -4,16 +4,27 @@
 //! channel: two thread wake-ups per query, which cost more than the query itself (an indexed
 //! lookup in SQLite takes a few microseconds). The lookups that sit on every resource server's
 //! request path therefore read the SQLite file directly on the calling thread, through a small
-//! set of `query_only` connections. They see every committed write at once, like the pool (WAL
-//! readers see the last commit when their statement starts), so nothing here is a cache.
+//! set of `query_only` connections.
+//!
+//! Each connection keeps the rows of its recent lookups ([`DirectReads::rows`]), and keeps them
+//! only while the database is unchanged: before every lookup it asks SQLite for
+//! `PRAGMA data_version`, which moves whenever any other connection, in this process or any
+//! other (another instance, the CLI), has committed, and on a move it empties its cache. These
+//! connections never write, so every commit anywhere moves it: a revocation, a suspension or a
+//! consent change committed before a lookup starts is seen by that lookup, exactly as without
+//! the cache. What the cache saves is the query (a joined, indexed read of a few b-trees) when
+//! nothing at all was committed in between, which is what an introspection-heavy load looks like
+//! between writes.
 //!
 //! Writes, transactions and everything else still go through sqlx, and PostgreSQL is untouched:
 //! on PostgreSQL the same functions use the pipelined connections or the pool (`fast::rows`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::store::rows::RowSource;
@@ -21,9 +32,36 @@ use crate::store::rows::RowSource;
 /// How many idle connections are kept; more can be open briefly under load.
 const KEEP_IDLE: usize = 8;
 
+/// How many lookups one connection keeps the rows of; a full cache is emptied (so memory stays
+/// bounded, at a few MiB per connection, whatever tokens are presented).
+const CACHED_LOOKUPS: usize = 2048;
+
 pub struct DirectReads {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
+    /// Lookups answered from a connection's cache.
+    hits: std::sync::atomic::AtomicU64,
+}
+
+/// A lookup: its query (a `'static` text, known by its address and length) and its parameters.
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    sql: (usize, usize),
+    params: Vec<String>,
+}
+
+/// One connection and the rows of its lookups since the database last changed.
+struct Reader {
+    conn: Connection,
+    /// `PRAGMA data_version` when `cache` was last known to be current.
+    version: Option<i64>,
+    cache: HashMap<Key, Arc<Vec<CachedRow>>>,
+}
+
+/// A row of a cached lookup: its columns' names and values, as SQLite returned them.
+pub struct CachedRow {
+    names: Arc<[String]>,
+    values: Vec<Value>,
 }
 
 impl std::fmt::Debug for DirectReads {
@@ -45,10 +83,11 @@ impl DirectReads {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            hits: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    fn open(&self) -> rusqlite::Result<Connection> {
+    fn open(&self) -> rusqlite::Result<Reader> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -57,7 +96,11 @@ impl DirectReads {
         conn.pragma_update(None, "query_only", true)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(conn)
+        Ok(Reader {
+            conn,
+            version: None,
+            cache: HashMap::new(),
+        })
     }
 
     /// Runs `f` on an idle connection (opening one if none is idle), on this thread.
@@ -65,12 +108,42 @@ impl DirectReads {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, sqlx::Error> {
+        self.with_reader(|r| f(&r.conn))
+    }
+
+    /// The rows of `sql` with `$1`, `$2`… bound to `params`, each decoded by `decode`: from this
+    /// connection's cache when no commit has been made anywhere since they were read, otherwise
+    /// read now (and kept).
+    pub fn rows<T>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        decode: impl Fn(&CachedRow) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        self.with_reader(|r| {
+            let (rows, hit) = r.lookup(sql, params)?;
+            if hit {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// How many lookups a connection's cache has answered.
+    pub fn cache_hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut Reader) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
+        let mut conn = match idle {
             Some(conn) => conn,
             None => self.open().map_err(driver_error)?,
         };
-        let result = f(&conn);
+        let result = f(&mut conn);
         // A connection whose statement failed for a reason other than the query's own (the file
         // went away, I/O error) is dropped rather than reused.
         let healthy = match &result {
@@ -91,6 +164,111 @@ impl DirectReads {
             }
         }
         result.map_err(driver_error)
+    }
+}
+
+impl Reader {
+    /// Empties the cache if anything was committed since it was last current. The version is
+    /// read before the lookup that follows, so rows read after a commit it missed are kept under
+    /// the older version and dropped at the next check: never kept past a commit.
+    fn check_version(&mut self) -> rusqlite::Result<()> {
+        let now: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if self.version != Some(now) {
+            self.cache.clear();
+            self.version = Some(now);
+        }
+        Ok(())
+    }
+
+    /// The rows, and whether they came from the cache.
+    fn lookup(
+        &mut self,
+        sql: &'static str,
+        params: &[&str],
+    ) -> rusqlite::Result<(Arc<Vec<CachedRow>>, bool)> {
+        self.check_version()?;
+        let key = Key {
+            sql: (sql.as_ptr() as usize, sql.len()),
+            params: params.iter().map(|p| (*p).to_string()).collect(),
+        };
+        if let Some(rows) = self.cache.get(&key) {
+            return Ok((rows.clone(), true));
+        }
+        let named: Vec<(&str, &dyn rusqlite::ToSql)> = super::PARAM_NAMES
+            .iter()
+            .zip(params)
+            .map(|(name, p)| (*name, p as &dyn rusqlite::ToSql))
+            .collect();
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let names: Arc<[String]> = statement
+            .column_names()
+            .iter()
+            .map(|n| (*n).to_string())
+            .collect();
+        let count = names.len();
+        let rows = statement
+            .query_map(named.as_slice(), |r| {
+                let values = (0..count)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(CachedRow {
+                    names: names.clone(),
+                    values,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(statement);
+        let rows = Arc::new(rows);
+        if self.cache.len() >= CACHED_LOOKUPS {
+            self.cache.clear();
+        }
+        self.cache.insert(key, rows.clone());
+        Ok((rows, false))
+    }
+}
+
+impl RowSource for CachedRow {
+    type Error = rusqlite::Error;
+
+    fn column_name(&self, i: usize) -> Option<&str> {
+        self.names.get(i).map(String::as_str)
+    }
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        match self.values.get(i) {
+            Some(Value::Text(s)) => Ok(Some(s.clone())),
+            Some(Value::Null) => Ok(None),
+            Some(other) => Err(rusqlite::Error::InvalidColumnType(
+                i,
+                self.column_name(i).unwrap_or("?").to_string(),
+                other.data_type(),
+            )),
+            None => Err(rusqlite::Error::InvalidColumnIndex(i)),
+        }
+    }
+
+    fn int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        match self.values.get(i) {
+            Some(Value::Integer(v)) => Ok(Some(*v)),
+            Some(Value::Null) => Ok(None),
+            Some(other) => Err(rusqlite::Error::InvalidColumnType(
+                i,
+                self.column_name(i).unwrap_or("?").to_string(),
+                other.data_type(),
+            )),
+            None => Err(rusqlite::Error::InvalidColumnIndex(i)),
+        }
+    }
+
+    fn unexpected_null(&self, i: usize) -> rusqlite::Error {
+        rusqlite::Error::InvalidColumnType(
+            i,
+            self.column_name(i).unwrap_or("?").to_string(),
+            rusqlite::types::Type::Null,
+        )
     }
 }
 
@@ -179,5 +357,92 @@ mod tests {
         let write = reads.read(|c| c.execute("INSERT INTO t VALUES (2)", []));
         assert!(write.is_err(), "direct connections are query_only");
         assert_eq!(count(&reads), 1);
+    }
+
+    const LOOKUP: &str = "SELECT v, name FROM t WHERE id = $1";
+
+    fn lookup(reads: &DirectReads, id: &str) -> Vec<(i64, Option<String>)> {
+        reads
+            .rows(LOOKUP, &[id], |r| Ok((r.int(0)?.unwrap(), r.text(1)?)))
+            .expect("lookup")
+    }
+
+    #[test]
+    fn cached_rows_are_kept_only_until_anything_is_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (id TEXT PRIMARY KEY, v INTEGER, name TEXT);
+                 CREATE TABLE other (x INTEGER);
+                 INSERT INTO t VALUES ('a', 1, 'one'), ('b', 2, NULL);",
+            )
+            .expect("schema");
+        let reads = DirectReads::new(path.clone());
+        assert_eq!(lookup(&reads, "a"), vec![(1, Some("one".into()))]);
+        assert_eq!(lookup(&reads, "b"), vec![(2, None)]);
+        assert_eq!(lookup(&reads, "z"), vec![]);
+        assert_eq!(reads.cache_hits(), 0);
+        assert_eq!(lookup(&reads, "a"), vec![(1, Some("one".into()))]);
+        assert_eq!(lookup(&reads, "z"), vec![]);
+        assert_eq!(reads.cache_hits(), 2, "unchanged: answered from the cache");
+
+        // A commit by another connection is seen by the very next lookup, even one of rows it
+        // did not touch being cached (any commit empties the cache).
+        writer
+            .execute("UPDATE t SET v = 10 WHERE id = 'a'", [])
+            .expect("update");
+        assert_eq!(lookup(&reads, "a"), vec![(10, Some("one".into()))]);
+        writer
+            .execute("INSERT INTO t VALUES ('z', 26, 'zed')", [])
+            .expect("insert");
+        assert_eq!(lookup(&reads, "z"), vec![(26, Some("zed".into()))]);
+        writer
+            .execute("INSERT INTO other VALUES (1)", [])
+            .expect("other");
+        assert_eq!(lookup(&reads, "b"), vec![(2, None)]);
+        assert_eq!(
+            reads.cache_hits(),
+            2,
+            "every lookup after a commit was read again"
+        );
+
+        // A second writer (as another process would be) moves it too; a transaction still open
+        // does not, and its commit does.
+        let second = Connection::open(&path).expect("second");
+        second
+            .execute("DELETE FROM t WHERE id = 'b'", [])
+            .expect("delete");
+        assert_eq!(lookup(&reads, "b"), vec![]);
+        second
+            .execute_batch("BEGIN; UPDATE t SET v = 11 WHERE id = 'a';")
+            .expect("begin");
+        assert_eq!(lookup(&reads, "a"), vec![(10, Some("one".into()))]);
+        second.execute_batch("COMMIT").expect("commit");
+        assert_eq!(lookup(&reads, "a"), vec![(11, Some("one".into()))]);
+    }
+
+    #[test]
+    fn a_full_cache_is_emptied_and_keeps_answering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (id TEXT PRIMARY KEY, v INTEGER, name TEXT);
+                 INSERT INTO t VALUES ('a', 1, 'one');",
+            )
+            .expect("schema");
+        let reads = DirectReads::new(path);
+        for i in 0..CACHED_LOOKUPS + 10 {
+            assert_eq!(lookup(&reads, &format!("missing-{i}")), vec![]);
+        }
+        let idle = reads.idle.lock().unwrap();
+        assert!(idle.iter().all(|r| r.cache.len() <= CACHED_LOOKUPS));
+        drop(idle);
+        assert_eq!(lookup(&reads, "a"), vec![(1, Some("one".into()))]);
     }
 }

@@ -2,7 +2,8 @@
 //! that use them (`apps::by_client_id`, `tokens::status`, `tokens::resource_server_and_status`,
 //! and the token writer that `tokens::insert_many` serves): callers never pick a path.
 //!
-//! - [`direct`]: SQLite reads on the calling thread, through rusqlite.
+//! - [`direct`]: SQLite reads on the calling thread, through rusqlite, each connection keeping
+//!   its lookups' rows until anything is committed anywhere (`PRAGMA data_version`).
 //! - [`pipeline`]: PostgreSQL reads over a few shared, pipelined tokio-postgres connections.
 //! - [`token_writer`]: group commit of issued access tokens, inline through rusqlite on SQLite.
 //!
@@ -48,16 +49,7 @@ pub(crate) async fn rows<T: HotRow>(
         )));
     }
     if let Some(direct) = &db.direct {
-        return direct.read(|c| {
-            let named: Vec<(&str, &dyn rusqlite::ToSql)> = PARAM_NAMES
-                .iter()
-                .zip(params)
-                .map(|(name, p)| (*name, p as &dyn rusqlite::ToSql))
-                .collect();
-            c.prepare_cached(sql)?
-                .query_map(named.as_slice(), |r| T::read(r))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        });
+        return direct.rows(sql, params, |r| T::read(r));
     }
     if let Some(pipeline) = &db.pipeline {
         let answer = match batch {
