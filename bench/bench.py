@@ -497,6 +497,11 @@ def cmd_report(rawdir, out, meta_path):
     if failures:
         lines += ["", "## Failed cases", ""] + [f"- {f}" for f in failures]
 
+    # The sections written by hand about one issue's work ("## Issue N: ...") stay, in order.
+    kept = issue_sections(out_before)
+    if kept:
+        lines += ["", kept.rstrip("\n")]
+
     lines += ["", "## Every run", "",
               "Other load: CPU used by processes outside the bench during the run, in % of one "
               "core.", "",
@@ -516,6 +521,18 @@ def cmd_report(rawdir, out, meta_path):
 
 
 GROWTH_HEADER = "## How cost grows"
+
+
+def issue_sections(text):
+    """The report's sections headed "## Issue ...", each up to the next "## " heading: notes
+    written by hand about one issue's measurements, kept when run.sh rewrites the report."""
+    kept, keeping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            keeping = line.startswith("## Issue ")
+        if keeping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def growth_section(text):
