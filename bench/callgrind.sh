@@ -4,7 +4,7 @@
 # machine is doing: the same binary and requests give the same total, so two builds can be
 # compared on a busy machine, to the function.
 #
-#   bash bench/callgrind.sh BIN [discovery|introspection|client_credentials] [N]
+#   bash bench/callgrind.sh BIN [discovery|introspection|introspection_self|client_credentials] [N]
 #
 # BIN is a release binary (build one with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for
 # function names). Seeds a fresh SQLite database like run.sh, starts BIN under callgrind with
@@ -39,10 +39,11 @@ ONYX_BIND="127.0.0.1:$PORT" ONYX_ISSUER="$URL" valgrind --tool=callgrind --instr
 pid=$!
 python3 "$here/bench.py" wait "$URL/healthz" 120
 token=""
-if [ "$CASE" = introspection ]; then
+if [ "$CASE" = introspection ] || [ "$CASE" = introspection_self ]; then
   mkdir -p "$work/pools"
   eval "$(python3 "$here/bench.py" tokens "$URL" "$work/seed.env" "$work/pools" 1 1)"
   token="$ONYX_AT"
+  [ "$CASE" = introspection_self ] && token="$ONYX_SELF_AT"
 fi
 
 # One keep-alive connection, as wrk's; instrumentation is switched on after the warm-up.
@@ -57,6 +58,11 @@ elif case == "introspection":
     req = ("POST", "/introspect", "token=" + os.environ["TOKEN"] + "&token_type_hint=access_token",
            {"Content-Type": "application/x-www-form-urlencoded",
             "Authorization": "Basic " + os.environ["RS_BASIC"]})
+elif case == "introspection_self":
+    # The app introspecting its own token, with its own credentials.
+    req = ("POST", "/introspect", "token=" + os.environ["TOKEN"] + "&token_type_hint=access_token",
+           {"Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "Basic " + os.environ["APP_BASIC"]})
 elif case == "client_credentials":
     req = ("POST", "/token", "grant_type=client_credentials&scope=grants%3Aread",
            {"Content-Type": "application/x-www-form-urlencoded",
@@ -68,7 +74,7 @@ def send(k):
         conn.request(req[0], req[1], body=req[2], headers=req[3])
         r = conn.getresponse()
         body = r.read()
-        if r.status != 200 or (case == "introspection" and b'"active":true' not in body):
+        if r.status != 200 or (case.startswith("introspection") and b'"active":true' not in body):
             raise SystemExit(f"unexpected answer {r.status}: {body[:200]!r}")
 send(200)
 subprocess.run(["callgrind_control", "--instr=on", os.environ["PID"]], check=True,
