@@ -38,9 +38,11 @@ const GENERATION: &str = "SELECT generation FROM key_generation WHERE id = 1";
 /// every request that signs or publishes keys makes it.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn generation(db: &Db) -> Result<i64, sqlx::Error> {
-    let rows = fast::rows::<GenerationRow>(db, GENERATION, None, &[]).await?;
-    rows.first()
-        .map(|r| r.0)
+    fn first(rows: Vec<GenerationRow>) -> Option<i64> {
+        rows.first().map(|r| r.0)
+    }
+    fast::rows_then(db, GENERATION, None, &[], first)
+        .await?
         .ok_or_else(|| sqlx::Error::Protocol("the key_generation row is missing".into()))
 }
 

@@ -489,9 +489,7 @@ pub async fn status(db: &Db, token: &Lookup) -> Result<Option<TokenStatus>, sqlx
     if token.jti.is_empty() {
         return Ok(None);
     }
-    let rows: Vec<StatusRow> =
-        fast::rows(db, status_sql(), None, &[&token.jti, &token.hash]).await?;
-    Ok(fold(rows))
+    fast::rows_then(db, status_sql(), None, &[&token.jti, &token.hash], fold).await
 }
 
 /// Revokes every access and refresh token of a family (all descended from one authorization
@@ -621,26 +619,28 @@ pub async fn resource_server_and_status(
     token: &Lookup,
 ) -> Result<Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)>, sqlx::Error> {
     // (A token that is not a JWT binds an empty `jti`, which no row has.)
-    let rows: Vec<CallerRow> = fast::rows(
+    fast::rows_then(
         db,
         caller_and_token_sql(),
         Some(caller_and_token_batch_sql()),
         &[rs_client_id, &token.jti, &token.hash],
+        caller_and_status,
     )
-    .await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
+    .await
+}
+
+/// The resource server and the token's status, from the rows of `caller_and_token_sql`.
+fn caller_and_status(
+    rows: Vec<CallerRow>,
+) -> Option<(super::resource_servers::ResourceServer, Option<TokenStatus>)> {
+    let first = rows.first()?;
     let rs = super::resource_servers::ResourceServer {
         client_id: first.rs_client_id.clone(),
         name: first.rs_name.clone(),
         audience: first.rs_audience.clone(),
         secret_hash: super::apps::SecretHash::stored(first.rs_secret_hash.clone()),
     };
-    Ok(Some((
-        rs,
-        fold(rows.into_iter().map(|r| r.status).collect()),
-    )))
+    Some((rs, fold(rows.into_iter().map(|r| r.status).collect())))
 }
 
 #[cfg(test)]

@@ -553,11 +553,10 @@ impl HotRow for AppRow {
 /// next request (on SQLite, from a cache that any commit anywhere empties: `fast::direct`).
 #[tracing::instrument(level = "debug", skip(db))]
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<App>, sqlx::Error> {
-    let row = fast::rows::<AppRow>(db, BY_CLIENT_ID, None, &[client_id])
-        .await?
-        .into_iter()
-        .next();
-    Ok(row.map(App::from))
+    fn first(rows: Vec<AppRow>) -> Option<App> {
+        rows.into_iter().next().map(App::from)
+    }
+    fast::rows_then(db, BY_CLIENT_ID, None, &[client_id], first).await
 }
 
 /// Sets an app's DPoP requirements: bound access tokens (`dpop_bound_access_tokens`), and

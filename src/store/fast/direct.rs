@@ -6,26 +6,27 @@
 //! request path therefore read the SQLite file directly on the calling thread, through a small
 //! set of `query_only` connections.
 //!
-//! Each connection keeps the rows of its recent lookups ([`DirectReads::rows`]), and keeps them
-//! only while the database is unchanged: before every lookup it asks SQLite for
+//! Each connection keeps what its recent lookups made of their rows ([`DirectReads::cached`]:
+//! the decoded app, the token's status), and keeps it only while the database is unchanged: before every lookup it asks SQLite for
 //! `PRAGMA data_version`, which moves whenever any other connection, in this process or any
 //! other (another instance, the CLI), has committed, and on a move it empties its cache. These
 //! connections never write, so every commit anywhere moves it: a revocation, a suspension or a
 //! consent change committed before a lookup starts is seen by that lookup, exactly as without
-//! the cache. What the cache saves is the query (a joined, indexed read of a few b-trees) when
-//! nothing at all was committed in between, which is what an introspection-heavy load looks like
+//! the cache. What the cache saves is the query (a joined, indexed read of a few b-trees) and the
+//! decoding of its rows (an app's JSON columns among them) when nothing at all was committed in
+//! between, which is what an introspection-heavy load looks like
 //! between writes.
 //!
 //! Writes, transactions and everything else still go through sqlx, and PostgreSQL is untouched:
 //! on PostgreSQL the same functions use the pipelined connections or the pool (`fast::rows`).
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Rows};
 
 use crate::store::rows::RowSource;
 
@@ -43,25 +44,21 @@ pub struct DirectReads {
     hits: std::sync::atomic::AtomicU64,
 }
 
-/// A lookup: its query (a `'static` text, known by its address and length) and its parameters.
+/// A lookup: its query (a `'static` text, known by its address and length), what its rows are
+/// made into (the type, and the function's address), and its parameters.
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
     sql: (usize, usize),
+    made: (TypeId, usize),
     params: Vec<String>,
 }
 
-/// One connection and the rows of its lookups since the database last changed.
+/// One connection and what its lookups made of their rows since the database last changed.
 struct Reader {
     conn: Connection,
     /// `PRAGMA data_version` when `cache` was last known to be current.
     version: Option<i64>,
-    cache: HashMap<Key, Arc<Vec<CachedRow>>>,
-}
-
-/// A row of a cached lookup: its columns' names and values, as SQLite returned them.
-pub struct CachedRow {
-    names: Arc<[String]>,
-    values: Vec<Value>,
+    cache: HashMap<Key, Arc<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for DirectReads {
@@ -111,21 +108,23 @@ impl DirectReads {
         self.with_reader(|r| f(&r.conn))
     }
 
-    /// The rows of `sql` with `$1`, `$2`… bound to `params`, each decoded by `decode`: from this
-    /// connection's cache when no commit has been made anywhere since they were read, otherwise
-    /// read now (and kept).
-    pub fn rows<T>(
+    /// What `make` makes of the rows of `sql` with `$1`, `$2`… bound to `params`: from this
+    /// connection's cache when no commit has been made anywhere since it was made, otherwise
+    /// made now (and kept). `made` names what `make` does (a function's address): lookups of one
+    /// query made into the same type by different functions are kept apart.
+    pub fn cached<V: Clone + Send + Sync + 'static>(
         &self,
         sql: &'static str,
         params: &[&str],
-        decode: impl Fn(&CachedRow) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, sqlx::Error> {
+        made: usize,
+        make: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<V>,
+    ) -> Result<V, sqlx::Error> {
         self.with_reader(|r| {
-            let (rows, hit) = r.lookup(sql, params)?;
+            let (value, hit) = r.lookup(sql, params, made, make)?;
             if hit {
                 self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            rows.iter().map(decode).collect()
+            Ok(value)
         })
     }
 
@@ -183,19 +182,22 @@ impl Reader {
         Ok(())
     }
 
-    /// The rows, and whether they came from the cache.
-    fn lookup(
+    /// The value, and whether it came from the cache.
+    fn lookup<V: Clone + Send + Sync + 'static>(
         &mut self,
         sql: &'static str,
         params: &[&str],
-    ) -> rusqlite::Result<(Arc<Vec<CachedRow>>, bool)> {
+        made: usize,
+        make: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<V>,
+    ) -> rusqlite::Result<(V, bool)> {
         self.check_version()?;
         let key = Key {
             sql: (sql.as_ptr() as usize, sql.len()),
+            made: (TypeId::of::<V>(), made),
             params: params.iter().map(|p| (*p).to_string()).collect(),
         };
-        if let Some(rows) = self.cache.get(&key) {
-            return Ok((rows.clone(), true));
+        if let Some(value) = self.cache.get(&key).and_then(|v| v.downcast_ref::<V>()) {
+            return Ok((value.clone(), true));
         }
         let named: Vec<(&str, &dyn rusqlite::ToSql)> = super::PARAM_NAMES
             .iter()
@@ -203,72 +205,15 @@ impl Reader {
             .map(|(name, p)| (*name, p as &dyn rusqlite::ToSql))
             .collect();
         let mut statement = self.conn.prepare_cached(sql)?;
-        let names: Arc<[String]> = statement
-            .column_names()
-            .iter()
-            .map(|n| (*n).to_string())
-            .collect();
-        let count = names.len();
-        let rows = statement
-            .query_map(named.as_slice(), |r| {
-                let values = (0..count)
-                    .map(|i| r.get::<_, Value>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(CachedRow {
-                    names: names.clone(),
-                    values,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut rows = statement.query(named.as_slice())?;
+        let value = make(&mut rows)?;
+        drop(rows);
         drop(statement);
-        let rows = Arc::new(rows);
         if self.cache.len() >= CACHED_LOOKUPS {
             self.cache.clear();
         }
-        self.cache.insert(key, rows.clone());
-        Ok((rows, false))
-    }
-}
-
-impl RowSource for CachedRow {
-    type Error = rusqlite::Error;
-
-    fn column_name(&self, i: usize) -> Option<&str> {
-        self.names.get(i).map(String::as_str)
-    }
-
-    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
-        match self.values.get(i) {
-            Some(Value::Text(s)) => Ok(Some(s.clone())),
-            Some(Value::Null) => Ok(None),
-            Some(other) => Err(rusqlite::Error::InvalidColumnType(
-                i,
-                self.column_name(i).unwrap_or("?").to_string(),
-                other.data_type(),
-            )),
-            None => Err(rusqlite::Error::InvalidColumnIndex(i)),
-        }
-    }
-
-    fn int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
-        match self.values.get(i) {
-            Some(Value::Integer(v)) => Ok(Some(*v)),
-            Some(Value::Null) => Ok(None),
-            Some(other) => Err(rusqlite::Error::InvalidColumnType(
-                i,
-                self.column_name(i).unwrap_or("?").to_string(),
-                other.data_type(),
-            )),
-            None => Err(rusqlite::Error::InvalidColumnIndex(i)),
-        }
-    }
-
-    fn unexpected_null(&self, i: usize) -> rusqlite::Error {
-        rusqlite::Error::InvalidColumnType(
-            i,
-            self.column_name(i).unwrap_or("?").to_string(),
-            rusqlite::types::Type::Null,
-        )
+        self.cache.insert(key, Arc::new(value.clone()));
+        Ok((value, false))
     }
 }
 
@@ -363,7 +308,13 @@ mod tests {
 
     fn lookup(reads: &DirectReads, id: &str) -> Vec<(i64, Option<String>)> {
         reads
-            .rows(LOOKUP, &[id], |r| Ok((r.int(0)?.unwrap(), r.text(1)?)))
+            .cached(LOOKUP, &[id], 0, |rows| {
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push((r.get(0)?, r.get(1)?));
+                }
+                Ok(out)
+            })
             .expect("lookup")
     }
 
@@ -388,6 +339,18 @@ mod tests {
         assert_eq!(lookup(&reads, "a"), vec![(1, Some("one".into()))]);
         assert_eq!(lookup(&reads, "z"), vec![]);
         assert_eq!(reads.cache_hits(), 2, "unchanged: answered from the cache");
+        // The same lookup made into something else by another function is its own entry.
+        let count = reads
+            .cached(LOOKUP, &["a"], 1, |rows| {
+                let mut n = 0_i64;
+                while rows.next()?.is_some() {
+                    n += 1;
+                }
+                Ok(n)
+            })
+            .expect("count");
+        assert_eq!(count, 1);
+        assert_eq!(reads.cache_hits(), 2);
 
         // A commit by another connection is seen by the very next lookup, even one of rows it
         // did not touch being cached (any commit empties the cache).

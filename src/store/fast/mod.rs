@@ -32,16 +32,19 @@ pub(crate) trait HotRow: Sized + Send + Unpin {
 /// query may name them out of order).
 const PARAM_NAMES: [&str; 4] = ["$1", "$2", "$3", "$4"];
 
-/// The rows of one hot lookup, `sql` with `$1`, `$2`… bound to `params` in order: read directly
-/// on SQLite, on the pipelined connections on PostgreSQL, and through the pool when neither can
-/// serve. With `batch`, lookups waiting at the same moment on PostgreSQL go out as one statement
-/// (`Pipeline::batched_rows`), whose first column says which lookup a row answers.
-pub(crate) async fn rows<T: HotRow>(
+/// What `finish` makes of the rows of one hot lookup, `sql` with `$1`, `$2`… bound to
+/// `params` in order: read directly on SQLite (where the connection keeps what `finish` made
+/// until anything is committed anywhere: `direct`), on the pipelined connections on PostgreSQL,
+/// and through the pool when neither can serve. With `batch`, lookups waiting at the same moment
+/// on PostgreSQL go out as one statement (`Pipeline::batched_rows`), whose first column says
+/// which lookup a row answers. `finish` must depend on the rows alone.
+pub(crate) async fn rows_then<T: HotRow, V: Clone + Send + Sync + 'static>(
     db: &Db,
     sql: &'static str,
     batch: Option<&'static str>,
     params: &[&str],
-) -> Result<Vec<T>, sqlx::Error> {
+    finish: fn(Vec<T>) -> V,
+) -> Result<V, sqlx::Error> {
     if params.len() > PARAM_NAMES.len() {
         return Err(sqlx::Error::Protocol(format!(
             "a hot lookup takes at most {} parameters",
@@ -49,8 +52,25 @@ pub(crate) async fn rows<T: HotRow>(
         )));
     }
     if let Some(direct) = &db.direct {
-        return direct.rows(sql, params, |r| T::read(r));
+        return direct.cached(sql, params, finish as usize, |rows| {
+            let mut read = Vec::new();
+            while let Some(r) = rows.next()? {
+                read.push(T::read(r)?);
+            }
+            Ok(finish(read))
+        });
     }
+    rows(db, sql, batch, params).await.map(finish)
+}
+
+/// The rows of one hot lookup on PostgreSQL's pipelined connections or through the pool (the
+/// direct SQLite readers are `rows_then`'s).
+async fn rows<T: HotRow>(
+    db: &Db,
+    sql: &'static str,
+    batch: Option<&'static str>,
+    params: &[&str],
+) -> Result<Vec<T>, sqlx::Error> {
     if let Some(pipeline) = &db.pipeline {
         let answer = match batch {
             Some(batch_sql) => {
