@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fantoccini::{Client as Browser, Locator};
 use serde_json::Value;
@@ -205,12 +206,9 @@ async fn a_partner_takes_an_app_from_draft_to_production_in_the_consoles() {
         .goto(&app.url(&format!("/partner/apps/{client_id}/review")))
         .await
         .unwrap();
-    click(&owner, r#"form[action$="/submit"] button"#).await;
-    element(
-        &owner,
-        &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#),
-    )
-    .await;
+    // The review's steps are on the page only once it is submitted (the edit link, in the
+    // app's navigation, is there before the click's navigation ends).
+    click_then(&owner, r#"form[action$="/submit"] button"#, "#step-company").await;
     let v = api_app(&app, &p, &client_id).await;
     assert_eq!(step_state(&v, "company"), "pending", "submitted: {v}");
 
@@ -268,11 +266,22 @@ async fn a_partner_takes_an_app_from_draft_to_production_in_the_consoles() {
         .await
         .unwrap();
     click(&owner, r#"form[action$="/submit"] button"#).await;
-    element(
-        &owner,
-        &format!(r#"a[href="/partner/apps/{client_id}/edit"]"#),
-    )
+    // The click does not wait for its navigation: wait for the resubmission itself (the steps
+    // are on the page before and after it), which the audit log records.
+    let resubmitted = crate::support::wait::until(Duration::from_millis(50), || async {
+        let (_, log) = partner_api::get(
+            &app,
+            &format!("/api/v1/operator/audit?client_id={client_id}"),
+            &p.op_key,
+        )
+        .await;
+        log["entries"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["action"] == "review.resubmitted"))
+            .then_some(())
+    })
     .await;
+    assert!(resubmitted.is_some(), "the draft was resubmitted");
     let v = api_app(&app, &p, &client_id).await;
     assert_eq!(
         v["draft"]["scopes"],
