@@ -318,19 +318,25 @@ mod tests {
             .expect("lookup")
     }
 
-    #[test]
-    fn cached_rows_are_kept_only_until_anything_is_committed() {
+    /// A WAL database with table `t` holding `rows` (SQL values), and a writer on it.
+    fn database(rows: &str) -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
         let writer = Connection::open(&path).expect("open");
         writer
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL;
                  CREATE TABLE t (id TEXT PRIMARY KEY, v INTEGER, name TEXT);
                  CREATE TABLE other (x INTEGER);
-                 INSERT INTO t VALUES ('a', 1, 'one'), ('b', 2, NULL);",
-            )
+                 INSERT INTO t VALUES {rows};"
+            ))
             .expect("schema");
+        (dir, path, writer)
+    }
+
+    #[test]
+    fn cached_rows_are_kept_only_until_anything_is_committed() {
+        let (_dir, path, writer) = database("('a', 1, 'one'), ('b', 2, NULL)");
         let reads = DirectReads::new(path.clone());
         assert_eq!(lookup(&reads, "a"), vec![(1, Some("one".into()))]);
         assert_eq!(lookup(&reads, "b"), vec![(2, None)]);
@@ -389,16 +395,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_is_emptied_and_keeps_answering() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).expect("open");
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 CREATE TABLE t (id TEXT PRIMARY KEY, v INTEGER, name TEXT);
-                 INSERT INTO t VALUES ('a', 1, 'one');",
-            )
-            .expect("schema");
+        let (_dir, path, _writer) = database("('a', 1, 'one')");
         let reads = DirectReads::new(path);
         for i in 0..CACHED_LOOKUPS + 10 {
             assert_eq!(lookup(&reads, &format!("missing-{i}")), vec![]);
