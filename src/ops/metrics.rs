@@ -8,10 +8,11 @@
 //! `/api/v1/apps/{client_id}`, never the path itself), methods, status codes and the names of a
 //! closed set (grant types, answers, decisions).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ::metrics::{Counter, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
+use ::metrics::{Counter, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -173,6 +174,10 @@ pub struct Metrics {
     login_failures: Counter,
     login_lockouts: Counter,
     consent: [Counter; 3],
+    /// The request series registered so far, by route template, method and status: a closed
+    /// set (routes are templates), so the handles are kept rather than looked up in the
+    /// recorder's registry, with its label vectors and key hashing, at every request.
+    requests: Mutex<HashMap<(SharedString, &'static str, u16), (Histogram, Counter)>>,
 }
 
 impl Metrics {
@@ -223,6 +228,7 @@ impl Metrics {
             login_failures,
             login_lockouts,
             consent,
+            requests: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,25 +239,43 @@ impl Metrics {
 
     /// One answered HTTP request.
     pub fn request(&self, route: SharedString, method: &'static str, status: u16, took: Duration) {
-        let method = Label::from_static_parts("method", method);
-        self.recorder
-            .register_histogram(
-                &Key::from_parts(
-                    HTTP_DURATION,
-                    vec![Label::new("route", route.clone()), method.clone()],
-                ),
-                &METADATA,
-            )
-            .record(took.as_secs_f64());
-        self.register_counter(
-            HTTP_REQUESTS,
-            vec![
-                Label::new("route", route),
-                method,
-                Label::from_static_parts("status", status_str(status)),
-            ],
-        )
-        .increment(1);
+        let key = (route, method, status);
+        let known = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let (histogram, counter) = match known {
+            Some(handles) => handles,
+            None => {
+                let (route, method, status) = key;
+                let method_label = Label::from_static_parts("method", method);
+                let histogram = self.recorder.register_histogram(
+                    &Key::from_parts(
+                        HTTP_DURATION,
+                        vec![Label::new("route", route.clone()), method_label.clone()],
+                    ),
+                    &METADATA,
+                );
+                let counter = self.register_counter(
+                    HTTP_REQUESTS,
+                    vec![
+                        Label::new("route", route.clone()),
+                        method_label,
+                        Label::from_static_parts("status", status_str(status)),
+                    ],
+                );
+                let handles = (histogram, counter);
+                self.requests
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((route, method, status), handles.clone());
+                handles
+            }
+        };
+        histogram.record(took.as_secs_f64());
+        counter.increment(1);
     }
 
     pub fn token_issued(&self, grant_type: GrantType) {
