@@ -177,8 +177,11 @@ pub struct Metrics {
     /// The request series registered so far, by route template, method and status: a closed
     /// set (routes are templates), so the handles are kept rather than looked up in the
     /// recorder's registry, with its label vectors and key hashing, at every request.
-    requests: Mutex<HashMap<(SharedString, &'static str, u16), (Histogram, Counter)>>,
+    requests: Mutex<HashMap<RequestSeries, (Histogram, Counter)>>,
 }
+
+/// A request series: route template, method and status.
+type RequestSeries = (SharedString, &'static str, u16);
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
