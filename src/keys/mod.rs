@@ -57,7 +57,10 @@ impl KeySet {
             .filter(|k| {
                 k.alg == alg && k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
             })
-            .max_by_key(|k| k.activates_at)
+            // The latest to activate. A rotation within the same second as the previous key's
+            // activation ties on `activates_at`: the newer key is the one the rotation left
+            // without a retirement time (it gave one to every key before it), so it wins.
+            .max_by_key(|k| (k.activates_at, k.retires_at.is_none(), k.retires_at))
             .cloned()
     }
 

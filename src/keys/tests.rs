@@ -169,6 +169,52 @@ async fn a_new_database_gets_one_key_per_algorithm_and_rotation_publishes_before
 }
 
 #[tokio::test]
+async fn a_rotation_in_the_same_second_as_the_last_one_signs_with_the_new_key() {
+    for t in databases().await {
+        let folder = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(&t.db, &kek(1), folder.path(), 1000)
+            .await
+            .unwrap();
+        let old = store
+            .current()
+            .await
+            .signer(Algorithm::ES256, 1000)
+            .unwrap();
+        // `keys rotate --now` in the second the first keys were made: both activate at 1000.
+        rotate(&t.db, &kek(1), folder.path(), 1000, 0, Retire::After(3600))
+            .await
+            .unwrap();
+        let set = store.current().await;
+        for alg in [Algorithm::ES256, Algorithm::RS256] {
+            let signer = set.signer(alg, 1000).unwrap();
+            assert!(
+                signer.retires_at.is_none(),
+                "{}: the new key signs",
+                t.backend
+            );
+        }
+        assert_ne!(set.signer(Algorithm::ES256, 1000).unwrap().kid, old.kid);
+        // Twice more in the same second: the newest signs each time.
+        for _ in 0..2 {
+            let before = store
+                .current()
+                .await
+                .signer(Algorithm::ES256, 1000)
+                .unwrap();
+            rotate(&t.db, &kek(1), folder.path(), 1000, 0, Retire::After(3600))
+                .await
+                .unwrap();
+            let now = store
+                .current()
+                .await
+                .signer(Algorithm::ES256, 1000)
+                .unwrap();
+            assert_ne!(now.kid, before.kid, "{}", t.backend);
+        }
+    }
+}
+
+#[tokio::test]
 async fn revoking_the_old_keys_takes_them_out_of_the_jwks_at_once() {
     for t in databases().await {
         let folder = tempfile::tempdir().unwrap();

@@ -37,8 +37,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::config::{Backend, DatabaseUrl};
-use fast::{direct, pipeline};
+use fast::{changes, direct, pipeline};
 
+pub use fast::changes::APPLICATION_NAME as CHANGE_LISTENER_NAME;
 pub use fast::token_writer::TokenWriter;
 
 pub type Pool = AnyPool;
@@ -61,6 +62,9 @@ pub struct Db {
     pub(in crate::store) direct: Option<Arc<direct::DirectReads>>,
     /// PostgreSQL only: pipelined connections for the same lookups (see `fast::pipeline`).
     pub(in crate::store) pipeline: Option<Arc<pipeline::Pipeline>>,
+    /// PostgreSQL only, with `pipeline`: what those lookups made of their rows, kept until a
+    /// change is committed anywhere (see `fast::changes`).
+    pub(in crate::store) changes: Option<Arc<changes::Changes>>,
     /// `DatabaseUrl::plain_sqlx`: no fast path at all, every query through sqlx.
     plain: bool,
     /// Hot lookups (those `direct` or `pipeline` can serve) that the pool answered.
@@ -138,6 +142,7 @@ impl Db {
                     backend,
                     direct,
                     pipeline: None,
+                    changes: None,
                     plain: url.plain_sqlx,
                     pool_lookups: Arc::default(),
                     waiting: Arc::default(),
@@ -172,12 +177,14 @@ impl Db {
                         }
                     }
                 };
+                let changes = pipeline.as_ref().map(|p| Arc::new(p.changes()));
                 Self {
                     writer: pool.clone(),
                     pool,
                     backend,
                     direct: None,
                     pipeline,
+                    changes,
                     plain: url.plain_sqlx,
                     pool_lookups: Arc::default(),
                     waiting: Arc::default(),
@@ -282,6 +289,12 @@ impl Db {
     /// `fast::direct`); `None` when they do not serve (PostgreSQL, or `plain_sqlx`).
     pub fn direct_cache_hits(&self) -> Option<u64> {
         self.direct.as_ref().map(|d| d.cache_hits())
+    }
+
+    /// How many hot lookups PostgreSQL's instance cache answered (see `fast::changes`); `None`
+    /// when it does not serve (SQLite, or `plain_sqlx`).
+    pub fn changes_cache_hits(&self) -> Option<u64> {
+        self.changes.as_ref().map(|c| c.hits())
     }
 
     /// How many hot lookups the pipelined PostgreSQL connections answered; `None` when there

@@ -34,6 +34,7 @@ mod framework_refusals;
 mod garbage;
 mod hardening;
 mod hardening_partner;
+mod hot_cache;
 mod instances;
 mod internal_addresses;
 mod json_bodies;

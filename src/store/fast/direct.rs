@@ -46,11 +46,22 @@ pub struct DirectReads {
 
 /// A lookup: its query (a `'static` text, known by its address and length), what its rows are
 /// made into (the type, and the function's address), and its parameters.
+/// (PostgreSQL's cache, `fast::changes`, keys its lookups the same way.)
 #[derive(PartialEq, Eq, Hash)]
-struct Key {
+pub(super) struct Key {
     sql: (usize, usize),
     made: (TypeId, usize),
     params: Vec<String>,
+}
+
+impl Key {
+    pub(super) fn new<V: 'static>(sql: &'static str, params: &[&str], made: usize) -> Self {
+        Self {
+            sql: (sql.as_ptr() as usize, sql.len()),
+            made: (TypeId::of::<V>(), made),
+            params: params.iter().map(|p| (*p).to_string()).collect(),
+        }
+    }
 }
 
 /// One connection and what its lookups made of their rows since the database last changed.
@@ -191,11 +202,7 @@ impl Reader {
         make: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<V>,
     ) -> rusqlite::Result<(V, bool)> {
         self.check_version()?;
-        let key = Key {
-            sql: (sql.as_ptr() as usize, sql.len()),
-            made: (TypeId::of::<V>(), made),
-            params: params.iter().map(|p| (*p).to_string()).collect(),
-        };
+        let key = Key::new::<V>(sql, params, made);
         if let Some(value) = self.cache.get(&key).and_then(|v| v.downcast_ref::<V>()) {
             return Ok((value.clone(), true));
         }

@@ -5,12 +5,15 @@
 //! - [`direct`]: SQLite reads on the calling thread, through rusqlite, each connection keeping
 //!   its lookups' rows until anything is committed anywhere (`PRAGMA data_version`).
 //! - [`pipeline`]: PostgreSQL reads over a few shared, pipelined tokio-postgres connections.
+//! - [`changes`]: on PostgreSQL, what those lookups made of their rows, kept until a change is
+//!   committed anywhere (migration 0019's notifications tell every instance).
 //! - [`token_writer`]: group commit of issued access tokens, inline through rusqlite on SQLite.
 //!
 //! Each falls back to sqlx's pool when it cannot serve, and `DatabaseUrl::plain_sqlx` turns all
 //! of them off, so that the tests cover that plain path too. Rows are decoded by one function
 //! per row type on every path (`store::rows`).
 
+pub mod changes;
 pub mod direct;
 pub mod pipeline;
 pub mod token_writer;
@@ -34,8 +37,9 @@ const PARAM_NAMES: [&str; 4] = ["$1", "$2", "$3", "$4"];
 
 /// What `finish` makes of the rows of one hot lookup, `sql` with `$1`, `$2`… bound to
 /// `params` in order: read directly on SQLite (where the connection keeps what `finish` made
-/// until anything is committed anywhere: `direct`), on the pipelined connections on PostgreSQL,
-/// and through the pool when neither can serve. With `batch`, lookups waiting at the same moment
+/// until anything is committed anywhere: `direct`), on the pipelined connections on PostgreSQL
+/// (where the instance keeps it until a change to a table the lookups read is committed
+/// anywhere: `changes`), and through the pool when neither can serve. With `batch`, lookups waiting at the same moment
 /// on PostgreSQL go out as one statement (`Pipeline::batched_rows`), whose first column says
 /// which lookup a row answers. `finish` must depend on the rows alone.
 pub(crate) async fn rows_then<T: HotRow, V: Clone + Send + Sync + 'static>(
@@ -59,6 +63,17 @@ pub(crate) async fn rows_then<T: HotRow, V: Clone + Send + Sync + 'static>(
             }
             Ok(finish(read))
         });
+    }
+    if let Some(changes) = &db.changes
+        && let Some(sequence) = changes.checked().await
+    {
+        let key = direct::Key::new::<V>(sql, params, finish as usize);
+        if let Some(value) = changes.get::<V>(&key, sequence) {
+            return Ok(value);
+        }
+        let value = rows(db, sql, batch, params).await.map(finish)?;
+        changes.keep(key, sequence, value.clone());
+        return Ok(value);
     }
     rows(db, sql, batch, params).await.map(finish)
 }

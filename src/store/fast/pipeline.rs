@@ -5,8 +5,8 @@
 //! the pool sends on every connection it takes back (PostgreSQL wakes up, answers, onyx-id
 //! wakes up), and a connection ran one query at a time. Here every request task sends its
 //! query on a shared connection at once: the queries go out together, the server reads them in
-//! one go and answers in order, and nothing is sent besides the queries. Nothing is cached:
-//! each lookup is a query, at the moment it is asked, on the database every instance shares.
+//! one go and answers in order, and nothing is sent besides the queries. (What the lookups make
+//! of the rows is kept by `fast::changes` until a change is committed anywhere.)
 //!
 //! The lookup every resource server makes on every request goes further
 //! ([`Pipeline::batched_rows`]): the lookups waiting at the same moment become one statement,
@@ -118,6 +118,12 @@ impl Pipeline {
             served: AtomicU64::new(0),
             batches: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The change listener for the same database, with the same connection settings (see
+    /// `fast::changes`).
+    pub fn changes(&self) -> super::changes::Changes {
+        super::changes::Changes::new(self.config.clone(), self.tls.clone())
     }
 
     async fn conn(&self) -> Result<Arc<Conn>, Unavailable> {
