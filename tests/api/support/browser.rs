@@ -114,12 +114,35 @@ pub async fn element(browser: &fantoccini::Client, css: &str) -> Element {
     }
 }
 
+/// Clicks the element `css` matches. An element found just before the page replaced it (a
+/// navigation or a redraw still under way) is stale: it is found again, a few times at most.
 pub async fn click(browser: &fantoccini::Client, css: &str) {
-    element(browser, css).await.click().await.unwrap();
+    for attempt in 1.. {
+        match element(browser, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if attempt < 5 && is_stale(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
 }
 
+/// Types into the element `css` matches (found again when stale, as in [`click`]).
 pub async fn type_into(browser: &fantoccini::Client, css: &str, text: &str) {
-    element(browser, css).await.send_keys(text).await.unwrap();
+    for attempt in 1.. {
+        match element(browser, css).await.send_keys(text).await {
+            Ok(()) => return,
+            Err(e) if attempt < 5 && is_stale(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("typing into {css}: {e}"),
+        }
+    }
+}
+
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    e.to_string().contains("stale element")
 }
 
 /// Screenshots of the page as it is, at a desktop (1280 px) and a phone (390 px) width, into
