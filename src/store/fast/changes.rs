@@ -11,14 +11,17 @@
 //!
 //! **Checked on the request.** A notification travels from the committing session to the
 //! listening one asynchronously, so on its own it could arrive after the next request. Before a
-//! lookup uses or keeps anything, it therefore waits for a check ([`Changes::checked`]): a
-//! trivial query on the listening session, sent after the lookup began. PostgreSQL answers a
-//! listening session's query only after the notifications already pending for it, so when the
-//! answer is in, every commit made anywhere before the lookup began has moved the sequence.
-//! Lookups waiting at the same moment share one check. A commit made a millisecond earlier, at
-//! any instance, by the CLI or the API, is therefore seen by the very next lookup. What the
-//! cache saves is the lookup's query and the decoding of its rows: the check is one round trip
-//! that PostgreSQL answers without reading a table.
+//! lookup uses a kept value, it therefore waits for a check ([`Changes::checked`]): a trivial
+//! query on the listening session, sent after the lookup began. PostgreSQL answers a listening
+//! session's query only after the notifications already pending for it, so when the answer is
+//! in, every commit made anywhere before the lookup began has moved the sequence. Lookups
+//! waiting at the same moment share one check. A commit made a millisecond earlier, at any
+//! instance, by the CLI or the API, is therefore seen by the very next lookup. A lookup that
+//! finds nothing kept reads the database at once, with no check, and keeps what it read under
+//! the sequence from before its query went out: a change its query missed moves the sequence
+//! when its notification arrives, and the next lookup's check sees that. What the cache saves is
+//! the lookup's query and the decoding of its rows: the check is one round trip that PostgreSQL
+//! answers without reading a table.
 //!
 //! A notification cannot be missed unseen: nothing is kept or used unless the session is
 //! connected and listening and the check answers within [`CHECK_TIMEOUT`]. When the session ends
@@ -110,15 +113,30 @@ impl Changes {
         }
     }
 
-    /// The sequence to use and keep a lookup's value under, once every change committed before
-    /// this call has been noted; `None` when that cannot be known (no session listens, or the
-    /// check did not answer in time): the lookup then reads the database and keeps nothing.
-    /// Starts the listening session on first use.
-    pub async fn checked(self: &Arc<Self>) -> Option<u64> {
+    /// The sequence now, while a session listens (`None` otherwise: then nothing is kept or
+    /// used). A value read by a query sent after this call may be kept under it: a change the
+    /// query did not see moves the sequence when its notification arrives, and a kept value is
+    /// used only once a check has shown the sequence unmoved ([`Changes::checked`]). Starts the
+    /// listening session on first use.
+    pub fn sequence_now(self: &Arc<Self>) -> Option<u64> {
         if !self.started.swap(true, Ordering::AcqRel) {
             let this = self.clone();
             tokio::spawn(async move { this.listen().await });
         }
+        self.listening
+            .load(Ordering::Acquire)
+            .then(|| self.sequence.load(Ordering::Acquire))
+    }
+
+    /// Whether a value is kept for `key` under `sequence` (using it needs a check first).
+    pub(super) fn holds(&self, key: &Key, sequence: u64) -> bool {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.sequence == sequence && kept.values.contains_key(key)
+    }
+
+    /// The sequence once every change committed before this call has been noted; `None` when
+    /// that cannot be known (no session listens, or the check did not answer in time).
+    pub async fn checked(self: &Arc<Self>) -> Option<u64> {
         if !self.listening.load(Ordering::Acquire) {
             return None;
         }

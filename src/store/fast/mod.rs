@@ -65,14 +65,23 @@ pub(crate) async fn rows_then<T: HotRow, V: Clone + Send + Sync + 'static>(
         });
     }
     if let Some(changes) = &db.changes
-        && let Some(sequence) = changes.checked().await
+        && let Some(sequence) = changes.sequence_now()
     {
         let key = direct::Key::new::<V>(sql, params, finish as usize);
-        if let Some(value) = changes.get::<V>(&key, sequence) {
+        // A kept value is used once a check shows that no change committed before now is
+        // pending (see `changes`).
+        if changes.holds(&key, sequence)
+            && changes.checked().await == Some(sequence)
+            && let Some(value) = changes.get::<V>(&key, sequence)
+        {
             return Ok(value);
         }
+        // Kept under the sequence from before the query goes out.
+        let before = changes.sequence_now();
         let value = rows(db, sql, batch, params).await.map(finish)?;
-        changes.keep(key, sequence, value.clone());
+        if let Some(sequence) = before {
+            changes.keep(key, sequence, value.clone());
+        }
         return Ok(value);
     }
     rows(db, sql, batch, params).await.map(finish)
