@@ -14,17 +14,16 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON access_tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON apps
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON grants
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON grant_scopes
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON resource_servers
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
-CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON key_generation
-    FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change();
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['access_tokens', 'apps', 'grants', 'grant_scopes', 'users',
+                             'resource_servers', 'key_generation']
+    LOOP
+        EXECUTE format(
+            'CREATE TRIGGER onyx_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I
+             FOR EACH STATEMENT EXECUTE FUNCTION onyx_note_change()', t);
+    END LOOP;
+END
+$$;

@@ -175,41 +175,25 @@ async fn a_rotation_in_the_same_second_as_the_last_one_signs_with_the_new_key() 
         let store = KeyStore::open(&t.db, &kek(1), folder.path(), 1000)
             .await
             .unwrap();
-        let old = store
+        let mut before = store
             .current()
             .await
             .signer(Algorithm::ES256, 1000)
             .unwrap();
-        // `keys rotate --now` in the second the first keys were made: both activate at 1000.
-        rotate(&t.db, &kek(1), folder.path(), 1000, 0, Retire::After(3600))
-            .await
-            .unwrap();
-        let set = store.current().await;
-        for alg in [Algorithm::ES256, Algorithm::RS256] {
-            let signer = set.signer(alg, 1000).unwrap();
-            assert!(
-                signer.retires_at.is_none(),
-                "{}: the new key signs",
-                t.backend
-            );
-        }
-        assert_ne!(set.signer(Algorithm::ES256, 1000).unwrap().kid, old.kid);
-        // Twice more in the same second: the newest signs each time.
-        for _ in 0..2 {
-            let before = store
-                .current()
-                .await
-                .signer(Algorithm::ES256, 1000)
-                .unwrap();
+        // `keys rotate --now` three times in the second the first keys were made: every key
+        // activates at 1000, and the newest signs each time.
+        for round in 1..=3 {
             rotate(&t.db, &kek(1), folder.path(), 1000, 0, Retire::After(3600))
                 .await
                 .unwrap();
-            let now = store
-                .current()
-                .await
-                .signer(Algorithm::ES256, 1000)
-                .unwrap();
-            assert_ne!(now.kid, before.kid, "{}", t.backend);
+            let set = store.current().await;
+            for alg in [Algorithm::ES256, Algorithm::RS256] {
+                let signer = set.signer(alg, 1000).unwrap();
+                assert!(signer.retires_at.is_none(), "{} round {round}", t.backend);
+            }
+            let now = set.signer(Algorithm::ES256, 1000).unwrap();
+            assert_ne!(now.kid, before.kid, "{} round {round}", t.backend);
+            before = now;
         }
     }
 }

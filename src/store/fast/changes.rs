@@ -140,7 +140,6 @@ impl Changes {
         if !self.listening.load(Ordering::Acquire) {
             return None;
         }
-        let before = self.sequence.load(Ordering::Acquire);
         // A check counted after this load is sent after it, so after this lookup began.
         let wanted = self.sent.load(Ordering::Acquire) + 1;
         let mut answered = self.answered.subscribe();
@@ -149,19 +148,14 @@ impl Changes {
         if !matches!(waited, Ok(Ok(_))) || !self.listening.load(Ordering::Acquire) {
             return None;
         }
-        // (A session that ended and started again in between moved the sequence: `before` only
-        // guards against reading a sequence from before a session that is no longer current.)
-        let now = self.sequence.load(Ordering::Acquire);
-        (now >= before).then_some(now)
+        Some(self.sequence.load(Ordering::Acquire))
     }
 
     /// The value kept for `key`, if it was read under `sequence` and nothing changed since.
     pub(super) fn get<V: Clone + 'static>(&self, key: &Key, sequence: u64) -> Option<V> {
-        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        // Values read under another sequence are never used (the next `keep` empties them).
         if kept.sequence != sequence || !self.unchanged_since(sequence) {
-            // Read under another sequence: none of it may be used any more.
-            kept.values.clear();
-            kept.sequence = sequence;
             return None;
         }
         let value = kept.values.get(key)?.downcast_ref::<V>()?.clone();
