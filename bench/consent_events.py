@@ -11,12 +11,13 @@ variants, on one server, runs interleaved:
 - without: the app has no enabled endpoint, so the enqueue is one query that finds no
   subscriber and writes nothing;
 - with: the app has one enabled endpoint subscribed to `consent.revoked` (a local receiver,
-  an asyncio server on core 1 that answers 204), so each change also writes the event and its
-  delivery, and the worker delivers them on the server's core meanwhile;
+  an asyncio server on core 1 that answers 204), so each change also writes the event's
+  outbox row, and the worker splits the rows into events and deliveries and delivers them on
+  the server's core meanwhile;
 - written: the same endpoint, but its URL is a port that never answers (a listener that
-  accepts nothing), so the worker has at most its 64 attempts in flight and does next to no
-  work: what remains is the cost of writing the event and its delivery. Its deliveries are
-  marked failed after the run.
+  accepts nothing), so the worker has at most its 64 attempts in flight and otherwise only
+  splits the outbox: what remains is the cost of writing the event (the outbox row, and its
+  split into the event and its delivery). Its deliveries are marked failed after the run.
 
 Seeding: bench.py's setup (user, app, resource server) and one real sign-in and consent make
 the template grant; it is then copied in SQL into a fresh pool of users with an active grant
@@ -91,6 +92,14 @@ def start_server(binary, env, log):
     return server
 
 
+def waiting(db, rows):
+    """COUNT(*) of `rows`; 0 for a table the binary does not have (the outbox before 0020)."""
+    try:
+        return int(db.scalar(f"SELECT COUNT(*) FROM {rows}"))
+    except Exception:  # noqa: BLE001 - an older schema
+        return 0
+
+
 def main():
     p = argparse.ArgumentParser(description="the cost of events on consent changes")
     p.add_argument("binary", nargs="?", default=os.path.join(HERE, "..", "target", "release", "onyx-id"))
@@ -160,7 +169,7 @@ def main():
                        f" WHERE id = '{endpoint}'")
             # No delivery of an earlier run is left for the worker.
             for _ in range(600):
-                if int(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'")) == 0:
+                if waiting(db, "webhook_deliveries WHERE state = 'pending'") + waiting(db, "webhook_outbox") == 0:
                     break
                 time.sleep(0.1)
             out = os.path.join(work, f"wrk-{tag}.txt")
@@ -170,6 +179,11 @@ def main():
                 "--latency", "-s", os.path.join(HERE, "grant_delete.lua"), BASE])
             r = bench.parse_wrk(out)
             if variant == "written":
+                # What is still in the outbox is split first (into deliveries that will hang).
+                for _ in range(600):
+                    if waiting(db, "webhook_outbox") == 0:
+                        break
+                    time.sleep(0.1)
                 db.execute("UPDATE webhook_deliveries SET state = 'failed'"
                            " WHERE state = 'pending' AND lease_owner IS NULL")
             left = int(db.scalar(f"SELECT COUNT(*) FROM grants WHERE id LIKE 'bg_{tag}_%'"

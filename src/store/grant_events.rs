@@ -86,8 +86,15 @@ type TargetRow = (
 /// The grant, its event sequence and last history entry, and the app's enabled endpoints.
 async fn target(tx: &mut Tx<'_>, grant_id: &str) -> Result<Target, sqlx::Error> {
     // The history subquery seeks `permission_history_by_user_app` (user, app, id): every entry
-    // of a grant carries the grant's user and app.
-    let rows: Vec<TargetRow> = sqlx::query_as(
+    // of a grant carries the grant's user and app. The grant's row is locked on PostgreSQL, so
+    // concurrent announcements of one grant are ordered and the sequence read here holds to
+    // the commit (on SQLite the transaction holds the database's write lock already).
+    let lock = if outbox::is_postgres(tx) {
+        "FOR UPDATE OF g"
+    } else {
+        ""
+    };
+    let rows: Vec<TargetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT g.user_id, g.client_id, g.event_sequence,
                 (SELECT MAX(h.id) FROM permission_history h
                  WHERE h.user_id = g.user_id AND h.client_id = g.client_id
@@ -95,8 +102,8 @@ async fn target(tx: &mut Tx<'_>, grant_id: &str) -> Result<Target, sqlx::Error> 
                 e.id, e.event_types
          FROM grants g
          LEFT JOIN webhook_endpoints e ON e.client_id = g.client_id AND e.state = 'enabled'
-         WHERE g.id = $1",
-    )
+         WHERE g.id = $1 {lock}"
+    )))
     .bind(grant_id)
     .fetch_all(&mut **tx)
     .await?;
@@ -121,9 +128,9 @@ async fn target(tx: &mut Tx<'_>, grant_id: &str) -> Result<Target, sqlx::Error> 
 /// `crate::webhooks::wake()` after the commit).
 ///
 /// Costs one query when no enabled endpoint of the app is subscribed to the change's types;
-/// otherwise the permissions are read, and the grant's next sequence number, the events and
-/// their deliveries are written in one round trip on SQLite (on PostgreSQL the sequence is
-/// taken first, with its row lock, then the rest in one statement).
+/// otherwise the permissions are read, and the grant's next sequence number and the events'
+/// outbox rows are written in one round trip. A caller with writes of its own still to make
+/// can [`prepare`] the events and write them in its own batch instead.
 ///
 /// `known` is the grant's permissions as the transaction has just left them, when the caller
 /// has them at hand (a revocation does): they are not read again.
@@ -136,8 +143,59 @@ pub async fn announce(
     now: Timestamp,
     known: Option<Vec<Permission>>,
 ) -> Result<bool, sqlx::Error> {
-    if changed.is_empty() {
+    let Some(a) = prepare(tx, grant_id, kind, changed, by, now, known).await? else {
         return Ok(false);
+    };
+    outbox::write_outbox(tx, Some((grant_id, a.sequence)), &a.outgoing(), now).await?;
+    a.written();
+    Ok(true)
+}
+
+/// The events of a grant change, made ready to write by [`prepare`]: the caller writes them
+/// ([`Announcement::outgoing`] into the outbox, and [`Announcement::sequence`] as the grant's
+/// `event_sequence`) in the same transaction, then calls [`Announcement::written`].
+pub struct Announcement {
+    /// The grant's next event sequence, carried by the events.
+    pub sequence: i64,
+    client_id: String,
+    /// Each event's id, type, body and endpoints.
+    events: Vec<(String, EventType, String, Vec<String>)>,
+}
+
+impl Announcement {
+    /// The events as the outbox takes them.
+    pub(in crate::store) fn outgoing(&self) -> Vec<outbox::Outgoing<'_>> {
+        self.events
+            .iter()
+            .map(|(id, t, body, to)| outbox::Outgoing {
+                event_id: id,
+                client_id: &self.client_id,
+                event_type: t.as_str(),
+                body,
+                endpoints: to,
+            })
+            .collect()
+    }
+
+    /// Counts the events as written (see `webhooks::Mark`); call once they are written.
+    pub(in crate::store) fn written(&self) {
+        crate::webhooks::note_enqueued(self.events.len());
+    }
+}
+
+/// The events a change to grant `grant_id` announces (see [`announce`]), read and built but
+/// not written; `None` when there is nothing to write.
+pub async fn prepare(
+    tx: &mut Tx<'_>,
+    grant_id: &str,
+    kind: Kind,
+    changed: &[String],
+    by: Actor,
+    now: Timestamp,
+    known: Option<Vec<Permission>>,
+) -> Result<Option<Announcement>, sqlx::Error> {
+    if changed.is_empty() {
+        return Ok(None);
     }
     let target = target(tx, grant_id).await?;
     // The types this change may be announced as (a decision's depend on its permissions).
@@ -152,7 +210,7 @@ pub async fn announce(
         Kind::Expired => &[EventType::ConsentExpired, EventType::PermissionExpired],
     };
     if !candidates.iter().any(|t| target.wants(*t)) {
-        return Ok(false);
+        return Ok(None);
     }
     let permissions = match known {
         Some(p) => p,
@@ -173,7 +231,7 @@ pub async fn announce(
     let consent_to = target.subscribers(consent_type);
     let per_scope_wanted = target.wants(per_scope_type);
     if consent_to.is_empty() && !per_scope_wanted {
-        return Ok(false);
+        return Ok(None);
     }
     let Target {
         user_id,
@@ -181,21 +239,8 @@ pub async fn announce(
         history_id,
         ..
     } = &target;
-    let postgres = outbox::is_postgres(tx);
-    let sequence = if postgres {
-        // The grant's row lock orders concurrent announcements of one grant.
-        sqlx::query_scalar(
-            "UPDATE grants SET event_sequence = event_sequence + 1 WHERE id = $1
-             RETURNING event_sequence",
-        )
-        .bind(grant_id)
-        .fetch_one(&mut **tx)
-        .await?
-    } else {
-        // SQLite: this transaction has written already, so it holds the database's write
-        // lock and the sequence read above cannot move under it.
-        target.sequence + 1
-    };
+    // The row read above is this transaction's until it commits (see `target`).
+    let sequence = target.sequence + 1;
     let history_id = history_id.map(|id| id.to_string()).unwrap_or_default();
     let actor = actor(by);
     // (the event, its type, its endpoints), in the order their ids are made.
@@ -259,31 +304,16 @@ pub async fn announce(
             events.push((Event::new(kind, now), event_type, to));
         }
     }
-    let ids: Vec<String> = events
-        .iter()
-        .map(|_| crate::webhooks::new_event_id())
-        .collect();
-    let bodies: Vec<String> = events.iter().map(|(e, _, _)| e.body()).collect();
-    let outgoing: Vec<outbox::Outgoing<'_>> = events
-        .iter()
-        .zip(&ids)
-        .zip(&bodies)
-        .map(|(((_, t, to), id), body)| outbox::Outgoing {
-            event_id: id,
-            event_type: t.as_str(),
-            body,
-            endpoints: to,
-        })
-        .collect();
-    let mut batch = outbox::Batch::new(tx);
-    if !postgres {
-        let (seq, id) = (batch.int(sequence), batch.text(grant_id));
-        batch.push(format!(
-            "UPDATE grants SET event_sequence = {seq} WHERE id = {id}"
-        ));
+    if events.is_empty() {
+        return Ok(None);
     }
-    batch.events(client_id, &outgoing, now);
-    batch.run(tx).await?;
-    crate::webhooks::note_enqueued(outgoing.len());
-    Ok(!outgoing.is_empty())
+    let events = events
+        .into_iter()
+        .map(|(e, t, to)| (crate::webhooks::new_event_id(), t, e.body(), to))
+        .collect();
+    Ok(Some(Announcement {
+        sequence,
+        client_id: client_id.clone(),
+        events,
+    }))
 }

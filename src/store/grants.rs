@@ -8,6 +8,7 @@
 use sqlx::FromRow;
 
 use super::grant_events as events;
+use super::webhooks::Batch;
 use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::{Reason, State, Stored};
@@ -482,18 +483,6 @@ pub async fn revoke_in(
             && p.stored.state == State::Granted
             && scopes.iter().any(|s| s == "offline_access")
     });
-    if offline_removed && !ended {
-        revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
-    }
-    if ended {
-        sqlx::query("UPDATE grants SET status = 'revoked', ended_reason = $1 WHERE id = $2")
-            .bind(reason.as_str())
-            .bind(grant_id)
-            .execute(&mut **tx)
-            .await?;
-        revoke_tokens(tx, "access_tokens", grant_id, now).await?;
-        revoke_tokens(tx, "refresh_tokens", grant_id, now).await?;
-    }
     // The permissions as the changes above left them, for the event (not read again).
     let now_perms = perms
         .into_iter()
@@ -506,7 +495,7 @@ pub async fn revoke_in(
             p
         })
         .collect();
-    events::announce(
+    let announcement = events::prepare(
         tx,
         grant_id,
         events::Kind::Revoked,
@@ -516,24 +505,42 @@ pub async fn revoke_in(
         Some(now_perms),
     )
     .await?;
+    // What is left, in one round trip: the grant ended, its tokens stopped, the events.
+    let outgoing = announcement.as_ref().map(|a| a.outgoing()).unwrap_or_default();
+    let mut batch = Batch::new(tx);
+    let id = batch.text(grant_id);
+    let mut sets = Vec::new();
+    if ended {
+        let why = batch.text(reason.as_str());
+        sets.push(format!("status = 'revoked', ended_reason = {why}"));
+    }
+    if let Some(a) = &announcement {
+        let seq = batch.int(a.sequence);
+        sets.push(format!("event_sequence = {seq}"));
+    }
+    if !sets.is_empty() {
+        batch.push(format!("UPDATE grants SET {} WHERE id = {id}", sets.join(", ")));
+    }
+    // Without "stay connected" the app may not refresh: its refresh tokens stop at once.
+    let tables: &[&str] = match (ended, offline_removed) {
+        (true, _) => &["access_tokens", "refresh_tokens"],
+        (false, true) => &["refresh_tokens"],
+        (false, false) => &[],
+    };
+    if !tables.is_empty() {
+        let at = batch.int(now);
+        for table in tables {
+            batch.push(format!(
+                "UPDATE {table} SET revoked_at = {at} WHERE grant_id = {id} AND revoked_at IS NULL"
+            ));
+        }
+    }
+    batch.outbox(&outgoing, now);
+    batch.run(tx).await?;
+    if let Some(a) = &announcement {
+        a.written();
+    }
     Ok(ended)
-}
-
-/// Revokes the grant's live tokens in `table` (`access_tokens` or `refresh_tokens`).
-async fn revoke_tokens(
-    tx: &mut Tx<'_>,
-    table: &'static str,
-    grant_id: &str,
-    now: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL"
-    )))
-    .bind(now)
-    .bind(grant_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Records the expiry of granted permissions whose time has come (their effective state is

@@ -243,10 +243,11 @@ pub fn subscribes(event_types: &str, event_type: &str) -> bool {
     event_types.contains(&format!("\"{event_type}\""))
 }
 
-/// An event to write into the outbox, with the endpoints it goes to.
+/// An event to write, with the endpoints it goes to.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
     pub event_id: &'a str,
+    pub client_id: &'a str,
     pub event_type: &'a str,
     /// The body, byte for byte as it will be signed and sent.
     pub body: &'a str,
@@ -299,20 +300,41 @@ impl<'a> Batch<'a> {
         self.parts.push(sql);
     }
 
-    /// Adds the events, and one delivery for each of their endpoints, due `now`. A
-    /// delivery's id is its event's and endpoint's ([`delivery_id`]), so it is written once.
-    pub(in crate::store) fn events(
-        &mut self,
-        client_id: &'a str,
-        events: &[Outgoing<'a>],
-        now: i64,
-    ) {
-        let (client, at) = (self.text(client_id), self.int(now));
+    /// Adds the events to the outbox ([`split_outbox`] makes their deliveries later): one
+    /// row each, the whole cost of an event to the change that causes it.
+    pub(in crate::store) fn outbox(&mut self, events: &[Outgoing<'a>], now: i64) {
+        if events.is_empty() {
+            return;
+        }
+        let at = self.int(now);
         let mut rows = Vec::new();
         for e in events {
             let row = format!(
-                "({}, {client}, {}, {}, {at})",
+                "({}, {}, {}, {}, {}, {at})",
                 self.text(e.event_id),
+                self.text(e.client_id),
+                self.text(e.event_type),
+                self.text(e.body),
+                self.arg(Arg::Owned(
+                    serde_json::to_string(e.endpoints).unwrap_or_else(|_| "[]".into())
+                ))
+            );
+            rows.push(row);
+        }
+        self.push(format!("{OUTBOX_ROW} {}", rows.join(", ")));
+    }
+
+    /// Adds the events, and one delivery for each of their endpoints, due `now`, past the
+    /// outbox. A delivery's id is its event's and endpoint's ([`delivery_id`]), so it is
+    /// written once.
+    fn events(&mut self, events: &[Outgoing<'a>], now: i64) {
+        let at = self.int(now);
+        let mut rows = Vec::new();
+        for e in events {
+            let row = format!(
+                "({}, {}, {}, {}, {at})",
+                self.text(e.event_id),
+                self.text(e.client_id),
                 self.text(e.event_type),
                 self.text(e.body)
             );
@@ -381,26 +403,193 @@ pub(in crate::store) fn is_postgres(tx: &Tx<'_>) -> bool {
     tx.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
 }
 
-/// Writes an event into the outbox with one delivery for each of `endpoints`, due now, in one
-/// round trip. A delivery's id is its event's and endpoint's, so it can be written only once.
+/// Writes an event with one delivery for each of `endpoints`, due now, in one round trip,
+/// past the outbox (a test event, whose delivery its caller names at once). A delivery's id
+/// is its event's and endpoint's, so it can be written only once.
 pub async fn insert_event(
     tx: &mut Tx<'_>,
-    event_id: &str,
-    client_id: &str,
-    event_type: &str,
-    body: &str,
-    endpoints: &[String],
+    event: &Outgoing<'_>,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
     let mut batch = Batch::new(tx);
-    let event = Outgoing {
-        event_id,
-        event_type,
-        body,
-        endpoints,
-    };
-    batch.events(client_id, std::slice::from_ref(&event), now);
+    batch.events(std::slice::from_ref(event), now);
     batch.run(tx).await
+}
+
+/// Writes an event into the outbox, in one statement: the worker's next [`split_outbox`]
+/// makes its deliveries.
+pub async fn insert_outbox(
+    tx: &mut Tx<'_>,
+    event: &Outgoing<'_>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    write_outbox(tx, None, std::slice::from_ref(event), now).await
+}
+
+const OUTBOX_ROW: &str = "INSERT INTO webhook_outbox
+     (event_id, client_id, type, body, endpoints, created_at) VALUES";
+
+/// Writes `events` into the outbox, and, when `grant` is given, sets that grant's event
+/// sequence (`(grant id, sequence)`), in one round trip. The usual case, one event, is one
+/// prepared statement of a fixed text; several events go through a [`Batch`].
+pub(in crate::store) async fn write_outbox(
+    tx: &mut Tx<'_>,
+    grant: Option<(&str, i64)>,
+    events: &[Outgoing<'_>],
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    let [event] = events else {
+        let mut batch = Batch::new(tx);
+        if let Some((grant_id, sequence)) = grant {
+            let (seq, id) = (batch.int(sequence), batch.text(grant_id));
+            batch.push(format!(
+                "UPDATE grants SET event_sequence = {seq} WHERE id = {id}"
+            ));
+        }
+        batch.outbox(events, now);
+        return batch.run(tx).await;
+    };
+    static WITH_GRANT: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    static ALONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let endpoints = serde_json::to_string(event.endpoints).unwrap_or_else(|_| "[]".into());
+    let query = match grant {
+        Some((grant_id, sequence)) => {
+            let [sqlite, postgres] = WITH_GRANT.get_or_init(|| {
+                let update = "UPDATE grants SET event_sequence = $1 WHERE id = $2";
+                let insert = format!("{OUTBOX_ROW} ($3, $4, $5, $6, $7, $8)");
+                [
+                    format!("{update};\n{insert}"),
+                    format!("WITH w0 AS ({update}) {insert}"),
+                ]
+            });
+            let sql = if is_postgres(tx) { postgres } else { sqlite };
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(sequence)
+                .bind(grant_id)
+        }
+        None => {
+            let sql = ALONE.get_or_init(|| format!("{OUTBOX_ROW} ($1, $2, $3, $4, $5, $6)"));
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        }
+    };
+    query
+        .bind(event.event_id)
+        .bind(event.client_id)
+        .bind(event.event_type)
+        .bind(event.body)
+        .bind(endpoints)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The outbox rows a split takes. SQLite (one writer): the oldest, as `seq <= $1`, the last
+/// one's `seq`, a range on the table's key whose plan no value changes (a statement whose
+/// plan depends on a bound value is compiled again each time it gets a new one).
+/// PostgreSQL: rows no other instance is splitting, locked to the commit, as `$1`, their
+/// `seq`s in a JSON list.
+const SPLIT_PICK_SQLITE: &str =
+    "SELECT MAX(seq) FROM (SELECT seq FROM webhook_outbox ORDER BY seq LIMIT $1) AS oldest";
+const SPLIT_PICK_POSTGRES: &str =
+    "SELECT seq FROM webhook_outbox ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED";
+const PICKED_SQLITE: &str = "o.seq <= $1";
+const PICKED_POSTGRES: &str =
+    "o.seq IN (SELECT value::bigint FROM json_array_elements_text($1::json))";
+
+/// Each picked row's endpoints, from its JSON list, with the endpoint as it stands now (`e`;
+/// one deleted since is absent).
+const ENDPOINTS_SQLITE: &str = "json_each(o.endpoints) j
+     JOIN webhook_endpoints e ON e.id = j.value";
+const ENDPOINTS_POSTGRES: &str = "json_array_elements_text(o.endpoints::json) AS j(value)
+     JOIN webhook_endpoints e ON e.id = j.value";
+
+/// The `$1` of `PICKED_*`.
+enum Picked {
+    UpTo(i64),
+    List(String),
+}
+
+type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Moves up to `limit` events from the outbox into `webhook_events`, with one delivery for
+/// each endpoint that was subscribed when the change was made and still exists: pending, due
+/// `now`, or failed if the endpoint has been disabled since (as disabling it fails its pending
+/// deliveries). The rows are deleted in the same transaction, and on PostgreSQL picked with
+/// `FOR UPDATE SKIP LOCKED`, so instances never split one twice. Every statement has one
+/// text per backend, so each is prepared once, and the rows' data stays in the database.
+/// Returns how many rows it moved.
+pub async fn split_outbox(db: &Db, now: Timestamp, limit: i64) -> Result<usize, sqlx::Error> {
+    // Looked at first on the readers, so an empty outbox costs the writer (SQLite's one
+    // connection, which the changes queue on) nothing.
+    let any: Option<i64> = sqlx::query_scalar("SELECT seq FROM webhook_outbox LIMIT 1")
+        .fetch_optional(&db.pool)
+        .await?;
+    if any.is_none() {
+        return Ok(0);
+    }
+    let mut tx = db.begin().await?;
+    let (picked, endpoints, key) = match db.backend {
+        Backend::Postgres => {
+            let seqs: Vec<i64> = sqlx::query_scalar(SPLIT_PICK_POSTGRES)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if seqs.is_empty() {
+                return Ok(0);
+            }
+            let list = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".into());
+            (PICKED_POSTGRES, ENDPOINTS_POSTGRES, Picked::List(list))
+        }
+        Backend::Sqlite => {
+            let last: Option<i64> = sqlx::query_scalar(SPLIT_PICK_SQLITE)
+                .bind(limit)
+                .fetch_one(&mut *tx)
+                .await?;
+            let Some(last) = last else {
+                return Ok(0);
+            };
+            (PICKED_SQLITE, ENDPOINTS_SQLITE, Picked::UpTo(last))
+        }
+    };
+    let bind_key = |q: AnyQuery| match &key {
+        Picked::UpTo(last) => q.bind(*last),
+        Picked::List(list) => q.bind(list.clone()),
+    };
+    // Only an event with a delivery to make is kept.
+    let events = format!(
+        "INSERT INTO webhook_events (id, client_id, type, body, created_at)
+         SELECT o.event_id, o.client_id, o.type, o.body, o.created_at FROM webhook_outbox o
+         WHERE {picked} AND EXISTS (SELECT 1 FROM {endpoints})"
+    );
+    bind_key(sqlx::query(sqlx::AssertSqlSafe(events)))
+        .execute(&mut *tx)
+        .await?;
+    let deliveries = format!(
+        "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, last_error,
+             next_attempt_at, created_at, updated_at)
+         SELECT o.event_id || '.' || e.id, o.event_id, e.id,
+                CASE WHEN e.state = 'enabled' THEN 'pending' ELSE 'failed' END,
+                CASE WHEN e.state = 'enabled' THEN NULL
+                     ELSE 'not delivered: the endpoint was disabled ('
+                          || COALESCE(e.disabled_reason, 'disabled') || ')' END,
+                $2, $2, $2
+         FROM webhook_outbox o CROSS JOIN {endpoints}
+         WHERE {picked}"
+    );
+    bind_key(sqlx::query(sqlx::AssertSqlSafe(deliveries)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let moved = format!(
+        "DELETE FROM webhook_outbox WHERE {}",
+        picked.replace("o.seq", "seq")
+    );
+    let moved = bind_key(sqlx::query(sqlx::AssertSqlSafe(moved)))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(usize::try_from(moved.rows_affected()).unwrap_or(usize::MAX))
 }
 
 /// The id of the delivery of an event to an endpoint.
@@ -676,11 +865,21 @@ pub struct OutboxStats {
     pub oldest_age: i64,
 }
 
-/// Reads [`OutboxStats`] at `now` (only pending rows: the partial index of due deliveries).
+/// Reads [`OutboxStats`] at `now`: the pending deliveries (the partial index of due
+/// deliveries) and those the events still in the outbox will make, one per endpoint named.
 pub async fn outbox_stats(db: &Db, now: Timestamp) -> Result<OutboxStats, sqlx::Error> {
-    let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
-    )
+    let named = match db.backend {
+        Backend::Postgres => "json_array_length(endpoints::json)",
+        Backend::Sqlite => "json_array_length(endpoints)",
+    };
+    let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), MIN(oldest) FROM (
+             SELECT COUNT(*) AS n, MIN(created_at) AS oldest
+             FROM webhook_deliveries WHERE state = 'pending'
+             UNION ALL
+             SELECT SUM({named}), MIN(created_at) FROM webhook_outbox
+         ) AS waiting"
+    )))
     .fetch_one(&db.pool)
     .await?;
     Ok(OutboxStats {

@@ -424,16 +424,15 @@ pub async fn send_test(
     );
     let event_id = super::new_event_id();
     let mut tx = db.begin().await?;
-    store::insert_event(
-        &mut tx,
-        &event_id,
+    let body = event.body();
+    let outgoing = store::Outgoing {
+        event_id: &event_id,
         client_id,
-        EventType::WebhookTest.as_str(),
-        &event.body(),
-        std::slice::from_ref(&row.id),
-        now,
-    )
-    .await?;
+        event_type: EventType::WebhookTest.as_str(),
+        body: &body,
+        endpoints: std::slice::from_ref(&row.id),
+    };
+    store::insert_event(&mut tx, &outgoing, now).await?;
     let detail = serde_json::json!({ "endpoint_id": row.id, "event_id": event_id });
     audit_in(&mut tx, by, now, client_id, "webhook.test_sent", detail).await?;
     tx.commit().await?;

@@ -1,14 +1,15 @@
 //! Webhooks (issue 13): partners hear of every permission and access change, durably and
 //! verifiably.
 //!
-//! - **Outbox.** [`enqueue`] writes an event and one delivery per live endpoint subscribed to
-//!   its type in the caller's transaction, so the event commits with the change that causes it
-//!   and a crash after the commit loses nothing. Call [`wake`] after the commit so the worker
-//!   delivers at once (it also polls).
+//! - **Outbox.** [`enqueue`] writes an event, with the live endpoints subscribed to its type,
+//!   as one outbox row in the caller's transaction, so the event commits with the change that
+//!   causes it and a crash after the commit loses nothing. Call [`wake`] after the commit so
+//!   the worker delivers at once (it also polls). The worker splits outbox rows into the event
+//!   and one delivery per endpoint, many rows per transaction, off the path of the change.
 //! - **Delivery** ([`delivery`]): Standard Webhooks 1.0, a POST signed with each of the
 //!   endpoint's secrets ([`secrets`]), through the one guarded, pinned fetch; the `webhook-id`
 //!   is the event's id on every attempt.
-//! - **Worker** ([`worker`]): claims due deliveries with a lease, posts them outside any
+//! - **Worker** ([`worker`]): splits the outbox, claims due deliveries with a lease, posts them outside any
 //!   transaction, records each attempt, and retries on the schedule ([`settings`]).
 //! - **Endpoints** ([`endpoints`]): the service functions the partner API and the CLI call.
 //!
@@ -54,14 +55,14 @@ pub struct Enqueued {
     /// The event's id, the `webhook-id` of its every delivery; `None` when no endpoint is
     /// subscribed (nothing is written then).
     pub event_id: Option<String>,
-    /// The deliveries written, one per endpoint.
+    /// The deliveries it will make, one per endpoint.
     pub deliveries: usize,
 }
 
-/// Writes `event` about app `client_id` into the outbox, in the caller's transaction, with one
-/// delivery for each of the app's enabled endpoints subscribed to its type. A gated type is
-/// written only while the app has advanced event subscriptions enabled. Costs one query when
-/// no endpoint is subscribed; the event and its deliveries are written in one round trip.
+/// Writes `event` about app `client_id` into the outbox, in the caller's transaction, for
+/// each of the app's enabled endpoints subscribed to its type (the worker makes one delivery
+/// per endpoint). A gated type is written only while the app has advanced event subscriptions
+/// enabled. Costs one query when no endpoint is subscribed, and one more to write the row.
 pub async fn enqueue(
     tx: &mut Tx<'_>,
     client_id: &str,
@@ -77,16 +78,15 @@ pub async fn enqueue(
         });
     }
     let event_id = new_event_id();
-    store::insert_event(
-        tx,
-        &event_id,
+    let body = event.body();
+    let outgoing = store::Outgoing {
+        event_id: &event_id,
         client_id,
-        event_type.as_str(),
-        &event.body(),
-        &endpoints,
-        now,
-    )
-    .await?;
+        event_type: event_type.as_str(),
+        body: &body,
+        endpoints: &endpoints,
+    };
+    store::insert_outbox(tx, &outgoing, now).await?;
     note_enqueued(1);
     Ok(Enqueued {
         event_id: Some(event_id),

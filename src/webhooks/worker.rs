@@ -1,4 +1,5 @@
-//! The delivery worker (STYLE.md, "Outbox worker"): claims due deliveries with a lease, posts
+//! The delivery worker (STYLE.md, "Outbox worker"): splits the outbox's rows into events and
+//! their deliveries (many rows per transaction), claims due deliveries with a lease, posts
 //! them outside any transaction, several at once, then records each attempt and what follows
 //! from it (a retry on the schedule, the endpoint disabled, the app limited) in one
 //! transaction. A claim that expired (its worker died) is claimed again by any instance, with
@@ -54,6 +55,9 @@ pub fn spawn(
 /// How long the worker, woken by an enqueue, waits for more before it claims.
 const CLAIM_GATHER: Duration = Duration::from_millis(10);
 
+/// Outbox rows split in one transaction at most.
+const SPLIT_BATCH: i64 = 100;
+
 /// Attempts recorded in one transaction at most.
 const MAX_RECORD_BATCH: usize = 128;
 
@@ -74,6 +78,7 @@ impl Worker {
             let enqueued = super::enqueued().notified();
             tokio::pin!(enqueued);
             enqueued.as_mut().enable();
+            self.split().await;
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
@@ -138,6 +143,20 @@ impl Worker {
                     if let Err(e) = self.record(std::slice::from_ref(d)).await {
                         tracing::warn!(error = %e, delivery = %d.claimed.delivery_id, "webhooks: recording an attempt failed");
                     }
+                }
+            }
+        }
+    }
+
+    /// Splits what the outbox holds into events and their deliveries, a batch per transaction.
+    async fn split(&self) {
+        loop {
+            match store::split_outbox(&self.db, self.clock.now(), SPLIT_BATCH).await {
+                Ok(n) if n == SPLIT_BATCH as usize => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: splitting the outbox failed");
+                    return;
                 }
             }
         }

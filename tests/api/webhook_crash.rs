@@ -1,7 +1,8 @@
 //! Crashes lose nothing (issue 13): events committed to the outbox survive a server killed with
 //! SIGKILL before they were delivered, and arrive after a restart with the same `webhook-id`.
 //! The server runs as a child process, as in production; the app, its endpoint and the events
-//! are made with the CLI.
+//! are made with the CLI (test events, written with their deliveries, and access changes,
+//! written to the outbox for the server's worker to split).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -98,9 +99,32 @@ async fn events_committed_before_a_sigkill_arrive_after_the_restart_with_their_i
         ids.insert(sent["event_id"].as_str().unwrap().to_string());
     }
 
+    // And two caused by an operator's access changes, also while no server runs: these wait in
+    // the outbox, for the server to split them into their deliveries.
+    for state in ["suspended", "active"] {
+        let mut args = vec!["apps", "access", "--app", &client_id, "--state", state];
+        if state == "suspended" {
+            args.extend(["--reason", "abuse_review", "--note", "a crash test"]);
+        }
+        cli(&place, &args).await;
+    }
+    let caused = |got: &[crate::support::receiver::Delivery]| -> BTreeSet<String> {
+        got.iter()
+            .filter(|d| d.event_type() == "app.access.changed")
+            .map(|d| d.id.clone())
+            .collect()
+    };
+
     // The server tries each once (the receiver fails them), and is killed.
     let mut server = place.serve().await;
     seen(&receiver, &ids, 1).await;
+    let access_events = crate::support::wait::until(Duration::from_millis(20), || async {
+        let got = caused(&receiver.got());
+        (got.len() == 2).then_some(got)
+    })
+    .await
+    .expect("the two access changes arrive from the outbox");
+    ids.extend(access_events);
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.child.start_kill().expect("SIGKILL");
     server.child.wait().await.unwrap();
@@ -132,7 +156,7 @@ async fn events_committed_before_a_sigkill_arrive_after_the_restart_with_their_i
         .await;
         let all_done = log["deliveries"]
             .as_array()
-            .is_some_and(|d| d.len() == 3 && d.iter().all(|d| d["state"] == "delivered"));
+            .is_some_and(|d| d.len() == 5 && d.iter().all(|d| d["state"] == "delivered"));
         if all_done {
             break;
         }
@@ -141,7 +165,7 @@ async fn events_committed_before_a_sigkill_arrive_after_the_restart_with_their_i
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
     let deliveries = log["deliveries"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 3, "{log}");
+    assert_eq!(deliveries.len(), 5, "{log}");
     for d in deliveries {
         assert_eq!(d["state"], "delivered", "{d}");
         let statuses: Vec<i64> = d["attempts"]

@@ -762,10 +762,19 @@ async fn a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_res
     let mut ids = Vec::new();
     // As a worker that died mid-delivery leaves them: one lease expired, one still running.
     for lease_until in [wall - 1, wall + 3600] {
-        let done = webhooks::enqueue(&mut tx, &a.client_id, &access_event(&a, now), now)
+        // Written with its delivery at once (past the outbox), so its lease can be set here.
+        let id = webhooks::new_event_id();
+        let body = access_event(&a, now).body();
+        let event = onyx_id::store::webhooks::Outgoing {
+            event_id: &id,
+            client_id: &a.client_id,
+            event_type: "app.access.changed",
+            body: &body,
+            endpoints: std::slice::from_ref(&ep.endpoint_id),
+        };
+        onyx_id::store::webhooks::insert_event(&mut tx, &event, now)
             .await
             .unwrap();
-        let id = done.event_id.unwrap();
         sqlx::query(
             "UPDATE webhook_deliveries SET lease_owner = 'dead', lease_until = $1
              WHERE event_id = $2",
@@ -788,12 +797,53 @@ async fn a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_res
     assert_eq!(rx.got().len(), 1, "a live lease is its worker's");
 }
 
+/// The outbox keeps the endpoints subscribed when the change was made; the worker makes their
+/// deliveries later. An endpoint disabled in between gets a failed delivery with the reason (as
+/// disabling fails the pending ones, so a partner can retry it once the endpoint is enabled
+/// again), and nothing is posted to it.
+async fn an_event_whose_endpoint_was_disabled_before_the_outbox_was_split_is_logged_not_delivered(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, &local).await;
+    let rx = Receiver::start().await;
+    let a = live_app(&app, &[]).await;
+    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
+    rx.trust(&ep.secret);
+    let now = app.clock_now();
+    let mut tx = app.state.db.begin().await.unwrap();
+    let done = webhooks::enqueue(&mut tx, &a.client_id, &access_event(&a, now), now)
+        .await
+        .unwrap();
+    assert_eq!(done.deliveries, 1);
+    onyx_id::store::webhooks::disable(&mut tx, &ep.endpoint_id, "gone", "answered 410", now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    webhooks::wake();
+    let d = wait_delivery(&app, &a, |_| true).await;
+    assert_eq!(Some(d.event_id.as_str()), done.event_id.as_deref());
+    assert_eq!(d.state, DeliveryState::Failed);
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("disabled (gone)"),
+        "{d:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        rx.got().is_empty(),
+        "nothing is posted to a disabled endpoint"
+    );
+}
+
 on_each_backend!(
     an_enqueued_event_is_delivered_signed_once_with_its_id,
     a_failing_receiver_gets_the_same_id_on_every_retry_and_the_log_shows_each_attempt,
     after_the_last_retry_the_delivery_fails_and_can_be_retried,
     a_410_disables_the_endpoint,
     a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_respected,
+    an_event_whose_endpoint_was_disabled_before_the_outbox_was_split_is_logged_not_delivered,
     an_endpoint_failing_every_delivery_for_5_days_is_disabled_with_the_reason,
     a_429_is_retried_after_its_retry_after,
     a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends,
