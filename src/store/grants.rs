@@ -506,7 +506,10 @@ pub async fn revoke_in(
     )
     .await?;
     // What is left, in one round trip: the grant ended, its tokens stopped, the events.
-    let outgoing = announcement.as_ref().map(|a| a.outgoing()).unwrap_or_default();
+    let outgoing = announcement
+        .as_ref()
+        .map(|a| a.outgoing())
+        .unwrap_or_default();
     let mut batch = Batch::new(tx);
     let id = batch.text(grant_id);
     let mut sets = Vec::new();
@@ -519,7 +522,10 @@ pub async fn revoke_in(
         sets.push(format!("event_sequence = {seq}"));
     }
     if !sets.is_empty() {
-        batch.push(format!("UPDATE grants SET {} WHERE id = {id}", sets.join(", ")));
+        batch.push(format!(
+            "UPDATE grants SET {} WHERE id = {id}",
+            sets.join(", ")
+        ));
     }
     // Without "stay connected" the app may not refresh: its refresh tokens stop at once.
     let tables: &[&str] = match (ended, offline_removed) {
