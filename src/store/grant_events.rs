@@ -8,7 +8,8 @@ use super::Tx;
 use super::grants::{Actor, Permission};
 use crate::clock::Timestamp;
 use crate::consent::State;
-use crate::store::webhooks as outbox;
+use crate::store::outbox;
+use crate::store::webhooks::subscribes;
 use crate::webhooks::events::{self, ConsentData, PermissionData, PermissionEntry};
 use crate::webhooks::{Event, EventKind, EventType};
 
@@ -62,7 +63,7 @@ impl Target {
     fn subscribers(&self, t: EventType) -> Vec<String> {
         self.endpoints
             .iter()
-            .filter(|(_, types)| outbox::subscribes(types, t.as_str()))
+            .filter(|(_, types)| subscribes(types, t.as_str()))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -70,7 +71,7 @@ impl Target {
     fn wants(&self, t: EventType) -> bool {
         self.endpoints
             .iter()
-            .any(|(_, types)| outbox::subscribes(types, t.as_str()))
+            .any(|(_, types)| subscribes(types, t.as_str()))
     }
 }
 

@@ -8,7 +8,7 @@
 use sqlx::FromRow;
 
 use super::grant_events as events;
-use super::webhooks::Batch;
+use super::outbox::Batch;
 use super::{Db, Tx};
 use crate::clock::Timestamp;
 use crate::consent::{Reason, State, Stored};

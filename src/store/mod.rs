@@ -16,6 +16,7 @@ pub mod grants;
 pub mod keys;
 pub mod login_attempts;
 pub mod logout;
+pub mod outbox;
 pub mod partners;
 pub mod purge;
 pub mod pushed_requests;

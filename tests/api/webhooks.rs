@@ -179,6 +179,17 @@ fn sealer(app: &TestApp) -> &SecretBox {
     &app.state.webhook_secrets
 }
 
+/// A server delivering to loopback, a live app, and one endpoint of it (every non-gated type)
+/// at a receiver that trusts the endpoint's secret.
+async fn receiving(backend: Backend) -> (TestApp, Receiver, App, NewEndpoint) {
+    let app = spawn_app_with(backend, &local).await;
+    let rx = Receiver::start().await;
+    let a = live_app(&app, &[]).await;
+    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
+    rx.trust(&ep.secret);
+    (app, rx, a, ep)
+}
+
 async fn add(app: &TestApp, a: &App, url: &str, events: &[&str]) -> NewEndpoint {
     let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     endpoints::add(
@@ -270,11 +281,7 @@ async fn send_test(
 }
 
 async fn an_enqueued_event_is_delivered_signed_once_with_its_id(backend: Backend) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, ep) = receiving(backend).await;
     assert!(ep.secret.starts_with("whsec_"));
     let ids = enqueue(&app, &a, 1).await;
     let got = rx.wait_for(1).await;
@@ -322,11 +329,7 @@ async fn an_enqueued_event_is_delivered_signed_once_with_its_id(backend: Backend
 async fn a_failing_receiver_gets_the_same_id_on_every_retry_and_the_log_shows_each_attempt(
     backend: Backend,
 ) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, ep) = receiving(backend).await;
     rx.answer(500, vec![]);
     rx.answer(302, vec![("location", "/elsewhere".into())]);
     let ids = enqueue(&app, &a, 1).await;
@@ -438,11 +441,7 @@ async fn a_410_disables_the_endpoint(backend: Backend) {
 }
 
 async fn a_429_is_retried_after_its_retry_after(backend: Backend) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, _) = receiving(backend).await;
     rx.answer(429, vec![("retry-after", "120".into())]);
     enqueue(&app, &a, 1).await;
     let d = wait_delivery(&app, &a, |d| {
@@ -461,11 +460,7 @@ async fn a_429_is_retried_after_its_retry_after(backend: Backend) {
 }
 
 async fn a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(backend: Backend) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, ep) = receiving(backend).await;
     let rotated = endpoints::rotate_secret(
         &app.state.db,
         None,
@@ -751,11 +746,7 @@ async fn an_endpoint_failing_every_delivery_for_5_days_is_disabled_with_the_reas
 async fn a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_respected(
     backend: Backend,
 ) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, ep) = receiving(backend).await;
     let wall = onyx_id::clock::Clock::now(&onyx_id::clock::SystemClock);
     let now = app.clock_now();
     let mut tx = app.state.db.begin().await.unwrap();
@@ -804,11 +795,7 @@ async fn a_delivery_whose_lease_expired_is_claimed_again_and_a_live_lease_is_res
 async fn an_event_whose_endpoint_was_disabled_before_the_outbox_was_split_is_logged_not_delivered(
     backend: Backend,
 ) {
-    let app = spawn_app_with(backend, &local).await;
-    let rx = Receiver::start().await;
-    let a = live_app(&app, &[]).await;
-    let ep = add(&app, &a, &rx.url("/hook"), &[]).await;
-    rx.trust(&ep.secret);
+    let (app, rx, a, ep) = receiving(backend).await;
     let now = app.clock_now();
     let mut tx = app.state.db.begin().await.unwrap();
     let done = webhooks::enqueue(&mut tx, &a.client_id, &access_event(&a, now), now)
